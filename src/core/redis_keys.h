@@ -1,0 +1,58 @@
+// The one place Redis key names are spelled. redis/SCHEMA.md documents them;
+// the module, the daemon and the CLI all build keys here.
+#pragma once
+
+#include "token_digest.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace authtoken::keys {
+
+inline constexpr int kSchemaVersion = 1;
+
+inline constexpr std::string_view kPrefix = "authtoken:";
+inline constexpr std::string_view kSchema = "authtoken:schema";
+inline constexpr std::string_view kTokenPrefix = "authtoken:token:";
+inline constexpr std::string_view kUserPrefix = "authtoken:user:";
+inline constexpr std::string_view kUsernamePrefix = "authtoken:username:";
+inline constexpr std::string_view kUsers = "authtoken:users";
+inline constexpr std::string_view kNextUid = "authtoken:next-uid";
+inline constexpr std::string_view kThrottlePrefix = "authtoken:throttle:";
+// Every change to a token record (revoked, rotated, user deactivated,
+// activated or deleted) is published here; the message is the digest.
+inline constexpr std::string_view kRevocationChannel = "authtoken:revocations";
+
+// Fields of a token record, in the order the module asks for them (HMGET).
+inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {
+    "uid", "user", "active", "expires"};
+
+// "authtoken:token:<64 hex>", built without allocating (module hot path).
+class TokenRecordKey {
+  public:
+    static constexpr std::size_t kLength = kTokenPrefix.size() + 64;
+
+    explicit TokenRecordKey(const Sha256Hex &digest) noexcept
+    {
+        kTokenPrefix.copy(bytes_.data(), kTokenPrefix.size());
+        for (std::size_t i = 0; i < digest.size(); i++) {
+            bytes_[kTokenPrefix.size() + i] = digest[i];
+        }
+    }
+    std::string_view view() const noexcept
+    {
+        return {bytes_.data(), bytes_.size()};
+    }
+
+  private:
+    std::array<char, kLength> bytes_{};
+};
+
+std::string token_record_key(std::string_view digest_hex);
+std::string user_key(std::uint64_t uid);
+std::string username_key(std::string_view username);
+std::string throttle_key(std::string_view scope, std::string_view subject);
+
+} // namespace authtoken::keys

@@ -1,0 +1,948 @@
+// ngx_http_auth_token_module: Django REST Framework's TokenAuthentication in
+// nginx's access phase.
+//
+//   auth_token_redis 127.0.0.1:6379;
+//   location /api/ { auth_token on; proxy_pass http://app; }
+//
+// The access handler parses "Authorization: Token <key>" exactly as DRF does
+// (src/core), hashes the key, and looks the digest up in Redis over the
+// worker's one asynchronous connection (ngx_http_auth_token_redis.cpp). While
+// the lookup is in flight the request is suspended (NGX_AGAIN) with a timer on
+// its write event, the way limit_req delays a request; the reply, or the timer,
+// resumes the phase engine and the handler turns the verdict into NGX_OK, 401
+// or 503. Denials go through nginx's own error handling (satisfy any,
+// auth_delay and error_page all apply); when nginx sends its built-in error
+// page for our verdict, the filters below replace it with DRF's JSON body.
+
+#include "module/ngx_includes.h"
+#include "module/ngx_http_auth_token_redis.h"
+
+#include "core/authorization_header.h"
+#include "core/drf_messages.h"
+#include "core/redis_keys.h"
+#include "core/token_digest.h"
+#include "core/token_record.h"
+
+#include <memory>
+#include <new>
+#include <string_view>
+
+extern "C" {
+extern ngx_module_t ngx_http_auth_token_module;
+}
+
+namespace {
+
+using authtoken::HeaderVerdict;
+using authtoken::TokenVerdict;
+using ngx_auth_token::LookupReply;
+using ngx_auth_token::PendingLookup;
+using ngx_auth_token::RedisLink;
+
+// --- configuration --------------------------------------------------------
+
+struct ngx_http_auth_token_main_conf_t {
+    ngx_str_t redis_name;  // as configured, for logs
+    ngx_str_t redis_host;  // numeric address or unix path
+    ngx_int_t redis_port;  // 0 for unix sockets
+    ngx_str_t redis_password;
+    ngx_int_t redis_db;
+    ngx_msec_t connect_timeout;
+    // Where "auth_token on" was first seen, for the config-time check that
+    // a Redis address exists.
+    ngx_str_t used_in_file;
+    ngx_uint_t used_at_line;
+};
+
+struct ngx_http_auth_token_loc_conf_t {
+    ngx_flag_t enable;
+    ngx_array_t *keywords; // of ngx_str_t; the first is the challenge
+    ngx_msec_t timeout;
+    // Derived at merge time: the keywords as string_views for the parser.
+    std::string_view *keyword_views;
+    ngx_uint_t keyword_count;
+};
+
+// --- per request ----------------------------------------------------------
+
+// One word per outcome, exposed as $auth_token_status.
+enum class Outcome : unsigned char {
+    none,      // not checked (yet)
+    ok,        // allowed
+    missing,   // no credentials for us: another scheme, empty, absent
+    malformed, // our keyword, but a header DRF rejects
+    invalid,   // unknown or expired key
+    inactive,  // the user is not active
+    error,     // Redis failed, timed out or answered nonsense
+};
+
+enum class LookupState : unsigned char { idle, waiting, done };
+
+struct ngx_http_auth_token_ctx_t {
+    ngx_http_request_t *request;
+    LookupState state;
+    Outcome outcome;
+    // The response we asked nginx for, and the DRF body that belongs to it.
+    ngx_uint_t status;
+    std::string_view detail_body;
+    unsigned replace_body : 1;
+    unsigned body_sent : 1;
+    unsigned cleanup_added : 1;
+    PendingLookup *lookup;
+    ngx_str_t user;
+    ngx_str_t user_id;
+    ngx_msec_t timeout;
+};
+
+// --- per worker -----------------------------------------------------------
+
+// Created in init_process, destroyed in exit_process; nullptr in the master
+// and when no Redis is configured.
+struct WorkerState {
+    std::unique_ptr<RedisLink> link;
+    authtoken::TokenDigester digester;
+};
+std::unique_ptr<WorkerState> worker;
+
+ngx_http_output_header_filter_pt next_header_filter;
+ngx_http_output_body_filter_pt next_body_filter;
+
+// --- forward declarations -------------------------------------------------
+
+ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
+                                      ngx_http_auth_token_ctx_t *ctx) noexcept;
+ngx_int_t ngx_http_auth_token_start_lookup(
+    ngx_http_request_t *r, ngx_http_auth_token_ctx_t *ctx,
+    ngx_http_auth_token_loc_conf_t *alcf, std::string_view key) noexcept;
+void ngx_http_auth_token_lookup_done(void *data,
+                                     const LookupReply &reply) noexcept;
+void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept;
+void ngx_http_auth_token_cleanup(void *data) noexcept;
+ngx_int_t ngx_http_auth_token_header_filter(ngx_http_request_t *r) noexcept;
+ngx_int_t ngx_http_auth_token_body_filter(ngx_http_request_t *r,
+                                          ngx_chain_t *in) noexcept;
+ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
+                                       ngx_http_variable_value_t *v,
+                                       uintptr_t data) noexcept;
+
+ngx_int_t ngx_http_auth_token_add_variables(ngx_conf_t *cf) noexcept;
+ngx_int_t ngx_http_auth_token_init(ngx_conf_t *cf) noexcept;
+void *ngx_http_auth_token_create_main_conf(ngx_conf_t *cf) noexcept;
+char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept;
+void *ngx_http_auth_token_create_loc_conf(ngx_conf_t *cf) noexcept;
+char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
+                                         void *child) noexcept;
+ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept;
+void ngx_http_auth_token_exit_process(ngx_cycle_t *cycle) noexcept;
+
+char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
+                          void *conf) noexcept;
+char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+                                void *conf) noexcept;
+char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
+                                  void *conf) noexcept;
+
+// --- directives -----------------------------------------------------------
+
+ngx_command_t ngx_http_auth_token_commands[] = {
+
+    {ngx_string("auth_token"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_HTTP_LMT_CONF | NGX_CONF_FLAG,
+     ngx_http_auth_token, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_auth_token_loc_conf_t, enable), nullptr},
+
+    {ngx_string("auth_token_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
+     ngx_http_auth_token_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_connect_timeout"),
+     NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_auth_token_main_conf_t, connect_timeout), nullptr},
+
+    {ngx_string("auth_token_keyword"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_1MORE,
+     ngx_http_auth_token_keyword, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_timeout"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_auth_token_loc_conf_t, timeout), nullptr},
+
+    ngx_null_command};
+
+// --- variables ------------------------------------------------------------
+
+enum VariableKind : uintptr_t { var_user, var_user_id, var_status };
+
+ngx_http_variable_t ngx_http_auth_token_vars[] = {
+
+    {ngx_string("auth_token_user"), nullptr, ngx_http_auth_token_variable,
+     var_user, NGX_HTTP_VAR_NOCACHEABLE, 0},
+
+    {ngx_string("auth_token_user_id"), nullptr, ngx_http_auth_token_variable,
+     var_user_id, NGX_HTTP_VAR_NOCACHEABLE, 0},
+
+    {ngx_string("auth_token_status"), nullptr, ngx_http_auth_token_variable,
+     var_status, NGX_HTTP_VAR_NOCACHEABLE, 0},
+
+    ngx_http_null_variable};
+
+// --- module ---------------------------------------------------------------
+
+ngx_http_module_t ngx_http_auth_token_module_ctx = {
+    ngx_http_auth_token_add_variables,     // preconfiguration
+    ngx_http_auth_token_init,              // postconfiguration
+    ngx_http_auth_token_create_main_conf,  // create main configuration
+    ngx_http_auth_token_init_main_conf,    // init main configuration
+    nullptr,                               // create server configuration
+    nullptr,                               // merge server configuration
+    ngx_http_auth_token_create_loc_conf,   // create location configuration
+    ngx_http_auth_token_merge_loc_conf     // merge location configuration
+};
+
+} // namespace
+
+ngx_module_t ngx_http_auth_token_module = {
+    NGX_MODULE_V1,
+    &ngx_http_auth_token_module_ctx,  // module context
+    ngx_http_auth_token_commands,     // module directives
+    NGX_HTTP_MODULE,                  // module type
+    nullptr,                          // init master
+    nullptr,                          // init module
+    ngx_http_auth_token_init_process, // init process
+    nullptr,                          // init thread
+    nullptr,                          // exit thread
+    ngx_http_auth_token_exit_process, // exit process
+    nullptr,                          // exit master
+    NGX_MODULE_V1_PADDING};
+
+namespace {
+
+// --- the access handler ---------------------------------------------------
+
+ngx_str_t status_word(Outcome outcome)
+{
+    static ngx_str_t words[] = {ngx_null_string,   ngx_string("ok"),
+                                ngx_string("missing"), ngx_string("malformed"),
+                                ngx_string("invalid"), ngx_string("inactive"),
+                                ngx_string("error")};
+    return words[static_cast<std::size_t>(outcome)];
+}
+
+ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r, ngx_http_auth_token_module));
+    if (!alcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+    if (ctx != nullptr) {
+        if (ctx->state == LookupState::waiting) {
+            return NGX_AGAIN;
+        }
+        return ngx_http_auth_token_verdict(r, ctx);
+    }
+
+    ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_pcalloc(r->pool, sizeof(ngx_http_auth_token_ctx_t)));
+    if (ctx == nullptr) {
+        return NGX_ERROR;
+    }
+    ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
+    ctx->request = r;
+
+    std::string_view value;
+    if (r->headers_in.authorization != nullptr) {
+        const ngx_str_t &v = r->headers_in.authorization->value;
+        value = {reinterpret_cast<const char *>(v.data), v.len};
+    }
+
+    authtoken::ParsedAuthorization parsed = authtoken::parse_authorization(
+        value, alcf->keyword_views, alcf->keyword_count);
+
+    switch (parsed.verdict) {
+    case HeaderVerdict::not_provided:
+        ctx->outcome = Outcome::missing;
+        ctx->detail_body = authtoken::drf::kNotProvidedBody;
+        break;
+    case HeaderVerdict::no_credentials:
+        ctx->outcome = Outcome::malformed;
+        ctx->detail_body = authtoken::drf::kNoCredentialsBody;
+        break;
+    case HeaderVerdict::contains_spaces:
+        ctx->outcome = Outcome::malformed;
+        ctx->detail_body = authtoken::drf::kContainsSpacesBody;
+        break;
+    case HeaderVerdict::invalid_characters:
+        ctx->outcome = Outcome::malformed;
+        ctx->detail_body = authtoken::drf::kInvalidCharactersBody;
+        break;
+    case HeaderVerdict::key_present:
+        return ngx_http_auth_token_start_lookup(r, ctx, alcf, parsed.key);
+    }
+
+    ctx->state = LookupState::done;
+    return ngx_http_auth_token_verdict(r, ctx);
+}
+
+ngx_int_t ngx_http_auth_token_start_lookup(
+    ngx_http_request_t *r, ngx_http_auth_token_ctx_t *ctx,
+    ngx_http_auth_token_loc_conf_t *alcf, std::string_view key) noexcept
+{
+    authtoken::Sha256Hex digest;
+    if (worker == nullptr || worker->link == nullptr ||
+        !worker->digester.digest_hex(key, digest)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth token lookup failed: no redis in this worker");
+        ctx->outcome = Outcome::error;
+        ctx->state = LookupState::done;
+        return ngx_http_auth_token_verdict(r, ctx);
+    }
+    authtoken::keys::TokenRecordKey record_key(digest);
+
+    if (!ctx->cleanup_added) {
+        ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == nullptr) {
+            return NGX_ERROR;
+        }
+        cln->handler = ngx_http_auth_token_cleanup;
+        cln->data = ctx;
+        ctx->cleanup_added = 1;
+    }
+
+    const char *why = nullptr;
+    ctx->lookup = worker->link->start_lookup(
+        record_key.view(), ngx_http_auth_token_lookup_done, ctx, &why);
+    if (ctx->lookup == nullptr) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth token lookup failed: redis %s: %s",
+                      worker->link->name().c_str(), why);
+        ctx->outcome = Outcome::error;
+        ctx->state = LookupState::done;
+        return ngx_http_auth_token_verdict(r, ctx);
+    }
+
+    // Suspended like limit_req's delay: a timer on the write event bounds
+    // the wait, and reading is watched so a client that leaves is noticed.
+    ctx->state = LookupState::waiting;
+    ctx->timeout = alcf->timeout;
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_auth_token_wake;
+    ngx_add_timer(r->connection->write, alcf->timeout);
+    return NGX_AGAIN;
+}
+
+// The reply callback. `data` is the request's ctx: the pool cleanup abandons
+// the lookup before the request can go away, so both are alive here. It only
+// records the result and posts the request's write event, so the phase
+// engine resumes outside hiredis's read loop.
+void ngx_http_auth_token_lookup_done(void *data,
+                                     const LookupReply &reply) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(data);
+    ngx_http_request_t *r = ctx->request;
+    ctx->lookup = nullptr;
+    ctx->state = LookupState::done;
+
+    if (!reply.ok) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth token lookup failed: redis %s: %s",
+                      worker->link->name().c_str(), reply.error);
+        ctx->outcome = Outcome::error;
+
+    } else {
+        switch (authtoken::judge_token_record(reply.record, ngx_time())) {
+        case TokenVerdict::valid:
+        case TokenVerdict::inactive: {
+            const auto &user = *reply.record.user;
+            const auto &uid = *reply.record.uid;
+            ctx->user.data = static_cast<u_char *>(
+                ngx_pnalloc(r->pool, user.size() + uid.size()));
+            if (ctx->user.data == nullptr) {
+                ctx->outcome = Outcome::error;
+                break;
+            }
+            ctx->user.len = user.size();
+            ngx_memcpy(ctx->user.data, user.data(), user.size());
+            ctx->user_id.data = ctx->user.data + user.size();
+            ctx->user_id.len = uid.size();
+            ngx_memcpy(ctx->user_id.data, uid.data(), uid.size());
+            ctx->outcome = (*reply.record.active == "1") ? Outcome::ok
+                                                          : Outcome::inactive;
+            break;
+        }
+        case TokenVerdict::unknown:
+        case TokenVerdict::expired:
+            ctx->outcome = Outcome::invalid;
+            break;
+        case TokenVerdict::malformed:
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth token lookup failed: redis %s: "
+                          "malformed token record",
+                          worker->link->name().c_str());
+            ctx->outcome = Outcome::error;
+            break;
+        }
+    }
+
+    ngx_event_t *wev = r->connection->write;
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+    ngx_post_event(wev, &ngx_posted_events);
+}
+
+// The request's write event handler while it waits: the lookup's reply
+// (posted) or the timer.
+void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+    ngx_event_t *wev = r->connection->write;
+
+    if (ctx->state == LookupState::waiting) {
+        if (!wev->timedout) {
+            return; // not ours: keep waiting
+        }
+        wev->timedout = 0;
+        RedisLink::abandon(ctx->lookup);
+        ctx->lookup = nullptr;
+        ctx->state = LookupState::done;
+        ctx->outcome = Outcome::error;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth token lookup failed: redis %s: "
+                      "timed out after %M ms",
+                      worker->link->name().c_str(), ctx->timeout);
+        worker->link->report_timeout(ctx->timeout);
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+// Pool cleanup: the request is being freed (finalized, client gone, stream
+// reset). A lookup still in flight must not call back into it.
+void ngx_http_auth_token_cleanup(void *data) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(data);
+    if (ctx->lookup != nullptr) {
+        RedisLink::abandon(ctx->lookup);
+        ctx->lookup = nullptr;
+        ngx_event_t *wev = ctx->request->connection->write;
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+    }
+}
+
+ngx_int_t add_www_authenticate(ngx_http_request_t *r,
+                               ngx_http_auth_token_loc_conf_t *alcf) noexcept
+{
+    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
+        ngx_list_push(&r->headers_out.headers));
+    if (h == nullptr) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = static_cast<ngx_str_t *>(alcf->keywords->elts)[0];
+    r->headers_out.www_authenticate = h;
+    return NGX_OK;
+}
+
+ngx_int_t add_retry_after(ngx_http_request_t *r) noexcept
+{
+    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
+        ngx_list_push(&r->headers_out.headers));
+    if (h == nullptr) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+    return NGX_OK;
+}
+
+// Turns the outcome into what the phase engine expects. A client's bad
+// credentials are logged at info (as auth_basic does), never with the key.
+ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
+                                      ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r, ngx_http_auth_token_module));
+
+    switch (ctx->outcome) {
+    case Outcome::ok:
+        ctx->detail_body = {};
+        return NGX_OK;
+
+    case Outcome::missing:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "no token was provided for token authentication");
+        break;
+    case Outcome::malformed:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invalid token header for token authentication");
+        break;
+    case Outcome::invalid:
+        ctx->detail_body = authtoken::drf::kInvalidTokenBody;
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "token was not found for token authentication");
+        break;
+    case Outcome::inactive:
+        ctx->detail_body = authtoken::drf::kInactiveBody;
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "user \"%V\" of the token is inactive", &ctx->user);
+        break;
+
+    case Outcome::none:
+    case Outcome::error:
+        // Fail closed: never a pass when the store cannot be asked.
+        ctx->outcome = Outcome::error;
+        ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ctx->detail_body = authtoken::drf::kUnavailableBody;
+        if (add_retry_after(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ctx->status = NGX_HTTP_UNAUTHORIZED;
+    if (add_www_authenticate(r, alcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+// --- response filters -----------------------------------------------------
+//
+// When nginx itself sends the error page for the status we returned (no
+// error_page redirect took over), the page becomes DRF's JSON. A response
+// from anywhere else, e.g. an upstream's own 401, is left alone: that is
+// what r->err_status tells apart.
+
+ngx_int_t ngx_http_auth_token_header_filter(ngx_http_request_t *r) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+    if (ctx == nullptr || ctx->detail_body.empty() || ctx->status == 0 ||
+        r->err_status != ctx->status) {
+        return next_header_filter(r);
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = nullptr;
+    r->headers_out.charset.len = 0;
+    r->headers_out.content_length_n =
+        static_cast<off_t>(ctx->detail_body.size());
+    if (r->headers_out.content_length != nullptr) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = nullptr;
+    }
+    ctx->replace_body = 1;
+    return next_header_filter(r);
+}
+
+ngx_int_t ngx_http_auth_token_body_filter(ngx_http_request_t *r,
+                                          ngx_chain_t *in) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+    if (ctx == nullptr || !ctx->replace_body) {
+        return next_body_filter(r, in);
+    }
+
+    // Swallow nginx's HTML page, whatever pieces it comes in.
+    for (ngx_chain_t *cl = in; cl != nullptr; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+    if (ctx->body_sent) {
+        return NGX_OK;
+    }
+    ctx->body_sent = 1;
+
+    auto *b = static_cast<ngx_buf_t *>(ngx_pcalloc(r->pool, sizeof(ngx_buf_t)));
+    if (b == nullptr) {
+        return NGX_ERROR;
+    }
+    // The bodies are constants; memory = 1 marks them read-only.
+    b->pos = reinterpret_cast<u_char *>(
+        const_cast<char *>(ctx->detail_body.data()));
+    b->last = b->pos + ctx->detail_body.size();
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ngx_chain_t out = {b, nullptr};
+    return next_body_filter(r, &out);
+}
+
+// --- variables ------------------------------------------------------------
+
+ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
+                                       ngx_http_variable_value_t *v,
+                                       uintptr_t data) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r->main, ngx_http_auth_token_module));
+
+    ngx_str_t value = ngx_null_string;
+    if (ctx != nullptr) {
+        switch (data) {
+        case var_user:
+            value = ctx->user;
+            break;
+        case var_user_id:
+            value = ctx->user_id;
+            break;
+        case var_status:
+            value = status_word(ctx->outcome);
+            break;
+        }
+    }
+    if (value.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value.data;
+    return NGX_OK;
+}
+
+ngx_int_t ngx_http_auth_token_add_variables(ngx_conf_t *cf) noexcept
+{
+    for (ngx_http_variable_t *v = ngx_http_auth_token_vars; v->name.len;
+         v++) {
+        ngx_http_variable_t *var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == nullptr) {
+            return NGX_ERROR;
+        }
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+    return NGX_OK;
+}
+
+// --- worker lifetime ------------------------------------------------------
+
+ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_auth_token_module));
+    if (amcf == nullptr || amcf->redis_name.len == 0) {
+        return NGX_OK;
+    }
+
+    try {
+        ngx_auth_token::RedisAddress address;
+        address.name.assign(reinterpret_cast<char *>(amcf->redis_name.data),
+                            amcf->redis_name.len);
+        std::string host(reinterpret_cast<char *>(amcf->redis_host.data),
+                         amcf->redis_host.len);
+        if (amcf->redis_port == 0) {
+            address.unix_path = std::move(host);
+        } else {
+            address.host = std::move(host);
+            address.port = static_cast<int>(amcf->redis_port);
+        }
+        address.password.assign(
+            reinterpret_cast<char *>(amcf->redis_password.data),
+            amcf->redis_password.len);
+        address.db = static_cast<int>(amcf->redis_db);
+
+        worker = std::make_unique<WorkerState>();
+        worker->link = std::make_unique<RedisLink>(
+            std::move(address), amcf->connect_timeout, cycle->log);
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "auth token: cannot set up the worker: %s", e.what());
+        worker.reset();
+        return NGX_ERROR;
+    }
+    worker->link->start();
+    return NGX_OK;
+}
+
+void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
+{
+    worker.reset();
+}
+
+// --- directives -----------------------------------------------------------
+
+char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
+                          void *conf) noexcept
+{
+    char *rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    if (alcf->enable && amcf->used_at_line == 0) {
+        amcf->used_in_file = cf->conf_file->file.name;
+        amcf->used_at_line = cf->conf_file->line;
+    }
+    return NGX_CONF_OK;
+}
+
+// auth_token_redis address [password=...] [db=N];
+char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+                                void *conf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
+    if (amcf->redis_name.len) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+
+    ngx_url_t u;
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"%V\" of the \"auth_token_redis\" "
+                               "directive",
+                               u.err, &u.url);
+        }
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no address for \"%V\" in \"auth_token_redis\"",
+                           &u.url);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    amcf->redis_name = value[1];
+    ngx_addr_t &addr = u.addrs[0];
+
+    if (addr.sockaddr->sa_family == AF_UNIX) {
+        // nginx keeps "unix:" in front of the path in addr.name.
+        ngx_str_t path = u.host;
+        amcf->redis_host.data = static_cast<u_char *>(
+            ngx_pnalloc(cf->pool, path.len + 1));
+        if (amcf->redis_host.data == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ngx_memcpy(amcf->redis_host.data, path.data, path.len);
+        amcf->redis_host.len = path.len;
+        amcf->redis_port = 0;
+
+    } else {
+        u_char text[NGX_SOCKADDR_STRLEN];
+        size_t len = ngx_sock_ntop(addr.sockaddr, addr.socklen, text,
+                                   NGX_SOCKADDR_STRLEN, 0);
+        amcf->redis_host.data =
+            static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
+        if (amcf->redis_host.data == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ngx_memcpy(amcf->redis_host.data, text, len);
+        amcf->redis_host.len = len;
+        amcf->redis_port = ngx_inet_get_port(addr.sockaddr);
+    }
+
+    for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            amcf->redis_password.data = value[i].data + 9;
+            amcf->redis_password.len = value[i].len - 9;
+            if (amcf->redis_password.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty password in \"auth_token_redis\"");
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            continue;
+        }
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            amcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (amcf->redis_db == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid db \"%V\" in \"auth_token_redis\"",
+                                   &value[i]);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            continue;
+        }
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\"", &value[i],
+                           &cmd->name);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    return NGX_CONF_OK;
+}
+
+// A keyword is an HTTP auth-scheme: a token, so no separators or spaces.
+bool is_auth_scheme(const ngx_str_t &word)
+{
+    if (word.len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < word.len; i++) {
+        u_char c = word.data[i];
+        if (c <= 0x20 || c >= 0x7f ||
+            ngx_strchr("()<>@,;:\\\"/[]?={}", c) != nullptr) {
+            return false;
+        }
+    }
+    return true;
+}
+
+char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
+                                  void *conf) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    if (alcf->keywords != NGX_CONF_UNSET_PTR) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+    alcf->keywords = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                      sizeof(ngx_str_t));
+    if (alcf->keywords == nullptr) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+        if (!is_auth_scheme(value[i])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid keyword \"%V\" in \"%V\"", &value[i],
+                               &cmd->name);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        auto *word = static_cast<ngx_str_t *>(ngx_array_push(alcf->keywords));
+        if (word == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        *word = value[i];
+    }
+    return NGX_CONF_OK;
+}
+
+// --- configuration --------------------------------------------------------
+
+void *ngx_http_auth_token_create_main_conf(ngx_conf_t *cf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_token_main_conf_t)));
+    if (amcf == nullptr) {
+        return nullptr;
+    }
+    amcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    return amcf;
+}
+
+char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
+    ngx_conf_init_msec_value(amcf->connect_timeout, 1000);
+
+    if (amcf->used_at_line != 0 && amcf->redis_name.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_token\" is enabled in %V:%ui, but no "
+                      "\"auth_token_redis\" is set in the http block",
+                      &amcf->used_in_file, amcf->used_at_line);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    return NGX_CONF_OK;
+}
+
+void *ngx_http_auth_token_create_loc_conf(ngx_conf_t *cf) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_token_loc_conf_t)));
+    if (alcf == nullptr) {
+        return nullptr;
+    }
+    alcf->enable = NGX_CONF_UNSET;
+    alcf->keywords = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    alcf->timeout = NGX_CONF_UNSET_MSEC;
+    return alcf;
+}
+
+char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
+                                         void *child) noexcept
+{
+    auto *prev = static_cast<ngx_http_auth_token_loc_conf_t *>(parent);
+    auto *conf = static_cast<ngx_http_auth_token_loc_conf_t *>(child);
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
+    ngx_conf_merge_ptr_value(conf->keywords, prev->keywords, nullptr);
+
+    if (conf->keywords == nullptr) {
+        conf->keywords = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        if (conf->keywords == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        auto *word = static_cast<ngx_str_t *>(ngx_array_push(conf->keywords));
+        if (word == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ngx_str_set(word, "Token");
+        // Let the parent share the default, so children inherit one array.
+        if (prev->keywords == nullptr) {
+            prev->keywords = conf->keywords;
+        }
+    }
+
+    if (prev->keywords == conf->keywords && prev->keyword_views != nullptr) {
+        conf->keyword_views = prev->keyword_views;
+        conf->keyword_count = prev->keyword_count;
+        return NGX_CONF_OK;
+    }
+
+    conf->keyword_count = conf->keywords->nelts;
+    conf->keyword_views = static_cast<std::string_view *>(ngx_palloc(
+        cf->pool, conf->keyword_count * sizeof(std::string_view)));
+    if (conf->keyword_views == nullptr) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    auto *words = static_cast<ngx_str_t *>(conf->keywords->elts);
+    for (ngx_uint_t i = 0; i < conf->keyword_count; i++) {
+        // std::string_view is trivially copyable: fine in pool memory.
+        new (&conf->keyword_views[i]) std::string_view(
+            reinterpret_cast<const char *>(words[i].data), words[i].len);
+    }
+    return NGX_CONF_OK;
+}
+
+ngx_int_t ngx_http_auth_token_init(ngx_conf_t *cf) noexcept
+{
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+
+    auto *h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
+    if (h == nullptr) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_auth_token_handler;
+
+    next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_auth_token_header_filter;
+    next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_auth_token_body_filter;
+    return NGX_OK;
+}
+
+} // namespace

@@ -1,0 +1,562 @@
+#include "module/ngx_http_auth_token_redis.h"
+
+#include "core/redis_keys.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <cstring>
+
+namespace ngx_auth_token {
+namespace {
+
+constexpr ngx_msec_t kFirstBackoff = 50;
+// Lookups fail fast while disconnected, so the cap bounds how long after
+// Redis comes back requests keep failing: well under a second.
+constexpr ngx_msec_t kMaxBackoff = 500;
+// Beyond this many lookups waiting on one connection, new ones fail at once
+// instead of piling up behind a stalled server.
+constexpr std::size_t kMaxInFlight = 65536;
+
+RedisLink *link_of(void *privdata)
+{
+    return static_cast<RedisLink *>(privdata);
+}
+
+// hiredis -> nginx event adapter. hiredis calls these with ev.data.
+void ev_add_read(void *privdata)
+{
+    link_of(privdata)->add_read();
+}
+void ev_del_read(void *privdata)
+{
+    link_of(privdata)->del_read();
+}
+void ev_add_write(void *privdata)
+{
+    link_of(privdata)->add_write();
+}
+void ev_del_write(void *privdata)
+{
+    link_of(privdata)->del_write();
+}
+void ev_cleanup(void *privdata)
+{
+    link_of(privdata)->cleanup();
+}
+
+void on_connect_cb(const redisAsyncContext *ac, int status)
+{
+    link_of(ac->data)->on_connected(status);
+}
+void on_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    link_of(ac->data)->on_disconnected(status, ac->err ? ac->errstr : nullptr);
+}
+void on_lookup_reply_cb(redisAsyncContext *, void *reply, void *privdata)
+{
+    auto *lookup = static_cast<PendingLookup *>(privdata);
+    lookup->link->on_reply(lookup, reply);
+}
+void on_schema_reply_cb(redisAsyncContext *ac, void *reply, void *)
+{
+    link_of(ac->data)->on_schema_reply(reply);
+}
+void on_auth_reply_cb(redisAsyncContext *ac, void *reply, void *)
+{
+    link_of(ac->data)->on_setup_reply(reply, "AUTH");
+}
+void on_select_reply_cb(redisAsyncContext *ac, void *reply, void *)
+{
+    link_of(ac->data)->on_setup_reply(reply, "SELECT");
+}
+
+// nginx event handlers. The connection's data is the link.
+void read_handler(ngx_event_t *ev)
+{
+    auto *c = static_cast<ngx_connection_t *>(ev->data);
+    link_of(c->data)->handle_read();
+}
+void write_handler(ngx_event_t *ev)
+{
+    auto *c = static_cast<ngx_connection_t *>(ev->data);
+    link_of(c->data)->handle_write();
+}
+void flush_handler(ngx_event_t *ev)
+{
+    link_of(ev->data)->flush();
+}
+void connect_timer_handler(ngx_event_t *ev)
+{
+    link_of(ev->data)->connect_timed_out();
+}
+void reconnect_timer_handler(ngx_event_t *ev)
+{
+    link_of(ev->data)->reconnect_due();
+}
+
+void init_event(ngx_event_t &ev, ngx_event_handler_pt handler, void *data,
+                ngx_log_t *log, bool cancelable)
+{
+    ev.handler = handler;
+    ev.data = data;
+    ev.log = log;
+    ev.cancelable = cancelable ? 1 : 0;
+}
+
+std::string_view as_view(const redisReply *r)
+{
+    return {r->str, static_cast<std::size_t>(r->len)};
+}
+
+} // namespace
+
+RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
+                     ngx_log_t *log)
+    : address_(std::move(address)), connect_timeout_(connect_timeout),
+      log_(log)
+{
+    init_event(flush_event_, flush_handler, this, log, false);
+    // Neither timer may keep a gracefully exiting worker alive.
+    init_event(connect_timer_, connect_timer_handler, this, log, true);
+    init_event(reconnect_timer_, reconnect_timer_handler, this, log, true);
+}
+
+RedisLink::~RedisLink()
+{
+    destroying_ = true;
+    if (reconnect_timer_.timer_set) {
+        ngx_del_timer(&reconnect_timer_);
+    }
+    if (ac_ != nullptr) {
+        failure_ = "worker is exiting";
+        // Runs every pending callback with a NULL reply, then cleanup().
+        redisAsyncFree(ac_);
+    }
+}
+
+void RedisLink::start() noexcept
+{
+    connect();
+}
+
+void RedisLink::connect() noexcept
+{
+    redisAsyncContext *ac =
+        address_.unix_path.empty()
+            ? redisAsyncConnect(address_.host.c_str(), address_.port)
+            : redisAsyncConnectUnix(address_.unix_path.c_str());
+    if (ac == nullptr) {
+        ngx_log_error(NGX_LOG_CRIT, log_, 0,
+                      "auth token redis %s: cannot allocate a connection",
+                      address_.name.c_str());
+        failure_ = "out of memory";
+        schedule_reconnect();
+        return;
+    }
+    if (ac->err) {
+        failure_text_ = ac->errstr;
+        failure_ = failure_text_.c_str();
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "auth token redis %s: connect failed: %s",
+                      address_.name.c_str(), failure_);
+        redisAsyncFree(ac);
+        schedule_reconnect();
+        return;
+    }
+
+    ngx_connection_t *c = ngx_get_connection(ac->c.fd, log_);
+    if (c == nullptr) {
+        failure_ = "no free worker connections";
+        redisAsyncFree(ac);
+        schedule_reconnect();
+        return;
+    }
+    c->data = this;
+    c->read->handler = read_handler;
+    c->write->handler = write_handler;
+    c->read->log = log_;
+    c->write->log = log_;
+
+    ac_ = ac;
+    connection_ = c;
+    state_ = State::connecting;
+    failure_ = nullptr;
+    in_flight_ = 0;
+
+    ac->data = this;
+    ac->ev.data = this;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+
+    redisAsyncSetConnectCallback(ac, on_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect_cb);
+
+    // Queued now, written as soon as the socket connects, and answered
+    // before any lookup behind them: the connection is usable at once.
+    if (!address_.password.empty()) {
+        const char *argv[] = {"AUTH", address_.password.c_str()};
+        const size_t lens[] = {4, address_.password.size()};
+        redisAsyncCommandArgv(ac, on_auth_reply_cb, nullptr, 2, argv, lens);
+    }
+    if (address_.db != 0) {
+        std::string db = std::to_string(address_.db);
+        const char *argv[] = {"SELECT", db.c_str()};
+        const size_t lens[] = {6, db.size()};
+        redisAsyncCommandArgv(ac, on_select_reply_cb, nullptr, 2, argv, lens);
+    }
+    {
+        const char *argv[] = {"GET", authtoken::keys::kSchema.data()};
+        const size_t lens[] = {3, authtoken::keys::kSchema.size()};
+        redisAsyncCommandArgv(ac, on_schema_reply_cb, nullptr, 2, argv, lens);
+    }
+
+    ngx_add_timer(&connect_timer_, connect_timeout_);
+}
+
+void RedisLink::schedule_reconnect() noexcept
+{
+    if (destroying_ || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+    backoff_ = backoff_ == 0 ? kFirstBackoff
+                             : std::min<ngx_msec_t>(backoff_ * 2, kMaxBackoff);
+    if (!reconnect_timer_.timer_set) {
+        ngx_add_timer(&reconnect_timer_, backoff_);
+    }
+}
+
+void RedisLink::reconnect_due() noexcept
+{
+    if (ac_ == nullptr) {
+        connect();
+    }
+}
+
+void RedisLink::connect_timed_out() noexcept
+{
+    if (state_ == State::connecting && ac_ != nullptr) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "auth token redis %s: connect timed out after %M ms",
+                      address_.name.c_str(), connect_timeout_);
+        reset("connect timed out");
+    }
+}
+
+void RedisLink::on_connected(int status) noexcept
+{
+    if (connect_timer_.timer_set) {
+        ngx_del_timer(&connect_timer_);
+    }
+    if (status != REDIS_OK) {
+        // hiredis frees the context right after this returns.
+        failure_text_ = ac_->errstr;
+        failure_ = failure_text_.c_str();
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "auth token redis %s: connect failed: %s",
+                      address_.name.c_str(), failure_);
+        return;
+    }
+    state_ = State::connected;
+    backoff_ = 0;
+    ngx_log_error(NGX_LOG_INFO, log_, 0, "auth token redis %s: connected",
+                  address_.name.c_str());
+}
+
+// Runs after cleanup(): the context is already detached from the link.
+void RedisLink::on_disconnected(int status, const char *error) noexcept
+{
+    if (failure_ == nullptr) {
+        failure_text_ = error != nullptr ? error : "connection closed";
+        failure_ = failure_text_.c_str();
+    }
+    if (status != REDIS_OK && !destroying_) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "auth token redis %s: connection lost: %s",
+                      address_.name.c_str(), failure_);
+    }
+}
+
+void RedisLink::on_setup_reply(void *reply, const char *what) noexcept
+{
+    auto *r = static_cast<redisReply *>(reply);
+    if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
+        // The lookups queued behind this command get error replies too
+        // (NOAUTH, wrong db): they fail closed with 503 and log it.
+        ngx_log_error(NGX_LOG_ERR, log_, 0, "auth token redis %s: %s failed: %s",
+                      address_.name.c_str(), what, r->str);
+    }
+}
+
+void RedisLink::on_schema_reply(void *reply) noexcept
+{
+    auto *r = static_cast<redisReply *>(reply);
+    if (r == nullptr || r->type != REDIS_REPLY_STRING) {
+        return; // no schema key yet (empty database) or an error logged elsewhere
+    }
+    std::string expected = std::to_string(authtoken::keys::kSchemaVersion);
+    if (as_view(r) != expected) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "auth token redis %s: schema version is \"%*s\", "
+                      "this module reads version %s",
+                      address_.name.c_str(), static_cast<size_t>(r->len),
+                      r->str, expected.c_str());
+    }
+}
+
+PendingLookup *RedisLink::start_lookup(std::string_view record_key,
+                                       LookupCallback callback, void *data,
+                                       const char **why) noexcept
+{
+    if (ac_ == nullptr) {
+        *why = failure_ != nullptr ? failure_ : "not connected";
+        return nullptr;
+    }
+    if (in_flight_ >= kMaxInFlight) {
+        *why = "too many lookups in flight";
+        return nullptr;
+    }
+
+    PendingLookup *lookup = acquire_slot();
+    if (lookup == nullptr) {
+        *why = "out of memory";
+        return nullptr;
+    }
+    lookup->callback = callback;
+    lookup->data = data;
+
+    const auto &f = authtoken::keys::kTokenRecordFields;
+    const char *argv[] = {"HMGET", record_key.data(), f[0].data(),
+                          f[1].data(), f[2].data(), f[3].data()};
+    const size_t lens[] = {5,           record_key.size(), f[0].size(),
+                           f[1].size(), f[2].size(),       f[3].size()};
+    if (redisAsyncCommandArgv(ac_, on_lookup_reply_cb, lookup, 6, argv,
+                              lens) != REDIS_OK) {
+        release_slot(lookup);
+        *why = "connection is closing";
+        return nullptr;
+    }
+
+    if (in_flight_++ == 0) {
+        last_progress_ = ngx_current_msec;
+    }
+    return lookup;
+}
+
+void RedisLink::abandon(PendingLookup *lookup) noexcept
+{
+    lookup->callback = nullptr;
+    lookup->data = nullptr;
+}
+
+void RedisLink::on_reply(PendingLookup *lookup, void *reply) noexcept
+{
+    in_flight_--;
+    last_progress_ = ngx_current_msec;
+
+    LookupCallback callback = lookup->callback;
+    void *data = lookup->data;
+    release_slot(lookup);
+    if (callback == nullptr) {
+        return; // the request went away (timeout, client abort)
+    }
+
+    LookupReply result;
+    auto *r = static_cast<redisReply *>(reply);
+    if (r == nullptr) {
+        result.error = failure_ != nullptr          ? failure_
+                       : (ac_ != nullptr && ac_->err) ? ac_->errstr
+                                                      : "connection closed";
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        result.error = r->str;
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        result.error = "unexpected reply to HMGET";
+    } else {
+        std::optional<std::string_view> *fields[] = {
+            &result.record.uid, &result.record.user, &result.record.active,
+            &result.record.expires};
+        for (std::size_t i = 0; i < 4; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                *fields[i] = as_view(e);
+            } else if (e->type != REDIS_REPLY_NIL) {
+                result.error = "unexpected reply to HMGET";
+            }
+        }
+        result.ok = result.error == nullptr;
+    }
+    callback(data, result);
+}
+
+void RedisLink::report_timeout(ngx_msec_t timeout) noexcept
+{
+    if (ac_ == nullptr || in_flight_ == 0 ||
+        ngx_current_msec - last_progress_ < timeout) {
+        return;
+    }
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "auth token redis %s: no reply for %M ms, reconnecting",
+                  address_.name.c_str(), ngx_current_msec - last_progress_);
+    reset("timed out");
+}
+
+// Drops the connection from outside hiredis's callbacks: every pending
+// lookup is answered with `why`, then cleanup() schedules a reconnect.
+void RedisLink::reset(const char *why) noexcept
+{
+    failure_ = why;
+    redisAsyncFree(ac_);
+}
+
+PendingLookup *RedisLink::acquire_slot() noexcept
+{
+    try {
+        if (free_slots_.empty()) {
+            slots_.emplace_back();
+            slots_.back().link = this;
+            return &slots_.back();
+        }
+        PendingLookup *lookup = free_slots_.back();
+        free_slots_.pop_back();
+        return lookup;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void RedisLink::release_slot(PendingLookup *lookup) noexcept
+{
+    lookup->callback = nullptr;
+    lookup->data = nullptr;
+    try {
+        free_slots_.push_back(lookup);
+    } catch (...) {
+        // The slot is leaked until the worker exits; harmless.
+    }
+}
+
+// --- the event adapter ----------------------------------------------------
+//
+// Events are registered level-triggered: hiredis reads at most one buffer
+// per call, so with edge-triggered epoll a reply left in the socket would
+// never be announced again.
+
+void RedisLink::add_read() noexcept
+{
+    if (connection_ != nullptr && !connection_->read->active) {
+        if (ngx_add_event(connection_->read, NGX_READ_EVENT,
+                          NGX_LEVEL_EVENT) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                          "auth token redis %s: cannot add read event",
+                          address_.name.c_str());
+        }
+    }
+}
+
+void RedisLink::del_read() noexcept
+{
+    if (connection_ != nullptr && connection_->read->active) {
+        ngx_del_event(connection_->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+// Once connected, writes are not driven by the write event but by one
+// posted event per loop iteration: every lookup queued while nginx handled
+// this round of events goes out in one write(2), without an epoll_ctl pair
+// per lookup. Only when the socket is full does the write event take over.
+void RedisLink::add_write() noexcept
+{
+    if (connection_ == nullptr) {
+        return;
+    }
+    if (state_ == State::connected && !flushing_) {
+        if (!flush_event_.posted) {
+            ngx_post_event(&flush_event_, &ngx_posted_events);
+        }
+        return;
+    }
+    if (!connection_->write->active) {
+        if (ngx_add_event(connection_->write, NGX_WRITE_EVENT,
+                          NGX_LEVEL_EVENT) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                          "auth token redis %s: cannot add write event",
+                          address_.name.c_str());
+        }
+    }
+}
+
+void RedisLink::del_write() noexcept
+{
+    if (connection_ != nullptr && connection_->write->active) {
+        ngx_del_event(connection_->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+// hiredis is about to free the context (and then close the fd itself):
+// give the ngx_connection_t back without closing the descriptor.
+void RedisLink::cleanup() noexcept
+{
+    ngx_connection_t *c = connection_;
+    if (c != nullptr) {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+        c->read->closed = 1;
+        c->write->closed = 1;
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+    }
+    if (flush_event_.posted) {
+        ngx_delete_posted_event(&flush_event_);
+    }
+    if (connect_timer_.timer_set) {
+        ngx_del_timer(&connect_timer_);
+    }
+
+    connection_ = nullptr;
+    ac_ = nullptr;
+    state_ = State::idle;
+    in_flight_ = 0;
+    schedule_reconnect();
+}
+
+// The three handlers below call into hiredis last: it may free the context
+// (and so call cleanup()) inside, and nothing of it may be touched after.
+
+void RedisLink::flush() noexcept
+{
+    if (ac_ == nullptr) {
+        return;
+    }
+    flushing_ = true;
+    redisAsyncHandleWrite(ac_);
+    flushing_ = false; // the link itself outlives the context
+}
+
+void RedisLink::handle_read() noexcept
+{
+    if (ac_ != nullptr) {
+        redisAsyncHandleRead(ac_);
+    }
+}
+
+void RedisLink::handle_write() noexcept
+{
+    if (ac_ != nullptr) {
+        redisAsyncHandleWrite(ac_);
+    }
+}
+
+} // namespace ngx_auth_token

@@ -1,0 +1,139 @@
+// One Redis connection per nginx worker, driven by nginx's event loop.
+//
+// hiredis's async API does the protocol; this class is the adapter that
+// plugs hiredis's socket into nginx events (the fd wrapped in an
+// ngx_connection_t), reconnects with backoff, bounds connect time with an
+// nginx timer, and hands each lookup's reply to whoever asked for it, or to
+// nobody if the asker has gone away meanwhile.
+//
+// Ownership: the link owns the hiredis context and every in-flight lookup
+// slot. A request holds a PendingLookup* only as a handle; it must call
+// abandon() before it goes away, after which the reply is read and dropped.
+// The reply callback is called exactly once per lookup that start_lookup()
+// accepted: with the record, or with an error (including on disconnect).
+#pragma once
+
+#include "core/token_record.h"
+#include "module/ngx_includes.h"
+
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisAsyncContext;
+
+namespace ngx_auth_token {
+
+struct RedisAddress {
+    std::string host;      // numeric address, resolved at config time
+    int port = 6379;
+    std::string unix_path; // set for unix:/path
+    std::string password;  // AUTH, when not empty
+    int db = 0;            // SELECT, when not 0
+    std::string name;      // as configured, for log lines
+};
+
+struct LookupReply {
+    bool ok = false;
+    authtoken::TokenRecordView record; // when ok; borrows the hiredis reply
+    const char *error = nullptr;       // when !ok: why, for the error log
+};
+
+using LookupCallback = void (*)(void *data, const LookupReply &reply) noexcept;
+
+struct PendingLookup;
+
+class RedisLink {
+  public:
+    RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
+              ngx_log_t *log);
+    ~RedisLink();
+    RedisLink(const RedisLink &) = delete;
+    RedisLink &operator=(const RedisLink &) = delete;
+
+    // Starts the first connection; later ones follow by themselves.
+    void start() noexcept;
+
+    // Queues "HMGET <record_key> uid user active expires". Returns nullptr
+    // and sets *why when the lookup cannot even be queued (no connection,
+    // too many in flight): the caller answers at once instead of waiting.
+    PendingLookup *start_lookup(std::string_view record_key,
+                                LookupCallback callback, void *data,
+                                const char **why) noexcept;
+
+    // The asker is gone: its callback will not be called.
+    static void abandon(PendingLookup *lookup) noexcept;
+
+    // A lookup waited `timeout` without an answer. If nothing at all has
+    // come back on this connection for that long, the connection is
+    // treated as dead and replaced (a stopped or blackholed server never
+    // closes it for us).
+    void report_timeout(ngx_msec_t timeout) noexcept;
+
+    const std::string &name() const noexcept
+    {
+        return address_.name;
+    }
+
+    // Called from the hiredis/nginx C callbacks; not part of the interface.
+    void on_connected(int status) noexcept;
+    void on_disconnected(int status, const char *error) noexcept;
+    void on_reply(PendingLookup *lookup, void *reply) noexcept;
+    void on_schema_reply(void *reply) noexcept;
+    void on_setup_reply(void *reply, const char *what) noexcept;
+    void add_read() noexcept;
+    void del_read() noexcept;
+    void add_write() noexcept;
+    void del_write() noexcept;
+    void cleanup() noexcept;
+    void flush() noexcept;
+    void handle_read() noexcept;
+    void handle_write() noexcept;
+    void connect_timed_out() noexcept;
+    void reconnect_due() noexcept;
+
+  private:
+    enum class State { idle, connecting, connected };
+
+    void connect() noexcept;
+    void schedule_reconnect() noexcept;
+    void reset(const char *why) noexcept;
+    PendingLookup *acquire_slot() noexcept;
+    void release_slot(PendingLookup *lookup) noexcept;
+
+    RedisAddress address_;
+    ngx_msec_t connect_timeout_;
+    ngx_log_t *log_;
+
+    redisAsyncContext *ac_ = nullptr;
+    ngx_connection_t *connection_ = nullptr;
+    State state_ = State::idle;
+    bool flushing_ = false;
+    bool destroying_ = false;
+
+    ngx_event_t flush_event_{};
+    ngx_event_t connect_timer_{};
+    ngx_event_t reconnect_timer_{};
+    ngx_msec_t backoff_ = 0;
+
+    // Why the connection went away, for the lookups failed by it.
+    const char *failure_ = nullptr;
+    std::string failure_text_;
+
+    std::size_t in_flight_ = 0;
+    ngx_msec_t last_progress_ = 0;
+
+    // Slots live in a deque so their addresses stay valid while hiredis
+    // holds them as callback data; free ones are reused.
+    std::deque<PendingLookup> slots_;
+    std::vector<PendingLookup *> free_slots_;
+};
+
+struct PendingLookup {
+    RedisLink *link = nullptr;
+    LookupCallback callback = nullptr; // nullptr once abandoned
+    void *data = nullptr;
+};
+
+} // namespace ngx_auth_token

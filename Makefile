@@ -55,4 +55,4 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) t/servroot
+	rm -rf $(BUILD) t/servroot t/servroot-*

@@ -1,0 +1,182 @@
+package AuthToken::Server;
+
+# For the tests that need more than one request at a time (faults,
+# concurrency): start a private nginx from a given http{} body on a free
+# 127.0.0.1 port, talk raw HTTP to it, and stop it at the end. The block
+# format tests use Test::Nginx::Socket instead.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ":sys_wait_h";
+use Time::HiRes qw(sleep time);
+
+use AuthToken::TestRedis qw(free_port);
+
+use Exporter 'import';
+our @EXPORT = qw(nginx_start nginx_stop nginx_reload nginx_pid nginx_port
+                 nginx_error_log nginx_workers http_request http_send
+                 http_read);
+
+my $repo = abs_path(dirname(__FILE__) . '/../../..');
+my ($root, $port, $started);
+my $owner = $$;
+
+sub nginx_port { $port }
+sub _root { $root }
+
+sub _nginx { $ENV{TEST_NGINX_BINARY} || 'nginx' }
+
+sub _write_conf {
+    my ($http, %opt) = @_;
+    my $modules = join '', map { "load_module $_;\n" }
+                            split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
+    my $workers = $opt{workers} || 1;
+    my $conns = $opt{worker_connections} || 1024;
+    my $user = $> == 0 ? "user root root;\n" : '';
+    my $main = $opt{main_config} || '';
+    $http =~ s/\$TEST_NGINX_(\w+)/$ENV{"TEST_NGINX_$1"}/g;
+    open my $fh, '>', "$root/conf/nginx.conf" or die $!;
+    print $fh <<"CONF";
+$modules$user
+worker_processes $workers;
+daemon on;
+master_process on;
+error_log logs/error.log $opt{log_level};
+pid logs/nginx.pid;
+$main
+events { worker_connections $conns; accept_mutex off; }
+http {
+    access_log logs/access.log;
+    client_body_temp_path $root/tmp/body;
+    proxy_temp_path $root/tmp/proxy;
+    fastcgi_temp_path $root/tmp/fastcgi;
+    uwsgi_temp_path $root/tmp/uwsgi;
+    scgi_temp_path $root/tmp/scgi;
+    $http
+}
+CONF
+    close $fh;
+}
+
+# nginx_start($http_body, workers => N, log_level => 'info'): the body may
+# use $TEST_NGINX_SERVER_PORT (our listen port) and any other $TEST_NGINX_*.
+sub nginx_start {
+    my ($http, %opt) = @_;
+    $opt{log_level} ||= 'info';
+    my $base = $ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot";
+    $root = "$base-$$";
+    remove_tree($root);
+    make_path("$root/conf", "$root/logs", "$root/html", "$root/tmp");
+    $port = $ENV{TEST_NGINX_SERVER_PORT} = free_port();
+    _write_conf($http, %opt);
+    my $out = `@{[_nginx()]} -p $root/ -c conf/nginx.conf 2>&1`;
+    die "nginx failed to start: $out" if $?;
+    $started = 1;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 0.2);
+        if ($s) { close $s; return $root; }
+        sleep 0.05;
+    }
+    die "nginx did not listen on $port";
+}
+
+sub nginx_pid {
+    open my $fh, '<', "$root/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+# The worker pids, from the process table (children of the master).
+sub nginx_workers {
+    my $master = nginx_pid() or return;
+    my @pids = map { /^\s*(\d+)\s+(\d+)/ && $2 == $master ? $1 : () }
+               `ps -eo pid=,ppid=`;
+    return @pids;
+}
+
+sub nginx_reload {
+    my ($http, %opt) = @_;
+    $opt{log_level} ||= 'info';
+    _write_conf($http, %opt) if defined $http;
+    kill 'HUP', nginx_pid();
+    sleep 0.5;
+}
+
+sub nginx_stop {
+    return unless $started;
+    my $pid = nginx_pid();
+    if ($pid) {
+        kill 'QUIT', $pid;
+        my $deadline = time + 5;
+        sleep 0.05 while kill(0, $pid) && time < $deadline;
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    $started = 0;
+}
+
+sub nginx_error_log {
+    open my $fh, '<', "$root/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+# Sends one request and returns the socket without reading: many can be
+# in flight at once. %h: headers; method/path default GET /.
+sub http_send {
+    my ($path, %h) = @_;
+    my $method = delete $h{-method} || 'GET';
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\n";
+    $req .= "$_: $h{$_}\r\n" for sort keys %h;
+    print $s "$req\r\n";
+    return $s;
+}
+
+# Reads a whole response (Connection: close) within $timeout seconds.
+# Returns { status, headers => {lc name => value}, body, elapsed } or
+# undef on timeout.
+sub http_read {
+    my ($s, $timeout) = @_;
+    my $start = time;
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    while (1) {
+        my $left = $timeout - (time - $start);
+        return undef if $left <= 0;
+        return undef unless $sel->can_read($left);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        last if !$n;
+    }
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    return undef unless defined $head && $head =~ m{^HTTP/1\.\d (\d+)};
+    my %headers;
+    for my $line (split /\r\n/, $head) {
+        $headers{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*)$/;
+    }
+    return { status => $1 + 0, headers => \%headers, body => $body // '',
+             elapsed => time - $start };
+}
+
+sub http_request {
+    my ($path, %h) = @_;
+    my $timeout = delete $h{-timeout} || 5;
+    return http_read(http_send($path, %h), $timeout);
+}
+
+END { nginx_stop() if $$ == $owner }
+
+1;

@@ -21,7 +21,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_pause redis_resume
                  redis_kill redis_restart redis_port seed_token seed_user
-                 token_digest free_port);
+                 token_digest free_port redis_pipeline);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my ($pid, $port, $dir);
@@ -147,6 +147,19 @@ sub redis_cmd {
     my $reply = _read_reply($s);
     close $s;
     return $reply;
+}
+
+# Runs many commands on one connection (each an array ref), pipelined;
+# returns the replies in order.
+sub redis_pipeline {
+    my @cmds = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
+        or die "cannot connect to redis on $port: $!";
+    binmode $s;
+    print $s join '', map { _encode(@$_) } @cmds;
+    my @replies = map { _read_reply($s) } @cmds;
+    close $s;
+    return @replies;
 }
 
 sub token_digest { sha256_hex($_[0]) }

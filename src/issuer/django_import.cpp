@@ -1,0 +1,237 @@
+#include "django_import.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+
+namespace authtoken
+{
+namespace
+{
+
+using nlohmann::json;
+
+// Django's auth.User.username max_length, and authtoken.Token.key's.
+constexpr std::size_t kMaxUsername = 150;
+constexpr std::size_t kMaxTokenKey = 40;
+
+[[noreturn]] void fail(const std::string &pointer, const std::string &what)
+{
+    throw DumpdataError("at " + (pointer.empty() ? "/" : pointer) + ": " +
+                        what);
+}
+
+std::string line_and_column(std::string_view text, std::size_t byte)
+{
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i + 1 < byte && i < text.size(); i++) {
+        if (text[i] == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+    }
+    return "line " + std::to_string(line) + ", column " +
+           std::to_string(column);
+}
+
+const json &member(const json &object, const std::string &pointer,
+                   const char *name)
+{
+    auto it = object.find(name);
+    if (it == object.end()) {
+        fail(pointer, std::string("missing \"") + name + "\"");
+    }
+    return *it;
+}
+
+std::string string_member(const json &object, const std::string &pointer,
+                          const char *name)
+{
+    const json &value = member(object, pointer, name);
+    if (!value.is_string()) {
+        fail(pointer + "/" + name, "expected a string");
+    }
+    return value.get<std::string>();
+}
+
+// A string, or "" for null or absence (Django writes null for last_login).
+std::string optional_string(const json &object, const std::string &pointer,
+                            const char *name)
+{
+    auto it = object.find(name);
+    if (it == object.end() || it->is_null()) {
+        return {};
+    }
+    if (!it->is_string()) {
+        fail(pointer + "/" + name, "expected a string or null");
+    }
+    return it->get<std::string>();
+}
+
+bool bool_member(const json &object, const std::string &pointer,
+                 const char *name)
+{
+    const json &value = member(object, pointer, name);
+    if (!value.is_boolean()) {
+        fail(pointer + "/" + name, "expected true or false");
+    }
+    return value.get<bool>();
+}
+
+std::uint64_t uid_value(const json &value, const std::string &pointer)
+{
+    if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 ||
+        value.get<std::uint64_t>() > (1ULL << 53)) {
+        fail(pointer, "expected a positive integer user id");
+    }
+    return value.get<std::uint64_t>();
+}
+
+bool has_control_or_space(std::string_view s)
+{
+    for (unsigned char c : s) {
+        if (c <= 0x20 || c == 0x7f) {
+            return true;
+        }
+    }
+    return false;
+}
+
+ImportedUser read_user(const json &object, const std::string &pointer)
+{
+    ImportedUser user;
+    user.uid = uid_value(member(object, pointer, "pk"), pointer + "/pk");
+    const json &fields = member(object, pointer, "fields");
+    std::string fp = pointer + "/fields";
+    if (!fields.is_object()) {
+        fail(fp, "expected an object");
+    }
+    user.username = string_member(fields, fp, "username");
+    if (user.username.empty() || user.username.size() > kMaxUsername) {
+        fail(fp + "/username", "expected 1 to 150 characters");
+    }
+    user.password = string_member(fields, fp, "password");
+    user.is_active = bool_member(fields, fp, "is_active");
+    user.is_staff = bool_member(fields, fp, "is_staff");
+    user.is_superuser = bool_member(fields, fp, "is_superuser");
+    user.email = optional_string(fields, fp, "email");
+    user.date_joined = optional_string(fields, fp, "date_joined");
+    user.last_login = optional_string(fields, fp, "last_login");
+    return user;
+}
+
+struct ImportedToken {
+    std::string key;
+    std::uint64_t uid;
+    std::string created;
+    std::string pointer;
+};
+
+ImportedToken read_token(const json &object, const std::string &pointer)
+{
+    ImportedToken token;
+    token.pointer = pointer;
+    const json &pk = member(object, pointer, "pk");
+    if (!pk.is_string()) {
+        fail(pointer + "/pk", "expected the token key as a string");
+    }
+    token.key = pk.get<std::string>();
+    if (token.key.empty() || token.key.size() > kMaxTokenKey ||
+        has_control_or_space(token.key)) {
+        fail(pointer + "/pk",
+             "expected a key of 1 to 40 characters without spaces");
+    }
+    const json &fields = member(object, pointer, "fields");
+    if (!fields.is_object()) {
+        fail(pointer + "/fields", "expected an object");
+    }
+    token.uid = uid_value(member(fields, pointer + "/fields", "user"),
+                          pointer + "/fields/user");
+    token.created = optional_string(fields, pointer + "/fields", "created");
+    return token;
+}
+
+json parse_json(std::string_view text)
+{
+    try {
+        return json::parse(text.begin(), text.end());
+    } catch (const json::parse_error &e) {
+        // e.what() is "[json.exception.parse_error.101] parse error at
+        // line 3, column 5: ..."; keep the part after the position.
+        std::string what = e.what();
+        std::size_t colon = what.find(": ");
+        std::string detail =
+            colon == std::string::npos ? what : what.substr(colon + 2);
+        throw DumpdataError(line_and_column(text, e.byte) + ": " + detail);
+    }
+}
+
+} // namespace
+
+std::vector<ImportedUser> parse_django_dumpdata(std::string_view text)
+{
+    json document = parse_json(text);
+    if (!document.is_array()) {
+        fail("", "expected an array of objects, as dumpdata writes");
+    }
+
+    std::vector<ImportedUser> users;
+    std::map<std::uint64_t, std::size_t> by_uid;
+    std::set<std::string> usernames;
+    std::vector<ImportedToken> tokens;
+
+    for (std::size_t i = 0; i < document.size(); i++) {
+        const json &object = document[i];
+        std::string pointer = "/" + std::to_string(i);
+        if (!object.is_object()) {
+            fail(pointer, "expected an object");
+        }
+        std::string model = string_member(object, pointer, "model");
+        if (model == "auth.user") {
+            ImportedUser user = read_user(object, pointer);
+            if (by_uid.count(user.uid) != 0) {
+                fail(pointer + "/pk",
+                     "duplicate user id " + std::to_string(user.uid));
+            }
+            if (!usernames.insert(user.username).second) {
+                fail(pointer + "/fields/username",
+                     "duplicate username \"" + user.username + "\"");
+            }
+            by_uid[user.uid] = users.size();
+            users.push_back(std::move(user));
+        } else if (model == "authtoken.token") {
+            tokens.push_back(read_token(object, pointer));
+        } else {
+            fail(pointer + "/model",
+                 "expected \"auth.user\" or \"authtoken.token\", got \"" +
+                     model + "\"");
+        }
+    }
+
+    // Tokens may come before their users in the file: match them last.
+    std::set<std::string> keys;
+    for (const ImportedToken &token : tokens) {
+        auto it = by_uid.find(token.uid);
+        if (it == by_uid.end()) {
+            fail(token.pointer + "/fields/user", "no auth.user with pk " +
+                                                     std::to_string(token.uid) +
+                                                     " in this file");
+        }
+        ImportedUser &user = users[it->second];
+        if (user.token_key) {
+            fail(token.pointer,
+                 "a second token for user \"" + user.username + "\"");
+        }
+        if (!keys.insert(token.key).second) {
+            fail(token.pointer + "/pk", "duplicate token key");
+        }
+        user.token_key = token.key;
+        user.token_created = token.created;
+    }
+    return users;
+}
+
+} // namespace authtoken

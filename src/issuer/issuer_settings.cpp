@@ -1,0 +1,299 @@
+#include "issuer_settings.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <fstream>
+#include <sstream>
+
+namespace authtoken
+{
+namespace
+{
+
+using Setter = std::function<void(IssuerSettings &, const std::string &)>;
+
+unsigned parse_unsigned(const std::string &value, unsigned min, unsigned max)
+{
+    if (value.empty() || value.size() > 10 ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+        throw std::invalid_argument("expected a whole number");
+    }
+    unsigned long n = std::stoul(value);
+    if (n < min || n > max) {
+        throw std::invalid_argument("expected a number from " +
+                                    std::to_string(min) + " to " +
+                                    std::to_string(max));
+    }
+    return static_cast<unsigned>(n);
+}
+
+bool parse_bool(const std::string &value)
+{
+    if (value == "1" || value == "true" || value == "yes" || value == "on") {
+        return true;
+    }
+    if (value == "0" || value == "false" || value == "no" || value == "off") {
+        return false;
+    }
+    throw std::invalid_argument("expected on or off");
+}
+
+std::vector<std::string> parse_list(const std::string &value)
+{
+    std::vector<std::string> out;
+    std::string item;
+    std::istringstream in(value);
+    while (std::getline(in, item, ',')) {
+        std::size_t b = item.find_first_not_of(" \t");
+        std::size_t e = item.find_last_not_of(" \t");
+        if (b != std::string::npos) {
+            out.push_back(item.substr(b, e - b + 1));
+        }
+    }
+    return out;
+}
+
+std::string non_empty(const std::string &value)
+{
+    if (value.empty()) {
+        throw std::invalid_argument("must not be empty");
+    }
+    return value;
+}
+
+// The one table of settings: adding a setting here makes it a config key,
+// an environment variable and a flag at once.
+const std::map<std::string, Setter> &setters()
+{
+    static const std::map<std::string, Setter> table = {
+        {"listen", [](IssuerSettings &s,
+                      const std::string &v) { s.listen = non_empty(v); }},
+        {"redis", [](IssuerSettings &s,
+                     const std::string &v) { s.redis = non_empty(v); }},
+        {"secret_file",
+         [](IssuerSettings &s, const std::string &v) {
+             s.secret_file = non_empty(v);
+         }},
+        {"scripts_dir",
+         [](IssuerSettings &s, const std::string &v) {
+             s.scripts_dir = non_empty(v);
+         }},
+        {"pbkdf2_iterations",
+         [](IssuerSettings &s, const std::string &v) {
+             s.pbkdf2_iterations = parse_unsigned(v, 1, 100000000);
+         }},
+        {"auto_create_token",
+         [](IssuerSettings &s, const std::string &v) {
+             s.auto_create_token = parse_bool(v);
+         }},
+        {"throttle_user_rate",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_user_rate = parse_throttle_rate(v);
+         }},
+        {"throttle_addr_rate",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_addr_rate = parse_throttle_rate(v);
+         }},
+        {"trusted_proxies",
+         [](IssuerSettings &s, const std::string &v) {
+             s.trusted_proxies = parse_list(v);
+         }},
+        {"max_body_size",
+         [](IssuerSettings &s, const std::string &v) {
+             s.max_body_size = parse_unsigned(v, 64, 64u << 20);
+         }},
+        {"read_timeout",
+         [](IssuerSettings &s, const std::string &v) {
+             s.read_timeout = parse_unsigned(v, 1, 3600);
+         }},
+        {"write_timeout",
+         [](IssuerSettings &s, const std::string &v) {
+             s.write_timeout = parse_unsigned(v, 1, 3600);
+         }},
+        {"threads",
+         [](IssuerSettings &s, const std::string &v) {
+             s.threads = parse_unsigned(v, 0, 1024);
+         }},
+        {"redis_timeout_ms",
+         [](IssuerSettings &s, const std::string &v) {
+             s.redis_timeout_ms = parse_unsigned(v, 10, 600000);
+         }},
+        {"create_secret",
+         [](IssuerSettings &s, const std::string &v) {
+             s.create_secret = parse_bool(v);
+         }},
+    };
+    return table;
+}
+
+std::string environment_name(const std::string &name)
+{
+    std::string env = "AUTHTOKEN_";
+    for (char c : name) {
+        env.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c));
+    }
+    return env;
+}
+
+std::string trim(const std::string &s)
+{
+    std::size_t b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) {
+        return {};
+    }
+    std::size_t e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+} // namespace
+
+std::vector<std::string> setting_names()
+{
+    std::vector<std::string> names;
+    for (const auto &entry : setters()) {
+        names.push_back(entry.first);
+    }
+    return names;
+}
+
+void apply_setting(IssuerSettings &settings, const std::string &name,
+                   const std::string &value)
+{
+    auto it = setters().find(name);
+    if (it == setters().end()) {
+        throw SettingsError("unknown setting \"" + name + "\"");
+    }
+    try {
+        it->second(settings, value);
+    } catch (const std::invalid_argument &e) {
+        throw SettingsError("invalid " + name + " \"" + value +
+                            "\": " + e.what());
+    }
+}
+
+void apply_config_text(IssuerSettings &settings, const std::string &text,
+                       const std::string &origin)
+{
+    std::istringstream in(text);
+    std::string line;
+    for (int number = 1; std::getline(in, line); number++) {
+        std::string content = trim(line.substr(0, line.find('#')));
+        if (content.empty()) {
+            continue;
+        }
+        std::size_t eq = content.find('=');
+        if (eq == std::string::npos) {
+            throw SettingsError(origin + ":" + std::to_string(number) +
+                                ": expected name = value");
+        }
+        try {
+            apply_setting(settings, trim(content.substr(0, eq)),
+                          trim(content.substr(eq + 1)));
+        } catch (const SettingsError &e) {
+            throw SettingsError(origin + ":" + std::to_string(number) + ": " +
+                                e.what());
+        }
+    }
+}
+
+IssuerSettings resolve_settings(const std::map<std::string, std::string> &flags,
+                                const EnvironmentLookup &environment,
+                                const FileReader &read_file)
+{
+    IssuerSettings settings;
+
+    std::optional<std::string> config_path;
+    if (auto it = flags.find("config"); it != flags.end()) {
+        config_path = it->second;
+    } else {
+        config_path = environment("AUTHTOKEN_CONFIG");
+    }
+    if (config_path && !config_path->empty()) {
+        apply_config_text(settings, read_file(*config_path), *config_path);
+    }
+
+    for (const auto &entry : setters()) {
+        if (auto value = environment(environment_name(entry.first))) {
+            try {
+                apply_setting(settings, entry.first, *value);
+            } catch (const SettingsError &e) {
+                throw SettingsError(environment_name(entry.first) + ": " +
+                                    e.what());
+            }
+        }
+    }
+
+    for (const auto &[name, value] : flags) {
+        if (name != "config") {
+            apply_setting(settings, name, value);
+        }
+    }
+    return settings;
+}
+
+std::map<std::string, std::string>
+take_setting_flags(std::vector<std::string> &args)
+{
+    static const std::set<std::string> on_off = {"auto_create_token",
+                                                 "create_secret"};
+    std::map<std::string, std::string> flags;
+    std::vector<std::string> rest;
+    for (std::size_t i = 0; i < args.size(); i++) {
+        const std::string &arg = args[i];
+        if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
+            rest.push_back(arg);
+            continue;
+        }
+        std::string name = arg.substr(2);
+        std::optional<std::string> value;
+        if (std::size_t eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name.resize(eq);
+        }
+        std::replace(name.begin(), name.end(), '-', '_');
+        if (!value && name.compare(0, 3, "no_") == 0 &&
+            on_off.count(name.substr(3)) != 0) {
+            flags[name.substr(3)] = "0";
+            continue;
+        }
+        if (name != "config" && setters().count(name) == 0) {
+            rest.push_back(arg);
+            continue;
+        }
+        if (!value && on_off.count(name) != 0) {
+            value = "1";
+        }
+        if (!value) {
+            if (i + 1 >= args.size()) {
+                throw SettingsError("--" + arg.substr(2) + " needs a value");
+            }
+            value = args[++i];
+        }
+        flags[name] = *value;
+    }
+    args = std::move(rest);
+    return flags;
+}
+
+std::optional<std::string> process_environment(const std::string &name)
+{
+    const char *value = std::getenv(name.c_str());
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(value);
+}
+
+std::string read_config_file(const std::string &path)
+{
+    std::ifstream in(path);
+    if (!in) {
+        throw SettingsError("cannot read config file " + path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+} // namespace authtoken

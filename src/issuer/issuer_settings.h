@@ -1,0 +1,87 @@
+// The settings authtokend and authtokenctl share, from four sources with a
+// fixed precedence: command-line flags > AUTHTOKEN_* environment > config
+// file > built-in defaults. Every setting has one name, spelled
+// `name = value` in the file, AUTHTOKEN_NAME in the environment and
+// --name (underscores as dashes) on the command line.
+#pragma once
+
+#include "throttle_policy.h"
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace authtoken
+{
+
+#ifndef AUTHTOKEN_SCRIPTS_DIR
+#define AUTHTOKEN_SCRIPTS_DIR "/usr/share/authtoken/redis"
+#endif
+
+struct IssuerSettings {
+    std::string listen = "127.0.0.1:8000";
+    std::string redis = "redis://127.0.0.1:6379/0";
+    std::string secret_file = "/etc/authtoken/secret";
+    std::string scripts_dir = AUTHTOKEN_SCRIPTS_DIR;
+    unsigned pbkdf2_iterations = 600000;
+    bool auto_create_token = true;
+    ThrottleRate throttle_user_rate{5, 60};
+    ThrottleRate throttle_addr_rate{20, 60};
+    // Peers whose X-Forwarded-For / X-Real-IP we believe (exact addresses).
+    std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
+    std::size_t max_body_size = 16 * 1024;
+    unsigned read_timeout = 5;  // seconds, per read: slowloris bound
+    unsigned write_timeout = 5; // seconds
+    unsigned threads = 0;       // 0 = one per core
+    unsigned redis_timeout_ms = 1000;
+    bool create_secret = false; // daemon: create the secret file if absent
+};
+
+class SettingsError : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Names of every setting, for --help and the docs.
+std::vector<std::string> setting_names();
+
+// Sets one setting from its text form; throws SettingsError naming the
+// setting. Booleans accept 1/0, true/false, yes/no, on/off.
+void apply_setting(IssuerSettings &settings, const std::string &name,
+                   const std::string &value);
+
+// `name = value` lines; '#' starts a comment; blank lines are ignored.
+// Throws SettingsError with "<origin>:<line>: ..." on an unknown name or
+// a bad value.
+void apply_config_text(IssuerSettings &settings, const std::string &text,
+                       const std::string &origin);
+
+using EnvironmentLookup =
+    std::function<std::optional<std::string>(const std::string &)>;
+using FileReader = std::function<std::string(const std::string &)>;
+
+// Resolves the settings from flags (name -> value, names as in the file;
+// "config" names the config file, else AUTHTOKEN_CONFIG does), the
+// environment and the file. Throws SettingsError.
+IssuerSettings resolve_settings(const std::map<std::string, std::string> &flags,
+                                const EnvironmentLookup &environment,
+                                const FileReader &read_file);
+
+// Takes the settings flags out of `args` (argv without the program name):
+// "--name value", "--name=value", and for the on/off settings also
+// "--name" alone (on) and "--no-name" (off); "--config FILE" too. Other
+// arguments stay in `args`, in order. Throws SettingsError on a setting
+// flag without its value.
+std::map<std::string, std::string>
+take_setting_flags(std::vector<std::string> &args);
+
+// The process's real environment and file system.
+std::optional<std::string> process_environment(const std::string &name);
+std::string read_config_file(const std::string &path);
+
+} // namespace authtoken

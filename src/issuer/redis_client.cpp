@@ -1,0 +1,290 @@
+#include "redis_client.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <dirent.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace authtoken
+{
+namespace
+{
+
+timeval to_timeval(std::chrono::milliseconds ms)
+{
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+}
+
+std::string sha1_hex(std::string_view text)
+{
+    unsigned char raw[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char *>(text.data()), text.size(),
+         raw);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : raw) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 0x0f]);
+    }
+    return out;
+}
+
+std::string read_whole_file(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+bool ends_with(std::string_view s, std::string_view suffix)
+{
+    return s.size() >= suffix.size() &&
+           s.substr(s.size() - suffix.size()) == suffix;
+}
+
+} // namespace
+
+void FreeReply::operator()(redisReply *reply) const noexcept
+{
+    freeReplyObject(reply);
+}
+
+std::string reply_string(const redisReply *reply)
+{
+    if (reply == nullptr || reply->type == REDIS_REPLY_NIL) {
+        return {};
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        return std::to_string(reply->integer);
+    }
+    return std::string(reply->str, reply->len);
+}
+
+bool reply_is_nil(const redisReply *reply)
+{
+    return reply == nullptr || reply->type == REDIS_REPLY_NIL;
+}
+
+long long reply_integer(const redisReply *reply)
+{
+    if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER) {
+        return reply->integer;
+    }
+    if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+        return std::stoll(std::string(reply->str, reply->len));
+    }
+    throw RedisError("unexpected reply type, wanted an integer");
+}
+
+std::size_t reply_size(const redisReply *reply)
+{
+    return reply != nullptr && reply->type == REDIS_REPLY_ARRAY
+               ? reply->elements
+               : 0;
+}
+
+const redisReply *reply_element(const redisReply *reply, std::size_t i)
+{
+    if (i >= reply_size(reply)) {
+        throw RedisError("unexpected reply shape");
+    }
+    return reply->element[i];
+}
+
+void RedisConnection::FreeContext::operator()(redisContext *c) const noexcept
+{
+    redisFree(c);
+}
+
+RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
+                                 std::chrono::milliseconds timeout)
+{
+    timeval tv = to_timeval(timeout);
+    ctx_.reset(
+        endpoint.unix_path.empty()
+            ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
+            : redisConnectUnixWithTimeout(endpoint.unix_path.c_str(), tv));
+    if (!ctx_) {
+        throw RedisError("cannot allocate a Redis context");
+    }
+    if (ctx_->err) {
+        throw RedisError(std::string("cannot connect to ") +
+                         describe_endpoint(endpoint) + ": " + ctx_->errstr);
+    }
+    // The same timeout bounds every reply, so a stalled Redis costs a
+    // request at most this long (then 503), never a thread forever.
+    redisSetTimeout(ctx_.get(), tv);
+
+    if (!endpoint.password.empty()) {
+        if (endpoint.username.empty()) {
+            command({"AUTH", endpoint.password});
+        } else {
+            command({"AUTH", endpoint.username, endpoint.password});
+        }
+    }
+    if (endpoint.db != 0) {
+        std::string db = std::to_string(endpoint.db);
+        command({"SELECT", db});
+    }
+}
+
+RedisConnection::~RedisConnection() = default;
+
+Reply RedisConnection::command(const std::vector<std::string_view> &args)
+{
+    if (broken_) {
+        throw RedisError("connection is broken");
+    }
+    std::vector<const char *> argv;
+    std::vector<std::size_t> argvlen;
+    argv.reserve(args.size());
+    argvlen.reserve(args.size());
+    for (std::string_view a : args) {
+        argv.push_back(a.data());
+        argvlen.push_back(a.size());
+    }
+    Reply reply(static_cast<redisReply *>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(),
+                         argvlen.data())));
+    if (!reply) {
+        broken_ = true;
+        throw RedisError(std::string("redis: ") +
+                         (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        throw RedisError(std::string(reply->str, reply->len));
+    }
+    return reply;
+}
+
+ScriptLibrary::ScriptLibrary(const std::string &dir)
+{
+    std::unique_ptr<DIR, int (*)(DIR *)> d(opendir(dir.c_str()), closedir);
+    if (!d) {
+        throw std::runtime_error("cannot open scripts directory " + dir);
+    }
+    while (dirent *entry = readdir(d.get())) {
+        std::string name = entry->d_name;
+        if (!ends_with(name, ".lua")) {
+            continue;
+        }
+        std::string source = read_whole_file(dir + "/" + name);
+        std::string sha = sha1_hex(source);
+        scripts_.emplace(name.substr(0, name.size() - 4),
+                         Script{std::move(source), std::move(sha)});
+    }
+    if (scripts_.empty()) {
+        throw std::runtime_error("no *.lua scripts in " + dir);
+    }
+}
+
+void ScriptLibrary::load_all(RedisConnection &conn) const
+{
+    for (const auto &[name, script] : scripts_) {
+        try {
+            conn.command({"SCRIPT", "LOAD", script.source});
+        } catch (const RedisError &e) {
+            throw RedisError("cannot load " + name + ".lua: " + e.what());
+        }
+    }
+}
+
+const ScriptLibrary::Script &ScriptLibrary::find(std::string_view name) const
+{
+    auto it = scripts_.find(name);
+    if (it == scripts_.end()) {
+        throw std::runtime_error("missing script " + std::string(name) +
+                                 ".lua");
+    }
+    return it->second;
+}
+
+Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
+                         const std::vector<std::string_view> &keys,
+                         const std::vector<std::string_view> &args) const
+{
+    const Script &script = find(name);
+    std::string numkeys = std::to_string(keys.size());
+    std::vector<std::string_view> argv = {"EVALSHA", script.sha1, numkeys};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    try {
+        return conn.command(argv);
+    } catch (const RedisError &e) {
+        std::string_view what = e.what();
+        if (conn.broken()) {
+            throw;
+        }
+        if (what.substr(0, 8) == "NOSCRIPT") {
+            argv[0] = "EVAL";
+            argv[1] = script.source;
+            try {
+                return conn.command(argv);
+            } catch (const RedisError &again) {
+                what = again.what();
+                if (conn.broken() || what.substr(0, 9) != "REFUSED: ") {
+                    throw;
+                }
+                throw ScriptRefused(std::string(what.substr(9)));
+            }
+        }
+        // Our scripts refuse with redis.error_reply("REFUSED: <reason>").
+        if (what.substr(0, 9) == "REFUSED: ") {
+            throw ScriptRefused(std::string(what.substr(9)));
+        }
+        throw;
+    }
+}
+
+RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout)
+{
+}
+
+RedisPool::Lease::Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn)
+    : pool_(&pool), conn_(std::move(conn))
+{
+}
+
+RedisPool::Lease::~Lease()
+{
+    if (conn_) {
+        pool_->give_back(std::move(conn_));
+    }
+}
+
+RedisPool::Lease RedisPool::lease()
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!idle_.empty()) {
+            auto conn = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(conn));
+        }
+    }
+    // Connect outside the lock: a slow connect must not stall other leases.
+    return Lease(*this, std::make_unique<RedisConnection>(endpoint_, timeout_));
+}
+
+void RedisPool::give_back(std::unique_ptr<RedisConnection> conn)
+{
+    if (conn->broken()) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(conn));
+}
+
+} // namespace authtoken

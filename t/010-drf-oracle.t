@@ -1,0 +1,93 @@
+# Every TokenAuthentication case captured from a real DRF 3.14
+# (../shared/fixtures/drf-oracle-public.json, the hello_* view) must come out
+# of nginx the same: status, WWW-Authenticate, Content-Type and JSON body.
+# The blocks are generated from the fixture, in Test::Nginx::Socket's format.
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Encode qw(encode);
+use File::Basename qw(dirname);
+use JSON::PP;
+use Test::Nginx::Socket 'no_plan';
+
+use AuthToken::TestRedis;
+
+my $fixtures = $ENV{AUTHTOKEN_FIXTURES_DIR}
+    || abs_path(dirname(__FILE__) . '/..') . '/../shared/fixtures';
+my $oracle = do {
+    open my $fh, '<:raw', "$fixtures/drf-oracle-public.json"
+        or die "cannot read the DRF fixture in $fixtures: $!";
+    local $/;
+    JSON::PP->new->decode(<$fh>);
+};
+
+# Fresh keys for the placeholders, seeded as the issuer would.
+my $alice = join '', map { sprintf '%02x', int rand 256 } 1 .. 20;
+my $bob   = join '', map { sprintf '%02x', int rand 256 } 1 .. 20;
+my %placeholder = ('{alice_token}' => $alice, '{bob_token}' => $bob,
+                   '{alice_token_upper}' => uc $alice,
+                   '{alice_token_minus1}' => substr($alice, 0, 39));
+sub fill {
+    my ($s) = @_;
+    $s =~ s/(\{\w+\})/exists $placeholder{$1} ? $placeholder{$1} : $1/ge;
+    return $s;
+}
+
+redis_start();
+seed_token($alice, uid => 1, user => 'alice', active => 1);
+seed_token($bob,   uid => 2, user => 'bob',   active => 0);
+
+our (@raw, @body);
+my $spec = '';
+my @cases = grep { $_->{name} =~ /^hello_/ } @{ $oracle->{cases} };
+for my $i (0 .. $#cases) {
+    my $case = $cases[$i];
+    my $rq = $case->{request};
+    my $rs = $case->{response};
+
+    # Header values are latin-1 decoded bytes: encode them back.
+    my $req = "$rq->{method} " . fill($rq->{path}) . " HTTP/1.1\r\n";
+    for my $h (@{ $rq->{headers} }) {
+        $req .= encode('latin1', "$h->[0]: " . fill($h->[1])) . "\r\n";
+    }
+    $req .= "Connection: close\r\n\r\n" . encode('UTF-8', fill($rq->{body}));
+    $raw[$i] = $req;
+    $body[$i] = encode('UTF-8', fill($rs->{body}));
+
+    my $www = $rs->{headers}{'WWW-Authenticate'};
+    my $note = $case->{note} ? " ($case->{note})" : '';
+    $spec .= "=== TEST " . ($i + 1) . ": $case->{name}$note\n"
+           . "--- raw_request eval\n\$::raw[$i]\n"
+           . "--- error_code: $rs->{status}\n"
+           . "--- response_headers\n"
+           . "Content-Type: $rs->{headers}{'Content-Type'}\n"
+           . (defined $www ? "WWW-Authenticate: $www\n" : "!WWW-Authenticate\n")
+           . "--- response_body eval\n\$::body[$i]\n\n";
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'_EOC_');
+    auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+_EOC_
+    # The DRF view answers {"user": "<username>"} to an authenticated GET;
+    # here the upstream builds the same body from $auth_token_user.
+    $block->set_value(config => <<'_EOC_');
+    location /api/ {
+        auth_token on;
+        proxy_set_header X-User $auth_token_user;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/upstream/;
+    }
+    location /upstream/ {
+        default_type application/json;
+        return 200 '{"user":"$http_x_user"}';
+    }
+_EOC_
+    # nginx's own debug log prints request headers; t/011 checks that no
+    # line of ours ever carries a key.
+    $block->set_value(no_error_log => "[error]\n[alert]\n");
+});
+
+Test::Base::spec_string($spec);
+run_tests();

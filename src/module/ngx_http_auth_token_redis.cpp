@@ -285,9 +285,16 @@ void RedisLink::on_setup_reply(void *reply, const char *what) noexcept
     auto *r = static_cast<redisReply *>(reply);
     if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
         // The lookups queued behind this command get error replies too
-        // (NOAUTH, wrong db): they fail closed with 503 and log it.
+        // (NOAUTH, wrong db): they fail closed with 503 and log it. Then
+        // the connection is dropped and set up again with backoff, so that
+        // fixing the password in Redis needs no nginx reload.
         ngx_log_error(NGX_LOG_ERR, log_, 0, "auth token redis %s: %s failed: %s",
                       address_.name.c_str(), what, r->str);
+        if (failure_ == nullptr) { // the first failure is the cause
+            failure_text_ = std::string(what) + " failed";
+            failure_ = failure_text_.c_str();
+            redisAsyncDisconnect(ac_);
+        }
     }
 }
 

@@ -1,0 +1,537 @@
+// authtokenctl: the admin command line of the issuer (users, tokens, import
+// from Django). Settings come as for authtokend: flags > AUTHTOKEN_*
+// environment > --config file > defaults; it needs the same Redis and the
+// same secret file as the daemon.
+#include "password_prompt.h"
+
+#include "issuer/django_import.h"
+#include "issuer/issuer_settings.h"
+#include "issuer/password_hasher.h"
+#include "issuer/redis_client.h"
+#include "issuer/token_sealer.h"
+#include "issuer/user_store.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace
+{
+
+using namespace authtoken;
+
+constexpr const char *kGlobalUsage =
+    R"(usage: authtokenctl [--redis URL] [--secret-file PATH] [--config FILE]
+                    [--pbkdf2-iterations N] [--no-auto-create-token]
+                    COMMAND [ARGS] [--help]
+
+commands:
+  init-secret PATH     create the 32-byte secret file (mode 0600)
+  createuser NAME      add a user (--superuser --staff --inactive
+                       --password-stdin --email E)
+  changepassword NAME  set a new password (prompt, or --password-stdin)
+  deactivate NAME      refuse the user's token and logins at once
+  activate NAME        undo deactivate
+  deleteuser NAME      remove the user and its token
+  token NAME [-r]      print the user's token, creating it (-r: replace it)
+  revoke NAME          delete the user's token
+  backfill             give a token to every user without one
+  users                list users, their flags and whether they have a token
+  import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
+
+Settings are also read from AUTHTOKEN_* environment variables
+(AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
+)";
+
+// What every command needs, opened on first use so that --help and
+// init-secret work without Redis.
+class Session
+{
+  public:
+    explicit Session(IssuerSettings settings) : settings_(std::move(settings))
+    {
+    }
+    const IssuerSettings &settings() const
+    {
+        return settings_;
+    }
+    UserStore &store()
+    {
+        if (!store_) {
+            sealer_.emplace(load_secret_file(settings_.secret_file));
+            scripts_ = std::make_unique<ScriptLibrary>(settings_.scripts_dir);
+            conn_ = std::make_unique<RedisConnection>(
+                parse_redis_url(settings_.redis),
+                std::chrono::milliseconds(settings_.redis_timeout_ms));
+            store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
+        }
+        return *store_;
+    }
+    passwords::HasherPolicy policy() const
+    {
+        passwords::HasherPolicy policy;
+        policy.pbkdf2_iterations = settings_.pbkdf2_iterations;
+        return policy;
+    }
+
+  private:
+    IssuerSettings settings_;
+    std::optional<TokenSealer> sealer_;
+    std::unique_ptr<ScriptLibrary> scripts_;
+    std::unique_ptr<RedisConnection> conn_;
+    std::unique_ptr<UserStore> store_;
+};
+
+// A command's own arguments: flags it knows, and positionals.
+struct CommandArgs {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> options; // "--email" -> "x"
+    bool has(const std::string &flag) const
+    {
+        return options.count(flag) != 0;
+    }
+};
+
+class UsageError : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Command {
+    const char *name;
+    const char *usage;
+    const char *help;
+    std::vector<std::string> switches;    // flags without a value
+    std::vector<std::string> with_values; // flags taking a value
+    std::size_t positional;               // exact number of positionals
+    std::function<int(Session &, const CommandArgs &)> run;
+};
+
+CommandArgs parse_command_args(const Command &command,
+                               const std::vector<std::string> &args)
+{
+    auto contains = [](const std::vector<std::string> &list,
+                       const std::string &item) {
+        return std::find(list.begin(), list.end(), item) != list.end();
+    };
+    CommandArgs parsed;
+    for (std::size_t i = 0; i < args.size(); i++) {
+        const std::string &arg = args[i];
+        if (contains(command.switches, arg)) {
+            parsed.options[arg] = "1";
+        } else if (contains(command.with_values, arg)) {
+            if (i + 1 >= args.size()) {
+                throw UsageError(arg + " needs a value");
+            }
+            parsed.options[arg] = args[++i];
+        } else if (arg.size() > 1 && arg[0] == '-') {
+            throw UsageError("unknown option " + arg);
+        } else {
+            parsed.positional.push_back(arg);
+        }
+    }
+    if (parsed.positional.size() != command.positional) {
+        throw UsageError("expected " + std::to_string(command.positional) +
+                         " argument(s)");
+    }
+    return parsed;
+}
+
+// --password-stdin: one line; else the prompt on a terminal; else none.
+std::optional<std::string> obtain_password(const CommandArgs &args)
+{
+    if (args.has("--password-stdin")) {
+        auto line = read_password_line();
+        if (!line || line->empty()) {
+            throw std::runtime_error("Error: Blank passwords aren't allowed.");
+        }
+        return line;
+    }
+    return prompt_new_password();
+}
+
+int create_user(Session &session, const CommandArgs &args)
+{
+    NewUser user;
+    user.username = args.positional[0];
+    if (user.username.empty() || user.username.size() > 150) {
+        throw std::runtime_error("Error: a username has 1 to 150 characters.");
+    }
+    user.is_superuser = args.has("--superuser");
+    // Django's create_superuser makes superusers staff too.
+    user.is_staff = args.has("--staff") || user.is_superuser;
+    user.is_active = !args.has("--inactive");
+    if (args.has("--email")) {
+        user.email = args.options.at("--email");
+    }
+    std::optional<std::string> raw = obtain_password(args);
+    if (raw) {
+        user.password = passwords::make_password(*raw, session.policy());
+    } else {
+        // As `createsuperuser --noinput`: the user exists but cannot log
+        // in until changepassword.
+        user.password = passwords::make_unusable_password();
+        std::cerr << "Note: no password given; the user cannot log in until "
+                     "`authtokenctl changepassword "
+                  << user.username << "`.\n";
+    }
+    try {
+        session.store().create_user(user, session.settings().auto_create_token);
+    } catch (const UsernameTaken &) {
+        throw std::runtime_error("Error: That username is already taken.");
+    }
+    std::cout << (user.is_superuser ? "Superuser created successfully."
+                                    : "User created successfully.")
+              << "\n";
+    return 0;
+}
+
+std::runtime_error no_such_user(const std::string &name)
+{
+    // Django's changepassword wording.
+    return std::runtime_error("Error: user '" + name + "' does not exist");
+}
+
+int change_password(Session &session, const CommandArgs &args)
+{
+    const std::string &name = args.positional[0];
+    UserStore &store = session.store();
+    if (!store.find_user(name)) {
+        throw no_such_user(name);
+    }
+    if (!args.has("--password-stdin")) {
+        std::cerr << "Changing password for user '" << name << "'\n";
+    }
+    std::optional<std::string> raw = obtain_password(args);
+    if (!raw) {
+        throw std::runtime_error(
+            "Error: no password given (use --password-stdin)");
+    }
+    try {
+        store.set_password(name,
+                           passwords::make_password(*raw, session.policy()));
+    } catch (const NoSuchUser &) {
+        throw no_such_user(name);
+    }
+    std::cout << "Password changed successfully for user '" << name << "'\n";
+    return 0;
+}
+
+int set_active(Session &session, const CommandArgs &args, bool active)
+{
+    const std::string &name = args.positional[0];
+    try {
+        bool changed = session.store().set_active(name, active);
+        std::cout << "User " << name << (changed ? " " : " was already ")
+                  << (active ? "activated" : "deactivated") << ".\n";
+    } catch (const NoSuchUser &) {
+        throw no_such_user(name);
+    }
+    return 0;
+}
+
+int delete_user(Session &session, const CommandArgs &args)
+{
+    const std::string &name = args.positional[0];
+    try {
+        session.store().delete_user(name);
+    } catch (const NoSuchUser &) {
+        throw no_such_user(name);
+    }
+    std::cout << "User " << name << " deleted.\n";
+    return 0;
+}
+
+// DRF's drf_create_token management command, message for message.
+int print_token(Session &session, const CommandArgs &args)
+{
+    const std::string &name = args.positional[0];
+    try {
+        UserStore &store = session.store();
+        IssuedToken token = args.has("-r") || args.has("--reset")
+                                ? store.regenerate_token(name)
+                                : store.get_or_create_token(name);
+        std::cout << "Generated token " << token.key << " for user " << name
+                  << "\n";
+    } catch (const NoSuchUser &) {
+        throw std::runtime_error("Cannot create the Token: user " + name +
+                                 " does not exist");
+    }
+    return 0;
+}
+
+int revoke(Session &session, const CommandArgs &args)
+{
+    const std::string &name = args.positional[0];
+    try {
+        bool removed = session.store().revoke_token(name);
+        std::cout << (removed ? "Revoked the token of user "
+                              : "No token to revoke for user ")
+                  << name << "\n";
+    } catch (const NoSuchUser &) {
+        throw no_such_user(name);
+    }
+    return 0;
+}
+
+// The DRF FAQ's loop: Token.objects.get_or_create(user=user) for all.
+int backfill(Session &session, const CommandArgs &)
+{
+    UserStore &store = session.store();
+    int created = 0, existing = 0;
+    for (const UserRecord &user : store.list_users()) {
+        if (!user.token_digest.empty()) {
+            existing++;
+            continue;
+        }
+        try {
+            if (store.get_or_create_token(user.username).created) {
+                created++;
+            } else {
+                existing++;
+            }
+        } catch (const NoSuchUser &) {
+            // deleted meanwhile
+        }
+    }
+    std::cout << "Created tokens for " << created << " user"
+              << (created == 1 ? "" : "s") << "; " << existing
+              << " already had one.\n";
+    return 0;
+}
+
+int list_users(Session &session, const CommandArgs &)
+{
+    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
+    std::cout << std::left << std::setw(6) << "uid" << std::setw(24)
+              << "username" << std::setw(8) << "active" << std::setw(7)
+              << "staff" << std::setw(11) << "superuser"
+              << "token\n";
+    for (const UserRecord &u : session.store().list_users()) {
+        std::cout << std::left << std::setw(6) << u.uid << std::setw(24)
+                  << u.username << std::setw(8) << yes_no(u.is_active)
+                  << std::setw(7) << yes_no(u.is_staff) << std::setw(11)
+                  << yes_no(u.is_superuser) << yes_no(!u.token_digest.empty())
+                  << "\n";
+    }
+    return 0;
+}
+
+int import_django(Session &session, const CommandArgs &args)
+{
+    const std::string &path = args.positional[0];
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("Error: cannot read " + path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::vector<ImportedUser> users;
+    try {
+        users = parse_django_dumpdata(text.str());
+    } catch (const DumpdataError &e) {
+        throw std::runtime_error("Error: " + path + ": " + e.what() +
+                                 "; nothing was imported");
+    }
+    std::size_t tokens = 0;
+    for (const ImportedUser &u : users) {
+        tokens += u.token_key ? 1 : 0;
+    }
+    ImportSummary summary;
+    try {
+        summary = session.store().import_users(users);
+    } catch (const ScriptRefused &e) {
+        throw std::runtime_error("Error: " + path + ": " + e.what() +
+                                 "; nothing was imported");
+    }
+    std::cout << "Imported " << users.size() << " users and " << tokens
+              << " tokens from " << path << " (" << summary.created << " new, "
+              << summary.updated << " updated, " << summary.unchanged
+              << " unchanged).\n";
+    return 0;
+}
+
+int init_secret(Session &, const CommandArgs &args)
+{
+    create_secret_file(args.positional[0]);
+    std::cout << "Created secret file " << args.positional[0]
+              << " (32 random bytes, mode 0600). Keep it with authtokend; "
+                 "without it no stored token can be handed out again.\n";
+    return 0;
+}
+
+const std::vector<Command> &commands()
+{
+    static const std::vector<Command> table = {
+        {"init-secret",
+         "init-secret PATH",
+         "Creates PATH with 32 random bytes, mode 0600; refuses to replace\n"
+         "an existing file.",
+         {},
+         {},
+         1,
+         init_secret},
+        {"createuser",
+         "createuser NAME [--superuser] [--staff] [--inactive] "
+         "[--password-stdin] [--email E]",
+         "Creates a user (a token too, unless auto_create_token is off).\n"
+         "The password is read from one line of stdin with --password-stdin,\n"
+         "else prompted twice on a terminal; with neither the user gets an\n"
+         "unusable password.",
+         {"--superuser", "--staff", "--inactive", "--password-stdin"},
+         {"--email"},
+         1,
+         create_user},
+        {"changepassword",
+         "changepassword NAME [--password-stdin]",
+         "Sets a new password (the token is left as it is).",
+         {"--password-stdin"},
+         {},
+         1,
+         change_password},
+        {"deactivate",
+         "deactivate NAME",
+         "Sets is_active off; the token answers \"User inactive or "
+         "deleted.\"\nin nginx from now on, and logins fail.",
+         {},
+         {},
+         1,
+         [](Session &s, const CommandArgs &a) {
+             return set_active(s, a, false);
+         }},
+        {"activate",
+         "activate NAME",
+         "Sets is_active on again.",
+         {},
+         {},
+         1,
+         [](Session &s, const CommandArgs &a) {
+             return set_active(s, a, true);
+         }},
+        {"deleteuser",
+         "deleteuser NAME",
+         "Deletes the user and its token (\"Invalid token.\" from now on).",
+         {},
+         {},
+         1,
+         delete_user},
+        {"token",
+         "token NAME [-r|--reset]",
+         "Prints the user's token, creating it if needed (DRF's\n"
+         "drf_create_token); -r replaces it: the old key fails at once.",
+         {"-r", "--reset"},
+         {},
+         1,
+         print_token},
+        {"revoke",
+         "revoke NAME",
+         "Deletes the user's token; the next login creates a new one.",
+         {},
+         {},
+         1,
+         revoke},
+        {"backfill",
+         "backfill",
+         "Gives a token to every user without one.",
+         {},
+         {},
+         0,
+         backfill},
+        {"users",
+         "users",
+         "Lists users with their flags and token presence.",
+         {},
+         {},
+         0,
+         list_users},
+        {"import-django",
+         "import-django FILE",
+         "Imports `manage.py dumpdata auth.user authtoken.token` JSON: users\n"
+         "keep their ids, password hashes and token keys. All or nothing;\n"
+         "running it again changes nothing.",
+         {},
+         {},
+         1,
+         import_django},
+    };
+    return table;
+}
+
+const Command *find_command(const std::string &name)
+{
+    for (const Command &c : commands()) {
+        if (name == c.name) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+bool wants_help(const std::vector<std::string> &args)
+{
+    return std::find(args.begin(), args.end(), "--help") != args.end() ||
+           std::find(args.begin(), args.end(), "-h") != args.end();
+}
+
+int run(std::vector<std::string> args)
+{
+    auto flags = take_setting_flags(args);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" ||
+        args[0] == "help") {
+        std::cout << kGlobalUsage;
+        return args.empty() ? 2 : 0;
+    }
+    const Command *command = find_command(args[0]);
+    if (command == nullptr) {
+        std::cerr << "authtokenctl: unknown command \"" << args[0] << "\"\n"
+                  << kGlobalUsage;
+        return 2;
+    }
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (wants_help(rest)) {
+        std::cout << "usage: authtokenctl " << command->usage << "\n\n"
+                  << command->help << "\n";
+        return 0;
+    }
+    CommandArgs parsed;
+    try {
+        parsed = parse_command_args(*command, rest);
+    } catch (const UsageError &e) {
+        std::cerr << "authtokenctl " << command->name << ": " << e.what()
+                  << "\nusage: authtokenctl " << command->usage << "\n";
+        return 2;
+    }
+    Session session(
+        resolve_settings(flags, process_environment, read_config_file));
+    return command->run(session, parsed);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const authtoken::RedisError &e) {
+        std::cerr << "authtokenctl: redis: " << e.what() << "\n";
+    } catch (const std::exception &e) {
+        std::string what = e.what();
+        // Messages that are already user-facing sentences stay as they are.
+        if (what.compare(0, 6, "Error:") == 0 ||
+            what.compare(0, 6, "Cannot") == 0) {
+            std::cerr << what << "\n";
+        } else {
+            std::cerr << "authtokenctl: " << what << "\n";
+        }
+    }
+    return 1;
+}

@@ -1,0 +1,236 @@
+#include "http_front.h"
+
+#include "core/drf_messages.h"
+#include "issuer/client_address.h"
+#include "issuer/event_log.h"
+
+#include <nlohmann/json.hpp>
+
+namespace authtoken
+{
+namespace
+{
+
+constexpr const char *kObtainPath = "/api-token-auth/";
+constexpr const char *kJson = "application/json";
+constexpr const char *kAllow = "POST, OPTIONS";
+// httplib parses multipart bodies itself when it sees that media type; the
+// obtain handler needs the raw bytes (DRF's parsers decide, in
+// obtain_request.cpp), so the pre-routing handler moves the header here.
+constexpr const char *kStashedContentType = "X-Authtoken-Content-Type";
+
+std::string detail_body(std::string_view text)
+{
+    return nlohmann::json{{"detail", text}}.dump();
+}
+
+// Answers and then drops the connection: used when the rest of the body
+// was not read (over the limit), so it must not be taken for the next
+// request. httplib closes a connection whose content provider reports
+// failure; the whole answer is written before that.
+void answer_and_close(httplib::Response &res, int status, std::string body)
+{
+    res.status = status;
+    auto shared = std::make_shared<std::string>(std::move(body));
+    res.set_header("Connection", "close");
+    res.set_content_provider(
+        shared->size(), kJson,
+        [shared](size_t offset, size_t length, httplib::DataSink &sink) {
+            sink.write(shared->data() + offset, length);
+            return offset + length < shared->size();
+        });
+}
+
+std::string too_large_body(std::size_t limit)
+{
+    return detail_body("Request body is larger than " + std::to_string(limit) +
+                       " bytes.");
+}
+
+std::string client_of(const httplib::Request &req,
+                      const IssuerSettings &settings)
+{
+    return client_address(req.remote_addr, req.get_header_value("X-Real-IP"),
+                          req.get_header_value("X-Forwarded-For"),
+                          settings.trusted_proxies);
+}
+
+void answer_method_not_allowed(const httplib::Request &req,
+                               httplib::Response &res)
+{
+    res.status = 405;
+    res.set_header("Allow", kAllow);
+    // DRF's MethodNotAllowed; a HEAD answer has no body by definition.
+    res.set_content(detail_body("Method \"" + req.method + "\" not allowed."),
+                    kJson);
+}
+
+httplib::Server::HandlerResponse
+check_obtain_request(const httplib::Request &req, httplib::Response &res,
+                     const IssuerSettings &settings)
+{
+    if (req.path != kObtainPath) {
+        return httplib::Server::HandlerResponse::Unhandled;
+    }
+    // Before the body is read: refuse an announced oversize body at once.
+    if (req.has_header("Content-Length") &&
+        req.get_header_value<uint64_t>("Content-Length") >
+            settings.max_body_size) {
+        res.set_header("Allow", kAllow);
+        answer_and_close(res, 413, too_large_body(settings.max_body_size));
+        log::info("obtain-token from " + client_of(req, settings) +
+                  ": 413 body over the limit");
+        return httplib::Server::HandlerResponse::Handled;
+    }
+    // The request object is ours (httplib passes it const only by
+    // convention here); see kStashedContentType.
+    auto &mutable_req = const_cast<httplib::Request &>(req);
+    auto it = mutable_req.headers.find("Content-Type");
+    if (it != mutable_req.headers.end()) {
+        mutable_req.headers.emplace(kStashedContentType, it->second);
+        mutable_req.headers.erase("Content-Type");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+}
+
+void handle_obtain(const httplib::Request &req, httplib::Response &res,
+                   const httplib::ContentReader &read_body,
+                   const IssuerSettings &settings, const ObtainService &obtain)
+{
+    res.set_header("Allow", kAllow);
+    std::string body;
+    bool too_large = false;
+    // Chunked bodies announce no length: stop reading at the limit.
+    bool complete = read_body([&](const char *data, size_t length) {
+        if (body.size() + length > settings.max_body_size) {
+            too_large = true;
+            return false;
+        }
+        body.append(data, length);
+        return true;
+    });
+    std::string client = client_of(req, settings);
+    if (too_large) {
+        answer_and_close(res, 413, too_large_body(settings.max_body_size));
+        log::info("obtain-token from " + client + ": 413 body over the limit");
+        return;
+    }
+    if (!complete) {
+        answer_and_close(res, 400, detail_body("Incomplete request body."));
+        log::info("obtain-token from " + client + ": 400 body not read");
+        return;
+    }
+    ObtainAnswer answer =
+        obtain.obtain(req.get_header_value(kStashedContentType), body, client);
+    res.status = answer.status;
+    if (answer.retry_after > 0) {
+        res.set_header("Retry-After", std::to_string(answer.retry_after));
+    }
+    res.set_content(answer.body, kJson);
+}
+
+void handle_health(httplib::Response &res, RedisPool &pool)
+{
+    try {
+        RedisPool::Lease conn = pool.lease();
+        conn->command({"PING"});
+        res.set_content(R"({"status":"ok"})", kJson);
+    } catch (const RedisError &e) {
+        log::error(std::string("healthz: redis failed: ") + e.what());
+        res.status = 503;
+        res.set_content(std::string(drf::kUnavailableBody), kJson);
+    }
+}
+
+// Every error leaves as JSON: handlers set their own bodies; this fills in
+// the ones httplib makes by itself (404, 400 for unparsable requests, 413
+// for oversize bodies elsewhere, 500).
+httplib::Server::HandlerResponse fill_error_body(const httplib::Request &req,
+                                                 httplib::Response &res)
+{
+    if (!res.body.empty() || res.has_header("Content-Type")) {
+        return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const char *text = "Request failed.";
+    switch (res.status) {
+    case 400:
+        text = "Malformed request.";
+        break;
+    case 404:
+        text = "Not found.";
+        break;
+    case 413:
+        text = "Request body too large.";
+        break;
+    case 414:
+        text = "Request URI too long.";
+        break;
+    case 500:
+        text = "A server error occurred.";
+        break;
+    default:
+        break;
+    }
+    log::info(req.method + " " + req.path + ": " + std::to_string(res.status));
+    res.set_content(detail_body(text), kJson);
+    return httplib::Server::HandlerResponse::Handled;
+}
+
+} // namespace
+
+void install_routes(httplib::Server &server, const IssuerSettings &settings,
+                    const ObtainService &obtain, RedisPool &pool)
+{
+    server.set_pre_routing_handler(
+        [&settings](const httplib::Request &req, httplib::Response &res) {
+            return check_obtain_request(req, res, settings);
+        });
+    server.Post(kObtainPath,
+                [&settings, &obtain](const httplib::Request &req,
+                                     httplib::Response &res,
+                                     const httplib::ContentReader &reader) {
+                    handle_obtain(req, res, reader, settings, obtain);
+                });
+    // GET also answers HEAD (httplib routes HEAD to GET handlers and drops
+    // the body), which gives DRF's 405 with an empty body.
+    server.Get(kObtainPath, answer_method_not_allowed);
+    server.Put(kObtainPath, answer_method_not_allowed);
+    server.Patch(kObtainPath, answer_method_not_allowed);
+    server.Delete(kObtainPath, answer_method_not_allowed);
+    server.Options(
+        kObtainPath, [](const httplib::Request &, httplib::Response &res) {
+            res.set_header("Allow", kAllow);
+            res.set_content(R"({"name":"Obtain Auth Token","renders":)"
+                            R"(["application/json"],"parses":)"
+                            R"(["application/json",)"
+                            R"("application/x-www-form-urlencoded",)"
+                            R"("multipart/form-data"]})",
+                            kJson);
+        });
+    server.Get("/healthz",
+               [&pool](const httplib::Request &, httplib::Response &res) {
+                   handle_health(res, pool);
+               });
+
+    server.set_error_handler(
+        httplib::Server::HandlerWithResponse(fill_error_body));
+    server.set_exception_handler([](const httplib::Request &req,
+                                    httplib::Response &res,
+                                    std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception &e) {
+            what = e.what();
+        } catch (...) {
+        }
+        log::error(req.method + " " + req.path + ": 500: " + what);
+        res.status = 500;
+        res.set_content(R"({"detail":"A server error occurred."})", kJson);
+    });
+    server.set_payload_max_length(settings.max_body_size);
+    server.set_read_timeout(settings.read_timeout, 0);
+    server.set_write_timeout(settings.write_timeout, 0);
+}
+
+} // namespace authtoken

@@ -1,0 +1,252 @@
+// authtokend: the issuer daemon. Reads its settings (flags > AUTHTOKEN_*
+// environment > config file > defaults), opens the secret and the Lua
+// scripts, and serves POST /api-token-auth/ and GET /healthz until SIGTERM,
+// which lets requests in flight finish and exits 0.
+#include "http_front.h"
+#include "obtain_service.h"
+
+#include "issuer/event_log.h"
+#include "issuer/issuer_settings.h"
+#include "issuer/login_throttle.h"
+#include "issuer/redis_client.h"
+#include "issuer/token_sealer.h"
+
+#include <httplib.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+namespace
+{
+
+using namespace authtoken;
+
+constexpr const char *kUsage = R"(usage: authtokend [options]
+
+  --listen ADDR          127.0.0.1:8000, [::1]:8000 or unix:/run/authtokend.sock
+                         (port 0 picks a free port; the log line says which)
+  --redis URL            redis://[[user]:password@]host[:port][/db] or
+                         unix:///path/redis.sock?db=N
+  --secret-file PATH     32-byte secret that seals token keys (mode 0600)
+  --create-secret        create the secret file first if it does not exist
+  --config FILE          key = value settings file (also AUTHTOKEN_CONFIG)
+  --scripts-dir DIR      where the redis/*.lua scripts are
+  --pbkdf2-iterations N  for new password hashes (default 600000)
+  --auto-create-token / --no-auto-create-token
+  --throttle-user-rate R, --throttle-addr-rate R   failed logins, e.g. 5/min
+  --trusted-proxies LIST comma-separated peers whose X-Real-IP /
+                         X-Forwarded-For are believed (default 127.0.0.1,::1)
+  --max-body-size BYTES, --read-timeout S, --write-timeout S, --threads N,
+  --redis-timeout-ms MS
+
+Every option is also a config-file key (listen = ...) and an environment
+variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
+)";
+
+struct ListenAddress {
+    std::string host; // or the socket path
+    int port = 0;
+    bool unix_socket = false;
+};
+
+ListenAddress parse_listen(const std::string &text)
+{
+    ListenAddress address;
+    if (text.compare(0, 5, "unix:") == 0) {
+        address.host = text.substr(5);
+        address.unix_socket = true;
+        if (address.host.empty()) {
+            throw SettingsError("listen: empty unix socket path");
+        }
+        return address;
+    }
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+        throw SettingsError("listen: expected HOST:PORT or unix:PATH");
+    }
+    address.host = text.substr(0, colon);
+    if (address.host.size() > 1 && address.host.front() == '[') {
+        address.host = address.host.substr(1, address.host.size() - 2);
+    }
+    try {
+        address.port = std::stoi(text.substr(colon + 1));
+    } catch (const std::exception &) {
+        throw SettingsError("listen: invalid port in \"" + text + "\"");
+    }
+    if (address.port < 0 || address.port > 65535) {
+        throw SettingsError("listen: invalid port in \"" + text + "\"");
+    }
+    return address;
+}
+
+// Binds, and returns what to print in "authtokend: listening on ...".
+std::string bind_server(httplib::Server &server, const ListenAddress &address)
+{
+    if (address.unix_socket) {
+        struct stat st {
+        };
+        // A socket left by a previous run would make bind fail.
+        if (lstat(address.host.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(address.host.c_str());
+        }
+        server.set_address_family(AF_UNIX);
+        if (!server.bind_to_port(address.host, 80)) {
+            throw std::runtime_error("cannot listen on unix:" + address.host +
+                                     ": " + std::strerror(errno));
+        }
+        return "unix:" + address.host;
+    }
+    int port = address.port;
+    if (port == 0) {
+        port = server.bind_to_any_port(address.host);
+        if (port < 0) {
+            throw std::runtime_error("cannot listen on " + address.host);
+        }
+    } else if (!server.bind_to_port(address.host, port)) {
+        throw std::runtime_error("cannot listen on " + address.host + ":" +
+                                 std::to_string(port) + ": " +
+                                 std::strerror(errno));
+    }
+    bool v6 = address.host.find(':') != std::string::npos;
+    return (v6 ? "[" + address.host + "]" : address.host) + ":" +
+           std::to_string(port);
+}
+
+// SIGTERM/SIGINT are blocked in every thread and taken here with sigwait,
+// so the stop happens in a normal thread (httplib's stop() is not
+// async-signal-safe). stop() closes the listening socket; listen() then
+// shuts the pool down, which lets the requests in flight finish.
+class SignalWatcher
+{
+  public:
+    explicit SignalWatcher(httplib::Server &server)
+    {
+        sigemptyset(&signals_);
+        sigaddset(&signals_, SIGTERM);
+        sigaddset(&signals_, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+        thread_ = std::thread([this, &server] {
+            int sig = 0;
+            sigwait(&signals_, &sig);
+            if (!done_) {
+                log::info(std::string("stopping on ") +
+                          (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+            }
+            server.stop();
+        });
+    }
+    ~SignalWatcher()
+    {
+        done_ = true;
+        pthread_kill(thread_.native_handle(), SIGTERM);
+        thread_.join();
+    }
+    SignalWatcher(const SignalWatcher &) = delete;
+    SignalWatcher &operator=(const SignalWatcher &) = delete;
+
+  private:
+    sigset_t signals_{};
+    std::atomic<bool> done_{false};
+    std::thread thread_;
+};
+
+unsigned pool_size(const IssuerSettings &settings)
+{
+    if (settings.threads > 0) {
+        return settings.threads;
+    }
+    unsigned cores = std::thread::hardware_concurrency();
+    return cores > 0 ? cores : 2;
+}
+
+// Loads the scripts into Redis at startup so a broken script shows now.
+// Redis being down is not fatal: /healthz says 503 and requests load the
+// scripts on first use (EVALSHA falls back to EVAL).
+void preload_scripts(RedisPool &pool, const ScriptLibrary &scripts)
+{
+    try {
+        RedisPool::Lease conn = pool.lease();
+        scripts.load_all(*conn);
+    } catch (const RedisError &e) {
+        log::error(std::string("redis not ready at startup: ") + e.what());
+    }
+}
+
+int run(std::vector<std::string> args)
+{
+    auto flags = take_setting_flags(args);
+    for (const std::string &arg : args) {
+        if (arg == "-h" || arg == "--help") {
+            std::cout << kUsage;
+            return 0;
+        }
+        std::cerr << "authtokend: unknown argument \"" << arg << "\"\n"
+                  << kUsage;
+        return 2;
+    }
+    IssuerSettings settings =
+        resolve_settings(flags, process_environment, read_config_file);
+    ListenAddress address = parse_listen(settings.listen);
+    RedisEndpoint endpoint = parse_redis_url(settings.redis);
+
+    if (settings.create_secret &&
+        access(settings.secret_file.c_str(), F_OK) != 0) {
+        create_secret_file(settings.secret_file);
+        log::info("created secret file " + settings.secret_file);
+    }
+    TokenSealer sealer(load_secret_file(settings.secret_file));
+    ScriptLibrary scripts(settings.scripts_dir);
+    RedisPool pool(endpoint,
+                   std::chrono::milliseconds(settings.redis_timeout_ms));
+    preload_scripts(pool, scripts);
+
+    LoginThrottle throttle(scripts, settings.throttle_user_rate,
+                           settings.throttle_addr_rate);
+    passwords::HasherPolicy policy;
+    policy.pbkdf2_iterations = settings.pbkdf2_iterations;
+    ObtainService obtain(pool, scripts, sealer, throttle, policy);
+
+    httplib::Server server;
+    unsigned threads = pool_size(settings);
+    // httplib's API takes ownership of a raw pointer here. The pool is
+    // sized to the cores so password hashing (CPU-bound) never waits for a
+    // thread that is merely waiting for Redis for long.
+    server.new_task_queue = [threads] {
+        return new httplib::ThreadPool(threads);
+    };
+    install_routes(server, settings, obtain, pool);
+
+    SignalWatcher watcher(server);
+    std::string where = bind_server(server, address);
+    log::info("redis " + describe_endpoint(endpoint) + ", " +
+              std::to_string(threads) + " threads, pbkdf2 iterations " +
+              std::to_string(settings.pbkdf2_iterations));
+    std::fprintf(stderr, "authtokend: listening on %s\n", where.c_str());
+    std::fflush(stderr);
+    bool ok = server.listen_after_bind();
+    if (address.unix_socket) {
+        unlink(address.host.c_str());
+    }
+    log::info(ok ? "stopped" : "listener failed");
+    return ok ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "authtokend: %s\n", e.what());
+        return 1;
+    }
+}

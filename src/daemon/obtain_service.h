@@ -1,0 +1,53 @@
+// POST /api-token-auth/ without the HTTP: DRF's obtain_auth_token view,
+// from the raw body to the answer. authenticate() as Django's ModelBackend
+// does it (unknown users cost one dummy hash, inactive users fail, old
+// hashes are upgraded), the failed-login throttle, then the user's one
+// token, created if it has none.
+#pragma once
+
+#include "issuer/login_throttle.h"
+#include "issuer/password_hasher.h"
+#include "issuer/redis_client.h"
+#include "issuer/token_sealer.h"
+
+#include <string>
+#include <string_view>
+
+namespace authtoken
+{
+
+struct ObtainAnswer {
+    int status = 200;
+    std::string body;     // compact JSON
+    long retry_after = 0; // seconds, set with 429
+};
+
+class ObtainService
+{
+  public:
+    ObtainService(RedisPool &pool, const ScriptLibrary &scripts,
+                  const TokenSealer &sealer, const LoginThrottle &throttle,
+                  passwords::HasherPolicy policy)
+        : pool_(pool), scripts_(scripts), sealer_(sealer), throttle_(throttle),
+          policy_(policy)
+    {
+    }
+
+    // Never throws: Redis failures answer 503, anything else 500, and both
+    // are logged with their cause.
+    ObtainAnswer obtain(std::string_view content_type, std::string_view body,
+                        const std::string &client) const noexcept;
+
+  private:
+    ObtainAnswer obtain_or_throw(std::string_view content_type,
+                                 std::string_view body,
+                                 const std::string &client) const;
+
+    RedisPool &pool_;
+    const ScriptLibrary &scripts_;
+    const TokenSealer &sealer_;
+    const LoginThrottle &throttle_;
+    passwords::HasherPolicy policy_;
+};
+
+} // namespace authtoken

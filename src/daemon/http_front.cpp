@@ -72,6 +72,20 @@ check_obtain_request(const httplib::Request &req, httplib::Response &res,
     if (req.path != kObtainPath) {
         return httplib::Server::HandlerResponse::Unhandled;
     }
+    // Other methods are refused before any body is read (httplib would
+    // wait for the end of a body-less PATCH until the timeout). A body
+    // that may follow is not read, so the connection is closed after.
+    if (req.method != "POST" && req.method != "OPTIONS") {
+        answer_method_not_allowed(req, res);
+        if (req.method != "GET" && req.method != "HEAD") {
+            std::string body = std::move(res.body);
+            res.body.clear();
+            res.headers.erase("Content-Type");
+            answer_and_close(res, 405, std::move(body));
+        }
+        log::info(req.method + " " + req.path + ": 405");
+        return httplib::Server::HandlerResponse::Handled;
+    }
     // Before the body is read: refuse an announced oversize body at once.
     if (req.has_header("Content-Length") &&
         req.get_header_value<uint64_t>("Content-Length") >

@@ -24,20 +24,64 @@ TokenDigester::TokenDigester()
     }
 }
 
-bool TokenDigester::digest_hex(std::string_view key, Sha256Hex &out) noexcept
+bool TokenDigester::digest(std::string_view key, Sha256 &raw,
+                           Sha256Hex &hex) noexcept
 {
-    static constexpr char hex[] = "0123456789abcdef";
-    unsigned char raw[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-
     if (EVP_DigestInit_ex(ctx_.get(), md_.get(), nullptr) != 1 ||
         EVP_DigestUpdate(ctx_.get(), key.data(), key.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx_.get(), raw, &len) != 1 || len != 32) {
+        EVP_DigestFinal_ex(ctx_.get(), raw.data(), &len) != 1 || len != 32) {
         return false;
     }
-    for (unsigned int i = 0; i < 32; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 0x0f];
+    digest_to_hex(raw, hex);
+    return true;
+}
+
+bool TokenDigester::digest_hex(std::string_view key, Sha256Hex &out) noexcept
+{
+    Sha256 raw;
+    return digest(key, raw, out);
+}
+
+void digest_to_hex(const Sha256 &raw, Sha256Hex &hex) noexcept
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < raw.size(); i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 0x0f];
+    }
+}
+
+namespace {
+
+int hex_value(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+} // namespace
+
+bool digest_from_hex(std::string_view hex, Sha256 &raw) noexcept
+{
+    if (hex.size() != 2 * raw.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < raw.size(); i++) {
+        int hi = hex_value(hex[2 * i]);
+        int lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        raw[i] = static_cast<unsigned char>(hi << 4 | lo);
     }
     return true;
 }

@@ -15,6 +15,7 @@
 // page for our verdict, the filters below replace it with DRF's JSON body.
 
 #include "module/ngx_includes.h"
+#include "module/ngx_http_auth_token_cache.h"
 #include "module/ngx_http_auth_token_redis.h"
 
 #include "core/authorization_header.h"
@@ -23,9 +24,12 @@
 #include "core/token_digest.h"
 #include "core/token_record.h"
 
+#include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 extern "C" {
 extern ngx_module_t ngx_http_auth_token_module;
@@ -34,7 +38,11 @@ extern ngx_module_t ngx_http_auth_token_module;
 namespace {
 
 using authtoken::HeaderVerdict;
+using authtoken::Sha256;
 using authtoken::TokenVerdict;
+using ngx_auth_token::CachedEntry;
+using ngx_auth_token::CachedVerdict;
+using ngx_auth_token::CachePolicy;
 using ngx_auth_token::LookupReply;
 using ngx_auth_token::PendingLookup;
 using ngx_auth_token::RedisLink;
@@ -52,6 +60,8 @@ struct ngx_http_auth_token_main_conf_t {
     // a Redis address exists.
     ngx_str_t used_in_file;
     ngx_uint_t used_at_line;
+    // Every auth_token_cache zone: revocations are applied to all of them.
+    ngx_array_t *cache_zones; // of ngx_shm_zone_t *
 };
 
 struct ngx_http_auth_token_loc_conf_t {
@@ -61,6 +71,13 @@ struct ngx_http_auth_token_loc_conf_t {
     // Derived at merge time: the keywords as string_views for the parser.
     std::string_view *keyword_views;
     ngx_uint_t keyword_count;
+    // auth_token_cache; cache_zone is NULL for "off" (and unset when
+    // cache_set is 0, so that it is inherited).
+    ngx_shm_zone_t *cache_zone;
+    ngx_flag_t cache_set;
+    ngx_msec_t cache_valid;
+    ngx_msec_t cache_invalid;
+    ngx_msec_t cache_stale;
 };
 
 // --- per request ----------------------------------------------------------
@@ -78,29 +95,67 @@ enum class Outcome : unsigned char {
 
 enum class LookupState : unsigned char { idle, waiting, done };
 
+// $auth_token_cache_status
+enum class CacheStatus : unsigned char { none, hit, miss, stale, bypass };
+
+struct SharedLookup;
+
 struct ngx_http_auth_token_ctx_t {
     ngx_http_request_t *request;
+    ngx_http_auth_token_loc_conf_t *conf;
     LookupState state;
     Outcome outcome;
+    CacheStatus cache_status;
     // The response we asked nginx for, and the DRF body that belongs to it.
     ngx_uint_t status;
     std::string_view detail_body;
     unsigned replace_body : 1;
     unsigned body_sent : 1;
     unsigned cleanup_added : 1;
-    PendingLookup *lookup;
+    // The lookup this request waits for, shared with the other requests of
+    // this worker that carry the same key; `waiting` links them.
+    SharedLookup *shared;
+    ngx_queue_t waiting;
+    Sha256 digest;
+    std::uint64_t cache_revision;
     ngx_str_t user;
     ngx_str_t user_id;
-    ngx_msec_t timeout;
 };
 
 // --- per worker -----------------------------------------------------------
 
+// One Redis lookup and the requests waiting for it. Concurrent misses for
+// the same key in one worker share it.
+struct SharedLookup {
+    Sha256 digest;
+    PendingLookup *pending;
+    ngx_queue_t waiters; // of ngx_http_auth_token_ctx_t::waiting
+};
+
+struct DigestHash {
+    std::size_t operator()(const Sha256 &d) const noexcept
+    {
+        std::size_t h;
+        std::memcpy(&h, d.data(), sizeof(h));
+        return h;
+    }
+};
+
 // Created in init_process, destroyed in exit_process; nullptr in the master
-// and when no Redis is configured.
+// and when no Redis is configured. The links come last: destroying them
+// answers their pending lookups, which still use the members above.
 struct WorkerState {
-    std::unique_ptr<RedisLink> link;
     authtoken::TokenDigester digester;
+    std::string redis_name;
+    std::unordered_map<Sha256, std::unique_ptr<SharedLookup>, DigestHash>
+        in_flight;
+    ngx_array_t *cache_zones = nullptr;
+    // The cache is read and written only while this worker's subscription
+    // to the revocation channel is up.
+    bool subscribed = false;
+    bool stale_logged = false;
+    std::unique_ptr<RedisLink> subscriber;
+    std::unique_ptr<RedisLink> link;
 };
 std::unique_ptr<WorkerState> worker;
 
@@ -112,9 +167,9 @@ ngx_http_output_body_filter_pt next_body_filter;
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept;
 ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
                                       ngx_http_auth_token_ctx_t *ctx) noexcept;
-ngx_int_t ngx_http_auth_token_start_lookup(
-    ngx_http_request_t *r, ngx_http_auth_token_ctx_t *ctx,
-    ngx_http_auth_token_loc_conf_t *alcf, std::string_view key) noexcept;
+ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
+                                        ngx_http_auth_token_ctx_t *ctx,
+                                        std::string_view key) noexcept;
 void ngx_http_auth_token_lookup_done(void *data,
                                      const LookupReply &reply) noexcept;
 void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept;
@@ -142,6 +197,8 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept;
 char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
                                   void *conf) noexcept;
+char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+                                void *conf) noexcept;
 
 // --- directives -----------------------------------------------------------
 
@@ -172,11 +229,21 @@ ngx_command_t ngx_http_auth_token_commands[] = {
      ngx_conf_set_msec_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_auth_token_loc_conf_t, timeout), nullptr},
 
+    {ngx_string("auth_token_cache"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_1MORE,
+     ngx_http_auth_token_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+
     ngx_null_command};
 
 // --- variables ------------------------------------------------------------
 
-enum VariableKind : uintptr_t { var_user, var_user_id, var_status };
+enum VariableKind : uintptr_t {
+    var_user,
+    var_user_id,
+    var_status,
+    var_cache_status
+};
 
 ngx_http_variable_t ngx_http_auth_token_vars[] = {
 
@@ -188,6 +255,10 @@ ngx_http_variable_t ngx_http_auth_token_vars[] = {
 
     {ngx_string("auth_token_status"), nullptr, ngx_http_auth_token_variable,
      var_status, NGX_HTTP_VAR_NOCACHEABLE, 0},
+
+    {ngx_string("auth_token_cache_status"), nullptr,
+     ngx_http_auth_token_variable, var_cache_status, NGX_HTTP_VAR_NOCACHEABLE,
+     0},
 
     ngx_http_null_variable};
 
@@ -233,6 +304,14 @@ ngx_str_t status_word(Outcome outcome)
     return words[static_cast<std::size_t>(outcome)];
 }
 
+ngx_str_t cache_status_word(CacheStatus status)
+{
+    static ngx_str_t words[] = {ngx_null_string, ngx_string("HIT"),
+                                ngx_string("MISS"), ngx_string("STALE"),
+                                ngx_string("BYPASS")};
+    return words[static_cast<std::size_t>(status)];
+}
+
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
 {
     auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
@@ -257,6 +336,7 @@ ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
     }
     ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
     ctx->request = r;
+    ctx->conf = alcf;
 
     std::string_view value;
     if (r->headers_in.authorization != nullptr) {
@@ -285,27 +365,111 @@ ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
         ctx->detail_body = authtoken::drf::kInvalidCharactersBody;
         break;
     case HeaderVerdict::key_present:
-        return ngx_http_auth_token_start_lookup(r, ctx, alcf, parsed.key);
+        return ngx_http_auth_token_check_key(r, ctx, parsed.key);
     }
 
     ctx->state = LookupState::done;
     return ngx_http_auth_token_verdict(r, ctx);
 }
 
-ngx_int_t ngx_http_auth_token_start_lookup(
-    ngx_http_request_t *r, ngx_http_auth_token_ctx_t *ctx,
-    ngx_http_auth_token_loc_conf_t *alcf, std::string_view key) noexcept
+// Copies a user's name and id into the request's pool.
+bool set_user(ngx_http_auth_token_ctx_t *ctx, std::string_view user,
+              std::string_view uid) noexcept
 {
-    authtoken::Sha256Hex digest;
+    auto *p = static_cast<u_char *>(
+        ngx_pnalloc(ctx->request->pool, user.size() + uid.size()));
+    if (p == nullptr) {
+        return false;
+    }
+    ngx_memcpy(p, user.data(), user.size());
+    ngx_memcpy(p + user.size(), uid.data(), uid.size());
+    ctx->user = {user.size(), p};
+    ctx->user_id = {uid.size(), p + user.size()};
+    return true;
+}
+
+Outcome outcome_of(CachedVerdict verdict)
+{
+    switch (verdict) {
+    case CachedVerdict::ok:
+        return Outcome::ok;
+    case CachedVerdict::inactive:
+        return Outcome::inactive;
+    case CachedVerdict::unknown:
+        break;
+    }
+    return Outcome::invalid;
+}
+
+// While Redis cannot answer, a known-good cached entry may answer instead
+// (auth_token_cache ... stale=). Logged once per outage, not per request.
+bool answer_stale(ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    ngx_http_auth_token_loc_conf_t *alcf = ctx->conf;
+    CachedEntry entry;
+    if (alcf->cache_zone == nullptr || alcf->cache_stale == 0 ||
+        !ngx_auth_token::cache_find_stale(alcf->cache_zone, ctx->digest,
+                                          ctx->request->pool, entry)) {
+        return false;
+    }
+    if (!worker->stale_logged) {
+        worker->stale_logged = true;
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "auth token redis %s unavailable, answering from "
+                      "stale cache entries",
+                      worker->redis_name.c_str());
+    }
+    ctx->cache_status = CacheStatus::stale;
+    ctx->user = entry.user;
+    ctx->user_id = entry.uid;
+    ctx->outcome = outcome_of(entry.verdict);
+    return true;
+}
+
+// Redis could not answer: fail closed, unless stale entries may answer.
+void fail_lookup(ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    if (!answer_stale(ctx)) {
+        ctx->outcome = Outcome::error;
+    }
+}
+
+// Answers from the cache when it can; otherwise joins or starts the
+// worker's lookup for this key and suspends the request.
+ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
+                                        ngx_http_auth_token_ctx_t *ctx,
+                                        std::string_view key) noexcept
+{
+    ngx_http_auth_token_loc_conf_t *alcf = ctx->conf;
+    authtoken::Sha256Hex hex;
     if (worker == nullptr || worker->link == nullptr ||
-        !worker->digester.digest_hex(key, digest)) {
+        !worker->digester.digest(key, ctx->digest, hex)) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "auth token lookup failed: no redis in this worker");
         ctx->outcome = Outcome::error;
         ctx->state = LookupState::done;
         return ngx_http_auth_token_verdict(r, ctx);
     }
-    authtoken::keys::TokenRecordKey record_key(digest);
+
+    if (alcf->cache_zone != nullptr) {
+        if (!worker->subscribed) {
+            ctx->cache_status = CacheStatus::bypass;
+        } else {
+            CachedEntry entry;
+            if (ngx_auth_token::cache_find_fresh(alcf->cache_zone, ctx->digest,
+                                                 r->pool, entry)) {
+                ctx->cache_status = CacheStatus::hit;
+                ctx->user = entry.user;
+                ctx->user_id = entry.uid;
+                ctx->outcome = outcome_of(entry.verdict);
+                ctx->state = LookupState::done;
+                return ngx_http_auth_token_verdict(r, ctx);
+            }
+            ctx->cache_status = CacheStatus::miss;
+            ctx->cache_revision =
+                ngx_auth_token::cache_revision(alcf->cache_zone);
+        }
+    }
 
     if (!ctx->cleanup_added) {
         ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -317,86 +481,163 @@ ngx_int_t ngx_http_auth_token_start_lookup(
         ctx->cleanup_added = 1;
     }
 
-    const char *why = nullptr;
-    ctx->lookup = worker->link->start_lookup(
-        record_key.view(), ngx_http_auth_token_lookup_done, ctx, &why);
-    if (ctx->lookup == nullptr) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth token lookup failed: redis %s: %s",
-                      worker->link->name().c_str(), why);
-        ctx->outcome = Outcome::error;
-        ctx->state = LookupState::done;
-        return ngx_http_auth_token_verdict(r, ctx);
+    SharedLookup *shared = nullptr;
+    auto found = worker->in_flight.find(ctx->digest);
+    if (found != worker->in_flight.end()) {
+        shared = found->second.get();
+
+    } else {
+        std::unique_ptr<SharedLookup> fresh;
+        try {
+            fresh = std::make_unique<SharedLookup>();
+            // Reserve the map node before the lookup is queued, so that
+            // nothing can fail once Redis holds the callback data.
+            auto placed = worker->in_flight.emplace(ctx->digest, nullptr);
+            found = placed.first;
+        } catch (...) {
+            return NGX_ERROR;
+        }
+        fresh->digest = ctx->digest;
+        ngx_queue_init(&fresh->waiters);
+        authtoken::keys::TokenRecordKey record_key(hex);
+        const char *why = nullptr;
+        fresh->pending = worker->link->start_lookup(
+            record_key.view(), ngx_http_auth_token_lookup_done, fresh.get(),
+            &why);
+        if (fresh->pending == nullptr) {
+            worker->in_flight.erase(found);
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth token lookup failed: redis %s: %s",
+                          worker->redis_name.c_str(), why);
+            fail_lookup(ctx);
+            ctx->state = LookupState::done;
+            return ngx_http_auth_token_verdict(r, ctx);
+        }
+        shared = fresh.get();
+        found->second = std::move(fresh);
     }
+    ngx_queue_insert_tail(&shared->waiters, &ctx->waiting);
+    ctx->shared = shared;
 
     // Suspended like limit_req's delay: a timer on the write event bounds
     // the wait, and reading is watched so a client that leaves is noticed.
     ctx->state = LookupState::waiting;
-    ctx->timeout = alcf->timeout;
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_auth_token_wake;
     ngx_add_timer(r->connection->write, alcf->timeout);
     return NGX_AGAIN;
 }
 
-// The reply callback. `data` is the request's ctx: the pool cleanup abandons
-// the lookup before the request can go away, so both are alive here. It only
-// records the result and posts the request's write event, so the phase
-// engine resumes outside hiredis's read loop.
-void ngx_http_auth_token_lookup_done(void *data,
-                                     const LookupReply &reply) noexcept
+// Takes one request off its shared lookup; the last one to leave abandons
+// the lookup itself.
+void detach(ngx_http_auth_token_ctx_t *ctx) noexcept
 {
-    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(data);
+    SharedLookup *shared = ctx->shared;
+    if (shared == nullptr) {
+        return;
+    }
+    ctx->shared = nullptr;
+    ngx_queue_remove(&ctx->waiting);
+    if (ngx_queue_empty(&shared->waiters)) {
+        RedisLink::abandon(shared->pending);
+        worker->in_flight.erase(shared->digest);
+    }
+}
+
+// Applies one Redis answer to one waiting request, and to the cache.
+void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
+                 TokenVerdict verdict) noexcept
+{
     ngx_http_request_t *r = ctx->request;
-    ctx->lookup = nullptr;
-    ctx->state = LookupState::done;
+    ngx_http_auth_token_loc_conf_t *alcf = ctx->conf;
 
     if (!reply.ok) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth token lookup failed: redis %s: %s",
-                      worker->link->name().c_str(), reply.error);
-        ctx->outcome = Outcome::error;
-
-    } else {
-        switch (authtoken::judge_token_record(reply.record, ngx_time())) {
-        case TokenVerdict::valid:
-        case TokenVerdict::inactive: {
-            const auto &user = *reply.record.user;
-            const auto &uid = *reply.record.uid;
-            ctx->user.data = static_cast<u_char *>(
-                ngx_pnalloc(r->pool, user.size() + uid.size()));
-            if (ctx->user.data == nullptr) {
-                ctx->outcome = Outcome::error;
-                break;
-            }
-            ctx->user.len = user.size();
-            ngx_memcpy(ctx->user.data, user.data(), user.size());
-            ctx->user_id.data = ctx->user.data + user.size();
-            ctx->user_id.len = uid.size();
-            ngx_memcpy(ctx->user_id.data, uid.data(), uid.size());
-            ctx->outcome = (*reply.record.active == "1") ? Outcome::ok
-                                                          : Outcome::inactive;
-            break;
-        }
-        case TokenVerdict::unknown:
-        case TokenVerdict::expired:
-            ctx->outcome = Outcome::invalid;
-            break;
-        case TokenVerdict::malformed:
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth token lookup failed: redis %s: "
-                          "malformed token record",
-                          worker->link->name().c_str());
-            ctx->outcome = Outcome::error;
-            break;
-        }
+                      worker->redis_name.c_str(), reply.error);
+        fail_lookup(ctx);
+        return;
     }
 
-    ngx_event_t *wev = r->connection->write;
+    CachedVerdict cached = CachedVerdict::unknown;
+    std::int64_t expires = 0;
+    switch (verdict) {
+    case TokenVerdict::valid:
+    case TokenVerdict::inactive:
+        if (!set_user(ctx, *reply.record.user, *reply.record.uid)) {
+            ctx->outcome = Outcome::error;
+            return;
+        }
+        cached = verdict == TokenVerdict::valid ? CachedVerdict::ok
+                                                : CachedVerdict::inactive;
+        ctx->outcome = outcome_of(cached);
+        if (reply.record.expires) {
+            // Digits only: judge_token_record() checked them.
+            for (char c : *reply.record.expires) {
+                expires = expires * 10 + (c - '0');
+            }
+        }
+        break;
+    case TokenVerdict::unknown:
+    case TokenVerdict::expired:
+        ctx->outcome = Outcome::invalid;
+        break;
+    case TokenVerdict::malformed:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth token lookup failed: redis %s: "
+                      "malformed token record",
+                      worker->redis_name.c_str());
+        ctx->outcome = Outcome::error;
+        return;
+    }
+
+    worker->stale_logged = false;
+    if (ctx->cache_status == CacheStatus::miss && worker->subscribed) {
+        CachePolicy policy = {alcf->cache_valid, alcf->cache_invalid,
+                              alcf->cache_stale};
+        ngx_auth_token::cache_store(alcf->cache_zone, ctx->digest, cached,
+                                    ctx->user, ctx->user_id, expires, policy,
+                                    ctx->cache_revision);
+    }
+}
+
+// Resumes a request outside hiredis's read loop: the work is done by its
+// write event, posted here.
+void resume(ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    ctx->state = LookupState::done;
+    ngx_event_t *wev = ctx->request->connection->write;
     if (wev->timer_set) {
         ngx_del_timer(wev);
     }
     ngx_post_event(wev, &ngx_posted_events);
+}
+
+// The reply callback; `data` is the SharedLookup. Every request still
+// waiting on it is alive: each one detaches before it can go away.
+void ngx_http_auth_token_lookup_done(void *data,
+                                     const LookupReply &reply) noexcept
+{
+    auto *shared = static_cast<SharedLookup *>(data);
+    std::unique_ptr<SharedLookup> owner;
+    auto found = worker->in_flight.find(shared->digest);
+    if (found != worker->in_flight.end() && found->second.get() == shared) {
+        owner = std::move(found->second);
+        worker->in_flight.erase(found);
+    }
+
+    TokenVerdict verdict = TokenVerdict::malformed;
+    if (reply.ok) {
+        verdict = authtoken::judge_token_record(reply.record, ngx_time());
+    }
+    while (!ngx_queue_empty(&shared->waiters)) {
+        ngx_queue_t *q = ngx_queue_head(&shared->waiters);
+        ngx_queue_remove(q);
+        auto *ctx = ngx_queue_data(q, ngx_http_auth_token_ctx_t, waiting);
+        ctx->shared = nullptr;
+        apply_reply(ctx, reply, verdict);
+        resume(ctx);
+    }
 }
 
 // The request's write event handler while it waits: the lookup's reply
@@ -412,15 +653,14 @@ void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept
             return; // not ours: keep waiting
         }
         wev->timedout = 0;
-        RedisLink::abandon(ctx->lookup);
-        ctx->lookup = nullptr;
+        detach(ctx);
         ctx->state = LookupState::done;
-        ctx->outcome = Outcome::error;
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth token lookup failed: redis %s: "
                       "timed out after %M ms",
-                      worker->link->name().c_str(), ctx->timeout);
-        worker->link->report_timeout(ctx->timeout);
+                      worker->redis_name.c_str(), ctx->conf->timeout);
+        worker->link->report_timeout(ctx->conf->timeout);
+        fail_lookup(ctx);
     }
 
     r->read_event_handler = ngx_http_block_reading;
@@ -433,9 +673,8 @@ void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept
 void ngx_http_auth_token_cleanup(void *data) noexcept
 {
     auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(data);
-    if (ctx->lookup != nullptr) {
-        RedisLink::abandon(ctx->lookup);
-        ctx->lookup = nullptr;
+    if (ctx->shared != nullptr) {
+        detach(ctx);
         ngx_event_t *wev = ctx->request->connection->write;
         if (wev->timer_set) {
             ngx_del_timer(wev);
@@ -608,6 +847,9 @@ ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
         case var_status:
             value = status_word(ctx->outcome);
             break;
+        case var_cache_status:
+            value = cache_status_word(ctx->cache_status);
+            break;
         }
     }
     if (value.len == 0) {
@@ -638,6 +880,42 @@ ngx_int_t ngx_http_auth_token_add_variables(ngx_conf_t *cf) noexcept
 
 // --- worker lifetime ------------------------------------------------------
 
+// The subscriber's view of the revocation channel (see the cache's header).
+void on_revocation(void *, std::string_view payload) noexcept
+{
+    Sha256 digest;
+    if (!authtoken::digest_from_hex(payload, digest)) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "auth token cache: ignored a revocation message that "
+                      "is not a digest");
+        return;
+    }
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        ngx_auth_token::cache_remove(zones[i], digest);
+    }
+}
+
+void on_subscribed(void *) noexcept
+{
+    worker->subscribed = true;
+}
+
+void on_subscription_lost(void *) noexcept
+{
+    if (worker == nullptr || !worker->subscribed) {
+        return;
+    }
+    worker->subscribed = false;
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        ngx_auth_token::cache_invalidate_all(zones[i]);
+    }
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "auth token cache invalidated: revocation messages may "
+                  "have been missed");
+}
+
 ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
 {
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
@@ -665,6 +943,17 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         address.db = static_cast<int>(amcf->redis_db);
 
         worker = std::make_unique<WorkerState>();
+        worker->redis_name = address.name;
+        if (amcf->cache_zones != nullptr && amcf->cache_zones->nelts > 0) {
+            worker->cache_zones = amcf->cache_zones;
+            ngx_auth_token::SubscriptionHandler handler;
+            handler.on_subscribed = on_subscribed;
+            handler.on_message = on_revocation;
+            handler.on_lost = on_subscription_lost;
+            worker->subscriber = std::make_unique<RedisLink>(
+                address, amcf->connect_timeout, cycle->log,
+                std::string(authtoken::keys::kRevocationChannel), handler);
+        }
         worker->link = std::make_unique<RedisLink>(
             std::move(address), amcf->connect_timeout, cycle->log);
     } catch (const std::exception &e) {
@@ -673,12 +962,23 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         worker.reset();
         return NGX_ERROR;
     }
+    if (worker->subscriber != nullptr) {
+        worker->subscriber->start();
+    }
     worker->link->start();
     return NGX_OK;
 }
 
 void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
 {
+    if (worker == nullptr) {
+        return;
+    }
+    // Links first, while `worker` still points at the state their last
+    // callbacks use. A worker that exits misses nothing the others need.
+    worker->subscribed = false;
+    worker->link.reset();
+    worker->subscriber.reset();
     worker.reset();
 }
 
@@ -838,6 +1138,135 @@ char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
     return NGX_CONF_OK;
 }
 
+// Parses "valid=30s"-style parameters of auth_token_cache.
+bool parse_cache_time(ngx_str_t *value, const char *prefix, ngx_msec_t *field,
+                      bool *bad) noexcept
+{
+    size_t len = std::strlen(prefix);
+    if (value->len < len || ngx_strncmp(value->data, prefix, len) != 0) {
+        return false;
+    }
+    ngx_str_t s = {value->len - len, value->data + len};
+    ngx_int_t ms = ngx_parse_time(&s, 0);
+    if (ms == NGX_ERROR) {
+        *bad = true;
+    } else {
+        *field = static_cast<ngx_msec_t>(ms);
+    }
+    return true;
+}
+
+// auth_token_cache zone=name[:size] [valid=time] [invalid=time] [stale=time];
+// auth_token_cache off;
+char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+                                void *conf) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    if (alcf->cache_set) {
+        return const_cast<char *>("is duplicate");
+    }
+    alcf->cache_set = 1;
+
+    ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->cache_zone = nullptr;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_t name = ngx_null_string;
+    ssize_t size = 0;
+    alcf->cache_valid = 30000;
+    alcf->cache_invalid = 5000;
+    alcf->cache_stale = 0;
+
+    for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            auto *colon = static_cast<u_char *>(
+                std::memchr(name.data, ':', value[i].len - 5));
+            if (colon == nullptr) {
+                name.len = value[i].len - 5;
+            } else {
+                name.len = colon - name.data;
+                ngx_str_t s = {static_cast<size_t>(value[i].data +
+                                                   value[i].len - colon - 1),
+                               colon + 1};
+                size = ngx_parse_size(&s);
+                if (size == NGX_ERROR) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid zone size \"%V\"", &value[i]);
+                    return static_cast<char *>(NGX_CONF_ERROR);
+                }
+                if (size < static_cast<ssize_t>(8 * ngx_pagesize)) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "zone \"%V\" is too small", &value[i]);
+                    return static_cast<char *>(NGX_CONF_ERROR);
+                }
+            }
+            if (name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone name \"%V\"", &value[i]);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            continue;
+        }
+
+        bool bad = false;
+        if (parse_cache_time(&value[i], "valid=", &alcf->cache_valid, &bad) ||
+            parse_cache_time(&value[i], "invalid=", &alcf->cache_invalid,
+                             &bad) ||
+            parse_cache_time(&value[i], "stale=", &alcf->cache_stale, &bad)) {
+            if (bad) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\" in \"%V\"", &value[i],
+                                   &cmd->name);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\"", &value[i],
+                           &cmd->name);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter", &cmd->name);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    alcf->cache_zone = ngx_auth_token::cache_zone_add(
+        cf, &name, static_cast<size_t>(size), &ngx_http_auth_token_module);
+    if (alcf->cache_zone == nullptr) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    if (amcf->cache_zones == nullptr) {
+        amcf->cache_zones =
+            ngx_array_create(cf->pool, 2, sizeof(ngx_shm_zone_t *));
+        if (amcf->cache_zones == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+    auto *zones = static_cast<ngx_shm_zone_t **>(amcf->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < amcf->cache_zones->nelts; i++) {
+        if (zones[i] == alcf->cache_zone) {
+            return NGX_CONF_OK;
+        }
+    }
+    auto *slot =
+        static_cast<ngx_shm_zone_t **>(ngx_array_push(amcf->cache_zones));
+    if (slot == nullptr) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    *slot = alcf->cache_zone;
+    return NGX_CONF_OK;
+}
+
 // --- configuration --------------------------------------------------------
 
 void *ngx_http_auth_token_create_main_conf(ngx_conf_t *cf) noexcept
@@ -887,6 +1316,12 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
+    if (!conf->cache_set) {
+        conf->cache_zone = prev->cache_zone;
+        conf->cache_valid = prev->cache_valid;
+        conf->cache_invalid = prev->cache_invalid;
+        conf->cache_stale = prev->cache_stale;
+    }
     ngx_conf_merge_ptr_value(conf->keywords, prev->keywords, nullptr);
 
     if (conf->keywords == nullptr) {

@@ -62,6 +62,10 @@ void on_schema_reply_cb(redisAsyncContext *ac, void *reply, void *)
 {
     link_of(ac->data)->on_schema_reply(reply);
 }
+void on_subscription_reply_cb(redisAsyncContext *ac, void *reply, void *)
+{
+    link_of(ac->data)->on_subscription_reply(reply);
+}
 void on_auth_reply_cb(redisAsyncContext *ac, void *reply, void *)
 {
     link_of(ac->data)->on_setup_reply(reply, "AUTH");
@@ -120,6 +124,15 @@ RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
     // Neither timer may keep a gracefully exiting worker alive.
     init_event(connect_timer_, connect_timer_handler, this, log, true);
     init_event(reconnect_timer_, reconnect_timer_handler, this, log, true);
+}
+
+RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
+                     ngx_log_t *log, std::string channel,
+                     SubscriptionHandler handler)
+    : RedisLink(std::move(address), connect_timeout, log)
+{
+    channel_ = std::move(channel);
+    subscription_ = handler;
 }
 
 RedisLink::~RedisLink()
@@ -208,10 +221,16 @@ void RedisLink::connect() noexcept
         const size_t lens[] = {6, db.size()};
         redisAsyncCommandArgv(ac, on_select_reply_cb, nullptr, 2, argv, lens);
     }
-    {
+    if (channel_.empty()) {
         const char *argv[] = {"GET", authtoken::keys::kSchema.data()};
         const size_t lens[] = {3, authtoken::keys::kSchema.size()};
         redisAsyncCommandArgv(ac, on_schema_reply_cb, nullptr, 2, argv, lens);
+    } else {
+        // hiredis keeps this callback for every message on the channel.
+        const char *argv[] = {"SUBSCRIBE", channel_.c_str()};
+        const size_t lens[] = {9, channel_.size()};
+        redisAsyncCommandArgv(ac, on_subscription_reply_cb, nullptr, 2, argv,
+                              lens);
     }
 
     ngx_add_timer(&connect_timer_, connect_timeout_);
@@ -311,6 +330,38 @@ void RedisLink::on_schema_reply(void *reply) noexcept
                       "this module reads version %s",
                       address_.name.c_str(), static_cast<size_t>(r->len),
                       r->str, expected.c_str());
+    }
+}
+
+// Called for the SUBSCRIBE confirmation, for every message, and with NULL
+// when the connection goes away.
+void RedisLink::on_subscription_reply(void *reply) noexcept
+{
+    auto *r = static_cast<redisReply *>(reply);
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: SUBSCRIBE failed: %s",
+                          address_.name.c_str(), r->str);
+        }
+        return;
+    }
+    std::string_view kind = as_view(r->element[0]);
+    if (kind == "subscribe") {
+        subscribed_ = true;
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "auth token redis %s: subscribed to \"%s\"",
+                      address_.name.c_str(), channel_.c_str());
+        if (subscription_.on_subscribed != nullptr) {
+            subscription_.on_subscribed(subscription_.data);
+        }
+    } else if (kind == "message" &&
+               r->element[2]->type == REDIS_REPLY_STRING) {
+        if (subscription_.on_message != nullptr) {
+            subscription_.on_message(subscription_.data,
+                                     as_view(r->element[2]));
+        }
     }
 }
 
@@ -536,6 +587,12 @@ void RedisLink::cleanup() noexcept
     ac_ = nullptr;
     state_ = State::idle;
     in_flight_ = 0;
+    if (!channel_.empty()) {
+        subscribed_ = false;
+        if (subscription_.on_lost != nullptr) {
+            subscription_.on_lost(subscription_.data);
+        }
+    }
     schedule_reconnect();
 }
 

@@ -42,12 +42,25 @@ struct LookupReply {
 
 using LookupCallback = void (*)(void *data, const LookupReply &reply) noexcept;
 
+// For a link that subscribes to a channel instead of looking things up.
+struct SubscriptionHandler {
+    void *data = nullptr;
+    // Once SUBSCRIBE is confirmed: from now on no message is missed.
+    void (*on_subscribed)(void *data) noexcept = nullptr;
+    void (*on_message)(void *data, std::string_view payload) noexcept = nullptr;
+    // The connection is gone: messages may be missed until on_subscribed.
+    void (*on_lost)(void *data) noexcept = nullptr;
+};
+
 struct PendingLookup;
 
 class RedisLink {
   public:
     RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
               ngx_log_t *log);
+    // A subscriber link: SUBSCRIBE `channel` on every (re)connect.
+    RedisLink(RedisAddress address, ngx_msec_t connect_timeout, ngx_log_t *log,
+              std::string channel, SubscriptionHandler handler);
     ~RedisLink();
     RedisLink(const RedisLink &) = delete;
     RedisLink &operator=(const RedisLink &) = delete;
@@ -81,6 +94,7 @@ class RedisLink {
     void on_disconnected(int status, const char *error) noexcept;
     void on_reply(PendingLookup *lookup, void *reply) noexcept;
     void on_schema_reply(void *reply) noexcept;
+    void on_subscription_reply(void *reply) noexcept;
     void on_setup_reply(void *reply, const char *what) noexcept;
     void add_read() noexcept;
     void del_read() noexcept;
@@ -105,6 +119,9 @@ class RedisLink {
     RedisAddress address_;
     ngx_msec_t connect_timeout_;
     ngx_log_t *log_;
+    std::string channel_; // empty for a lookup link
+    SubscriptionHandler subscription_;
+    bool subscribed_ = false;
 
     redisAsyncContext *ac_ = nullptr;
     ngx_connection_t *connection_ = nullptr;

@@ -5,6 +5,7 @@
 #include "core/redis_keys.h"
 #include "core/token_digest.h"
 
+#include <cctype>
 #include <string>
 
 namespace {
@@ -49,6 +50,32 @@ void test_record_key_is_prefix_and_digest(void **)
                         expected.c_str());
 }
 
+void test_hex_round_trip_of_raw_digest(void **)
+{
+    authtoken::TokenDigester digester;
+    authtoken::Sha256 raw{}, back{};
+    authtoken::Sha256Hex hex{};
+    assert_true(digester.digest("abc", raw, hex));
+    assert_true(authtoken::digest_from_hex({hex.data(), hex.size()}, back));
+    assert_true(raw == back);
+    std::string upper(hex.data(), hex.size());
+    for (auto &c : upper) {
+        c = static_cast<char>(toupper(c));
+    }
+    assert_true(authtoken::digest_from_hex(upper, back));
+    assert_true(raw == back);
+}
+
+void test_hex_parse_rejects_wrong_length_and_non_hex(void **)
+{
+    authtoken::Sha256 raw{};
+    assert_false(authtoken::digest_from_hex("", raw));
+    assert_false(authtoken::digest_from_hex(std::string(63, 'a'), raw));
+    assert_false(authtoken::digest_from_hex(std::string(65, 'a'), raw));
+    assert_false(authtoken::digest_from_hex(std::string(63, 'a') + "g", raw));
+    assert_true(authtoken::digest_from_hex(std::string(64, 'a'), raw));
+}
+
 } // namespace
 
 int main()
@@ -58,6 +85,8 @@ int main()
         cmocka_unit_test(test_digest_of_abc_is_the_standard_vector),
         cmocka_unit_test(test_digester_is_reusable_and_deterministic),
         cmocka_unit_test(test_record_key_is_prefix_and_digest),
+        cmocka_unit_test(test_hex_round_trip_of_raw_digest),
+        cmocka_unit_test(test_hex_parse_rejects_wrong_length_and_non_hex),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

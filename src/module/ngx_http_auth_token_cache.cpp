@@ -1,0 +1,394 @@
+#include "module/ngx_http_auth_token_cache.h"
+
+#include <cstring>
+
+namespace ngx_auth_token {
+namespace {
+
+// One entry, laid over ngx_rbtree_node_t from its `color` byte on, as
+// limit_req does: a single slab allocation holds node, entry and strings.
+struct CacheNode {
+    u_char color;
+    CachedVerdict verdict;
+    u_char user_len;
+    u_char uid_len;
+    ngx_queue_t queue;
+    std::uint64_t epoch;
+    ngx_msec_t valid_until;
+    ngx_msec_t stale_until;
+    std::int64_t token_expires;
+    u_char digest[32];
+    u_char data[1]; // user, then uid
+};
+
+struct CacheShared {
+    ngx_rbtree_t rbtree;
+    ngx_rbtree_node_t sentinel;
+    ngx_queue_t positive; // found tokens, most recently used first
+    ngx_queue_t negative; // unknown tokens, kept apart and bounded
+    ngx_uint_t negative_count;
+    std::uint64_t epoch;
+    std::uint64_t revision;
+};
+
+struct CacheContext {
+    CacheShared *sh;
+    ngx_slab_pool_t *shpool;
+    // Unknown tokens may take at most a tenth of the zone, so a flood of
+    // random keys cannot push the good entries out.
+    ngx_uint_t negative_max;
+};
+
+constexpr std::size_t kMaxUser = 255;
+constexpr std::size_t kMaxUid = 32;
+
+CacheNode *node_data(ngx_rbtree_node_t *node)
+{
+    return reinterpret_cast<CacheNode *>(&node->color);
+}
+
+ngx_rbtree_node_t *rbtree_node(CacheNode *cn)
+{
+    return reinterpret_cast<ngx_rbtree_node_t *>(
+        reinterpret_cast<u_char *>(cn) - offsetof(ngx_rbtree_node_t, color));
+}
+
+ngx_rbtree_key_t digest_hash(const authtoken::Sha256 &digest)
+{
+    ngx_rbtree_key_t key;
+    std::memcpy(&key, digest.data(), sizeof(key));
+    return key;
+}
+
+void cache_rbtree_insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+                               ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t **p;
+    for (;;) {
+        if (node->key < temp->key) {
+            p = &temp->left;
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+        } else {
+            p = (std::memcmp(node_data(node)->digest, node_data(temp)->digest,
+                             32) < 0)
+                    ? &temp->left
+                    : &temp->right;
+        }
+        if (*p == sentinel) {
+            break;
+        }
+        temp = *p;
+    }
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest)
+{
+    ngx_rbtree_key_t hash = digest_hash(digest);
+    ngx_rbtree_node_t *node = ctx->sh->rbtree.root;
+    ngx_rbtree_node_t *sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+        int rc = std::memcmp(digest.data(), node_data(node)->digest, 32);
+        if (rc == 0) {
+            return node_data(node);
+        }
+        node = (rc < 0) ? node->left : node->right;
+    }
+    return nullptr;
+}
+
+void delete_locked(CacheContext *ctx, CacheNode *cn)
+{
+    ngx_queue_remove(&cn->queue);
+    if (cn->verdict == CachedVerdict::unknown) {
+        ctx->sh->negative_count--;
+    }
+    ngx_rbtree_node_t *node = rbtree_node(cn);
+    ngx_rbtree_delete(&ctx->sh->rbtree, node);
+    ngx_slab_free_locked(ctx->shpool, node);
+}
+
+// Drops up to two entries past their usefulness from the tail of `queue`,
+// or, with `force`, its oldest entry whatever its age.
+bool expire_locked(CacheContext *ctx, ngx_queue_t *queue, bool force)
+{
+    bool freed = false;
+    for (int n = 0; n < 2 && !ngx_queue_empty(queue); n++) {
+        ngx_queue_t *q = ngx_queue_last(queue);
+        CacheNode *cn = ngx_queue_data(q, CacheNode, queue);
+        if (!force && static_cast<ngx_msec_int_t>(cn->stale_until -
+                                                  ngx_current_msec) > 0) {
+            break;
+        }
+        delete_locked(ctx, cn);
+        freed = true;
+        force = false;
+    }
+    return freed;
+}
+
+bool copy_out(ngx_pool_t *pool, CacheNode *cn, CachedEntry &out)
+{
+    out.verdict = cn->verdict;
+    std::size_t len = cn->user_len + cn->uid_len;
+    if (len == 0) {
+        out.user = ngx_null_string;
+        out.uid = ngx_null_string;
+        return true;
+    }
+    auto *p = static_cast<u_char *>(ngx_pnalloc(pool, len));
+    if (p == nullptr) {
+        return false;
+    }
+    ngx_memcpy(p, cn->data, len);
+    out.user.data = p;
+    out.user.len = cn->user_len;
+    out.uid.data = p + cn->user_len;
+    out.uid.len = cn->uid_len;
+    return true;
+}
+
+bool token_expired(const CacheNode *cn)
+{
+    return cn->token_expires != 0 && cn->token_expires <= ngx_time();
+}
+
+ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    auto *octx = static_cast<CacheContext *>(data);
+    auto *ctx = static_cast<CacheContext *>(shm_zone->data);
+
+    if (octx != nullptr) {
+        // A reload: keep the entries the old workers built.
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = reinterpret_cast<ngx_slab_pool_t *>(shm_zone->shm.addr);
+    if (shm_zone->shm.exists) {
+        ctx->sh = static_cast<CacheShared *>(ctx->shpool->data);
+        return NGX_OK;
+    }
+
+    ctx->sh = static_cast<CacheShared *>(
+        ngx_slab_alloc(ctx->shpool, sizeof(CacheShared)));
+    if (ctx->sh == nullptr) {
+        return NGX_ERROR;
+    }
+    ctx->shpool->data = ctx->sh;
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    cache_rbtree_insert_value);
+    ngx_queue_init(&ctx->sh->positive);
+    ngx_queue_init(&ctx->sh->negative);
+    ctx->sh->negative_count = 0;
+    ctx->sh->epoch = 1;
+    ctx->sh->revision = 0;
+
+    std::size_t len = sizeof(" in auth_token_cache zone \"\"") +
+                      shm_zone->shm.name.len;
+    ctx->shpool->log_ctx = static_cast<u_char *>(ngx_slab_alloc(ctx->shpool, len));
+    if (ctx->shpool->log_ctx == nullptr) {
+        return NGX_ERROR;
+    }
+    ngx_sprintf(ctx->shpool->log_ctx, " in auth_token_cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+    ctx->shpool->log_nomem = 0;
+    return NGX_OK;
+}
+
+CacheContext *context(ngx_shm_zone_t *zone)
+{
+    return static_cast<CacheContext *>(zone->data);
+}
+
+class ZoneLock {
+  public:
+    explicit ZoneLock(CacheContext *ctx) : ctx_(ctx)
+    {
+        ngx_shmtx_lock(&ctx_->shpool->mutex);
+    }
+    ~ZoneLock()
+    {
+        ngx_shmtx_unlock(&ctx_->shpool->mutex);
+    }
+    ZoneLock(const ZoneLock &) = delete;
+    ZoneLock &operator=(const ZoneLock &) = delete;
+
+  private:
+    CacheContext *ctx_;
+};
+
+} // namespace
+
+ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+                               void *tag)
+{
+    ngx_shm_zone_t *zone = ngx_shared_memory_add(cf, name, size, tag);
+    if (zone == nullptr) {
+        return nullptr;
+    }
+    if (zone->data == nullptr) {
+        auto *ctx = static_cast<CacheContext *>(
+            ngx_pcalloc(cf->pool, sizeof(CacheContext)));
+        if (ctx == nullptr) {
+            return nullptr;
+        }
+        zone->init = cache_init_zone;
+        zone->data = ctx;
+    }
+    if (size != 0) {
+        // A node is about 100 bytes plus the username, in a 128-byte slab.
+        context(zone)->negative_max = std::max<ngx_uint_t>(64, size / 10 / 128);
+    }
+    return zone;
+}
+
+bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                      ngx_pool_t *pool, CachedEntry &out)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    CacheNode *cn = find_locked(ctx, digest);
+    if (cn == nullptr || cn->epoch != ctx->sh->epoch ||
+        static_cast<ngx_msec_int_t>(cn->valid_until - ngx_current_msec) <= 0 ||
+        token_expired(cn)) {
+        return false;
+    }
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(cn->verdict == CachedVerdict::unknown
+                              ? &ctx->sh->negative
+                              : &ctx->sh->positive,
+                          &cn->queue);
+    return copy_out(pool, cn, out);
+}
+
+bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                      ngx_pool_t *pool, CachedEntry &out)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    CacheNode *cn = find_locked(ctx, digest);
+    if (cn == nullptr || cn->verdict == CachedVerdict::unknown ||
+        static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) <= 0 ||
+        token_expired(cn)) {
+        return false;
+    }
+    return copy_out(pool, cn, out);
+}
+
+std::uint64_t cache_revision(ngx_shm_zone_t *zone)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    return ctx->sh->revision;
+}
+
+void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                 CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
+                 std::int64_t token_expires, const CachePolicy &policy,
+                 std::uint64_t revision)
+{
+    if (user.len > kMaxUser || uid.len > kMaxUid) {
+        return; // not worth a special case: such users are simply not cached
+    }
+    bool negative = verdict == CachedVerdict::unknown;
+    ngx_msec_t ttl = negative ? policy.invalid : policy.valid;
+    if (ttl == 0) {
+        return;
+    }
+    if (token_expires != 0) {
+        // An entry never outlives its token.
+        std::int64_t left = token_expires - ngx_time();
+        if (left <= 0) {
+            return;
+        }
+        if (static_cast<std::uint64_t>(left) * 1000 < ttl) {
+            ttl = static_cast<ngx_msec_t>(left * 1000);
+        }
+    }
+
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    if (ctx->sh->revision != revision) {
+        return; // a revocation arrived while this lookup was in flight
+    }
+
+    if (CacheNode *old = find_locked(ctx, digest)) {
+        delete_locked(ctx, old);
+    }
+    ngx_queue_t *queue = negative ? &ctx->sh->negative : &ctx->sh->positive;
+    expire_locked(ctx, queue, false);
+    if (negative && ctx->sh->negative_count >= ctx->negative_max) {
+        expire_locked(ctx, queue, true);
+    }
+
+    std::size_t size = offsetof(ngx_rbtree_node_t, color) +
+                       offsetof(CacheNode, data) + user.len + uid.len;
+    auto *node =
+        static_cast<ngx_rbtree_node_t *>(ngx_slab_alloc_locked(ctx->shpool, size));
+    while (node == nullptr) {
+        // Out of memory: unknown tokens go first, then the oldest found one.
+        if (!expire_locked(ctx, &ctx->sh->negative, true) &&
+            !expire_locked(ctx, &ctx->sh->positive, true)) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "could not allocate node%s", ctx->shpool->log_ctx);
+            return;
+        }
+        node = static_cast<ngx_rbtree_node_t *>(
+            ngx_slab_alloc_locked(ctx->shpool, size));
+    }
+
+    node->key = digest_hash(digest);
+    CacheNode *cn = node_data(node);
+    cn->verdict = verdict;
+    cn->user_len = static_cast<u_char>(user.len);
+    cn->uid_len = static_cast<u_char>(uid.len);
+    cn->epoch = ctx->sh->epoch;
+    cn->valid_until = ngx_current_msec + ttl;
+    cn->stale_until = cn->valid_until + (negative ? 0 : policy.stale);
+    cn->token_expires = token_expires;
+    ngx_memcpy(cn->digest, digest.data(), 32);
+    ngx_memcpy(cn->data, user.data, user.len);
+    ngx_memcpy(cn->data + user.len, uid.data, uid.len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    ngx_queue_insert_head(queue, &cn->queue);
+    if (negative) {
+        ctx->sh->negative_count++;
+    }
+}
+
+void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    ctx->sh->revision++;
+    if (CacheNode *cn = find_locked(ctx, digest)) {
+        delete_locked(ctx, cn);
+    }
+}
+
+void cache_invalidate_all(ngx_shm_zone_t *zone)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    ctx->sh->revision++;
+    ctx->sh->epoch++;
+}
+
+} // namespace ngx_auth_token

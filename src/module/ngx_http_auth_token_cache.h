@@ -1,0 +1,64 @@
+// The token cache: one shared-memory zone for all workers of an nginx, in
+// limit_req's idiom (slab allocator, rbtree keyed by the token digest, LRU
+// queues, evict-and-retry when memory runs out, reused across reloads).
+//
+// Correctness against revocation does not rest on TTLs: the issuer
+// publishes every changed token digest, each worker's subscriber removes
+// the entry at once, and when a subscription drops the whole cache is
+// invalidated (an epoch bump) because messages may have been missed.
+// Entries from an older epoch are never served as hits, but may still be
+// served as stale answers while Redis is down, if `stale=` allows it.
+#pragma once
+
+#include "core/token_digest.h"
+#include "module/ngx_includes.h"
+
+#include <cstdint>
+
+namespace ngx_auth_token {
+
+enum class CachedVerdict : u_char { ok = 1, inactive = 2, unknown = 3 };
+
+struct CachePolicy {
+    ngx_msec_t valid;   // how long a found token is trusted
+    ngx_msec_t invalid; // how long an unknown token is remembered
+    ngx_msec_t stale;   // how long past `valid` an entry may answer on error
+};
+
+struct CachedEntry {
+    CachedVerdict verdict;
+    ngx_str_t user; // copied into the caller's pool
+    ngx_str_t uid;
+};
+
+// Registers (or references, when size is 0) the zone `name`.
+ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+                               void *tag);
+
+// A hit: an entry of the current epoch, within `valid` (or `invalid`), whose
+// token has not expired. Copies the strings into `pool`.
+bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                      ngx_pool_t *pool, CachedEntry &out);
+
+// A known-good entry, whatever its epoch, still within valid + stale and
+// before the token's own expiry.
+bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                      ngx_pool_t *pool, CachedEntry &out);
+
+// Changes counted by cache_revision(): a lookup that began before a change
+// must not store its (possibly revoked) answer.
+std::uint64_t cache_revision(ngx_shm_zone_t *zone);
+
+// Stores a verdict unless the cache changed since `revision` was read.
+// `token_expires` is Unix seconds, 0 for never.
+void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                 CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
+                 std::int64_t token_expires, const CachePolicy &policy,
+                 std::uint64_t revision);
+
+void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest);
+
+// Every entry stops being a hit (it may still serve as stale).
+void cache_invalidate_all(ngx_shm_zone_t *zone);
+
+} // namespace ngx_auth_token

@@ -14,7 +14,7 @@ PROVE_ARGS ?= -r t/
 
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
-.PHONY: all deps build test unit-test t-test run stop bench clean
+.PHONY: all deps build test unit-test t-test test-asan run stop bench clean
 
 all: build
 
@@ -41,6 +41,32 @@ t-test:
 	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
 	prove -It/lib $(PROVE_ARGS)
 
+# The whole suite again with AddressSanitizer and UBSan in the module (loaded
+# into Debian's nginx with the runtime preloaded), the daemon, the CLI and
+# the unit tests. Any sanitizer report fails the target.
+ASAN_BUILD := build-asan
+SANITIZER_DIR := $(abspath $(ASAN_BUILD))/sanitizer-reports
+
+test-asan:
+	@tools/ensure-deps test
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAUTHTOKEN_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@rm -rf $(SANITIZER_DIR) && mkdir -p $(SANITIZER_DIR)
+	cd $(ASAN_BUILD) && \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(SANITIZER_DIR)/unit \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZER_DIR)/unit-ubsan \
+	ctest --output-on-failure
+	AUTHTOKEN_SANITIZER_DIR=$(SANITIZER_DIR) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(SANITIZER_DIR)/issuer \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZER_DIR)/issuer-ubsan \
+	TEST_NGINX_BINARY=$(abspath tools/nginx-asan) \
+	TEST_NGINX_LOAD_MODULES=$(abspath $(ASAN_BUILD))/ngx_http_auth_token_module.so \
+	AUTHTOKEN_BUILD_DIR=$(abspath $(ASAN_BUILD)) \
+	prove -It/lib $(PROVE_ARGS)
+	@if [ -n "$$(ls -A $(SANITIZER_DIR))" ]; then \
+	    echo "sanitizer reports:"; head -50 $(SANITIZER_DIR)/*; exit 1; \
+	else echo "test-asan: no sanitizer reports"; fi
+
 run:
 	@tools/ensure-deps run
 	@$(MAKE) --no-print-directory build
@@ -55,4 +81,4 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) t/servroot t/servroot-*
+	rm -rf $(BUILD) $(ASAN_BUILD) t/servroot t/servroot-*

@@ -1,0 +1,190 @@
+package AuthToken::Hostile;
+
+# Helpers for the hostile-input, fault and durability tests (t/50*.t,
+# t/51*.t, t/52*.t): raw HTTP (bytes exactly as given, no client library
+# to "fix" them), keep-alive request loops, the whole Redis keyspace as
+# text (to look for secrets in clear), and error-log checks.
+
+use strict;
+use warnings;
+
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+
+use AuthToken::TestRedis;
+
+use Exporter 'import';
+our @EXPORT = qw(raw_http raw_connect ka_request parse_response
+                 bad_log_lines redis_snapshot redis_everything
+                 find_in_clear wait_until);
+
+# Connects to 127.0.0.1:$port.
+sub raw_connect {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5)
+        or die "connect to $port: $!";
+    binmode $s;
+    $s->autoflush(1);
+    return $s;
+}
+
+# Parses one response out of $buf: (response, bytes used) or () when the
+# buffer does not hold a whole one yet. A response without Content-Length
+# needs $eof (read until close).
+sub parse_response {
+    my ($buf, $eof) = @_;
+    my $end = index($buf, "\r\n\r\n");
+    return () if $end < 0;
+    my $head = substr($buf, 0, $end);
+    return () unless $head =~ m{^HTTP/1\.\d (\d+)};
+    my $status = $1 + 0;
+    my %headers;
+    for my $line (split /\r\n/, $head) {
+        $headers{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*)$/;
+    }
+    my $start = $end + 4;
+    my $body;
+    if (defined $headers{'content-length'}) {
+        my $len = $headers{'content-length'};
+        return () if length($buf) < $start + $len;
+        $body = substr($buf, $start, $len);
+        $start += $len;
+    } elsif ($headers{'transfer-encoding'}
+             && $headers{'transfer-encoding'} =~ /chunked/i) {
+        $body = '';
+        my $pos = $start;
+        while (1) {
+            my $nl = index($buf, "\r\n", $pos);
+            return () if $nl < 0;
+            my $size = hex substr($buf, $pos, $nl - $pos);
+            return () if length($buf) < $nl + 2 + $size + 2;
+            $body .= substr($buf, $nl + 2, $size);
+            $pos = $nl + 2 + $size + 2;
+            last if $size == 0;
+        }
+        $start = $pos;
+    } else {
+        return () unless $eof;
+        $body = substr($buf, $start);
+        $start = length $buf;
+    }
+    return ({ status => $status, headers => \%headers, body => $body },
+            $start);
+}
+
+# Sends $bytes as they are on a new connection and reads until the server
+# closes it (or $timeout): the first response, with {elapsed} and
+# {closed} (the server closed the connection). undef if nothing parsable
+# came back.
+sub raw_http {
+    my ($port, $bytes, $timeout) = @_;
+    $timeout ||= 5;
+    my $s = raw_connect($port);
+    my $t0 = time;
+    # A server may answer and close before reading everything: ignore
+    # EPIPE and keep what was answered.
+    local $SIG{PIPE} = 'IGNORE';
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($s, $bytes, 65536, $off);
+        last unless $n;
+        $off += $n;
+    }
+    my $sel = IO::Select->new($s);
+    my ($buf, $eof) = ('', 0);
+    while (time - $t0 < $timeout) {
+        last unless $sel->can_read($timeout - (time - $t0));
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!$n) { $eof = 1; last; }
+    }
+    close $s;
+    my ($res) = parse_response($buf, $eof);
+    return undef unless $res;
+    $res->{elapsed} = time - $t0;
+    $res->{closed} = $eof;
+    $res->{raw} = $buf;
+    return $res;
+}
+
+# One request on a kept-alive socket; returns the parsed response (undef
+# on timeout or close).
+sub ka_request {
+    my ($s, $request, $timeout) = @_;
+    $timeout ||= 5;
+    print $s $request;
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my $t0 = time;
+    while (time - $t0 < $timeout) {
+        my ($res) = parse_response($buf, 0);
+        return $res if $res;
+        return undef unless $sel->can_read($timeout - (time - $t0));
+        my $n = sysread($s, $buf, 65536, length $buf);
+        return undef unless $n;
+    }
+    return undef;
+}
+
+# Lines of an nginx error log (or any log) that must never appear.
+sub bad_log_lines {
+    my ($log) = @_;
+    return grep { /\[(alert|crit|emerg)\]|signal \d+|exited on|core dumped/ }
+           split /\n/, $log;
+}
+
+# Every key with its type and full value, as one sorted text per key:
+# "key type value..." — to compare the keyspace before and after.
+sub redis_snapshot {
+    my %snap;
+    my $cursor = 0;
+    do {
+        my $r = redis_cmd('SCAN', $cursor, 'COUNT', 1000);
+        $cursor = $r->[0];
+        for my $key (@{ $r->[1] }) {
+            my $type = redis_cmd('TYPE', $key);
+            my @v;
+            if ($type eq 'string') {
+                @v = (redis_cmd('GET', $key));
+            } elsif ($type eq 'hash') {
+                my %h = @{ redis_cmd('HGETALL', $key) };
+                @v = map { "$_=$h{$_}" } sort keys %h;
+            } elsif ($type eq 'set') {
+                @v = sort @{ redis_cmd('SMEMBERS', $key) };
+            } elsif ($type eq 'zset') {
+                @v = @{ redis_cmd('ZRANGE', $key, 0, -1, 'WITHSCORES') };
+            } elsif ($type eq 'list') {
+                @v = @{ redis_cmd('LRANGE', $key, 0, -1) };
+            }
+            $snap{$key} = join "\x1f", $type, @v;
+        }
+    } while ($cursor ne '0');
+    return \%snap;
+}
+
+# The whole keyspace as one string (keys and values), for searching.
+sub redis_everything {
+    my $snap = redis_snapshot();
+    return join "\n", map { "$_\x1f$snap->{$_}" } sort keys %$snap;
+}
+
+# Which of the secrets occur in $text (as they are, not as digests).
+sub find_in_clear {
+    my ($text, @secrets) = @_;
+    return grep { index($text, $_) >= 0 } @secrets;
+}
+
+# Polls $cond every 20 ms for up to $limit seconds; returns the time it
+# took, or undef.
+sub wait_until {
+    my ($cond, $limit) = @_;
+    my $t0 = time;
+    while (time - $t0 < $limit) {
+        return time - $t0 if $cond->();
+        sleep 0.02;
+    }
+    return undef;
+}
+
+1;

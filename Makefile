@@ -14,7 +14,8 @@ PROVE_ARGS ?= -r t/
 
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
-.PHONY: all deps build test unit-test t-test test-asan run stop bench clean
+.PHONY: all deps build test unit-test t-test test-asan test-valgrind run stop \
+        bench clean
 
 all: build
 
@@ -66,6 +67,14 @@ test-asan:
 	@if [ -n "$$(ls -A $(SANITIZER_DIR))" ]; then \
 	    echo "sanitizer reports:"; head -50 $(SANITIZER_DIR)/*; exit 1; \
 	else echo "test-asan: no sanitizer reports"; fi
+
+# nginx with the module under memcheck (master_process off), driven through
+# a representative part of the suite; fails on any invalid access or
+# definite leak through our code.
+test-valgrind:
+	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory build
+	tools/valgrind-check $(abspath $(BUILD))
 
 run:
 	@tools/ensure-deps run

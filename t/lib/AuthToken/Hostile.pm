@@ -17,7 +17,7 @@ use AuthToken::TestRedis;
 use Exporter 'import';
 our @EXPORT = qw(raw_http raw_connect ka_request parse_response
                  bad_log_lines redis_snapshot redis_everything
-                 find_in_clear wait_until);
+                 find_in_clear wait_until keyspace_problems);
 
 # Connects to 127.0.0.1:$port.
 sub raw_connect {
@@ -173,6 +173,57 @@ sub redis_everything {
 sub find_in_clear {
     my ($text, @secrets) = @_;
     return grep { index($text, $_) >= 0 } @secrets;
+}
+
+# The issuer's invariants over the whole keyspace (redis/SCHEMA.md); returns
+# the list of violations (empty = consistent). $opt{auto_token}: every
+# user must have a token.
+sub keyspace_problems {
+    my (%opt) = @_;
+    my $snap = redis_snapshot();
+    my @p;
+    my %hash = map {
+        my ($type, @v) = split /\x1f/, $snap->{$_}, -1;
+        $type eq 'hash' ? ($_ => { map { split /=/, $_, 2 } @v }) : ()
+    } keys %$snap;
+    my %uids = map { $_ => 1 } @{ redis_cmd('ZRANGE', 'authtoken:users', 0, -1) };
+    for my $k (sort keys %$snap) {
+        if ($k =~ /^authtoken:username:(.*)\z/s) {
+            my $name = $1;
+            my $uid = redis_cmd('GET', $k);
+            my $u = $hash{"authtoken:user:$uid"};
+            push @p, "$k -> $uid has no user record" unless $u;
+            push @p, "$k -> $uid names another user" if $u && $u->{username} ne $name;
+            push @p, "$k -> $uid not in authtoken:users" unless $uids{$uid};
+        } elsif ($k =~ /^authtoken:user:(\d+)\z/) {
+            my $uid = $1;
+            my $u = $hash{$k};
+            my $back = redis_cmd('GET', "authtoken:username:$u->{username}") // '';
+            push @p, "$k has no username key" unless $back eq $uid;
+            push @p, "$k not in authtoken:users" unless $uids{$uid};
+            if (defined $u->{token}) {
+                my $t = $hash{"authtoken:token:$u->{token}"};
+                push @p, "$k: its token record is missing" unless $t;
+                push @p, "$k: its token record is not its own"
+                    if $t && ($t->{uid} ne $uid || $t->{user} ne $u->{username}
+                              || $t->{active} ne $u->{is_active});
+                push @p, "$k: token without token_sealed" unless $u->{token_sealed};
+            } elsif ($opt{auto_token}) {
+                push @p, "$k has no token (auto_create_token is on)";
+            }
+        } elsif ($k =~ /^authtoken:token:([0-9a-f]{64})\z/) {
+            my $t = $hash{$k};
+            my $u = $hash{"authtoken:user:" . ($t->{uid} // '')};
+            push @p, "$k: no such user $t->{uid}" unless $u;
+            push @p, "$k: the user's current token is another"
+                if $u && ($u->{token} // '') ne $1;
+        }
+    }
+    for my $uid (keys %uids) {
+        push @p, "authtoken:users has $uid without a record"
+            unless $hash{"authtoken:user:$uid"};
+    }
+    return @p;
 }
 
 # Polls $cond every 20 ms for up to $limit seconds; returns the time it

@@ -141,11 +141,11 @@ subtest 'every acknowledged user survived and logs in with its latest password' 
 subtest 'every acknowledged token authenticates through nginx; every replaced one is refused' => sub {
     for my $name (sort keys %acked_token) {
         my $r = api($acked_token{$name});
-        is("$r->{status} $r->{headers}{'x-user'}", "200 $name", "$name's acknowledged token: 200");
+        is("$r->{status} $r->{headers}{'x-user'}", "200 $name", "${name}'s acknowledged token: 200");
     }
     for my $name (sort keys %revoked_token) {
         my $r = api($revoked_token{$name});
-        is($r->{status}, 401, "$name's replaced token stays refused");
+        is($r->{status}, 401, "${name}'s replaced token stays refused");
     }
 };
 

@@ -206,7 +206,7 @@ sub run_mode {
             my %old = map { $_ => 1 } @old;
             my @new = live_workers();
             @new == 2 && !grep { $old{$_} } @new;
-        }, 5);
+        }, 10);
         ok($switched, "$name: reload $i: two new workers");
         sleep 0.8;
     }
@@ -240,7 +240,7 @@ sub run_mode {
     my $respawned = wait_for(sub {
         my @w = live_workers();
         @w == 2 && !grep { $_ == $victim } @w;
-    }, 5);
+    }, 10);
     ok($respawned, "$name: the master respawned the killed worker $victim");
     $r = wrk_wait($h);
     note("$name, SIGKILL of a worker holding $held_kill connections: "

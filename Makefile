@@ -15,7 +15,7 @@ PROVE_ARGS ?= -r t/
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
 .PHONY: all deps build test unit-test t-test test-asan test-valgrind run stop \
-        bench clean
+        bench soak clean
 
 all: build
 
@@ -83,6 +83,17 @@ run:
 
 stop:
 	@tools/run-demo stop $(abspath $(BUILD))
+
+# A bounded soak (default 3 minutes, loopback): wrk with valid, invalid and
+# inactive tokens while the CLI rotates, revokes and deactivates and a
+# client logs in through the issuer; then every verdict is checked against
+# the final Redis state, and worker memory and logs are reported.
+SOAK_SECONDS ?= 180
+
+soak:
+	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory build
+	@tools/soak $(abspath $(BUILD)) $(SOAK_SECONDS)
 
 bench:
 	@tools/ensure-deps bench

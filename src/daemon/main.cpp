@@ -2,6 +2,8 @@
 // environment > config file > defaults), opens the secret and the Lua
 // scripts, and serves POST /api-token-auth/ and GET /healthz until SIGTERM,
 // which lets requests in flight finish and exits 0.
+#include "concurrency_limit.h"
+#include "deadline_server.h"
 #include "http_front.h"
 #include "obtain_service.h"
 
@@ -44,8 +46,13 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --throttle-user-rate R, --throttle-addr-rate R   failed logins, e.g. 5/min
   --trusted-proxies LIST comma-separated peers whose X-Real-IP /
                          X-Forwarded-For are believed (default 127.0.0.1,::1)
-  --max-body-size BYTES, --read-timeout S, --write-timeout S, --threads N,
-  --redis-timeout-ms MS
+  --max-body-size BYTES  larger bodies get 413 (default 16384)
+  --max-connections N    connections served at once (default 128)
+  --threads N            password hashes at once (default 0: one per core)
+  --read-timeout S       per read, and for a new connection's first byte (5)
+  --request-timeout S    for a whole request, from its first byte (10)
+  --keep-alive-timeout S idle wait for the next request (2)
+  --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
 
 Every option is also a config-file key (listen = ...) and an environment
 variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
@@ -158,13 +165,25 @@ class SignalWatcher
     std::thread thread_;
 };
 
-unsigned pool_size(const IssuerSettings &settings)
+unsigned hashing_slots(const IssuerSettings &settings)
 {
     if (settings.threads > 0) {
         return settings.threads;
     }
     unsigned cores = std::thread::hardware_concurrency();
     return cores > 0 ? cores : 2;
+}
+
+ConnectionLimits connection_limits(const IssuerSettings &settings)
+{
+    using std::chrono::seconds;
+    ConnectionLimits limits;
+    limits.read_timeout = seconds(settings.read_timeout);
+    limits.write_timeout = seconds(settings.write_timeout);
+    limits.request_timeout = seconds(settings.request_timeout);
+    limits.keep_alive_timeout = seconds(settings.keep_alive_timeout);
+    limits.lingering_time = seconds(settings.lingering_time);
+    return limits;
 }
 
 // Loads the scripts into Redis at startup so a broken script shows now.
@@ -212,22 +231,27 @@ int run(std::vector<std::string> args)
                            settings.throttle_addr_rate);
     passwords::HasherPolicy policy;
     policy.pbkdf2_iterations = settings.pbkdf2_iterations;
-    ObtainService obtain(pool, scripts, sealer, throttle, policy);
+    unsigned hashes = hashing_slots(settings);
+    ConcurrencyLimit hashing(hashes);
+    ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing);
 
-    httplib::Server server;
-    unsigned threads = pool_size(settings);
-    // httplib's API takes ownership of a raw pointer here. The pool is
-    // sized to the cores so password hashing (CPU-bound) never waits for a
-    // thread that is merely waiting for Redis for long.
-    server.new_task_queue = [threads] {
-        return new httplib::ThreadPool(threads);
+    DeadlineServer server(connection_limits(settings));
+    // One thread per connection, and many of them: a connection that is
+    // slow to send its request holds its thread until request_timeout, so
+    // the pool must be far larger than the number of slow clients to
+    // expect. CPU work is bounded separately (`hashing`). httplib's API
+    // takes ownership of a raw pointer here.
+    unsigned connections = settings.max_connections;
+    server.new_task_queue = [connections] {
+        return new httplib::ThreadPool(connections);
     };
     install_routes(server, settings, obtain, pool);
 
     SignalWatcher watcher(server);
     std::string where = bind_server(server, address);
     log::info("redis " + describe_endpoint(endpoint) + ", " +
-              std::to_string(threads) + " threads, pbkdf2 iterations " +
+              std::to_string(connections) + " connections, " +
+              std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +
               std::to_string(settings.pbkdf2_iterations));
     std::fprintf(stderr, "authtokend: listening on %s\n", where.c_str());
     std::fflush(stderr);

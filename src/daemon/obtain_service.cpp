@@ -80,20 +80,27 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     UserStore store(*conn, scripts_, sealer_);
     std::optional<UserRecord> user = store.find_user(credentials.username);
     bool password_ok = false;
-    if (!user || !passwords::is_password_usable(user->password)) {
-        // Same cost as a real check: timing must not tell which usernames
-        // exist (Django runs the default hasher once for the same reason).
-        passwords::run_dummy_check(credentials.password, policy_);
-    } else {
-        password_ok =
-            passwords::check_password(credentials.password, user->password);
+    {
+        ConcurrencyLimit::Permit cpu(hashing_);
+        if (!user || !passwords::is_password_usable(user->password)) {
+            // Same cost as a real check: timing must not tell which
+            // usernames exist (Django runs the default hasher once for the
+            // same reason).
+            passwords::run_dummy_check(credentials.password, policy_);
+        } else {
+            password_ok =
+                passwords::check_password(credentials.password, user->password);
+        }
     }
 
     if (password_ok && passwords::must_update(user->password, policy_)) {
         // Django's check_password setter: upgrade the hash on success, even
         // before is_active is looked at.
-        std::string upgraded =
-            passwords::make_password(credentials.password, policy_);
+        std::string upgraded;
+        {
+            ConcurrencyLimit::Permit cpu(hashing_);
+            upgraded = passwords::make_password(credentials.password, policy_);
+        }
         if (store.set_password(credentials.username, upgraded,
                                user->password)) {
             log::info("obtain-token for " + who + ": password hash upgraded");

@@ -2,8 +2,11 @@
 // from the raw body to the answer. authenticate() as Django's ModelBackend
 // does it (unknown users cost one dummy hash, inactive users fail, old
 // hashes are upgraded), the failed-login throttle, then the user's one
-// token, created if it has none.
+// token, created if it has none. Every password hash (check, dummy check,
+// upgrade) runs under `hashing`, the daemon's bound on CPU work.
 #pragma once
+
+#include "concurrency_limit.h"
 
 #include "issuer/login_throttle.h"
 #include "issuer/password_hasher.h"
@@ -27,9 +30,9 @@ class ObtainService
   public:
     ObtainService(RedisPool &pool, const ScriptLibrary &scripts,
                   const TokenSealer &sealer, const LoginThrottle &throttle,
-                  passwords::HasherPolicy policy)
+                  passwords::HasherPolicy policy, ConcurrencyLimit &hashing)
         : pool_(pool), scripts_(scripts), sealer_(sealer), throttle_(throttle),
-          policy_(policy)
+          policy_(policy), hashing_(hashing)
     {
     }
 
@@ -48,6 +51,7 @@ class ObtainService
     const TokenSealer &sealer_;
     const LoginThrottle &throttle_;
     passwords::HasherPolicy policy_;
+    ConcurrencyLimit &hashing_;
 };
 
 } // namespace authtoken

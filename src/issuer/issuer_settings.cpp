@@ -111,6 +111,24 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s, const std::string &v) {
              s.write_timeout = parse_unsigned(v, 1, 3600);
          }},
+        {"request_timeout",
+         [](IssuerSettings &s, const std::string &v) {
+             s.request_timeout = parse_unsigned(v, 1, 3600);
+         }},
+        {"keep_alive_timeout",
+         [](IssuerSettings &s, const std::string &v) {
+             s.keep_alive_timeout = parse_unsigned(v, 0, 3600);
+         }},
+        {"lingering_time",
+         [](IssuerSettings &s, const std::string &v) {
+             s.lingering_time = parse_unsigned(v, 0, 3600);
+         }},
+        // httplib waits with select(): descriptors past FD_SETSIZE (1024)
+        // would be refused, so connections stay well below it.
+        {"max_connections",
+         [](IssuerSettings &s, const std::string &v) {
+             s.max_connections = parse_unsigned(v, 1, 900);
+         }},
         {"threads",
          [](IssuerSettings &s, const std::string &v) {
              s.threads = parse_unsigned(v, 0, 1024);

@@ -34,9 +34,19 @@ struct IssuerSettings {
     // Peers whose X-Forwarded-For / X-Real-IP we believe (exact addresses).
     std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
     std::size_t max_body_size = 16 * 1024;
-    unsigned read_timeout = 5;  // seconds, per read: slowloris bound
+    unsigned read_timeout = 5;  // seconds, per read and for a new
+                                // connection's first byte
     unsigned write_timeout = 5; // seconds
-    unsigned threads = 0;       // 0 = one per core
+    // Seconds for a whole request (line, headers, body) from its first
+    // byte: the slowloris bound, which httplib's per-read timeout is not.
+    unsigned request_timeout = 10;
+    unsigned keep_alive_timeout = 2; // seconds idle between requests
+    // Seconds to read and drop the rest of a body refused unread (413)
+    // before closing, so the peer gets the answer and not a reset.
+    unsigned lingering_time = 5;
+    // Connections served at once, one thread each; more wait to be served.
+    unsigned max_connections = 128;
+    unsigned threads = 0; // password hashes at once; 0 = one per core
     unsigned redis_timeout_ms = 1000;
     bool create_secret = false; // daemon: create the secret file if absent
 };

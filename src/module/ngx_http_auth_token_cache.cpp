@@ -5,10 +5,14 @@
 namespace ngx_auth_token {
 namespace {
 
-// One entry, laid over ngx_rbtree_node_t from its `color` byte on, as
-// limit_req does: a single slab allocation holds node, entry and strings.
+// One entry: a single slab allocation holds the entry and its strings.
+//
+// Entries are found through a hash table, not limit_req's rbtree: digests
+// are uniformly random, so the tree's dozen or more levels are each a cache
+// miss in a large zone, while a bucket costs one. The bucket is picked by
+// the digest's first bytes.
 struct CacheNode {
-    u_char color;
+    CacheNode *next; // in its bucket
     CachedVerdict verdict;
     u_char user_len;
     u_char uid_len;
@@ -22,13 +26,13 @@ struct CacheNode {
 };
 
 struct CacheShared {
-    ngx_rbtree_t rbtree;
-    ngx_rbtree_node_t sentinel;
     ngx_queue_t positive; // found tokens, most recently used first
     ngx_queue_t negative; // unknown tokens, kept apart and bounded
     ngx_uint_t negative_count;
     std::uint64_t epoch;
     std::uint64_t revision;
+    ngx_uint_t bucket_mask;
+    CacheNode **buckets; // bucket_mask + 1 chains, in the zone
 };
 
 struct CacheContext {
@@ -42,71 +46,20 @@ struct CacheContext {
 constexpr std::size_t kMaxUser = 255;
 constexpr std::size_t kMaxUid = 32;
 
-CacheNode *node_data(ngx_rbtree_node_t *node)
+CacheNode **bucket_of(CacheContext *ctx, const u_char *digest)
 {
-    return reinterpret_cast<CacheNode *>(&node->color);
-}
-
-ngx_rbtree_node_t *rbtree_node(CacheNode *cn)
-{
-    return reinterpret_cast<ngx_rbtree_node_t *>(
-        reinterpret_cast<u_char *>(cn) - offsetof(ngx_rbtree_node_t, color));
-}
-
-ngx_rbtree_key_t digest_hash(const authtoken::Sha256 &digest)
-{
-    ngx_rbtree_key_t key;
-    std::memcpy(&key, digest.data(), sizeof(key));
-    return key;
-}
-
-void cache_rbtree_insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-                               ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t **p;
-    for (;;) {
-        if (node->key < temp->key) {
-            p = &temp->left;
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-        } else {
-            p = (std::memcmp(node_data(node)->digest, node_data(temp)->digest,
-                             32) < 0)
-                    ? &temp->left
-                    : &temp->right;
-        }
-        if (*p == sentinel) {
-            break;
-        }
-        temp = *p;
-    }
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_uint_t hash;
+    std::memcpy(&hash, digest, sizeof(hash));
+    return &ctx->sh->buckets[hash & ctx->sh->bucket_mask];
 }
 
 CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest)
 {
-    ngx_rbtree_key_t hash = digest_hash(digest);
-    ngx_rbtree_node_t *node = ctx->sh->rbtree.root;
-    ngx_rbtree_node_t *sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-        if (hash < node->key) {
-            node = node->left;
-            continue;
+    for (CacheNode *cn = *bucket_of(ctx, digest.data()); cn != nullptr;
+         cn = cn->next) {
+        if (std::memcmp(cn->digest, digest.data(), 32) == 0) {
+            return cn;
         }
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-        int rc = std::memcmp(digest.data(), node_data(node)->digest, 32);
-        if (rc == 0) {
-            return node_data(node);
-        }
-        node = (rc < 0) ? node->left : node->right;
     }
     return nullptr;
 }
@@ -117,9 +70,14 @@ void delete_locked(CacheContext *ctx, CacheNode *cn)
     if (cn->verdict == CachedVerdict::unknown) {
         ctx->sh->negative_count--;
     }
-    ngx_rbtree_node_t *node = rbtree_node(cn);
-    ngx_rbtree_delete(&ctx->sh->rbtree, node);
-    ngx_slab_free_locked(ctx->shpool, node);
+    for (CacheNode **link = bucket_of(ctx, cn->digest); *link != nullptr;
+         link = &(*link)->next) {
+        if (*link == cn) {
+            *link = cn->next;
+            break;
+        }
+    }
+    ngx_slab_free_locked(ctx->shpool, cn);
 }
 
 // Drops up to two entries past their usefulness from the tail of `queue`,
@@ -191,8 +149,18 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
     ctx->shpool->data = ctx->sh;
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    cache_rbtree_insert_value);
+
+    // About one bucket per entry the zone can hold (~128 bytes each).
+    ngx_uint_t buckets = 64;
+    while (buckets < shm_zone->shm.size / 128) {
+        buckets <<= 1;
+    }
+    ctx->sh->buckets = static_cast<CacheNode **>(
+        ngx_slab_calloc(ctx->shpool, buckets * sizeof(CacheNode *)));
+    if (ctx->sh->buckets == nullptr) {
+        return NGX_ERROR;
+    }
+    ctx->sh->bucket_mask = buckets - 1;
     ngx_queue_init(&ctx->sh->positive);
     ngx_queue_init(&ctx->sh->negative);
     ctx->sh->negative_count = 0;
@@ -337,11 +305,9 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         expire_locked(ctx, queue, true);
     }
 
-    std::size_t size = offsetof(ngx_rbtree_node_t, color) +
-                       offsetof(CacheNode, data) + user.len + uid.len;
-    auto *node =
-        static_cast<ngx_rbtree_node_t *>(ngx_slab_alloc_locked(ctx->shpool, size));
-    while (node == nullptr) {
+    std::size_t size = offsetof(CacheNode, data) + user.len + uid.len;
+    auto *cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
+    while (cn == nullptr) {
         // Out of memory: unknown tokens go first, then the oldest found one.
         if (!expire_locked(ctx, &ctx->sh->negative, true) &&
             !expire_locked(ctx, &ctx->sh->positive, true)) {
@@ -349,12 +315,9 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                           "could not allocate node%s", ctx->shpool->log_ctx);
             return;
         }
-        node = static_cast<ngx_rbtree_node_t *>(
-            ngx_slab_alloc_locked(ctx->shpool, size));
+        cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
     }
 
-    node->key = digest_hash(digest);
-    CacheNode *cn = node_data(node);
     cn->verdict = verdict;
     cn->user_len = static_cast<u_char>(user.len);
     cn->uid_len = static_cast<u_char>(uid.len);
@@ -366,7 +329,9 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     ngx_memcpy(cn->data, user.data, user.len);
     ngx_memcpy(cn->data + user.len, uid.data, uid.len);
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    CacheNode **bucket = bucket_of(ctx, cn->digest);
+    cn->next = *bucket;
+    *bucket = cn;
     ngx_queue_insert_head(queue, &cn->queue);
     if (negative) {
         ctx->sh->negative_count++;

@@ -1,5 +1,5 @@
 // The token cache: one shared-memory zone for all workers of an nginx, in
-// limit_req's idiom (slab allocator, rbtree keyed by the token digest, LRU
+// limit_req's idiom (slab allocator, entries found by token digest, LRU
 // queues, evict-and-retry when memory runs out, reused across reloads).
 //
 // Correctness against revocation does not rest on TTLs: the issuer

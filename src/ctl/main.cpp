@@ -49,7 +49,15 @@ commands:
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
+
+exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
+3 Redis did not answer a change in time: it may still be applied.
 )";
+
+// The exit statuses above.
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitOutcomeUnknown = 3;
 
 // What every command needs, opened on first use so that --help and
 // init-secret work without Redis.
@@ -488,13 +496,13 @@ int run(std::vector<std::string> args)
     if (args.empty() || args[0] == "--help" || args[0] == "-h" ||
         args[0] == "help") {
         std::cout << kGlobalUsage;
-        return args.empty() ? 2 : 0;
+        return args.empty() ? kExitUsage : 0;
     }
     const Command *command = find_command(args[0]);
     if (command == nullptr) {
         std::cerr << "authtokenctl: unknown command \"" << args[0] << "\"\n"
                   << kGlobalUsage;
-        return 2;
+        return kExitUsage;
     }
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (wants_help(rest)) {
@@ -508,7 +516,7 @@ int run(std::vector<std::string> args)
     } catch (const UsageError &e) {
         std::cerr << "authtokenctl " << command->name << ": " << e.what()
                   << "\nusage: authtokenctl " << command->usage << "\n";
-        return 2;
+        return kExitUsage;
     }
     Session session(
         resolve_settings(flags, process_environment, read_config_file));
@@ -521,6 +529,12 @@ int main(int argc, char **argv)
 {
     try {
         return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const authtoken::WriteOutcomeUnknown &e) {
+        // Saying "failed" here would be a lie half of the time: the
+        // command may have run, or may run when a stalled Redis resumes.
+        std::cerr << "authtokenctl: redis: " << e.what()
+                  << ": check with `authtokenctl users` before trying again\n";
+        return kExitOutcomeUnknown;
     } catch (const authtoken::RedisError &e) {
         std::cerr << "authtokenctl: redis: " << e.what() << "\n";
     } catch (const std::exception &e) {
@@ -533,5 +547,5 @@ int main(int argc, char **argv)
             std::cerr << "authtokenctl: " << what << "\n";
         }
     }
-    return 1;
+    return kExitFailed;
 }

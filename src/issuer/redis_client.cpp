@@ -5,7 +5,9 @@
 
 #include <dirent.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +47,17 @@ std::string read_whole_file(const std::string &path)
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
+}
+
+// Where Redis is, as a reader knows it: no scheme, no password, no db.
+std::string address_of(const RedisEndpoint &endpoint)
+{
+    if (!endpoint.unix_path.empty()) {
+        return "unix:" + endpoint.unix_path;
+    }
+    bool v6 = endpoint.host.find(':') != std::string::npos;
+    return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" +
+           std::to_string(endpoint.port);
 }
 
 bool ends_with(std::string_view s, std::string_view suffix)
@@ -109,6 +122,7 @@ void RedisConnection::FreeContext::operator()(redisContext *c) const noexcept
 
 RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
                                  std::chrono::milliseconds timeout)
+    : address_(address_of(endpoint)), timeout_(timeout)
 {
     timeval tv = to_timeval(timeout);
     ctx_.reset(
@@ -119,8 +133,8 @@ RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
         throw RedisError("cannot allocate a Redis context");
     }
     if (ctx_->err) {
-        throw RedisError(std::string("cannot connect to ") +
-                         describe_endpoint(endpoint) + ": " + ctx_->errstr);
+        throw RedisError("cannot connect to Redis at " + address_ + ": " +
+                         ctx_->errstr);
     }
     // The same timeout bounds every reply, so a stalled Redis costs a
     // request at most this long (then 503), never a thread forever.
@@ -158,8 +172,18 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
         redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(),
                          argvlen.data())));
     if (!reply) {
+        // hiredis 0.14 reports its socket timeout as an I/O error with
+        // errno EAGAIN ("Resource temporarily unavailable").
+        int error = errno;
         broken_ = true;
-        throw RedisError(std::string("redis: ") +
+        if (ctx_->err == REDIS_ERR_IO &&
+            (error == EAGAIN || error == EWOULDBLOCK ||
+             std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)) {
+            throw RedisTimeout("Redis at " + address_ +
+                               " timed out: no answer within " +
+                               std::to_string(timeout_.count()) + " ms");
+        }
+        throw RedisError("connection to Redis at " + address_ + " failed: " +
                          (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
     }
     if (reply->type == REDIS_REPLY_ERROR) {

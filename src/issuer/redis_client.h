@@ -28,6 +28,15 @@ class RedisError : public std::runtime_error
     using std::runtime_error::runtime_error;
 };
 
+// No answer within the timeout. The command may have reached Redis, and a
+// Redis that is only stalled (paused, swapping, a long script) still runs
+// it when it wakes up: for a write, the outcome is unknown.
+class RedisTimeout : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
+
 // An error reply raised by one of our scripts with redis.error_reply(),
 // e.g. "no such user": not a fault of Redis itself.
 class ScriptRefused : public std::runtime_error
@@ -51,15 +60,18 @@ const redisReply *reply_element(const redisReply *reply, std::size_t i);
 class RedisConnection
 {
   public:
-    // Connects, authenticates and selects the database, or throws.
+    // Connects, authenticates and selects the database, or throws
+    // RedisError ("cannot connect to Redis at <addr>: <reason>") or
+    // RedisTimeout ("Redis at <addr> timed out: no answer within N ms").
     RedisConnection(const RedisEndpoint &endpoint,
                     std::chrono::milliseconds timeout);
     ~RedisConnection();
     RedisConnection(const RedisConnection &) = delete;
     RedisConnection &operator=(const RedisConnection &) = delete;
 
-    // Runs one command. Throws RedisError on I/O errors and on error
-    // replies; after an I/O error the connection is broken() for good.
+    // Runs one command. Throws RedisTimeout when no answer came within the
+    // timeout, RedisError on other I/O errors and on error replies; after
+    // an I/O error or a timeout the connection is broken() for good.
     Reply command(const std::vector<std::string_view> &args);
     bool broken() const noexcept
     {
@@ -71,6 +83,8 @@ class RedisConnection
         void operator()(redisContext *c) const noexcept;
     };
     std::unique_ptr<redisContext, FreeContext> ctx_;
+    std::string address_; // for messages: "127.0.0.1:6379", "unix:/path"
+    std::chrono::milliseconds timeout_;
     bool broken_ = false;
 };
 

@@ -62,6 +62,10 @@ Reply UserStore::run(std::string_view script,
 {
     try {
         return scripts_.run(conn_, script, keys, args);
+    } catch (const RedisTimeout &e) {
+        // Every script run here writes.
+        throw WriteOutcomeUnknown(std::string(e.what()) +
+                                  "; the change may still be applied");
     } catch (const ScriptRefused &e) {
         std::string_view why = e.what();
         if (why == "no such user") {

@@ -62,6 +62,15 @@ class UsernameTaken : public std::runtime_error
   public:
     using std::runtime_error::runtime_error;
 };
+// A write script was sent but Redis did not answer in time: it may have
+// run, or may still run when a stalled Redis wakes up. A RedisError, so
+// that callers answering "Redis failed" (the daemon's 503) need nothing
+// more; callers reporting an outcome (the CLI) must say it is unknown.
+class WriteOutcomeUnknown : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
 // A sealed key that does not open: the secret file is not the one the key
 // was sealed with, or the record was tampered with.
 class SealBroken : public std::runtime_error

@@ -259,30 +259,23 @@ subtest 'Unicode usernames: created with the CLI, log in, authenticate' => sub {
     # 150 characters.
     my $long = "\xd0\xb6" x 100;
     my ($code, undef, $err) = ctl({ stdin => "long-pw\n" }, 'createuser', $long, '--password-stdin');
-    TODO: {
-        local $TODO = 'createuser counts the 150-character limit in bytes (src/ctl/main.cpp create_user: username.size() > 150)';
-        is($code, 0, 'a 100-character (200-byte) Cyrillic name is accepted, as Django (max_length=150 characters)')
-            or diag $err;
-    }
+    is($code, 0, 'a 100-character (200-byte) Cyrillic name is accepted, as Django (max_length=150 characters)')
+        or diag $err;
 };
 
 subtest 'createuser and Django\'s username rules' => sub {
-    # What our CLI does today: the name is stored byte for byte.
+    # createuser normalizes (NFKC) and validates the name, as Django does.
     my ($code, $out, $err) = ctl({ stdin => "nfd-pw\n" }, 'createuser', $nfd, '--password-stdin');
     my $nfd_exists = redis_cmd('EXISTS', "authtoken:username:$nfd");
-    TODO: {
-        local $TODO = 'createuser neither NFKC-normalizes (AbstractBaseUser.normalize_username) nor validates '
-                    . '(UnicodeUsernameValidator) the name';
-        ok($code != 0 || !$nfd_exists,
-           'the NFD spelling of an existing NFC name does not become a second user (Django: normalized, then taken or refused)');
-        ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "\xef\xbd\x81lice", '--password-stdin');   # ａlice (fullwidth a)
-        ok($code != 0 || !redis_cmd('EXISTS', "authtoken:username:\xef\xbd\x81lice"),
-           'fullwidth "ａlice" is not a second alice (NFKC makes it "alice")');
-        ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "ctl\x01name", '--password-stdin');
-        isnt($code, 0, 'a name with a control byte is refused (not \w.@+-)');
-        ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "bad\xffutf8", '--password-stdin');
-        isnt($code, 0, 'a name that is not UTF-8 is refused');
-    }
+    ok($code != 0 || !$nfd_exists,
+       'the NFD spelling of an existing NFC name does not become a second user (Django: normalized, then taken or refused)');
+    ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "\xef\xbd\x81lice", '--password-stdin');   # ａlice (fullwidth a)
+    ok($code != 0 || !redis_cmd('EXISTS', "authtoken:username:\xef\xbd\x81lice"),
+       'fullwidth "ａlice" is not a second alice (NFKC makes it "alice")');
+    ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "ctl\x01name", '--password-stdin');
+    isnt($code, 0, 'a name with a control byte is refused (not \w.@+-)');
+    ($code) = ctl({ stdin => "x-pw\n" }, 'createuser', "bad\xffutf8", '--password-stdin');
+    isnt($code, 0, 'a name that is not UTF-8 is refused');
     # Whatever createuser does, the two spellings never log in as each other.
     if ($nfd_exists) {
         my $tok = token_of($nfd);

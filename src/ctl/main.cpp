@@ -5,6 +5,7 @@
 #include "password_prompt.h"
 
 #include "issuer/django_import.h"
+#include "issuer/django_username.h"
 #include "issuer/issuer_settings.h"
 #include "issuer/password_hasher.h"
 #include "issuer/redis_client.h"
@@ -170,9 +171,20 @@ std::optional<std::string> obtain_password(const CommandArgs &args)
 int create_user(Session &session, const CommandArgs &args)
 {
     NewUser user;
-    user.username = args.positional[0];
-    if (user.username.empty() || user.username.size() > 150) {
-        throw std::runtime_error("Error: a username has 1 to 150 characters.");
+    // As Django's UserManager: NFKC first, then the field's validators on
+    // what will be stored; errors joined as createsuperuser prints them.
+    user.username = normalize_username(args.positional[0]);
+    std::vector<std::string> errors = validate_username(user.username);
+    if (!errors.empty()) {
+        std::string text = "Error: ";
+        for (std::size_t i = 0; i < errors.size(); i++) {
+            text += (i > 0 ? "; " : "") + errors[i];
+        }
+        throw std::runtime_error(text);
+    }
+    if (user.username != args.positional[0]) {
+        std::cerr << "Note: the username is stored normalized (NFKC) as '"
+                  << user.username << "'.\n";
     }
     user.is_superuser = args.has("--superuser");
     // Django's create_superuser makes superusers staff too.

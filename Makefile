@@ -1,6 +1,7 @@
 # The front door. Everything a developer or CI runs starts here:
 #   make        build the module, authtokend, authtokenctl and the unit tests
-#   make test   build, then run the unit tests (CTest) and the t/ suite (prove)
+#   make check  build, then run the unit tests (CTest) and the t/ suite (prove)
+#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
@@ -14,8 +15,8 @@ PROVE_ARGS ?= -r t/
 
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
-.PHONY: all deps build test unit-test t-test test-asan test-valgrind run stop \
-        bench soak clean
+.PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
+        test-fuzz run stop bench soak clean
 
 all: build
 
@@ -26,7 +27,16 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Everything CI runs (.ci/run): the suite, then the hardening runs.
 test:
+	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory test-valgrind
+	@$(MAKE) --no-print-directory test-fuzz
+	@$(MAKE) --no-print-directory test-asan
+
+# The quick loop while developing.
+check:
 	@tools/ensure-deps test
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory unit-test t-test
@@ -75,6 +85,14 @@ test-valgrind:
 	@tools/ensure-deps test
 	@$(MAKE) --no-print-directory build
 	tools/valgrind-check $(abspath $(BUILD))
+
+# Each libFuzzer target from its seed corpus for FUZZ_SECONDS; each checks an
+# invariant (see fuzz/README.md), not only crashes.
+FUZZ_SECONDS ?= 30
+
+test-fuzz:
+	@tools/ensure-deps test
+	tools/fuzz $(abspath $(BUILD))/fuzz $(FUZZ_SECONDS)
 
 run:
 	@tools/ensure-deps run

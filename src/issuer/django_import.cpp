@@ -1,7 +1,10 @@
 #include "django_import.h"
+#include "django_username.h"
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -110,7 +113,9 @@ ImportedUser read_user(const json &object, const std::string &pointer)
         fail(fp, "expected an object");
     }
     user.username = string_member(fields, fp, "username");
-    if (user.username.empty() || user.username.size() > kMaxUsername) {
+    // Django counts characters, not bytes (max_length=150).
+    if (user.username.empty() ||
+        username_length(user.username) > kMaxUsername) {
         fail(fp + "/username", "expected 1 to 150 characters");
     }
     user.password = string_member(fields, fp, "password");
@@ -139,7 +144,7 @@ ImportedToken read_token(const json &object, const std::string &pointer)
         fail(pointer + "/pk", "expected the token key as a string");
     }
     token.key = pk.get<std::string>();
-    if (token.key.empty() || token.key.size() > kMaxTokenKey ||
+    if (token.key.empty() || username_length(token.key) > kMaxTokenKey ||
         has_control_or_space(token.key)) {
         fail(pointer + "/pk",
              "expected a key of 1 to 40 characters without spaces");
@@ -154,10 +159,49 @@ ImportedToken read_token(const json &object, const std::string &pointer)
     return token;
 }
 
+// nlohmann reports a number too large for a double without a position;
+// find the first such number outside strings, as Python's error would.
+std::size_t find_number_overflow(std::string_view text)
+{
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            std::size_t end = i;
+            while (end < text.size() &&
+                   std::string_view("0123456789+-.eE").find(text[end]) !=
+                       std::string_view::npos) {
+                end++;
+            }
+            std::string number(text.substr(i, end - i));
+            if (std::isinf(std::strtod(number.c_str(), nullptr))) {
+                return i;
+            }
+            i = end - 1;
+        }
+    }
+    return 0;
+}
+
 json parse_json(std::string_view text)
 {
     try {
         return json::parse(text.begin(), text.end());
+    } catch (const json::out_of_range &) {
+        throw DumpdataError(line_and_column(text, find_number_overflow(text) + 1) +
+                            ": number too large");
     } catch (const json::parse_error &e) {
         // e.what() is "[json.exception.parse_error.101] parse error at
         // line 3, column 5: ..."; keep the part after the position.

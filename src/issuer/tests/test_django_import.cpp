@@ -108,6 +108,30 @@ void wrong_values_name_a_json_pointer(void **)
         "at /2");
 }
 
+void a_number_too_large_for_a_double_names_its_position(void **)
+{
+    // nlohmann throws out_of_range, without a position, for these.
+    expect_error("[1e999]", "line 1, column 2");
+    expect_error("[\n  {\"pk\": -1e400}]", "line 2, column 10");
+}
+
+void lengths_are_counted_in_characters_as_django_does(void **)
+{
+    std::string cyrillic;
+    for (int i = 0; i < 150; i++) {
+        cyrillic += "\xd0\xb6"; // U+0436, two bytes
+    }
+    auto users = authtoken::parse_django_dumpdata(
+        std::string("[") + user_json("1", ("\"" + cyrillic + "\"").c_str(),
+                                     "true") +
+        "]");
+    assert_int_equal(users.size(), 1);
+    expect_error(std::string("[") +
+                     user_json("1", ("\"" + cyrillic + "x\"").c_str(), "true") +
+                     "]",
+                 "/0/fields/username");
+}
+
 void tokens_may_precede_their_users(void **)
 {
     auto users = parse_django_dumpdata(
@@ -126,6 +150,8 @@ int main(void)
         cmocka_unit_test(syntax_errors_name_line_and_column),
         cmocka_unit_test(wrong_values_name_a_json_pointer),
         cmocka_unit_test(tokens_may_precede_their_users),
+        cmocka_unit_test(a_number_too_large_for_a_double_names_its_position),
+        cmocka_unit_test(lengths_are_counted_in_characters_as_django_does),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -54,6 +54,10 @@ constexpr std::size_t kMaxEncodedLength = 1024;
 constexpr std::uint64_t kMaxArgon2MemoryKiB = std::uint64_t{1024} * 1024;
 constexpr std::uint64_t kMaxArgon2Passes = 64;
 constexpr std::uint64_t kMaxArgon2Lanes = 64;
+// Each bound alone still allows a check of minutes (1 GiB x 64 passes): the
+// work, memory times passes, is bounded too, at 20 times Django's default
+// (102400 KiB x 2).
+constexpr std::uint64_t kMaxArgon2Work = std::uint64_t{102400} * 2 * 20;
 constexpr std::uint64_t kMaxBcryptCost = 16;
 
 // bcrypt only reads the first 72 bytes of its input, and Python's bcrypt 3.x
@@ -390,7 +394,7 @@ bool parse_argon2_params(std::string_view text, Argon2Encoding &parsed)
         items[0], "m=", lanes ? 8 * std::uint64_t{*lanes} : 8,
         kMaxArgon2MemoryKiB);
     const auto passes = parse_argon2_param(items[1], "t=", 1, kMaxArgon2Passes);
-    if (!memory || !passes || !lanes) {
+    if (!memory || !passes || !lanes || *memory * *passes > kMaxArgon2Work) {
         return false;
     }
     parsed.memory_kib = *memory;

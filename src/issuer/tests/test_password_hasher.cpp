@@ -515,6 +515,15 @@ void test_work_bounds_refuse_before_hashing(void **)
     const double taken = seconds_taken(
         [&] { assert_false(check_password(kAdminPassword, too_many)); });
     assert_true(taken < 1.0);
+
+    // Every argon2 parameter within its own bound, but 1 GiB x 64 passes
+    // together would take minutes (found by fuzz_password_hash's review).
+    const double heavy = seconds_taken([&] {
+        assert_false(check_password(
+            "password", "argon2$argon2id$v=19$m=1048576,t=64,p=64$"
+                        "c2FsdHNhbHQ$aGFzaGhhc2g"));
+    });
+    assert_true(heavy < 1.0);
 }
 
 // --- verify_password and timing

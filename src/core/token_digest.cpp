@@ -1,5 +1,7 @@
 #include "token_digest.h"
 
+#include "digit_values.h"
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -52,32 +54,14 @@ void digest_to_hex(const Sha256 &raw, Sha256Hex &hex) noexcept
     }
 }
 
-namespace {
-
-int hex_value(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-} // namespace
-
 bool digest_from_hex(std::string_view hex, Sha256 &raw) noexcept
 {
     if (hex.size() != 2 * raw.size()) {
         return false;
     }
     for (std::size_t i = 0; i < raw.size(); i++) {
-        int hi = hex_value(hex[2 * i]);
-        int lo = hex_value(hex[2 * i + 1]);
+        int hi = hex_digit_value(hex[2 * i]);
+        int lo = hex_digit_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }

@@ -1,5 +1,7 @@
 #include "password_hasher.h"
 
+#include "core/digit_values.h"
+
 #include <argon2.h>
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -118,26 +120,6 @@ std::optional<std::string_view> strip_prefix(std::string_view text,
 
 enum class Base64Padding { required, forbidden };
 
-int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
 // Strict standard base64. Django's PBKDF2 hash is padded; argon2's salt and
 // hash are not (libargon2 writes them so). Only the one canonical spelling of
 // a byte string decodes (no stray characters, exact padding, unused bits
@@ -163,7 +145,7 @@ std::optional<Bytes> decode_base64(std::string_view text, Base64Padding padding)
     std::uint32_t acc = 0;
     unsigned bits = 0;
     for (const char c : body) {
-        const int value = base64_value(c);
+        const int value = base64_digit_value(c);
         if (value < 0) {
             return std::nullopt;
         }

@@ -1,31 +1,9 @@
 #include "python_base64.h"
 
+#include "core/digit_values.h"
+
 namespace authtoken
 {
-namespace
-{
-
-int sextet(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-} // namespace
 
 std::optional<std::string> decode_base64_leniently(std::string_view text)
 {
@@ -44,7 +22,7 @@ std::optional<std::string> decode_base64_leniently(std::string_view text)
             }
             continue;
         }
-        int value = sextet(c);
+        int value = base64_digit_value(static_cast<char>(c));
         if (value < 0) {
             continue;
         }

@@ -1,25 +1,13 @@
 #include "python_unquote.h"
 
+#include "core/digit_values.h"
+
 #include <cstddef>
 
 namespace authtoken
 {
 namespace
 {
-
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 // unquote_to_bytes() of one ASCII run.
 std::string percent_decode(std::string_view run)
@@ -28,10 +16,10 @@ std::string percent_decode(std::string_view run)
     bytes.reserve(run.size());
     for (std::size_t i = 0; i < run.size(); i++) {
         bool escape = run[i] == '%' && i + 2 < run.size() &&
-                      hex_value(run[i + 1]) >= 0 && hex_value(run[i + 2]) >= 0;
+                      hex_digit_value(run[i + 1]) >= 0 && hex_digit_value(run[i + 2]) >= 0;
         if (escape) {
-            bytes += static_cast<char>(hex_value(run[i + 1]) * 16 +
-                                       hex_value(run[i + 2]));
+            bytes += static_cast<char>(hex_digit_value(run[i + 1]) * 16 +
+                                       hex_digit_value(run[i + 2]));
             i += 2;
         } else {
             bytes += run[i];

@@ -1,5 +1,7 @@
 #include "redis_url.h"
 
+#include "core/digit_values.h"
+
 #include <stdexcept>
 
 namespace authtoken
@@ -7,28 +9,14 @@ namespace authtoken
 namespace
 {
 
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 std::string percent_decode(std::string_view text)
 {
     std::string out;
     for (std::size_t i = 0; i < text.size(); i++) {
         if (text[i] == '%' && i + 2 < text.size() &&
-            hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 +
-                                            hex_value(text[i + 2])));
+            hex_digit_value(text[i + 1]) >= 0 && hex_digit_value(text[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex_digit_value(text[i + 1]) * 16 +
+                                            hex_digit_value(text[i + 2])));
             i += 2;
         } else {
             out.push_back(text[i]);

@@ -5,34 +5,15 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use Encode qw(encode);
-use File::Basename qw(dirname);
-use JSON::PP;
 use Test::Nginx::Socket 'no_plan';
 
+use AuthToken::Oracle;
 use AuthToken::TestRedis;
-
-my $fixtures = $ENV{AUTHTOKEN_FIXTURES_DIR}
-    || abs_path(dirname(__FILE__) . '/..') . '/../shared/fixtures';
-my $oracle = do {
-    open my $fh, '<:raw', "$fixtures/drf-oracle-public.json"
-        or die "cannot read the DRF fixture in $fixtures: $!";
-    local $/;
-    JSON::PP->new->decode(<$fh>);
-};
 
 # Fresh keys for the placeholders, seeded as the issuer would.
 my $alice = join '', map { sprintf '%02x', int rand 256 } 1 .. 20;
 my $bob   = join '', map { sprintf '%02x', int rand 256 } 1 .. 20;
-my %placeholder = ('{alice_token}' => $alice, '{bob_token}' => $bob,
-                   '{alice_token_upper}' => uc $alice,
-                   '{alice_token_minus1}' => substr($alice, 0, 39));
-sub fill {
-    my ($s) = @_;
-    $s =~ s/(\{\w+\})/exists $placeholder{$1} ? $placeholder{$1} : $1/ge;
-    return $s;
-}
+my $fill = oracle_placeholders(alice => $alice, bob => $bob);
 
 redis_start();
 seed_token($alice, uid => 1, user => 'alice', active => 1);
@@ -40,20 +21,12 @@ seed_token($bob,   uid => 2, user => 'bob',   active => 0);
 
 our (@raw, @body);
 my $spec = '';
-my @cases = grep { $_->{name} =~ /^hello_/ } @{ $oracle->{cases} };
+my @cases = oracle_cases(qr/^hello_/);
 for my $i (0 .. $#cases) {
     my $case = $cases[$i];
-    my $rq = $case->{request};
     my $rs = $case->{response};
-
-    # Header values are latin-1 decoded bytes: encode them back.
-    my $req = "$rq->{method} " . fill($rq->{path}) . " HTTP/1.1\r\n";
-    for my $h (@{ $rq->{headers} }) {
-        $req .= encode('latin1', "$h->[0]: " . fill($h->[1])) . "\r\n";
-    }
-    $req .= "Connection: close\r\n\r\n" . encode('UTF-8', fill($rq->{body}));
-    $raw[$i] = $req;
-    $body[$i] = encode('UTF-8', fill($rs->{body}));
+    $raw[$i] = oracle_raw_request($case, $fill);
+    $body[$i] = oracle_body($case, $fill);
 
     my $www = $rs->{headers}{'WWW-Authenticate'};
     my $note = $case->{note} ? " ($case->{note})" : '';

@@ -6,23 +6,11 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use Encode qw(encode);
-use File::Basename qw(dirname);
-use JSON::PP;
 use Test::Nginx::Socket 'no_plan';
 
+use AuthToken::Oracle;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
-
-my $fixtures = $ENV{AUTHTOKEN_FIXTURES_DIR}
-    || abs_path(dirname(__FILE__) . '/..') . '/../shared/fixtures';
-my $oracle = do {
-    open my $fh, '<:raw', "$fixtures/drf-oracle-public.json"
-        or die "cannot read the DRF fixture in $fixtures: $!";
-    local $/;
-    JSON::PP->new->decode(<$fh>);
-};
 
 issuer_setup();
 # The captures send many wrong passwords; throttling has its own test.
@@ -32,31 +20,16 @@ ctl_ok({ stdin => "builder\n" }, 'createuser', 'bob', '--password-stdin',
        '--inactive');
 my $alice = token_of('alice');
 my $bob = token_of('bob');
-my %placeholder = ('{alice_token}' => $alice, '{bob_token}' => $bob,
-                   '{alice_token_upper}' => uc $alice,
-                   '{alice_token_minus1}' => substr($alice, 0, 39));
-sub fill {
-    my ($s) = @_;
-    $s =~ s/(\{\w+\})/exists $placeholder{$1} ? $placeholder{$1} : $1/ge;
-    return $s;
-}
+my $fill = oracle_placeholders(alice => $alice, bob => $bob);
 
 our (@raw, @body);
 my $spec = '';
-my @cases = grep { $_->{name} =~ /^obtain_/ } @{ $oracle->{cases} };
-die "no obtain_* cases in the fixture" unless @cases;
+my @cases = oracle_cases(qr/^obtain_/);
 for my $i (0 .. $#cases) {
     my $case = $cases[$i];
-    my $rq = $case->{request};
     my $rs = $case->{response};
-
-    my $req = "$rq->{method} " . fill($rq->{path}) . " HTTP/1.1\r\n";
-    for my $h (@{ $rq->{headers} }) {
-        $req .= encode('latin1', "$h->[0]: " . fill($h->[1])) . "\r\n";
-    }
-    $req .= "Connection: close\r\n\r\n" . encode('UTF-8', fill($rq->{body}));
-    $raw[$i] = $req;
-    $body[$i] = encode('UTF-8', fill($rs->{body}));
+    $raw[$i] = oracle_raw_request($case, $fill);
+    $body[$i] = oracle_body($case, $fill);
 
     my $allow = $rs->{headers}{Allow};
     my $note = $case->{note} ? " ($case->{note})" : '';

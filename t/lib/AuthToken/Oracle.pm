@@ -1,0 +1,68 @@
+package AuthToken::Oracle;
+
+# The captures from a real DRF in ../shared/fixtures/drf-oracle-public.json,
+# turned into exact requests and expected bodies for the block-format tests
+# (t/010 for the hello_* view, t/101 for obtain_*).
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Encode qw(encode);
+use File::Basename qw(dirname);
+use JSON::PP;
+
+use Exporter 'import';
+our @EXPORT = qw(fixtures_dir oracle_cases oracle_placeholders
+                 oracle_raw_request oracle_body);
+
+sub fixtures_dir {
+    return $ENV{AUTHTOKEN_FIXTURES_DIR}
+        || abs_path(dirname(__FILE__) . '/../../..') . '/../shared/fixtures';
+}
+
+# The cases whose name matches $pattern; dies when there are none, so a
+# renamed fixture cannot make a test pass by running nothing.
+sub oracle_cases {
+    my ($pattern) = @_;
+    my $dir = fixtures_dir();
+    open my $fh, '<:raw', "$dir/drf-oracle-public.json"
+        or die "cannot read the DRF fixture in $dir: $!";
+    my $oracle = do { local $/; JSON::PP->new->decode(<$fh>) };
+    my @cases = grep { $_->{name} =~ $pattern } @{ $oracle->{cases} };
+    die "no cases matching $pattern in the fixture" unless @cases;
+    return @cases;
+}
+
+# A function that replaces the fixture's placeholders with real keys.
+sub oracle_placeholders {
+    my (%key) = @_;
+    my %value = ('{alice_token}' => $key{alice}, '{bob_token}' => $key{bob},
+                 '{alice_token_upper}' => uc $key{alice},
+                 '{alice_token_minus1}' => substr($key{alice}, 0, 39));
+    return sub {
+        my ($s) = @_;
+        $s =~ s/(\{\w+\})/exists $value{$1} ? $value{$1} : $1/ge;
+        return $s;
+    };
+}
+
+# The request as bytes: header values are latin-1 decoded in the fixture,
+# bodies UTF-8.
+sub oracle_raw_request {
+    my ($case, $fill) = @_;
+    my $rq = $case->{request};
+    my $req = "$rq->{method} " . $fill->($rq->{path}) . " HTTP/1.1\r\n";
+    for my $h (@{ $rq->{headers} }) {
+        $req .= encode('latin1', "$h->[0]: " . $fill->($h->[1])) . "\r\n";
+    }
+    return $req . "Connection: close\r\n\r\n"
+         . encode('UTF-8', $fill->($rq->{body}));
+}
+
+sub oracle_body {
+    my ($case, $fill) = @_;
+    return encode('UTF-8', $fill->($case->{response}{body}));
+}
+
+1;

@@ -227,7 +227,8 @@ ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
 }
 
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                      ngx_pool_t *pool, CachedEntry &out)
+                      ngx_pool_t *pool, CachedEntry &out,
+                      std::uint64_t &revision)
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -235,6 +236,7 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     if (cn == nullptr || cn->epoch != ctx->sh->epoch ||
         static_cast<ngx_msec_int_t>(cn->valid_until - ngx_current_msec) <= 0 ||
         token_expired(cn)) {
+        revision = ctx->sh->revision;
         return false;
     }
     ngx_queue_remove(&cn->queue);
@@ -257,13 +259,6 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         return false;
     }
     return copy_out(pool, cn, out);
-}
-
-std::uint64_t cache_revision(ngx_shm_zone_t *zone)
-{
-    CacheContext *ctx = context(zone);
-    ZoneLock lock(ctx);
-    return ctx->sh->revision;
 }
 
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,

@@ -36,18 +36,18 @@ ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
                                void *tag);
 
 // A hit: an entry of the current epoch, within `valid` (or `invalid`), whose
-// token has not expired. Copies the strings into `pool`.
+// token has not expired. Copies the strings into `pool`. On a miss, sets
+// `revision` to the cache's count of changes (revocations, invalidations),
+// read under the same lock: a lookup that began before a change must not
+// store its (possibly revoked) answer, see cache_store().
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                      ngx_pool_t *pool, CachedEntry &out);
+                      ngx_pool_t *pool, CachedEntry &out,
+                      std::uint64_t &revision);
 
 // A known-good entry, whatever its epoch, still within valid + stale and
 // before the token's own expiry.
 bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out);
-
-// Changes counted by cache_revision(): a lookup that began before a change
-// must not store its (possibly revoked) answer.
-std::uint64_t cache_revision(ngx_shm_zone_t *zone);
 
 // Stores a verdict unless the cache changed since `revision` was read.
 // `token_expires` is Unix seconds, 0 for never.

@@ -457,7 +457,8 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         } else {
             CachedEntry entry;
             if (ngx_auth_token::cache_find_fresh(alcf->cache_zone, ctx->digest,
-                                                 r->pool, entry)) {
+                                                 r->pool, entry,
+                                                 ctx->cache_revision)) {
                 ctx->cache_status = CacheStatus::hit;
                 ctx->user = entry.user;
                 ctx->user_id = entry.uid;
@@ -466,8 +467,6 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
                 return ngx_http_auth_token_verdict(r, ctx);
             }
             ctx->cache_status = CacheStatus::miss;
-            ctx->cache_revision =
-                ngx_auth_token::cache_revision(alcf->cache_zone);
         }
     }
 

@@ -50,6 +50,24 @@ class TokenRecordKey {
     std::array<char, kLength> bytes_{};
 };
 
+// The module's lookup, HMGET <record key> uid user active expires, already
+// in RESP: hiredis takes it as is (redisAsyncFormattedCommand), so a lookup
+// neither formats nor allocates a command. Same bytes as hiredis's own
+// formatting of that argv.
+class TokenRecordLookup {
+  public:
+    static const std::size_t kLength;
+
+    explicit TokenRecordLookup(const Sha256Hex &digest) noexcept;
+    std::string_view resp() const noexcept
+    {
+        return {bytes_.data(), kLength};
+    }
+
+  private:
+    std::array<char, 160> bytes_;
+};
+
 std::string token_record_key(std::string_view digest_hex);
 std::string user_key(std::uint64_t uid);
 std::string username_key(std::string_view username);

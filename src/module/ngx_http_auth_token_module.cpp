@@ -498,10 +498,10 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         }
         fresh->digest = ctx->digest;
         ngx_queue_init(&fresh->waiters);
-        authtoken::keys::TokenRecordKey record_key(hex);
+        authtoken::keys::TokenRecordLookup command(hex);
         const char *why = nullptr;
         fresh->pending = worker->link->start_lookup(
-            record_key.view(), ngx_http_auth_token_lookup_done, fresh.get(),
+            command.resp(), ngx_http_auth_token_lookup_done, fresh.get(),
             &why);
         if (fresh->pending == nullptr) {
             worker->in_flight.erase(found);

@@ -365,7 +365,7 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
     }
 }
 
-PendingLookup *RedisLink::start_lookup(std::string_view record_key,
+PendingLookup *RedisLink::start_lookup(std::string_view command,
                                        LookupCallback callback, void *data,
                                        const char **why) noexcept
 {
@@ -386,13 +386,8 @@ PendingLookup *RedisLink::start_lookup(std::string_view record_key,
     lookup->callback = callback;
     lookup->data = data;
 
-    const auto &f = authtoken::keys::kTokenRecordFields;
-    const char *argv[] = {"HMGET", record_key.data(), f[0].data(),
-                          f[1].data(), f[2].data(), f[3].data()};
-    const size_t lens[] = {5,           record_key.size(), f[0].size(),
-                           f[1].size(), f[2].size(),       f[3].size()};
-    if (redisAsyncCommandArgv(ac_, on_lookup_reply_cb, lookup, 6, argv,
-                              lens) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(ac_, on_lookup_reply_cb, lookup,
+                                   command.data(), command.size()) != REDIS_OK) {
         release_slot(lookup);
         *why = "connection is closing";
         return nullptr;

@@ -68,10 +68,11 @@ class RedisLink {
     // Starts the first connection; later ones follow by themselves.
     void start() noexcept;
 
-    // Queues "HMGET <record_key> uid user active expires". Returns nullptr
-    // and sets *why when the lookup cannot even be queued (no connection,
-    // too many in flight): the caller answers at once instead of waiting.
-    PendingLookup *start_lookup(std::string_view record_key,
+    // Queues `command`, the record's HMGET already in RESP
+    // (authtoken::keys::TokenRecordLookup). Returns nullptr and sets *why
+    // when the lookup cannot even be queued (no connection, too many in
+    // flight): the caller answers at once instead of waiting.
+    PendingLookup *start_lookup(std::string_view command,
                                 LookupCallback callback, void *data,
                                 const char **why) noexcept;
 

@@ -184,6 +184,29 @@ subtest 'a full zone evicts its oldest entries' => sub {
     unlike(nginx_error_log(), qr/\[alert\]|\[crit\]/, 'eviction is silent');
 };
 
+subtest 'a hit a second after the entry was stored keeps it from eviction' => sub {
+    # The zone is full of the previous subtest's entries, newest 1500. Count
+    # how many it holds: from the newest down every request is a hit, which
+    # changes nothing, until the first miss.
+    my $held = 0;
+    $held++ while cache_of(get(sprintf '%040x', 0xbeef0000 + 1500 - $held)) eq 'HIT';
+    cmp_ok($held, '>=', 40, "the zone holds $held entries");
+
+    my @keys = map { sprintf '%040x', 0xcafe0000 + $_ } 1 .. 2 * $held;
+    my @later = map { sprintf '%040x', 0xd00d0000 + $_ } 1 .. int($held / 2);
+    my $uid = 0;
+    redis_pipeline(map { $uid++; ['HSET', record_key($_), uid => $uid, user => "u$uid", active => 1] }
+                   @keys, @later);
+    get($_) for @keys;    # the zone now holds the newest $held of them
+    # $kept and $next are among the oldest quarter still held.
+    my ($kept, $next) = @keys[$held + int($held / 4), $held + int($held / 4) + 1];
+    sleep 1.1;            # a hit moves an entry at most once a second
+    is(cache_of(get($kept)), 'HIT', 'an old entry is hit');
+    get($_) for @later;   # new entries push the oldest out
+    is(cache_of(get($kept)), 'HIT', 'the entry that was hit is still cached');
+    is(cache_of(get($next)), 'MISS', 'the entry stored after it but not hit was evicted');
+};
+
 subtest 'the zone survives a reload' => sub {
     get($alice);
     is(cache_of(get($alice)), 'HIT', 'cached');

@@ -16,6 +16,7 @@ struct CacheNode {
     CachedVerdict verdict;
     u_char user_len;
     u_char uid_len;
+    std::uint32_t queued_at; // ngx_current_msec, truncated, of the last move
     ngx_queue_t queue;
     std::uint64_t epoch;
     ngx_msec_t valid_until;
@@ -42,6 +43,13 @@ struct CacheContext {
     // random keys cannot push the good entries out.
     ngx_uint_t negative_max;
 };
+
+// A hit moves its entry to the head of its queue at most once a second
+// (memcached bumps an item at most once a minute, ITEM_UPDATE_INTERVAL, for
+// the same reason): eviction stays least-recently-used to within a second,
+// and most hits write nothing in the zone, so the two neighbours' cache
+// lines stay clean and other workers' copies stay valid.
+constexpr std::uint32_t kRequeueInterval = 1000;
 
 constexpr std::size_t kMaxUser = 255;
 constexpr std::size_t kMaxUid = 32;
@@ -239,11 +247,15 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         revision = ctx->sh->revision;
         return false;
     }
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(cn->verdict == CachedVerdict::unknown
-                              ? &ctx->sh->negative
-                              : &ctx->sh->positive,
-                          &cn->queue);
+    auto now = static_cast<std::uint32_t>(ngx_current_msec);
+    if (now - cn->queued_at >= kRequeueInterval) {
+        cn->queued_at = now;
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(cn->verdict == CachedVerdict::unknown
+                                  ? &ctx->sh->negative
+                                  : &ctx->sh->positive,
+                              &cn->queue);
+    }
     return copy_out(pool, cn, out);
 }
 
@@ -316,6 +328,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     cn->verdict = verdict;
     cn->user_len = static_cast<u_char>(user.len);
     cn->uid_len = static_cast<u_char>(uid.len);
+    cn->queued_at = static_cast<std::uint32_t>(ngx_current_msec);
     cn->epoch = ctx->sh->epoch;
     cn->valid_until = ngx_current_msec + ttl;
     cn->stale_until = cn->valid_until + (negative ? 0 : policy.stale);

@@ -52,7 +52,8 @@ Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
 
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
-3 Redis did not answer a change in time: it may still be applied.
+3 Redis did not answer a change in time: it was made before then or not at
+all (never later); check before trying again.
 )";
 
 // The exit statuses above.

@@ -194,6 +194,9 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
 
 ScriptLibrary::ScriptLibrary(const std::string &dir)
 {
+    // The check runs first in every script, as one chunk with it: Redis
+    // knows scripts only by the SHA-1 of their whole text.
+    std::string deadline = read_whole_file(dir + "/lib/deadline.lua");
     std::unique_ptr<DIR, int (*)(DIR *)> d(opendir(dir.c_str()), closedir);
     if (!d) {
         throw std::runtime_error("cannot open scripts directory " + dir);
@@ -203,7 +206,7 @@ ScriptLibrary::ScriptLibrary(const std::string &dir)
         if (!ends_with(name, ".lua")) {
             continue;
         }
-        std::string source = read_whole_file(dir + "/" + name);
+        std::string source = deadline + read_whole_file(dir + "/" + name);
         std::string sha = sha1_hex(source);
         scripts_.emplace(name.substr(0, name.size() - 4),
                          Script{std::move(source), std::move(sha)});
@@ -239,36 +242,60 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
                          const std::vector<std::string_view> &args) const
 {
     const Script &script = find(name);
+    std::string deadline = std::to_string(redis_time_ms(conn) +
+                                          conn.timeout().count());
     std::string numkeys = std::to_string(keys.size());
     std::vector<std::string_view> argv = {"EVALSHA", script.sha1, numkeys};
     argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.push_back(deadline);
     argv.insert(argv.end(), args.begin(), args.end());
     try {
+        try {
+            return conn.command(argv);
+        } catch (const RedisError &e) {
+            if (conn.broken() ||
+                std::string_view(e.what()).substr(0, 8) != "NOSCRIPT") {
+                throw;
+            }
+        }
+        argv[0] = "EVAL";
+        argv[1] = script.source;
         return conn.command(argv);
+    } catch (const RedisTimeout &e) {
+        throw ScriptTimedOut(e.what());
     } catch (const RedisError &e) {
         std::string_view what = e.what();
         if (conn.broken()) {
             throw;
         }
-        if (what.substr(0, 8) == "NOSCRIPT") {
-            argv[0] = "EVAL";
-            argv[1] = script.source;
-            try {
-                return conn.command(argv);
-            } catch (const RedisError &again) {
-                what = again.what();
-                if (conn.broken() || what.substr(0, 9) != "REFUSED: ") {
-                    throw;
-                }
-                throw ScriptRefused(std::string(what.substr(9)));
-            }
-        }
         // Our scripts refuse with redis.error_reply("REFUSED: <reason>").
         if (what.substr(0, 9) == "REFUSED: ") {
             throw ScriptRefused(std::string(what.substr(9)));
         }
+        // The script started after its deadline (the command was slow to
+        // send, or Redis to read it) and changed nothing.
+        if (what.substr(0, 6) == "LATE: ") {
+            throw RedisTimeout("Redis at " + conn.address() +
+                               " did not start the change within " +
+                               std::to_string(conn.timeout().count()) +
+                               " ms; nothing was changed");
+        }
         throw;
     }
+}
+
+// Redis's clock, in ms: TIME answers [seconds, microseconds]. The caller
+// waits at most the connection's timeout for the script's reply after this
+// answer, so a deadline of this time + that timeout is never earlier than
+// the moment the caller gives up.
+long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
+{
+    Reply now = conn.command({"TIME"});
+    if (reply_size(now.get()) != 2) {
+        throw RedisError("unexpected reply to TIME");
+    }
+    return reply_integer(reply_element(now.get(), 0)) * 1000 +
+           reply_integer(reply_element(now.get(), 1)) / 1000;
 }
 
 RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)

@@ -37,6 +37,15 @@ class RedisTimeout : public RedisError
     using RedisError::RedisError;
 };
 
+// A script was sent but its reply did not come within the timeout. The
+// script carries a deadline (redis/lib/deadline.lua): it ran before the
+// caller gave up, or it will never run. Which one is unknown.
+class ScriptTimedOut : public RedisTimeout
+{
+  public:
+    using RedisTimeout::RedisTimeout;
+};
+
 // An error reply raised by one of our scripts with redis.error_reply(),
 // e.g. "no such user": not a fault of Redis itself.
 class ScriptRefused : public std::runtime_error
@@ -77,6 +86,14 @@ class RedisConnection
     {
         return broken_;
     }
+    std::chrono::milliseconds timeout() const noexcept
+    {
+        return timeout_;
+    }
+    const std::string &address() const noexcept
+    {
+        return address_;
+    }
 
   private:
     struct FreeContext {
@@ -88,22 +105,26 @@ class RedisConnection
     bool broken_ = false;
 };
 
-// The Lua scripts in redis/*.lua, read once at startup. Each runs with
-// EVALSHA; a server that lost its script cache (restart, SCRIPT FLUSH,
-// failover) answers NOSCRIPT and gets the source once with EVAL.
+// The Lua scripts in redis/*.lua, read once at startup, each behind the
+// deadline check in redis/lib/deadline.lua. Each runs with EVALSHA; a
+// server that lost its script cache (restart, SCRIPT FLUSH, failover)
+// answers NOSCRIPT and gets the source once with EVAL.
 class ScriptLibrary
 {
   public:
-    // Reads every *.lua in `dir`. Throws std::runtime_error when the
-    // directory or a script cannot be read.
+    // Reads every *.lua in `dir`, and `dir`/lib/deadline.lua. Throws
+    // std::runtime_error when the directory or a script cannot be read.
     explicit ScriptLibrary(const std::string &dir);
 
     // Sends SCRIPT LOAD for every script, so that a syntax error shows at
     // startup and not on the first request.
     void load_all(RedisConnection &conn) const;
 
-    // Runs script `name` (file name without .lua). Error replies from the
-    // script itself come back as ScriptRefused.
+    // Runs script `name` (file name without .lua): asks Redis for its TIME,
+    // then sends the script with the deadline TIME + the connection's
+    // timeout, past which the script refuses to start. Error replies from
+    // the script itself come back as ScriptRefused; no reply in time as
+    // ScriptTimedOut once the script was sent (RedisTimeout before).
     Reply run(RedisConnection &conn, std::string_view name,
               const std::vector<std::string_view> &keys,
               const std::vector<std::string_view> &args) const;
@@ -114,6 +135,7 @@ class ScriptLibrary
         std::string sha1;
     };
     const Script &find(std::string_view name) const;
+    static long long redis_time_ms(RedisConnection &conn);
     std::map<std::string, Script, std::less<>> scripts_;
 };
 

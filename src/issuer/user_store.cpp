@@ -62,10 +62,11 @@ Reply UserStore::run(std::string_view script,
 {
     try {
         return scripts_.run(conn_, script, keys, args);
-    } catch (const RedisTimeout &e) {
+    } catch (const ScriptTimedOut &e) {
         // Every script run here writes.
         throw WriteOutcomeUnknown(std::string(e.what()) +
-                                  "; the change may still be applied");
+                                  "; the change was made before then or not "
+                                  "at all, and will not be made later");
     } catch (const ScriptRefused &e) {
         std::string_view why = e.what();
         if (why == "no such user") {

@@ -62,8 +62,8 @@ class UsernameTaken : public std::runtime_error
   public:
     using std::runtime_error::runtime_error;
 };
-// A write script was sent but Redis did not answer in time: it may have
-// run, or may still run when a stalled Redis wakes up. A RedisError, so
+// A write script was sent but Redis did not answer in time: it ran before
+// then, or it never will (its deadline, redis/lib/deadline.lua). A RedisError, so
 // that callers answering "Redis failed" (the daemon's 503) need nothing
 // more; callers reporting an outcome (the CLI) must say it is unknown.
 class WriteOutcomeUnknown : public RedisError

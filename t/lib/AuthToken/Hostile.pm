@@ -17,7 +17,8 @@ use AuthToken::TestRedis;
 use Exporter 'import';
 our @EXPORT = qw(raw_http raw_connect ka_request parse_response
                  bad_log_lines redis_snapshot redis_everything
-                 find_in_clear wait_until keyspace_problems);
+                 find_in_clear wait_until keyspace_problems
+                 late_script_proxy);
 
 # Connects to 127.0.0.1:$port.
 sub raw_connect {
@@ -238,4 +239,50 @@ sub wait_until {
     return undef;
 }
 
+# A TCP proxy in front of Redis for one client connection that passes
+# everything through at once until the client sends a script (EVALSHA or
+# EVAL), then holds the rest of what the client sends until the client has
+# hung up, and only then hands it to Redis: a command stuck in transit (or
+# in a stalled Redis's socket buffer) while its sender gave up. Returns
+# (port, pid); the proxy exits by itself once Redis has answered the held
+# bytes, or after 10 s. Redis's answers to held bytes go nowhere.
+sub late_script_proxy {
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                       Listen => 1, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $listen->sockport;
+    my $pid = fork // die "fork: $!";
+    return ($port, $pid) if $pid;
+
+    local $SIG{ALRM} = sub { exit 0 };
+    alarm 10;
+    my $client = $listen->accept or exit 1;
+    my $redis = raw_connect(redis_port());
+    my ($held, $holding) = ('', 0);
+    my $sel = IO::Select->new($client, $redis);
+    while (1) {
+        for my $fh ($sel->can_read) {
+            my $n = sysread($fh, my $buf, 65536);
+            if ($fh == $redis) {
+                exit 0 unless $n;
+                syswrite($client, $buf) unless $holding;
+                next;
+            }
+            if (!$n) {                    # the client gave up: deliver late
+                syswrite($redis, $held);
+                $sel->remove($client);
+                IO::Select->new($redis)->can_read(5);
+                exit 0;
+            }
+            $holding ||= $buf =~ /\r\n(EVALSHA|EVAL)\r\n/i;
+            if ($holding) {
+                $held .= $buf;
+            } else {
+                syswrite($redis, $buf);
+            }
+        }
+    }
+}
+
 1;
+

@@ -1,15 +1,23 @@
-// The module sends its HMGET pre-formatted; the bytes must be exactly what
-// hiredis itself would send for that argv, or Redis would answer another
-// command (or an error) for every lookup.
-#include "cmocka_cpp.h"
-
+// Redis key names and commands as the parts spell them: the module's
+// pre-formatted HMGET must be exactly what hiredis would send for that
+// argv, and the Lua scripts may only spell names redis_keys.h spells.
 #include "core/redis_keys.h"
 #include "core/token_digest.h"
 
 #include <hiredis/hiredis.h>
 
+#include <dirent.h>
+
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
+
+// Last: cmocka's macros (fail, _fail) clash with names in <regex>.
+#include "cmocka_cpp.h"
 
 namespace {
 
@@ -67,6 +75,46 @@ void test_lookup_commands_differ_only_in_the_digest(void **)
     assert_string_equal(sa.c_str(), sb.c_str());
 }
 
+// The Lua scripts spell key names a second time (they derive keys from
+// their KEYS); every 'authtoken:...' literal in them must be one of the
+// names redis_keys.h spells, so that a rename cannot leave them behind.
+void test_scripts_spell_only_the_key_names_of_redis_keys_h(void **)
+{
+    namespace k = authtoken::keys;
+    const std::set<std::string> known = {
+        std::string(k::kSchema),        std::string(k::kTokenPrefix),
+        std::string(k::kUserPrefix),    std::string(k::kUsernamePrefix),
+        std::string(k::kUsers),         std::string(k::kNextUid),
+        std::string(k::kThrottlePrefix), std::string(k::kRevocationChannel)};
+    const std::regex literal(R"(['"](authtoken:[^'"]*)['"])");
+    std::unique_ptr<DIR, int (*)(DIR *)> dir(opendir(AUTHTOKEN_REDIS_DIR),
+                                             closedir);
+    assert_non_null(dir.get());
+    int scripts = 0, literals = 0;
+    while (dirent *e = readdir(dir.get())) {
+        std::string name = e->d_name;
+        if (name.size() < 4 || name.substr(name.size() - 4) != ".lua") {
+            continue;
+        }
+        scripts++;
+        std::ifstream in(std::string(AUTHTOKEN_REDIS_DIR) + "/" + name);
+        std::stringstream text;
+        text << in.rdbuf();
+        std::string source = text.str();
+        for (std::sregex_iterator m(source.begin(), source.end(), literal), end;
+             m != end; ++m) {
+            literals++;
+            std::string found = (*m)[1];
+            if (known.count(found) == 0) {
+                fail_msg("%s spells \"%s\", which redis_keys.h does not",
+                         name.c_str(), found.c_str());
+            }
+        }
+    }
+    assert_true(scripts >= 8);
+    assert_true(literals > 0);
+}
+
 } // namespace
 
 int main()
@@ -74,6 +122,7 @@ int main()
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_command_is_hiredis_formatting_of_hmget),
         cmocka_unit_test(test_lookup_commands_differ_only_in_the_digest),
+        cmocka_unit_test(test_scripts_spell_only_the_key_names_of_redis_keys_h),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

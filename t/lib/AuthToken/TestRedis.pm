@@ -21,7 +21,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_pause redis_resume
                  redis_kill redis_restart redis_port seed_token seed_user
-                 token_digest free_port redis_pipeline);
+                 token_digest free_port redis_pipeline redis_socket);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my ($pid, $port, $dir);
@@ -37,6 +37,9 @@ sub free_port {
 }
 
 sub redis_port { $port }
+# The same server on a unix socket (also in $ENV{TEST_NGINX_REDIS_SOCKET}),
+# or '' when the path would be too long for one (sun_path: 108 bytes).
+sub redis_socket { length("$dir/redis.sock") < 100 ? "$dir/redis.sock" : '' }
 
 sub _spawn {
     my $bin = $ENV{TEST_REDIS_SERVER} || 'redis-server';
@@ -45,6 +48,7 @@ sub _spawn {
         open STDOUT, '>>', "$dir/redis.log";
         open STDERR, '>&', \*STDOUT;
         exec $bin, "$repo/redis/redis-test.conf", '--port', $port,
+             (redis_socket() ? ('--unixsocket', redis_socket(), '--unixsocketperm', 700) : ()),
              '--dir', $dir, '--pidfile', "$dir/redis.pid";
         die "exec $bin: $!";
     }
@@ -63,6 +67,7 @@ sub redis_start {
     $port = $ENV{TEST_NGINX_REDIS_PORT} = free_port();
     my $base = $ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot";
     $dir = "$base-redis-$$";
+    $ENV{TEST_NGINX_REDIS_SOCKET} = redis_socket();
     remove_tree($dir);
     make_path($dir);
     _spawn();

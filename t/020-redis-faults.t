@@ -31,10 +31,7 @@ nginx_start(<<'HTTP');
     }
 HTTP
 
-{
-    open my $fh, '>', AuthToken::Server::_root() . '/html/hello' or die;
-    print $fh "{\"hello\":true}\n";
-}
+nginx_html(hello => "{\"hello\":true}\n");
 
 sub get_api { http_request('/api/hello', Authorization => "Token $token", @_) }
 

@@ -31,8 +31,7 @@ HTTP
 
 (my $right = $http) =~ s/PASSWORD/password=s3cret/;
 nginx_start($right);
-open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-close $fh;
+nginx_html('x');
 
 my $res = http_request('/api/x', Authorization => "Token $token");
 is($res->{status}, 200, 'the right password and db: the token is found');

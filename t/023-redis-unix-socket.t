@@ -29,9 +29,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-print $fh "ok\n";
-close $fh;
+nginx_html(x => "ok\n");
 
 sub get { http_request('/api/x', $_[0] ? (Authorization => "Token $_[0]") : ()) }
 

@@ -30,9 +30,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-print $fh "ok\n";
-close $fh;
+nginx_html(x => "ok\n");
 my $url = 'http://127.0.0.1:' . nginx_port() . '/api/x';
 
 # curl over h2c: the body, then "<http version> <status>", and the

@@ -64,9 +64,7 @@ sub wait_subscribed {
 sub record_key { 'authtoken:token:' . token_digest($_[0]) }
 
 nginx_start(config('auth_token_cache zone=tokens:1m valid=30s invalid=5s;'));
-open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-print $fh "ok\n";
-close $fh;
+nginx_html(x => "ok\n");
 ok(wait_subscribed(), 'each worker subscribes to the revocation channel');
 
 subtest 'a found token is a miss, then a hit' => sub {
@@ -159,8 +157,7 @@ subtest 'losing the subscription invalidates the cache' => sub {
 subtest 'a flood of unknown keys cannot evict the good entries' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tiny:32k valid=1m invalid=1m;'));
-    open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-    close $fh;
+    nginx_html('x');
     wait_subscribed();
     get($alice);
     is(cache_of(get($alice)), 'HIT', 'alice cached in a tiny zone');
@@ -221,8 +218,7 @@ subtest 'the zone survives a reload' => sub {
 subtest 'two workers share one cache' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=1m;', workers => 2));
-    open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-    close $fh;
+    nginx_html('x');
     wait_subscribed();
     sleep 0.2;
     my $first = get($alice);
@@ -239,8 +235,7 @@ subtest 'two workers share one cache' => sub {
 subtest 'stale= answers known-good tokens while Redis is down' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=200ms stale=1m;'));
-    open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-    close $fh;
+    nginx_html('x');
     wait_subscribed();
     get($alice);
     is(cache_of(get($alice)), 'HIT', 'cached');
@@ -261,8 +256,7 @@ subtest 'stale= answers known-good tokens while Redis is down' => sub {
 subtest 'without stale= the same outage fails closed' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=200ms;'));
-    open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-    close $fh;
+    nginx_html('x');
     wait_subscribed();
     get($alice);
     redis_kill();

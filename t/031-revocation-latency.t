@@ -28,8 +28,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-open my $fh, '>', AuthToken::Server::_root() . '/html/x' or die;
-close $fh;
+nginx_html('x');
 
 sub get { http_request('/s/x', Authorization => "Token $_[0]") }
 

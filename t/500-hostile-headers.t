@@ -57,10 +57,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-{
-    open my $fh, '>', AuthToken::Server::_root() . '/html/hello' or die;
-    print $fh "{\"hello\":true}\n";
-}
+nginx_html(hello => "{\"hello\":true}\n");
 my $port = nginx_port();
 my $big = $ENV{TEST_NGINX_BIG_PORT};
 

@@ -46,10 +46,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-{
-    open my $fh, '>', AuthToken::Server::_root() . '/html/hello' or die;
-    print $fh "{\"hello\":true}\n";
-}
+nginx_html(hello => "{\"hello\":true}\n");
 my $nport = nginx_port();
 
 my $FORM = 'application/x-www-form-urlencoded';

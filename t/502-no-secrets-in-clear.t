@@ -36,10 +36,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-{
-    open my $fh, '>', AuthToken::Server::_root() . '/html/hello' or die;
-    print $fh "{}\n";
-}
+nginx_html(hello => "{}\n");
 my $nport = nginx_port();
 
 my @passwords = ('Pa55-first-secret', 'Second-p4ssword!', 'c-h-a-n-g-e-d-pw', 'wrong-guess-7734');

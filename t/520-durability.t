@@ -57,10 +57,7 @@ nginx_start(<<'HTTP');
         }
     }
 HTTP
-{
-    open my $fh, '>', AuthToken::Server::_root() . '/html/hello' or die;
-    print $fh "{}\n";
-}
+nginx_html(hello => "{}\n");
 my $nport = nginx_port();
 
 sub api {

@@ -21,7 +21,7 @@ use AuthToken::TestRedis qw(free_port);
 use Exporter 'import';
 our @EXPORT = qw(nginx_start nginx_stop nginx_reload nginx_pid nginx_port
                  nginx_error_log nginx_workers http_request http_send
-                 http_read);
+                 http_read nginx_html);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my ($root, $port, $started, $valgrind_pid);
@@ -29,6 +29,14 @@ my $owner = $$;
 
 sub nginx_port { $port }
 sub _root { $root }
+
+# Writes html/$name under the server root (what `root`/`alias html/` serve).
+sub nginx_html {
+    my ($name, $content) = @_;
+    open my $fh, '>', "$root/html/$name" or die "$root/html/$name: $!";
+    print $fh $content // '';
+    close $fh or die "$root/html/$name: $!";
+}
 
 sub _nginx { $ENV{TEST_NGINX_BINARY} || 'nginx' }
 

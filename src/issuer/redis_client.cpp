@@ -284,10 +284,11 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
     }
 }
 
-// Redis's clock, in ms: TIME answers [seconds, microseconds]. The caller
-// waits at most the connection's timeout for the script's reply after this
-// answer, so a deadline of this time + that timeout is never earlier than
-// the moment the caller gives up.
+// Redis's clock, in ms: TIME answers [seconds, microseconds]. Redis read
+// the time before the caller got it, and the caller then waits a whole
+// timeout for the script's reply, so this time + that timeout is never
+// later than the moment the caller gives up: a script that only starts
+// after the caller gave up is always past its deadline.
 long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
 {
     Reply now = conn.command({"TIME"});

@@ -1,107 +1,102 @@
 #include "redis_keys.h"
 
 #include <cstring>
+#include <stdexcept>
 
 namespace authtoken::keys {
 
 namespace {
 
-constexpr std::size_t decimal_digits(std::size_t n)
-{
-    std::size_t d = 1;
-    while (n >= 10) {
-        n /= 10;
-        d++;
-    }
-    return d;
-}
+using LookupBytes = std::array<char, TokenRecordLookup::kCapacity>;
 
-// "$<len>\r\n<bytes>\r\n"
-constexpr std::size_t bulk_size(std::size_t len)
-{
-    return 1 + decimal_digits(len) + 2 + len + 2;
-}
-
-constexpr std::size_t kLookupArgs = 2 + kTokenRecordFields.size();
-
-constexpr std::size_t lookup_length()
-{
-    std::size_t n = 1 + decimal_digits(kLookupArgs) + 2 + bulk_size(5) +
-                    bulk_size(TokenRecordKey::kLength);
-    for (std::string_view f : kTokenRecordFields) {
-        n += bulk_size(f.size());
-    }
-    return n;
-}
-
-// Where the digest goes: after "*N\r\n$5\r\nHMGET\r\n$80\r\n" and the prefix.
-constexpr std::size_t kDigestOffset =
-    1 + decimal_digits(kLookupArgs) + 2 + bulk_size(5) + 1 +
-    decimal_digits(TokenRecordKey::kLength) + 2 + kTokenPrefix.size();
-
+// Writes RESP into a fixed array; usable at compile time, where writing
+// past the end is an error (the throw cannot be evaluated).
 class RespWriter {
   public:
-    explicit RespWriter(char *out) : out_(out) {}
-    void header(char type, std::size_t n)
+    constexpr explicit RespWriter(LookupBytes &out) : out_(out) {}
+    constexpr void header(char type, std::size_t n)
     {
-        out_[len_++] = type;
-        char digits[20];
+        put(type);
+        char digits[20] = {};
         std::size_t d = 0;
         do {
             digits[d++] = static_cast<char>('0' + n % 10);
             n /= 10;
         } while (n != 0);
         while (d > 0) {
-            out_[len_++] = digits[--d];
+            put(digits[--d]);
         }
         crlf();
     }
-    void bulk(std::string_view s)
+    constexpr void raw(std::string_view s)
+    {
+        for (char c : s) {
+            put(c);
+        }
+    }
+    constexpr void bulk(std::string_view s)
     {
         header('$', s.size());
-        std::memcpy(out_ + len_, s.data(), s.size());
-        len_ += s.size();
+        raw(s);
         crlf();
     }
+    constexpr void crlf()
+    {
+        put('\r');
+        put('\n');
+    }
+    constexpr void put(char c)
+    {
+        if (len_ == out_.size()) {
+            throw std::length_error("RESP command longer than its buffer");
+        }
+        out_[len_++] = c;
+    }
+    constexpr std::size_t length() const { return len_; }
 
   private:
-    void crlf()
-    {
-        out_[len_++] = '\r';
-        out_[len_++] = '\n';
-    }
-    char *out_;
+    LookupBytes &out_;
     std::size_t len_ = 0;
 };
 
-// The command with a zero digest, built once.
-const std::array<char, 160> &lookup_template()
+struct LookupTemplate {
+    LookupBytes bytes{};
+    std::size_t length = 0;
+    std::size_t digest_offset = 0; // where the 64 hex digits go
+};
+
+// HMGET authtoken:token:<64 zeros> uid user active expires, in RESP.
+constexpr LookupTemplate build_lookup_template()
 {
-    static const std::array<char, 160> bytes = [] {
-        std::array<char, 160> b{};
-        static_assert(lookup_length() <= b.size());
-        RespWriter w(b.data());
-        w.header('*', kLookupArgs);
-        w.bulk("HMGET");
-        Sha256Hex zero;
-        zero.fill('0');
-        w.bulk(TokenRecordKey(zero).view());
-        for (std::string_view f : kTokenRecordFields) {
-            w.bulk(f);
-        }
-        return b;
-    }();
-    return bytes;
+    LookupTemplate t;
+    RespWriter w(t.bytes);
+    w.header('*', 2 + kTokenRecordFields.size());
+    w.bulk("HMGET");
+    w.header('$', TokenRecordKey::kLength);
+    w.raw(kTokenPrefix);
+    t.digest_offset = w.length();
+    for (std::size_t i = 0; i < std::tuple_size_v<Sha256Hex>; i++) {
+        w.put('0');
+    }
+    w.crlf();
+    for (std::string_view f : kTokenRecordFields) {
+        w.bulk(f);
+    }
+    t.length = w.length();
+    return t;
 }
+
+constexpr LookupTemplate kLookupTemplate = build_lookup_template();
 
 } // namespace
 
-const std::size_t TokenRecordLookup::kLength = lookup_length();
+const std::size_t TokenRecordLookup::kLength = kLookupTemplate.length;
 
 TokenRecordLookup::TokenRecordLookup(const Sha256Hex &digest) noexcept
-    : bytes_(lookup_template())
+    : bytes_(kLookupTemplate.bytes)
 {
-    std::memcpy(bytes_.data() + kDigestOffset, digest.data(), digest.size());
+    std::memcpy(bytes_.data() + kLookupTemplate.digest_offset, digest.data(),
+                digest.size());
 }
 
 std::string token_record_key(std::string_view digest_hex)

@@ -56,7 +56,8 @@ class TokenRecordKey {
 // formatting of that argv.
 class TokenRecordLookup {
   public:
-    static const std::size_t kLength;
+    static constexpr std::size_t kCapacity = 160;
+    static const std::size_t kLength; // of resp(), at most kCapacity
 
     explicit TokenRecordLookup(const Sha256Hex &digest) noexcept;
     std::string_view resp() const noexcept
@@ -65,7 +66,7 @@ class TokenRecordLookup {
     }
 
   private:
-    std::array<char, 160> bytes_;
+    std::array<char, kCapacity> bytes_;
 };
 
 std::string token_record_key(std::string_view digest_hex);

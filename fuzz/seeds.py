@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under fuzz/corpus/ from the DRF captures and the
-dumpdata fixture in ../shared/fixtures (or the directory given as argv[1]).
+dumpdata fixture in t/fixtures (or the directory given as argv[1]).
 The seeds are committed; this script only documents where they come from
 and remakes them. Each seed is laid out as its target reads its input."""
 import json
@@ -9,7 +9,7 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 fixtures = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    here, "..", "..", "shared", "fixtures")
+    here, "..", "t", "fixtures")
 corpus = os.path.join(here, "corpus")
 
 KEY = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"

@@ -1,5 +1,5 @@
 # Every TokenAuthentication case captured from a real DRF 3.14
-# (../shared/fixtures/drf-oracle-public.json, the hello_* view) must come out
+# (t/fixtures/drf-oracle-public.json, the hello_* view) must come out
 # of nginx the same: status, WWW-Authenticate, Content-Type and JSON body.
 # The blocks are generated from the fixture, in Test::Nginx::Socket's format.
 use strict;

@@ -1,4 +1,4 @@
-# Every obtain_* case captured from real DRF (../shared/fixtures/
+# Every obtain_* case captured from real DRF (t/fixtures/
 # drf-oracle-public.json), through nginx's `location = /api-token-auth/`
 # proxied to authtokend: status, Content-Type, Allow and the JSON body.
 # alice (password "wonderland") and bob (inactive, "builder") are made

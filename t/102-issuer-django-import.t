@@ -15,7 +15,7 @@ use AuthToken::TestRedis;
 use AuthToken::Issuer;
 
 my $fixtures = $ENV{AUTHTOKEN_FIXTURES_DIR}
-    || abs_path(dirname(__FILE__) . '/..') . '/../shared/fixtures';
+    || abs_path(dirname(__FILE__)) . '/fixtures';
 my $dump = "$fixtures/django-dumpdata.json";
 
 my $dir = issuer_setup();

@@ -1,5 +1,5 @@
 // POST /api-token-auth/ bodies read as DRF 3.14's obtain_auth_token reads
-// them. The captures in ../shared/fixtures/drf-oracle-public.json come
+// them. The captures in t/fixtures/drf-oracle-public.json come
 // from a real DRF; the other expected answers were produced by Debian 12's
 // python3-django 3.2.25 and python3-djangorestframework 3.14.0 running
 // ObtainAuthToken with authenticate() stubbed out.

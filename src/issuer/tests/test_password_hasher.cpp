@@ -1,5 +1,5 @@
 // Django compatibility of src/issuer/password_hasher: the hashes in
-// ../shared/fixtures/django-dumpdata.json were written by a real Django 3.2,
+// t/fixtures/django-dumpdata.json were written by a real Django 3.2,
 // and their passwords are listed in the fixtures' README.
 #include "issuer/password_hasher.h"
 

@@ -1,6 +1,6 @@
 package AuthToken::Oracle;
 
-# The captures from a real DRF in ../shared/fixtures/drf-oracle-public.json,
+# The captures from a real DRF in t/fixtures/drf-oracle-public.json,
 # turned into exact requests and expected bodies for the block-format tests
 # (t/010 for the hello_* view, t/101 for obtain_*).
 
@@ -18,7 +18,7 @@ our @EXPORT = qw(fixtures_dir oracle_cases oracle_placeholders
 
 sub fixtures_dir {
     return $ENV{AUTHTOKEN_FIXTURES_DIR}
-        || abs_path(dirname(__FILE__) . '/../../..') . '/../shared/fixtures';
+        || abs_path(dirname(__FILE__) . '/../..') . '/fixtures';
 }
 
 # The cases whose name matches $pattern; dies when there are none, so a

@@ -53,6 +53,7 @@ struct ngx_http_auth_token_main_conf_t {
     ngx_str_t redis_name;  // as configured, for logs
     ngx_str_t redis_host;  // numeric address or unix path
     ngx_int_t redis_port;  // 0 for unix sockets
+    ngx_str_t redis_user;
     ngx_str_t redis_password;
     ngx_int_t redis_db;
     ngx_msec_t connect_timeout;
@@ -936,6 +937,8 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
             address.host = std::move(host);
             address.port = static_cast<int>(amcf->redis_port);
         }
+        address.user.assign(reinterpret_cast<char *>(amcf->redis_user.data),
+                            amcf->redis_user.len);
         address.password.assign(
             reinterpret_cast<char *>(amcf->redis_password.data),
             amcf->redis_password.len);
@@ -1001,7 +1004,7 @@ char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
     return NGX_CONF_OK;
 }
 
-// auth_token_redis address [password=...] [db=N];
+// auth_token_redis address [user=...] [password=...] [db=N];
 char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept
 {
@@ -1063,6 +1066,18 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
+        // An ACL user (Redis 6+: AUTH user password), e.g. the shipped
+        // redis/users.acl's read-only "authtoken-edge".
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            amcf->redis_user.data = value[i].data + 5;
+            amcf->redis_user.len = value[i].len - 5;
+            if (amcf->redis_user.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty user in \"auth_token_redis\"");
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            continue;
+        }
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             amcf->redis_password.data = value[i].data + 9;
             amcf->redis_password.len = value[i].len - 9;
@@ -1086,6 +1101,12 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\"", &value[i],
                            &cmd->name);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (amcf->redis_user.len && amcf->redis_password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"user=\" needs \"password=\" in "
+                           "\"auth_token_redis\"");
         return static_cast<char *>(NGX_CONF_ERROR);
     }
     return NGX_CONF_OK;

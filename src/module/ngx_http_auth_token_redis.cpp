@@ -210,7 +210,13 @@ void RedisLink::connect() noexcept
 
     // Queued now, written as soon as the socket connects, and answered
     // before any lookup behind them: the connection is usable at once.
-    if (!address_.password.empty()) {
+    if (!address_.user.empty()) {
+        const char *argv[] = {"AUTH", address_.user.c_str(),
+                              address_.password.c_str()};
+        const size_t lens[] = {4, address_.user.size(),
+                               address_.password.size()};
+        redisAsyncCommandArgv(ac, on_auth_reply_cb, nullptr, 3, argv, lens);
+    } else if (!address_.password.empty()) {
         const char *argv[] = {"AUTH", address_.password.c_str()};
         const size_t lens[] = {4, address_.password.size()};
         redisAsyncCommandArgv(ac, on_auth_reply_cb, nullptr, 2, argv, lens);

@@ -29,6 +29,7 @@ struct RedisAddress {
     std::string host;      // numeric address, resolved at config time
     int port = 6379;
     std::string unix_path; // set for unix:/path
+    std::string user;      // AUTH user password (ACL), when not empty
     std::string password;  // AUTH, when not empty
     int db = 0;            // SELECT, when not 0
     std::string name;      // as configured, for log lines

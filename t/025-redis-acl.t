@@ -1,0 +1,158 @@
+# Redis is the trust boundary: the shipped redis/users.acl gives nginx a
+# user that reads token records and hears revocations, and nothing else;
+# the issuer a user that runs its scripts but no administrative command;
+# and turns anonymous access off. The users are loaded from the shipped
+# file itself (each `user` line through ACL SETUSER), then switched on with
+# test passwords, and the module (auth_token_redis user= password=) and the
+# issuer (redis://user:password@...) run their whole paths through them.
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use HTTP::Tiny;
+use Test::More;
+use Time::HiRes qw(sleep);
+
+use AuthToken::TestRedis;
+use AuthToken::Server;
+use AuthToken::Issuer;
+
+my $repo = abs_path(dirname(__FILE__) . '/..');
+
+# The shipped ACL rules, by user.
+my %rules;
+open my $acl, '<', "$repo/redis/users.acl" or die "redis/users.acl: $!";
+while (<$acl>) {
+    next unless /^user\s+(\S+)\s+(.*\S)\s*$/;
+    $rules{$1} = [split ' ', $2];
+}
+close $acl;
+ok($rules{$_}, "redis/users.acl defines $_")
+    for qw(default authtoken-edge authtoken-issuer authtoken-replica);
+ok((grep { $_ eq 'off' } @{ $rules{$_} }), "$_ ships switched off")
+    for sort keys %rules;
+
+my %pw = ('authtoken-edge' => 'edge-pw-0123', 'authtoken-issuer' => 'issuer-pw-4567',
+          'test-admin' => 'admin-pw-89ab');
+
+redis_start();
+issuer_setup();   # init-secret only; no Redis command yet
+
+# An admin for the test itself, then every shipped user as shipped, each
+# turned on with its password; `default` (which this connection is) last.
+my @setup = (['ACL', 'SETUSER', 'test-admin', 'on', ">$pw{'test-admin'}",
+              '~*', '&*', '+@all']);
+for my $user (grep { $_ ne 'default' } sort keys %rules) {
+    push @setup, ['ACL', 'SETUSER', $user, @{ $rules{$user} }];
+    push @setup, ['ACL', 'SETUSER', $user, 'on', ">$pw{$user}"] if $pw{$user};
+}
+push @setup, ['ACL', 'SETUSER', 'default', @{ $rules{default} }];
+redis_pipeline(@setup);
+
+sub as_user {
+    my ($user, @cmds) = @_;
+    my @replies;
+    for my $cmd (@cmds) {
+        my $r = eval {
+            (redis_pipeline(['AUTH', $user, $pw{$user}], $cmd))[1]
+        };
+        push @replies, defined $r ? $r : "ERR $@";
+    }
+    return wantarray ? @replies : $replies[0];
+}
+
+like(eval { redis_cmd('PING') } // "ERR $@", qr/NOAUTH|Authentication required/,
+     'anonymous clients are refused (default user off)');
+
+# The issuer through its own user: user creation, tokens, rotation.
+$ENV{AUTHTOKEN_REDIS} = 'redis://authtoken-issuer:' . $pw{'authtoken-issuer'}
+    . '@127.0.0.1:' . redis_port() . '/0';
+ctl_ok({ stdin => "carol-pass\n" }, 'createuser', 'carol', '--password-stdin');
+my $carol = token_of('carol');
+ctl_ok({ stdin => "dan-pass\n" }, 'createuser', 'dan', '--password-stdin');
+my $dan = token_of('dan');
+authtokend_start();
+
+nginx_start(<<'HTTP');
+    auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT user=authtoken-edge password=edge-pw-0123;
+    auth_token_cache zone=acl:1m valid=60s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /api/ {
+            auth_token on;
+            add_header X-User $auth_token_user always;
+            add_header X-Cache $auth_token_cache_status always;
+            alias html/;
+        }
+        location = /api-token-auth/ {
+            proxy_pass http://127.0.0.1:$TEST_NGINX_AUTHTOKEND_PORT;
+        }
+    }
+HTTP
+nginx_html('x');
+
+my $res = http_request('/api/x', Authorization => "Token $carol");
+is($res->{status}, 200, 'nginx looks tokens up as authtoken-edge');
+is($res->{headers}{'x-user'}, 'carol', 'and gets the user from the record');
+
+# The revocation subscription runs as authtoken-edge too, and delivers.
+my $subscribed;
+for (1 .. 50) {
+    my $list = as_user('test-admin', ['CLIENT', 'LIST']);
+    last if $subscribed = $list =~ /\buser=authtoken-edge\b[^\n]*\bcmd=subscribe\b/
+                       || $list =~ /\bsub=1\b[^\n]*\buser=authtoken-edge\b/;
+    sleep 0.05;
+}
+ok($subscribed, 'the revocation subscription is made as authtoken-edge');
+$res = http_request('/api/x', Authorization => "Token $dan");
+is($res->{headers}{'x-cache'}, 'MISS', 'dan is looked up once');
+$res = http_request('/api/x', Authorization => "Token $dan");
+is($res->{headers}{'x-cache'}, 'HIT', 'then served from the cache');
+ctl_ok('revoke', 'dan');
+my $refused;
+for (1 .. 50) {
+    $res = http_request('/api/x', Authorization => "Token $dan");
+    last if $refused = $res->{status} == 401;
+    sleep 0.02;
+}
+ok($refused, 'a revocation by the issuer user reaches the edge user\'s cache');
+
+# A login through nginx: the daemon's scripts run under authtoken-issuer.
+my $login = HTTP::Tiny->new(timeout => 30)->post_form(
+    'http://127.0.0.1:' . nginx_port() . '/api-token-auth/',
+    { username => 'carol', password => 'carol-pass' });
+is($login->{status}, 200, 'obtain-token works through the issuer user');
+is($login->{content}, qq({"token":"$carol"}), 'and answers carol\'s token');
+
+# What the edge user must not do.
+my $uid_key = (grep { /^authtoken:user:/ } @{ as_user('test-admin', ['KEYS', 'authtoken:user:*']) })[0];
+ok($uid_key, "a user record exists ($uid_key)");
+like(as_user('authtoken-edge', ['HGETALL', $uid_key]), qr/NOPERM/,
+     'authtoken-edge cannot read a user record (HGETALL)');
+like(as_user('authtoken-edge', ['HMGET', $uid_key, 'password']), qr/NOPERM/,
+     'nor a password hash through HMGET');
+like(as_user('authtoken-edge', ['HSET', 'authtoken:token:' . token_digest($dan), 'active', '1']),
+     qr/NOPERM/, 'nor write a token record');
+like(as_user('authtoken-edge', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
+like(as_user('authtoken-edge', ['PUBLISH', 'authtoken:revocations', 'x']), qr/NOPERM/,
+     'nor publish revocations');
+like(as_user('authtoken-edge', ['KEYS', '*']), qr/NOPERM/, 'nor list keys');
+like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
+     'nor subscribe to another channel');
+
+# What the issuer user must not do.
+for my $cmd (['CONFIG', 'GET', 'requirepass'], ['FLUSHALL'], ['KEYS', '*'],
+             ['ACL', 'LIST'], ['CLIENT', 'KILL', 'TYPE', 'pubsub'], ['GET', 'not-ours']) {
+    like(as_user('authtoken-issuer', $cmd), qr/NOPERM/,
+         "authtoken-issuer cannot run @$cmd[0 .. 0] (@$cmd)");
+}
+
+unlike(nginx_error_log(), qr/edge-pw-0123/, 'the edge password is never logged');
+unlike(authtokend_log(), qr/issuer-pw-4567/, 'nor the issuer password');
+
+nginx_stop();
+authtokend_stop();
+# Hand Redis back to the harness's anonymous stop.
+as_user('test-admin', ['ACL', 'SETUSER', 'default', 'on', 'nopass', '~*', '&*', '+@all']);
+done_testing();

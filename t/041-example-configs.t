@@ -33,7 +33,7 @@ sub production_conf {
     $site =~ s{/etc/ssl/certs/api\.example\.org\.pem}{$pem}g;
     $site =~ s{/etc/ssl/private/api\.example\.org\.key}{$key}g;
     $site =~ s{/var/log/nginx/}{logs/}g;
-    $site =~ s/^(\s*error_log\s+\S+\s+)notice;/${1}$opt{level};/m or die 'no error_log ... notice'
+    $site =~ s/^(\s*error_log\s+\S+\s+)\w+;/${1}$opt{level};/m or die 'no error_log in the example'
         if $opt{level};
     my $module = $ENV{TEST_NGINX_LOAD_MODULES} or die "TEST_NGINX_LOAD_MODULES is not set\n";
     # What Debian's /etc/nginx/nginx.conf around sites-enabled/* provides.

@@ -21,13 +21,27 @@ my $alice = token_of('alice');
 my ($pem, $key) = test_certificate("$dir/tls");
 my $port = free_port();
 my $app_port = free_port();
-my $logs;   # where the example's /var/log/nginx/ goes
+
+# Redis as the production example expects it: the edge user of the shipped
+# redis/users.acl, switched on with a password (the default user stays open
+# for the issuer, as in t/025).
+my ($edge_rules) = repo_file('redis/users.acl') =~ /^user authtoken-edge (.*)$/m
+    or die 'redis/users.acl has no authtoken-edge';
+my $edge_password = 'edge-' . join '', map { sprintf '%02x', int rand 256 } 1 .. 16;
+redis_cmd('ACL', 'SETUSER', 'authtoken-edge', split(' ', $edge_rules));
+redis_cmd('ACL', 'SETUSER', 'authtoken-edge', 'on', ">$edge_password");
+my $redis_include = "$dir/auth-token-redis.conf";
+open my $inc, '>', $redis_include or die "$redis_include: $!";
+print $inc 'auth_token_redis 127.0.0.1:' . redis_port()
+         . " user=authtoken-edge password=$edge_password;\n";
+close $inc;
 
 sub production_conf {
     my (%opt) = @_;
     my $site = repo_file('examples/nginx-production.conf');
     $site =~ s/^(\s*listen\s+)443\b/${1}127.0.0.1:$port/mg;
-    $site =~ s/127\.0\.0\.1:6379/127.0.0.1:@{[redis_port()]}/g;
+    $site =~ s{^include /etc/nginx/auth-token-redis\.conf;}{include $redis_include;}m
+        or die 'no include of auth-token-redis.conf';
     $site =~ s/127\.0\.0\.1:8081/127.0.0.1:$app_port/g;
     $site =~ s{unix:/run/authtokend/authtokend\.sock}{127.0.0.1:@{[authtokend_port()]}}g;
     $site =~ s{/etc/ssl/certs/api\.example\.org\.pem}{$pem}g;

@@ -243,7 +243,7 @@ sub statuses {
                     my $got = qx{$cmd </dev/null 2>$dir/client.stderr};
                     my $decoded = eval { $json->encode(decode_json($got)) } // $got;
                     is($decoded, $want, "clients: $p->[1]")
-                        or diag(AuthToken::Example::repo_file_abs("$dir/client.stderr"));
+                        or diag(slurp("$dir/client.stderr"));
                     $ran++;
                 }
             }

@@ -115,7 +115,7 @@ sub duplicate_header_logged {
                  '-H', "Authorization: Token $alice", "$base/api/x");
     is($r->{status}, 400, 'a duplicate Authorization header is refused with 400');
     conf_nginx_stop();
-    my $log = AuthToken::Example::repo_file_abs(conf_nginx_root() . '/logs/api.error.log');
+    my $log = slurp(conf_nginx_root() . '/logs/api.error.log');
     return $log;
 }
 

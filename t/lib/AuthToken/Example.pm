@@ -19,7 +19,7 @@ use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
 our @EXPORT = qw(repo_file doc_blocks test_certificate conf_nginx_start
-                 conf_nginx_stop conf_nginx_test conf_nginx_root curl);
+                 conf_nginx_stop conf_nginx_test conf_nginx_root curl slurp);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my $owner = $$;
@@ -32,7 +32,7 @@ sub repo_file {
     return <$fh>;
 }
 
-sub repo_file_abs {
+sub slurp {
     my ($path) = @_;
     open my $fh, '<', $path or return '';
     local $/;
@@ -60,11 +60,8 @@ sub test_certificate {
     my ($dir) = @_;
     make_path($dir);
     my ($pem, $key) = ("$dir/api.example.org.pem", "$dir/api.example.org.key");
-    system('openssl', 'req', '-x509', '-newkey', 'ec',
-           '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-           '-subj', '/CN=api.example.org', '-days', '2',
-           '-keyout', $key, '-out', $pem) == 0
-        or die "openssl req failed";
+    my $out = qx{openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=api.example.org -days 2 -keyout '$key' -out '$pem' 2>&1};
+    die "openssl req failed: $out" if $?;
     return ($pem, $key);
 }
 

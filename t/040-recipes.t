@@ -23,7 +23,8 @@ authtokend_start();
 ctl_ok({ stdin => "demo-password\n" }, 'createuser', 'demo', '--password-stdin');
 ctl_ok({ stdin => "alice-password\n" }, 'createuser', 'alice', '--password-stdin');
 ctl_ok({ stdin => "bob-password\n" }, 'createuser', 'bob', '--password-stdin');
-my %token = map { $_ => token_of($_) } qw(demo alice bob);
+ctl_ok({ stdin => "admin-password\n" }, 'createuser', 'admin', '--password-stdin');
+my %token = map { $_ => token_of($_) } qw(demo alice bob admin);
 my ($pem, $key) = test_certificate("$dir/tls");
 my $app_port = free_port();
 
@@ -144,6 +145,18 @@ my $r;
     }
     $r = curl('-H', "Authorization: Token $token{bob}", "$base/api/x");
     is($r->{body}, "app GET /api/x user=bob\n", 'whole server: with a token the request passes');
+}
+
+# --- where the variables can be used -----------------------------------------
+{
+    my $url = run_recipe('variables') . '/api/x';
+    $r = curl('-H', "Authorization: Token $token{admin}", $url);
+    is($r->{body}, "app GET /api/x user=admin\n", 'variables: proxy_set_header carries the user');
+    is(h($r, 'x-auth-user'), 'admin', 'variables: add_header sees the user');
+    is(h($r, 'x-is-admin'), '1', 'variables: a map evaluated after the check sees it');
+    is(h($r, 'x-user-at-rewrite'), '', 'variables: set in the rewrite phase sees it empty');
+    $r = curl('-H', "Authorization: Token $token{alice}", $url);
+    is(h($r, 'x-is-admin') . ' ' . h($r, 'x-auth-user'), '0 alice', 'variables: the map for another user');
 }
 
 # --- HTTP/2 ---------------------------------------------------------------

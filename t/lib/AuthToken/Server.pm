@@ -217,6 +217,11 @@ sub http_request {
     return http_read(http_send($path, %h), $timeout);
 }
 
-END { nginx_stop() if $$ == $owner }
+END {
+    if ($$ == $owner) {
+        nginx_stop();
+        remove_tree($root) if $root && !$ENV{TEST_NGINX_NO_CLEAN};
+    }
+}
 
 1;

@@ -222,12 +222,13 @@ X-Status: invalid
 
 
 
-=== TEST 12: $auth_token_status is "inactive"
+=== TEST 12: $auth_token_status is "inactive", and the inactive user's name is not given out
 --- config
     location /s/ {
         auth_token on;
         add_header X-Status $auth_token_status always;
         add_header X-User $auth_token_user always;
+        add_header X-User-Id $auth_token_user_id always;
         alias html/;
     }
 --- request
@@ -237,7 +238,8 @@ Authorization: Token 2a1f6ae4c1c96c8a0b3e2d0f1e8c7b6a59483726
 --- error_code: 401
 --- response_headers
 X-Status: inactive
-X-User: bob
+!X-User
+!X-User-Id
 
 
 

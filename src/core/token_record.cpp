@@ -21,6 +21,45 @@ bool parse_decimal(std::string_view text, std::int64_t &out) noexcept
 
 } // namespace
 
+bool is_usable_user_name(std::string_view user) noexcept
+{
+    if (user.empty() || user.front() == ' ' || user.back() == ' ') {
+        return false;
+    }
+    for (char ch : user) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::size_t log_escape(std::string_view in, char *out,
+                       std::size_t size) noexcept
+{
+    static const char hex[] = "0123456789ABCDEF";
+    std::size_t n = 0;
+    for (char ch : in) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            if (size - n < 4) {
+                break;
+            }
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 0xf];
+        } else {
+            if (size - n < 1) {
+                break;
+            }
+            out[n++] = ch;
+        }
+    }
+    return n;
+}
+
 TokenVerdict judge_token_record(const TokenRecordView &record,
                                 std::int64_t now) noexcept
 {
@@ -30,7 +69,7 @@ TokenVerdict judge_token_record(const TokenRecordView &record,
 
     std::int64_t uid = 0;
     if (!record.uid || !parse_decimal(*record.uid, uid) || !record.user ||
-        record.user->empty() || !record.active ||
+        !is_usable_user_name(*record.user) || !record.active ||
         (*record.active != "0" && *record.active != "1")) {
         return TokenVerdict::malformed;
     }

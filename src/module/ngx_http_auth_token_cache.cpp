@@ -292,8 +292,10 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         if (left <= 0) {
             return;
         }
-        if (static_cast<std::uint64_t>(left) * 1000 < ttl) {
-            ttl = static_cast<ngx_msec_t>(left * 1000);
+        // Compared in seconds: left * 1000 overflows for far-off expiries
+        // (up to 18 digits are valid).
+        if (left <= static_cast<std::int64_t>(ttl / 1000)) {
+            ttl = static_cast<ngx_msec_t>(left) * 1000;
         }
     }
 

@@ -24,11 +24,13 @@
 #include "core/token_digest.h"
 #include "core/token_record.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 
 extern "C" {
@@ -63,10 +65,24 @@ struct ngx_http_auth_token_main_conf_t {
     ngx_uint_t used_at_line;
     // Every auth_token_cache zone: revocations are applied to all of them.
     ngx_array_t *cache_zones; // of ngx_shm_zone_t *
+    // The servers in which auth_token is on somewhere (or all of them when
+    // it is on at http level), for the underscores_in_headers warning.
+    ngx_array_t *servers; // of ngx_http_core_srv_conf_t *
+    ngx_flag_t enabled_in_http;
+    // The longest auth_token_timeout of any location: the shared connection
+    // is only declared dead when no location would still be waiting.
+    ngx_msec_t longest_timeout;
 };
 
 struct ngx_http_auth_token_loc_conf_t {
     ngx_flag_t enable;
+    // auth_token_verify: this location answers 204/401/503 itself, for
+    // auth_request (not inherited).
+    ngx_flag_t verify;
+    // Where "auth_token on" was set in this very location, for the
+    // config-time warning about internal locations.
+    ngx_str_t enable_file;
+    ngx_uint_t enable_line;
     ngx_array_t *keywords; // of ngx_str_t; the first is the challenge
     ngx_msec_t timeout;
     // Derived at merge time: the keywords as string_views for the parser.
@@ -112,7 +128,9 @@ struct ngx_http_auth_token_ctx_t {
     std::string_view detail_body;
     unsigned replace_body : 1;
     unsigned body_sent : 1;
-    unsigned cleanup_added : 1;
+    // Our WWW-Authenticate or Retry-After is in headers_out already: a
+    // verdict given again after an internal redirect does not repeat it.
+    unsigned header_added : 1;
     // The lookup this request waits for, shared with the other requests of
     // this worker that carry the same key; `waiting` links them.
     SharedLookup *shared;
@@ -121,6 +139,12 @@ struct ngx_http_auth_token_ctx_t {
     std::uint64_t cache_revision;
     ngx_str_t user;
     ngx_str_t user_id;
+    // While waiting: `timeout` bounds the wait, `wakeup` is posted when the
+    // reply is in. They are the request's own events, not its connection's
+    // write event, so that nothing reaches a request that has moved on
+    // meanwhile (an internal redirect, post_action after a client abort).
+    ngx_event_t timeout;
+    ngx_event_t wakeup;
 };
 
 // --- per worker -----------------------------------------------------------
@@ -155,10 +179,17 @@ struct WorkerState {
     // to the revocation channel is up.
     bool subscribed = false;
     bool stale_logged = false;
+    // The longest auth_token_timeout configured: a silence that long means
+    // the connection is dead; a shorter one only that a location is
+    // impatient.
+    ngx_msec_t stall_timeout = 0;
     std::unique_ptr<RedisLink> subscriber;
     std::unique_ptr<RedisLink> link;
 };
-std::unique_ptr<WorkerState> worker;
+// A plain pointer, not a smart one: a process that leaves through exit()
+// without exit_process (the cache manager and loader do) must not run a
+// destructor that closes links and reports lost subscriptions.
+WorkerState *worker = nullptr;
 
 ngx_http_output_header_filter_pt next_header_filter;
 ngx_http_output_body_filter_pt next_body_filter;
@@ -166,6 +197,10 @@ ngx_http_output_body_filter_pt next_body_filter;
 // --- forward declarations -------------------------------------------------
 
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t ngx_http_auth_token_verify_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t ngx_http_auth_token_check(ngx_http_request_t *r,
+                                    ngx_http_auth_token_loc_conf_t *alcf)
+    noexcept;
 ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
                                       ngx_http_auth_token_ctx_t *ctx) noexcept;
 ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
@@ -174,6 +209,8 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
 void ngx_http_auth_token_lookup_done(void *data,
                                      const LookupReply &reply) noexcept;
 void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept;
+void ngx_http_auth_token_timeout_handler(ngx_event_t *ev) noexcept;
+void ngx_http_auth_token_wakeup_handler(ngx_event_t *ev) noexcept;
 void ngx_http_auth_token_cleanup(void *data) noexcept;
 ngx_int_t ngx_http_auth_token_header_filter(ngx_http_request_t *r) noexcept;
 ngx_int_t ngx_http_auth_token_body_filter(ngx_http_request_t *r,
@@ -200,6 +237,9 @@ char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
                                   void *conf) noexcept;
 char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept;
+char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+                                 void *conf) noexcept;
+char *note_use(ngx_conf_t *cf) noexcept;
 
 // --- directives -----------------------------------------------------------
 
@@ -235,6 +275,9 @@ ngx_command_t ngx_http_auth_token_commands[] = {
          NGX_CONF_1MORE,
      ngx_http_auth_token_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
 
+    {ngx_string("auth_token_verify"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_auth_token_verify, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+
     ngx_null_command};
 
 // --- variables ------------------------------------------------------------
@@ -243,7 +286,8 @@ enum VariableKind : uintptr_t {
     var_user,
     var_user_id,
     var_status,
-    var_cache_status
+    var_cache_status,
+    var_user_escaped
 };
 
 ngx_http_variable_t ngx_http_auth_token_vars[] = {
@@ -253,6 +297,10 @@ ngx_http_variable_t ngx_http_auth_token_vars[] = {
 
     {ngx_string("auth_token_user_id"), nullptr, ngx_http_auth_token_variable,
      var_user_id, NGX_HTTP_VAR_NOCACHEABLE, 0},
+
+    {ngx_string("auth_token_user_escaped"), nullptr,
+     ngx_http_auth_token_variable, var_user_escaped, NGX_HTTP_VAR_NOCACHEABLE,
+     0},
 
     {ngx_string("auth_token_status"), nullptr, ngx_http_auth_token_variable,
      var_status, NGX_HTTP_VAR_NOCACHEABLE, 0},
@@ -313,6 +361,54 @@ ngx_str_t cache_status_word(CacheStatus status)
     return words[static_cast<std::size_t>(status)];
 }
 
+// nginx zeroes r->ctx on every internal redirect (error_page, try_files
+// ... @name, named locations, post_action), but the verdict and the identity
+// belong to the request, not to one location. So the context lives in the
+// storage of the request's pool cleanup, where it is found again, as
+// ngx_http_realip_module does (ngx_http_realip_get_module_ctx). Subrequests
+// share their parent's pool: the context names its own request.
+ngx_http_auth_token_ctx_t *get_ctx(ngx_http_request_t *r) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+    if (ctx != nullptr || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+    for (ngx_pool_cleanup_t *cln = r->pool->cleanup; cln != nullptr;
+         cln = cln->next) {
+        if (cln->handler == ngx_http_auth_token_cleanup) {
+            auto *found = static_cast<ngx_http_auth_token_ctx_t *>(cln->data);
+            if (found->request == r) {
+                return found;
+            }
+        }
+    }
+    return nullptr;
+}
+
+// The access phase handler. It is the last of the phase's handlers (see
+// ngx_http_auth_token_init): allow/deny, auth_basic and auth_request answer
+// first, so a denied client learns nothing about its token and costs no
+// Redis command, and under "satisfy any" an allowed client passes without
+// Redis.
+// A user name as a log line may show it: escaped (authtoken::log_escape),
+// and cut at kMax bytes of output. Names come from Redis, and a log line
+// must never be split or forged by one.
+struct LogEscaped {
+    static constexpr std::size_t kMax = 256;
+    explicit LogEscaped(std::string_view in) noexcept
+        : len(authtoken::log_escape(in, data, kMax))
+    {
+    }
+    explicit LogEscaped(const ngx_str_t &in) noexcept
+        : LogEscaped(std::string_view(reinterpret_cast<const char *>(in.data),
+                                      in.len))
+    {
+    }
+    char data[kMax];
+    std::size_t len;
+};
+
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
 {
     auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
@@ -320,24 +416,66 @@ ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
     if (!alcf->enable) {
         return NGX_DECLINED;
     }
+    return ngx_http_auth_token_check(r, alcf);
+}
 
-    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
-        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
+// auth_token_verify: the same check in the precontent phase, which
+// subrequests run (they skip the access phase), so that "auth_request
+// /auth;" works. The location answers by itself: 204 when the token is
+// good, otherwise the 401 or 503 of the access handler.
+ngx_int_t ngx_http_auth_token_verify_handler(ngx_http_request_t *r) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r, ngx_http_auth_token_module));
+    if (!alcf->verify) {
+        return NGX_DECLINED;
+    }
+    ngx_int_t rc = ngx_http_auth_token_check(r, alcf);
+    if (rc == NGX_OK) {
+        // Finalized as a special response: header only, body discarded.
+        return NGX_HTTP_NO_CONTENT;
+    }
+    return rc;
+}
+
+ngx_int_t ngx_http_auth_token_check(ngx_http_request_t *r,
+                                    ngx_http_auth_token_loc_conf_t *alcf)
+    noexcept
+{
+    auto *ctx = get_ctx(r);
     if (ctx != nullptr) {
+        // Resumed, or back in a phase after an internal redirect: the
+        // request keeps its one verdict.
+        ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
         if (ctx->state == LookupState::waiting) {
+            // Redirected while waiting (post_action after a client
+            // abort): wait here instead.
+            r->write_event_handler = ngx_http_auth_token_wake;
             return NGX_AGAIN;
         }
         return ngx_http_auth_token_verdict(r, ctx);
     }
 
-    ctx = static_cast<ngx_http_auth_token_ctx_t *>(
-        ngx_pcalloc(r->pool, sizeof(ngx_http_auth_token_ctx_t)));
-    if (ctx == nullptr) {
+    ngx_pool_cleanup_t *cln =
+        ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_auth_token_ctx_t));
+    if (cln == nullptr) {
         return NGX_ERROR;
     }
+    // Value-initialized: every field zero. Trivially destructible, so the
+    // pool may free it without a destructor call.
+    static_assert(
+        std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+    ctx = new (cln->data) ngx_http_auth_token_ctx_t();
+    cln->handler = ngx_http_auth_token_cleanup;
     ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
     ctx->request = r;
     ctx->conf = alcf;
+    ctx->timeout.handler = ngx_http_auth_token_timeout_handler;
+    ctx->timeout.data = ctx;
+    ctx->timeout.log = r->connection->log;
+    ctx->wakeup.handler = ngx_http_auth_token_wakeup_handler;
+    ctx->wakeup.data = ctx;
+    ctx->wakeup.log = r->connection->log;
 
     std::string_view value;
     if (r->headers_in.authorization != nullptr) {
@@ -471,16 +609,6 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         }
     }
 
-    if (!ctx->cleanup_added) {
-        ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == nullptr) {
-            return NGX_ERROR;
-        }
-        cln->handler = ngx_http_auth_token_cleanup;
-        cln->data = ctx;
-        ctx->cleanup_added = 1;
-    }
-
     SharedLookup *shared = nullptr;
     auto found = worker->in_flight.find(ctx->digest);
     if (found != worker->in_flight.end()) {
@@ -519,12 +647,15 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
     ngx_queue_insert_tail(&shared->waiters, &ctx->waiting);
     ctx->shared = shared;
 
-    // Suspended like limit_req's delay: a timer on the write event bounds
-    // the wait, and reading is watched so a client that leaves is noticed.
+    // Suspended like limit_req's delay, but on the request's own events:
+    // a timer bounds the wait, and reading is watched so that a client that
+    // leaves is noticed.
     ctx->state = LookupState::waiting;
-    r->read_event_handler = ngx_http_test_reading;
+    if (r == r->main && !r->post_action) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
     r->write_event_handler = ngx_http_auth_token_wake;
-    ngx_add_timer(r->connection->write, alcf->timeout);
+    ngx_add_timer(&ctx->timeout, alcf->timeout);
     return NGX_AGAIN;
 }
 
@@ -582,13 +713,19 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
     case TokenVerdict::expired:
         ctx->outcome = Outcome::invalid;
         break;
-    case TokenVerdict::malformed:
+    case TokenVerdict::malformed: {
+        // Fail closed. The name is shown escaped: a CR/LF in it is exactly
+        // what made the record malformed.
+        LogEscaped user(reply.record.user.value_or(std::string_view()));
+        LogEscaped uid(reply.record.uid.value_or(std::string_view()));
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth token lookup failed: redis %s: "
-                      "malformed token record",
-                      worker->redis_name.c_str());
+                      "malformed token record (uid \"%*s\", user \"%*s\")",
+                      worker->redis_name.c_str(), uid.len, uid.data, user.len,
+                      user.data);
         ctx->outcome = Outcome::error;
         return;
+    }
     }
 
     worker->stale_logged = false;
@@ -601,16 +738,53 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
     }
 }
 
-// Resumes a request outside hiredis's read loop: the work is done by its
-// write event, posted here.
+// Resumes a request outside hiredis's read loop: the work is done by the
+// request's wakeup event, posted here.
 void resume(ngx_http_auth_token_ctx_t *ctx) noexcept
 {
     ctx->state = LookupState::done;
-    ngx_event_t *wev = ctx->request->connection->write;
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
     }
-    ngx_post_event(wev, &ngx_posted_events);
+    ngx_post_event(&ctx->wakeup, &ngx_posted_events);
+}
+
+// Runs the request's phases again, if it still waits for us: a request that
+// was redirected meanwhile (post_action after the client left) has a new
+// write handler, and must not run its content phase a second time.
+void continue_request(ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    ngx_http_request_t *r = ctx->request;
+    if (r->write_event_handler != ngx_http_auth_token_wake) {
+        return; // the verdict stays for the variables
+    }
+    ngx_connection_t *c = r->connection;
+    ngx_http_set_log_request(c->log, r);
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+void ngx_http_auth_token_wakeup_handler(ngx_event_t *ev) noexcept
+{
+    continue_request(static_cast<ngx_http_auth_token_ctx_t *>(ev->data));
+}
+
+// The lookup took longer than auth_token_timeout.
+void ngx_http_auth_token_timeout_handler(ngx_event_t *ev) noexcept
+{
+    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(ev->data);
+    if (ctx->state != LookupState::waiting) {
+        return;
+    }
+    detach(ctx);
+    ctx->state = LookupState::done;
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "auth token lookup failed: redis %s: timed out after %M ms",
+                  worker->redis_name.c_str(), ctx->conf->timeout);
+    worker->link->report_timeout(
+        std::max(ctx->conf->timeout, worker->stall_timeout));
+    fail_lookup(ctx);
+    continue_request(ctx);
 }
 
 // The reply callback; `data` is the SharedLookup. Every request still
@@ -640,45 +814,36 @@ void ngx_http_auth_token_lookup_done(void *data,
     }
 }
 
-// The request's write event handler while it waits: the lookup's reply
-// (posted) or the timer.
+// The request's write event handler while it waits. The connection's write
+// events (writable socket) are not ours; the wakeup event calls it once the
+// state is done.
 void ngx_http_auth_token_wake(ngx_http_request_t *r) noexcept
 {
-    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
-        ngx_http_get_module_ctx(r, ngx_http_auth_token_module));
-    ngx_event_t *wev = r->connection->write;
-
-    if (ctx->state == LookupState::waiting) {
-        if (!wev->timedout) {
-            return; // not ours: keep waiting
-        }
-        wev->timedout = 0;
-        detach(ctx);
-        ctx->state = LookupState::done;
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth token lookup failed: redis %s: "
-                      "timed out after %M ms",
-                      worker->redis_name.c_str(), ctx->conf->timeout);
-        worker->link->report_timeout(ctx->conf->timeout);
-        fail_lookup(ctx);
+    auto *ctx = get_ctx(r);
+    if (ctx != nullptr && ctx->state == LookupState::waiting) {
+        return;
     }
-
-    r->read_event_handler = ngx_http_block_reading;
+    if (r == r->main && !r->post_action) {
+        r->read_event_handler = ngx_http_block_reading;
+    }
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
 }
 
 // Pool cleanup: the request is being freed (finalized, client gone, stream
-// reset). A lookup still in flight must not call back into it.
+// reset). A lookup still in flight must not call back into it, and its
+// events must not fire.
 void ngx_http_auth_token_cleanup(void *data) noexcept
 {
     auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(data);
     if (ctx->shared != nullptr) {
         detach(ctx);
-        ngx_event_t *wev = ctx->request->connection->write;
-        if (wev->timer_set) {
-            ngx_del_timer(wev);
-        }
+    }
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+    if (ctx->wakeup.posted) {
+        ngx_delete_posted_event(&ctx->wakeup);
     }
 }
 
@@ -736,11 +901,14 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "token was not found for token authentication");
         break;
-    case Outcome::inactive:
+    case Outcome::inactive: {
         ctx->detail_body = authtoken::drf::kInactiveBody;
+        LogEscaped user(ctx->user);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "user \"%V\" of the token is inactive", &ctx->user);
+                      "user \"%*s\" of the token is inactive", user.len,
+                      user.data);
         break;
+    }
 
     case Outcome::none:
     case Outcome::error:
@@ -748,15 +916,21 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
         ctx->outcome = Outcome::error;
         ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
         ctx->detail_body = authtoken::drf::kUnavailableBody;
-        if (add_retry_after(r) != NGX_OK) {
-            return NGX_ERROR;
+        if (!ctx->header_added) {
+            if (add_retry_after(r) != NGX_OK) {
+                return NGX_ERROR;
+            }
+            ctx->header_added = 1;
         }
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     ctx->status = NGX_HTTP_UNAUTHORIZED;
-    if (add_www_authenticate(r, alcf) != NGX_OK) {
-        return NGX_ERROR;
+    if (!ctx->header_added) {
+        if (add_www_authenticate(r, alcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        ctx->header_added = 1;
     }
     return NGX_HTTP_UNAUTHORIZED;
 }
@@ -832,17 +1006,49 @@ ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
                                        ngx_http_variable_value_t *v,
                                        uintptr_t data) noexcept
 {
-    auto *ctx = static_cast<ngx_http_auth_token_ctx_t *>(
-        ngx_http_get_module_ctx(r->main, ngx_http_auth_token_module));
+    // A subrequest that checked (auth_token_verify) has its own verdict, read
+    // by auth_request_set; any other subrequest sees its main request's.
+    auto *ctx = get_ctx(r);
+    if (ctx == nullptr && r != r->main) {
+        ctx = get_ctx(r->main);
+    }
 
     ngx_str_t value = ngx_null_string;
     if (ctx != nullptr) {
+        // The identity is given only to a request that is let in: under
+        // "satisfy any" an inactive user's name must not reach the upstream.
+        bool ok = ctx->outcome == Outcome::ok;
         switch (data) {
         case var_user:
-            value = ctx->user;
+            if (ok) {
+                value = ctx->user;
+            }
             break;
         case var_user_id:
-            value = ctx->user_id;
+            if (ok) {
+                value = ctx->user_id;
+            }
+            break;
+        case var_user_escaped:
+            if (ok) {
+                // Percent-encoded as encodeURIComponent does: ASCII for
+                // header values, whatever the name's script.
+                std::uintptr_t n = ngx_escape_uri(nullptr, ctx->user.data,
+                                                  ctx->user.len,
+                                                  NGX_ESCAPE_URI_COMPONENT);
+                if (n == 0) {
+                    value = ctx->user;
+                    break;
+                }
+                value.len = ctx->user.len + 2 * n;
+                value.data =
+                    static_cast<u_char *>(ngx_pnalloc(r->pool, value.len));
+                if (value.data == nullptr) {
+                    return NGX_ERROR;
+                }
+                ngx_escape_uri(value.data, ctx->user.data, ctx->user.len,
+                               NGX_ESCAPE_URI_COMPONENT);
+            }
             break;
         case var_status:
             value = status_word(ctx->outcome);
@@ -924,6 +1130,11 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     if (amcf == nullptr || amcf->redis_name.len == 0) {
         return NGX_OK;
     }
+    // Helper processes (cache manager and loader) run init_process too, but
+    // serve no request: no connection, no subscription.
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+        return NGX_OK;
+    }
 
     try {
         ngx_auth_token::RedisAddress address;
@@ -944,8 +1155,9 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
             amcf->redis_password.len);
         address.db = static_cast<int>(amcf->redis_db);
 
-        worker = std::make_unique<WorkerState>();
+        worker = new WorkerState();
         worker->redis_name = address.name;
+        worker->stall_timeout = amcf->longest_timeout;
         if (amcf->cache_zones != nullptr && amcf->cache_zones->nelts > 0) {
             worker->cache_zones = amcf->cache_zones;
             ngx_auth_token::SubscriptionHandler handler;
@@ -961,7 +1173,8 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     } catch (const std::exception &e) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "auth token: cannot set up the worker: %s", e.what());
-        worker.reset();
+        delete worker;
+        worker = nullptr;
         return NGX_ERROR;
     }
     if (worker->subscriber != nullptr) {
@@ -981,7 +1194,8 @@ void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
     worker->subscribed = false;
     worker->link.reset();
     worker->subscriber.reset();
-    worker.reset();
+    delete worker;
+    worker = nullptr;
 }
 
 // --- directives -----------------------------------------------------------
@@ -995,13 +1209,62 @@ char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    if (!alcf->enable) {
+        return NGX_CONF_OK;
+    }
+    alcf->enable_file = cf->conf_file->file.name;
+    alcf->enable_line = cf->conf_file->line;
+    return note_use(cf);
+}
+
+// Records that the check is used here: for the check that a Redis address
+// exists, and for the underscores_in_headers warning of this server.
+char *note_use(ngx_conf_t *cf) noexcept
+{
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
-    if (alcf->enable && amcf->used_at_line == 0) {
+    if (amcf->used_at_line == 0) {
         amcf->used_in_file = cf->conf_file->file.name;
         amcf->used_at_line = cf->conf_file->line;
     }
+    if (cf->cmd_type & NGX_HTTP_MAIN_CONF) {
+        amcf->enabled_in_http = 1;
+        return NGX_CONF_OK;
+    }
+    auto *cscf = static_cast<ngx_http_core_srv_conf_t *>(
+        ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module));
+    if (amcf->servers == nullptr) {
+        amcf->servers = ngx_array_create(cf->pool, 4, sizeof(cscf));
+        if (amcf->servers == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+    auto *seen =
+        static_cast<ngx_http_core_srv_conf_t **>(amcf->servers->elts);
+    for (ngx_uint_t i = 0; i < amcf->servers->nelts; i++) {
+        if (seen[i] == cscf) {
+            return NGX_CONF_OK;
+        }
+    }
+    auto *slot = static_cast<ngx_http_core_srv_conf_t **>(
+        ngx_array_push(amcf->servers));
+    if (slot == nullptr) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    *slot = cscf;
     return NGX_CONF_OK;
+}
+
+// auth_token_verify;
+char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *,
+                                 void *conf) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    if (alcf->verify) {
+        return const_cast<char *>("is duplicate");
+    }
+    alcf->verify = 1;
+    return note_use(cf);
 }
 
 // auth_token_redis address [user=...] [password=...] [db=N];
@@ -1090,7 +1353,8 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         }
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             amcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (amcf->redis_db == NGX_ERROR) {
+            // SELECT takes an int; ngx_atoi stops only at NGX_MAX_INT_T.
+            if (amcf->redis_db == NGX_ERROR || amcf->redis_db > NGX_MAX_INT32_VALUE) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid db \"%V\" in \"auth_token_redis\"",
                                    &value[i]);
@@ -1336,6 +1600,28 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
+
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    if ((conf->enable || conf->verify) &&
+        conf->timeout > amcf->longest_timeout) {
+        amcf->longest_timeout = conf->timeout;
+    }
+
+    // Subrequests skip the access phase: "auth_token on" set in a location
+    // that only they reach (auth_request's target is typically "internal")
+    // never runs there.
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    if (conf->enable_line != 0 && conf->enable && clcf->internal &&
+        !conf->verify) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"auth_token\" in %V:%ui is in the internal location "
+                      "\"%V\"; a subrequest (auth_request) skips the access "
+                      "phase and never runs it, use \"auth_token_verify\" "
+                      "there",
+                      &conf->enable_file, conf->enable_line, &clcf->name);
+    }
     if (!conf->cache_set) {
         conf->cache_zone = prev->cache_zone;
         conf->cache_valid = prev->cache_valid;
@@ -1381,17 +1667,68 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
     return NGX_CONF_OK;
 }
 
+// With underscores_in_headers on, a client's "X_Auth_User: admin" reaches
+// the upstream next to the real X-Auth-User, and WSGI servers fold "_" and
+// "-" into one name. A warning at "nginx -t", not an error: some setups
+// need the directive and clear such headers themselves.
+void warn_underscores(ngx_conf_t *cf, ngx_http_core_main_conf_t *cmcf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    ngx_array_t *list = amcf->enabled_in_http ? &cmcf->servers : amcf->servers;
+    if (list == nullptr) {
+        return;
+    }
+    auto *servers = static_cast<ngx_http_core_srv_conf_t **>(list->elts);
+    for (ngx_uint_t i = 0; i < list->nelts; i++) {
+        ngx_http_core_srv_conf_t *cscf = servers[i];
+        if (!cscf->underscores_in_headers) {
+            continue;
+        }
+        ngx_str_t name = ngx_null_string;
+        if (cscf->server_names.nelts > 0) {
+            name = static_cast<ngx_http_server_name_t *>(
+                       cscf->server_names.elts)[0]
+                       .name;
+        }
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"auth_token\" is used in server \"%V\" "
+                      "(%s:%ui) with \"underscores_in_headers on\": a client "
+                      "can send identity headers spelt with \"_\" that "
+                      "many upstreams read as the real ones; clear them",
+                      &name, cscf->file_name, cscf->line);
+    }
+}
+
 ngx_int_t ngx_http_auth_token_init(ngx_conf_t *cf) noexcept
 {
     auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
 
-    auto *h = static_cast<ngx_http_handler_pt *>(
-        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
+    // nginx runs a phase's handlers from the last registered to the first:
+    // pushing at the end (what postconfiguration usually does) would run
+    // before access, auth_basic and auth_request, registered earlier.
+    // Placed first, the handler runs after them, as access_by_lua does by
+    // default (lua-nginx-module moves its handler to the end of the phase
+    // at run time).
+    ngx_array_t *access = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+    auto *h = static_cast<ngx_http_handler_pt *>(ngx_array_push(access));
     if (h == nullptr) {
         return NGX_ERROR;
     }
-    *h = ngx_http_auth_token_handler;
+    auto *handlers = static_cast<ngx_http_handler_pt *>(access->elts);
+    ngx_memmove(&handlers[1], &handlers[0],
+                (access->nelts - 1) * sizeof(ngx_http_handler_pt));
+    handlers[0] = ngx_http_auth_token_handler;
+
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers));
+    if (h == nullptr) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_auth_token_verify_handler;
+
+    warn_underscores(cf, cmcf);
 
     next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_auth_token_header_filter;

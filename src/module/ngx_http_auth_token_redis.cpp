@@ -5,6 +5,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <cstdio>
 #include <cstring>
 
 namespace ngx_auth_token {
@@ -17,6 +18,8 @@ constexpr ngx_msec_t kMaxBackoff = 500;
 // Beyond this many lookups waiting on one connection, new ones fail at once
 // instead of piling up behind a stalled server.
 constexpr std::size_t kMaxInFlight = 65536;
+// While setup keeps failing, one attempt's lines per this many ms.
+constexpr ngx_msec_t kFailureLogInterval = 10000;
 
 RedisLink *link_of(void *privdata)
 {
@@ -153,8 +156,31 @@ void RedisLink::start() noexcept
     connect();
 }
 
+void RedisLink::set_failure(const char *prefix, const char *text) noexcept
+{
+    std::snprintf(failure_text_, sizeof(failure_text_), "%s%s", prefix,
+                  text != nullptr ? text : "");
+    failure_ = failure_text_;
+}
+
 void RedisLink::connect() noexcept
 {
+    if (failed_attempts_ == 0 ||
+        ngx_current_msec - last_logged_attempt_ >= kFailureLogInterval) {
+        if (unlogged_ > 0) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: %ui more failed attempts to "
+                          "set up the connection were not logged",
+                          address_.name.c_str(), unlogged_);
+        }
+        quiet_ = false;
+        unlogged_ = 0;
+        last_logged_attempt_ = ngx_current_msec;
+    } else {
+        quiet_ = true;
+        unlogged_++;
+    }
+
     redisAsyncContext *ac =
         address_.unix_path.empty()
             ? redisAsyncConnect(address_.host.c_str(), address_.port)
@@ -168,11 +194,12 @@ void RedisLink::connect() noexcept
         return;
     }
     if (ac->err) {
-        failure_text_ = ac->errstr;
-        failure_ = failure_text_.c_str();
-        ngx_log_error(NGX_LOG_ERR, log_, 0,
-                      "auth token redis %s: connect failed: %s",
-                      address_.name.c_str(), failure_);
+        set_failure("", ac->errstr);
+        if (!quiet_) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: connect failed: %s",
+                          address_.name.c_str(), failure_);
+        }
         redisAsyncFree(ac);
         schedule_reconnect();
         return;
@@ -222,9 +249,10 @@ void RedisLink::connect() noexcept
         redisAsyncCommandArgv(ac, on_auth_reply_cb, nullptr, 2, argv, lens);
     }
     if (address_.db != 0) {
-        std::string db = std::to_string(address_.db);
-        const char *argv[] = {"SELECT", db.c_str()};
-        const size_t lens[] = {6, db.size()};
+        char db[16];
+        int len = std::snprintf(db, sizeof(db), "%d", address_.db);
+        const char *argv[] = {"SELECT", db};
+        const size_t lens[] = {6, static_cast<size_t>(len)};
         redisAsyncCommandArgv(ac, on_select_reply_cb, nullptr, 2, argv, lens);
     }
     if (channel_.empty()) {
@@ -247,6 +275,7 @@ void RedisLink::schedule_reconnect() noexcept
     if (destroying_ || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
+    failed_attempts_++;
     backoff_ = backoff_ == 0 ? kFirstBackoff
                              : std::min<ngx_msec_t>(backoff_ * 2, kMaxBackoff);
     if (!reconnect_timer_.timer_set) {
@@ -264,9 +293,11 @@ void RedisLink::reconnect_due() noexcept
 void RedisLink::connect_timed_out() noexcept
 {
     if (state_ == State::connecting && ac_ != nullptr) {
-        ngx_log_error(NGX_LOG_ERR, log_, 0,
-                      "auth token redis %s: connect timed out after %M ms",
-                      address_.name.c_str(), connect_timeout_);
+        if (!quiet_) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: connect timed out after %M ms",
+                          address_.name.c_str(), connect_timeout_);
+        }
         reset("connect timed out");
     }
 }
@@ -278,27 +309,44 @@ void RedisLink::on_connected(int status) noexcept
     }
     if (status != REDIS_OK) {
         // hiredis frees the context right after this returns.
-        failure_text_ = ac_->errstr;
-        failure_ = failure_text_.c_str();
-        ngx_log_error(NGX_LOG_ERR, log_, 0,
-                      "auth token redis %s: connect failed: %s",
-                      address_.name.c_str(), failure_);
+        set_failure("", ac_->errstr);
+        if (!quiet_) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: connect failed: %s",
+                          address_.name.c_str(), failure_);
+        }
         return;
     }
+    // Not yet a reason to reset the backoff: see setup_succeeded().
     state_ = State::connected;
+    if (!quiet_) {
+        ngx_log_error(NGX_LOG_INFO, log_, 0, "auth token redis %s: connected",
+                      address_.name.c_str());
+    }
+}
+
+// AUTH and SELECT were accepted and the first command answered (or the
+// subscription confirmed): only now is the server known to work with us.
+void RedisLink::setup_succeeded() noexcept
+{
+    if (failed_attempts_ > 1) {
+        ngx_log_error(NGX_LOG_NOTICE, log_, 0,
+                      "auth token redis %s: set up after %ui failed attempts",
+                      address_.name.c_str(), failed_attempts_);
+    }
     backoff_ = 0;
-    ngx_log_error(NGX_LOG_INFO, log_, 0, "auth token redis %s: connected",
-                  address_.name.c_str());
+    failed_attempts_ = 0;
+    unlogged_ = 0;
+    quiet_ = false;
 }
 
 // Runs after cleanup(): the context is already detached from the link.
 void RedisLink::on_disconnected(int status, const char *error) noexcept
 {
     if (failure_ == nullptr) {
-        failure_text_ = error != nullptr ? error : "connection closed";
-        failure_ = failure_text_.c_str();
+        set_failure("", error != nullptr ? error : "connection closed");
     }
-    if (status != REDIS_OK && !destroying_) {
+    if (status != REDIS_OK && !destroying_ && !quiet_) {
         ngx_log_error(NGX_LOG_ERR, log_, 0,
                       "auth token redis %s: connection lost: %s",
                       address_.name.c_str(), failure_);
@@ -313,11 +361,13 @@ void RedisLink::on_setup_reply(void *reply, const char *what) noexcept
         // (NOAUTH, wrong db): they fail closed with 503 and log it. Then
         // the connection is dropped and set up again with backoff, so that
         // fixing the password in Redis needs no nginx reload.
-        ngx_log_error(NGX_LOG_ERR, log_, 0, "auth token redis %s: %s failed: %s",
-                      address_.name.c_str(), what, r->str);
+        if (!quiet_) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0,
+                          "auth token redis %s: %s failed: %s",
+                          address_.name.c_str(), what, r->str);
+        }
         if (failure_ == nullptr) { // the first failure is the cause
-            failure_text_ = std::string(what) + " failed";
-            failure_ = failure_text_.c_str();
+            set_failure(what, " failed");
             redisAsyncDisconnect(ac_);
         }
     }
@@ -326,16 +376,31 @@ void RedisLink::on_setup_reply(void *reply, const char *what) noexcept
 void RedisLink::on_schema_reply(void *reply) noexcept
 {
     auto *r = static_cast<redisReply *>(reply);
-    if (r == nullptr || r->type != REDIS_REPLY_STRING) {
-        return; // no schema key yet (empty database) or an error logged elsewhere
+    if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+        // An error logged elsewhere (AUTH, SELECT), or e.g. "max number of
+        // clients reached": the setup did not work.
+        if (r != nullptr && failure_ == nullptr) {
+            if (!quiet_) {
+                ngx_log_error(NGX_LOG_ERR, log_, 0,
+                              "auth token redis %s: setup failed: %s",
+                              address_.name.c_str(), r->str);
+            }
+        }
+        return;
     }
-    std::string expected = std::to_string(authtoken::keys::kSchemaVersion);
-    if (as_view(r) != expected) {
+    setup_succeeded();
+    if (r->type != REDIS_REPLY_STRING) {
+        return; // no schema key yet (empty database)
+    }
+    char expected[24];
+    int len = std::snprintf(expected, sizeof(expected), "%d",
+                            static_cast<int>(authtoken::keys::kSchemaVersion));
+    if (as_view(r) != std::string_view(expected, static_cast<size_t>(len))) {
         ngx_log_error(NGX_LOG_ERR, log_, 0,
                       "auth token redis %s: schema version is \"%*s\", "
                       "this module reads version %s",
                       address_.name.c_str(), static_cast<size_t>(r->len),
-                      r->str, expected.c_str());
+                      r->str, expected);
     }
 }
 
@@ -346,7 +411,7 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
     auto *r = static_cast<redisReply *>(reply);
     if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
+        if (r != nullptr && r->type == REDIS_REPLY_ERROR && !quiet_) {
             ngx_log_error(NGX_LOG_ERR, log_, 0,
                           "auth token redis %s: SUBSCRIBE failed: %s",
                           address_.name.c_str(), r->str);
@@ -356,6 +421,7 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
     std::string_view kind = as_view(r->element[0]);
     if (kind == "subscribe") {
         subscribed_ = true;
+        setup_succeeded();
         ngx_log_error(NGX_LOG_INFO, log_, 0,
                       "auth token redis %s: subscribed to \"%s\"",
                       address_.name.c_str(), channel_.c_str());

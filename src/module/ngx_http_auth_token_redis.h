@@ -114,6 +114,8 @@ class RedisLink {
 
     void connect() noexcept;
     void schedule_reconnect() noexcept;
+    void setup_succeeded() noexcept;
+    void set_failure(const char *prefix, const char *text) noexcept;
     void reset(const char *why) noexcept;
     PendingLookup *acquire_slot() noexcept;
     void release_slot(PendingLookup *lookup) noexcept;
@@ -134,11 +136,23 @@ class RedisLink {
     ngx_event_t flush_event_{};
     ngx_event_t connect_timer_{};
     ngx_event_t reconnect_timer_{};
+    // Grows with every attempt that did not get as far as a working setup
+    // (AUTH, SELECT and the first reply, or the SUBSCRIBE confirmation):
+    // a TCP connect alone proves nothing (wrong password, maxclients).
     ngx_msec_t backoff_ = 0;
 
-    // Why the connection went away, for the lookups failed by it.
+    // Failed attempts since the last working setup. Only one attempt per
+    // kFailureLogInterval logs its lines; `quiet_` marks the others, and
+    // `unlogged_` counts them for the next line that is logged.
+    ngx_uint_t failed_attempts_ = 0;
+    ngx_uint_t unlogged_ = 0;
+    ngx_msec_t last_logged_attempt_ = 0;
+    bool quiet_ = false;
+
+    // Why the connection went away, for the lookups failed by it. A fixed
+    // buffer: the callbacks that fill it are noexcept and must not allocate.
     const char *failure_ = nullptr;
-    std::string failure_text_;
+    char failure_text_[160] = {};
 
     std::size_t in_flight_ = 0;
     ngx_msec_t last_progress_ = 0;

@@ -3,6 +3,8 @@
 
 #include "core/token_record.h"
 
+#include <string>
+
 using authtoken::judge_token_record;
 using authtoken::TokenRecordView;
 using authtoken::TokenVerdict;
@@ -77,6 +79,58 @@ void test_incomplete_or_garbled_records_are_malformed(void **)
     check(r, TokenVerdict::malformed);
 }
 
+// A user name goes into $auth_token_user, an upstream header and log lines:
+// CR/LF there is header injection (issue 10 item 4).
+void test_user_names_with_control_bytes_are_malformed(void **)
+{
+    const char *bad[] = {"alice\r\nX-Admin: 1", "alice\n", "\ralice",
+                         "al\tice", "al\x7f" "ice", "al\x01ice",
+                         " alice", "alice ", " ", "\x1b[31malice"};
+    for (const char *name : bad) {
+        TokenRecordView r = record("1");
+        r.user = name;
+        check(r, TokenVerdict::malformed);
+        r.active = "0"; // inactive users are not spared
+        check(r, TokenVerdict::malformed);
+    }
+    // Embedded NUL: the view carries its length.
+    TokenRecordView r = record("1");
+    r.user = std::string_view("al\0ice", 6);
+    check(r, TokenVerdict::malformed);
+}
+
+void test_user_names_with_inner_space_and_utf8_are_valid(void **)
+{
+    const char *good[] = {"alice", "a b", "Zo\xc3\xab", "a@b.c+d-e_f",
+                          "\xe6\x97\xa5\xe6\x9c\xac"};
+    for (const char *name : good) {
+        TokenRecordView r = record("1");
+        r.user = name;
+        check(r, TokenVerdict::valid);
+    }
+}
+
+void test_log_escape_hex_escapes_control_quote_backslash_and_high(void **)
+{
+    char out[64];
+    std::string_view in("a\r\nb\"c\\d\x7f\xc3\xab ok", 14);
+    std::size_t n = authtoken::log_escape(in, out, sizeof(out));
+    assert_string_equal(std::string(out, n).c_str(),
+                        "a\\x0D\\x0Ab\\x22c\\x5Cd\\x7F\\xC3\\xAB ok");
+}
+
+void test_log_escape_never_cuts_an_escape_in_half(void **)
+{
+    char out[6];
+    std::size_t n = authtoken::log_escape("ab\ncd", out, sizeof(out));
+    // "ab" fits, "\x0A" (4 bytes) fits exactly, "c" does not.
+    assert_int_equal(n, 6);
+    assert_memory_equal(out, "ab\\x0A", 6);
+    n = authtoken::log_escape("abc\n", out, sizeof(out));
+    assert_int_equal(n, 3); // the escape would need 7 bytes
+    assert_int_equal(authtoken::log_escaped_size(3), 12);
+}
+
 } // namespace
 
 int main()
@@ -87,6 +141,11 @@ int main()
         cmocka_unit_test(test_inactive_user_is_refused),
         cmocka_unit_test(test_expired_token_is_unknown_before_inactive),
         cmocka_unit_test(test_incomplete_or_garbled_records_are_malformed),
+        cmocka_unit_test(test_user_names_with_control_bytes_are_malformed),
+        cmocka_unit_test(test_user_names_with_inner_space_and_utf8_are_valid),
+        cmocka_unit_test(
+            test_log_escape_hex_escapes_control_quote_backslash_and_high),
+        cmocka_unit_test(test_log_escape_never_cuts_an_escape_in_half),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -44,6 +44,23 @@ my @bad = (
     ['a db that is not a number',
      "auth_token_redis 127.0.0.1:6379 db=two;",
      qr/invalid db "db=two" in "auth_token_redis"/],
+    ['a db above INT_MAX (it used to become db 0)',
+     "auth_token_redis 127.0.0.1:6379 db=4294967296;",
+     qr/invalid db "db=4294967296" in "auth_token_redis"/],
+    ['a db just above INT_MAX',
+     "auth_token_redis 127.0.0.1:6379 db=2147483648;",
+     qr/invalid db "db=2147483648" in "auth_token_redis"/],
+    ['auth_token_verify with an argument',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; location /a { auth_token_verify on; } }",
+     qr/invalid number of arguments in "auth_token_verify" directive/],
+    ['auth_token_verify at server level',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; auth_token_verify; }",
+     qr/"auth_token_verify" directive is not allowed here/],
+    ['auth_token_verify without a Redis address',
+     "server { listen 127.0.0.1:1; location /a { auth_token_verify; } }",
+     qr/"auth_token" is enabled in \S+nginx\.conf:\d+, but no "auth_token_redis" is set/],
     ['an empty password',
      "auth_token_redis 127.0.0.1:6379 password=;",
      qr/empty password in "auth_token_redis"/],
@@ -101,6 +118,60 @@ for my $case (@good) {
     my ($name, $http) = @$case;
     my ($ok, $out) = nginx_t($http);
     ok($ok, "nginx -t accepts $name") or diag($out);
+}
+
+# Warnings: the configuration is accepted, and "nginx -t" says what is wrong.
+my @warned = (
+    ['auth_token on in an internal location (an auth_request target)',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /api/ { auth_request /auth; }
+        location = /auth { auth_token on; internal; return 204; } }",
+     qr/\[warn\] \d+#\d+: "auth_token" in \S+nginx\.conf:\d+ is in the internal location "\/auth"; a subrequest \(auth_request\) skips the access phase and never runs it, use "auth_token_verify" there/],
+    ['auth_token in a server with underscores_in_headers on',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; server_name api.example;
+        underscores_in_headers on;
+        location / { auth_token on; } }",
+     qr/\[warn\] \d+#\d+: "auth_token" is used in server "api\.example" \(\S+nginx\.conf:\d+\) with "underscores_in_headers on": a client can send identity headers spelt with "_"/],
+    ['auth_token at http level and a server with underscores_in_headers on',
+     "auth_token_redis 127.0.0.1:6379; auth_token on;
+      server { listen 127.0.0.1:1; server_name other.example;
+        underscores_in_headers on; }",
+     qr/\[warn\] \d+#\d+: "auth_token" is used in server "other\.example"/],
+    ['auth_token_verify in a server with underscores_in_headers on',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; server_name v.example;
+        underscores_in_headers on;
+        location = /auth { internal; auth_token_verify; } }",
+     qr/\[warn\] \d+#\d+: "auth_token" is used in server "v\.example"/],
+);
+for my $case (@warned) {
+    my ($name, $http, $message) = @$case;
+    my ($ok, $out) = nginx_t($http);
+    ok($ok, "nginx -t accepts $name") or diag($out);
+    like($out, $message, '... with a warning that says why');
+}
+
+my @quiet = (
+    ['auth_token_verify in an internal location',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location = /auth { internal; auth_token_verify; } }"],
+    ['auth_token inherited into an internal error page location',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; auth_token on; error_page 401 /401.html;
+        location = /401.html { internal; } }"],
+    ['underscores_in_headers on in a server without auth_token',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; underscores_in_headers on; }
+      server { listen 127.0.0.1:2; location / { auth_token on; } }"],
+);
+for my $case (@quiet) {
+    my ($name, $http) = @$case;
+    my ($ok, $out) = nginx_t($http);
+    ok($ok, "nginx -t accepts $name") or diag($out);
+    unlike($out, qr/\[warn\]/, '... without a warning');
 }
 
 remove_tree($root);

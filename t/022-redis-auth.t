@@ -47,6 +47,29 @@ like(nginx_error_log(), qr/auth token lookup failed: redis 127\.0\.0\.1:\d+: (?:
      'and the lookup behind it fails with Redis\'s own reason');
 unlike(nginx_error_log(), qr/s3cret/, 'the password is never logged');
 
+# A refused setup is no reason to reset the reconnect backoff: a TCP connect
+# alone proves nothing. Each of the worker's two links (lookups, revocation
+# subscription) may reach the 500 ms cap in about 1 s, so 3 s allow about
+# 2 x (5 + 4) attempts; resetting on connect made about 2 x 60.
+subtest 'a wrong password: reconnects back off, and the log is not flooded' => sub {
+    sub connections_received {
+        my (undef, $info) = redis_pipeline(['AUTH', 's3cret'], ['INFO', 'stats']);
+        my ($n) = $info =~ /total_connections_received:(\d+)/;
+        return $n;
+    }
+    sleep 0.5;
+    my $log_before = length nginx_error_log();
+    my $before = connections_received();
+    sleep 3;
+    my $made = connections_received() - $before - 1;   # minus our own
+    my @lines = grep { /\[error\].*auth token redis/ }
+                split /\n/, substr(nginx_error_log(), $log_before);
+    diag("connections in 3 s: $made; error lines: " . scalar @lines);
+    cmp_ok($made, '<=', 24, 'at most 24 connections in 3 s');
+    cmp_ok($made, '>=', 2, 'but it does keep trying');
+    cmp_ok(scalar @lines, '<=', 6, 'at most 6 error lines in those 3 s');
+};
+
 # Fixing the password on the Redis side heals the module without a reload:
 # the failed connection is dropped and set up again.
 redis_pipeline(['AUTH', 's3cret'], ['CONFIG', 'SET', 'requirepass', 'wrong']);

@@ -30,7 +30,7 @@ my $conf = <<'HTTP';
         }
     }
 HTTP
-my $dir = "/tmp/authtoken-043-cache-$$";
+my $dir = "/tmp/authtoken-016-cache-$$";
 $conf =~ s/PROXY_CACHE/$dir/;
 END { system('rm', '-rf', $dir) if $dir }
 

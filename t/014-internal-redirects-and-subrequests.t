@@ -24,7 +24,7 @@ seed_token($valid, uid => 7, user => 'admin');
 # A slow HTTP backend for post_action: it logs each request it accepts,
 # then answers after 1.5 s, one request at a time.
 my $backend_port = free_port();
-my $backend_log = "/tmp/authtoken-041-backend-$$.log";
+my $backend_log = "/tmp/authtoken-014-backend-$$.log";
 unlink $backend_log;
 my $listen = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
                                    LocalPort => $backend_port,

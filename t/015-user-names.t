@@ -8,6 +8,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use URI::Escape qw(uri_unescape);
 
@@ -41,6 +42,31 @@ seed_token($plain, uid => 13, user => 'alice');
 my $inactive_zoe = 'a0e0000000000000000000000000000000000003';
 seed_token($inactive_zoe, uid => 14, user => "Zo\xc3\xab", active => 0);
 
+# An upstream that answers with the request head it received, byte for
+# byte: what nginx passed on, spoofed headers included.
+my $echo_port = free_port();
+$ENV{TEST_NGINX_ECHO_PORT} = $echo_port;
+$ENV{TEST_NGINX_UNDERSCORE_PORT} = free_port();
+my $echo_listen = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
+                                        LocalPort => $echo_port, ReuseAddr => 1)
+    or die "echo: $!";
+my $echo = fork // die "fork: $!";
+if ($echo == 0) {
+    while (my $c = $echo_listen->accept) {
+        my $head = '';
+        while (defined(my $line = <$c>)) {
+            last if $line eq "\r\n";
+            $head .= $line;
+        }
+        print $c "HTTP/1.0 200 OK\r\nContent-Length: " . length($head)
+               . "\r\n\r\n$head";
+        close $c;
+    }
+    exit 0;
+}
+close $echo_listen;
+END { if ($echo) { kill 'KILL', $echo; waitpid $echo, 0; } }
+
 nginx_start(<<'HTTP');
     auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     server {
@@ -55,6 +81,30 @@ nginx_start(<<'HTTP');
         }
         location = /echo {
             return 200 "[$http_x_auth_user_escaped] [$http_x_auth_user_id]\n";
+        }
+    }
+
+    # The recipe of docs/ngx_http_auth_token_module.md for a server that
+    # needs underscores_in_headers on: every other spelling of the identity
+    # headers is cleared.
+    server {
+        listen 127.0.0.1:$TEST_NGINX_UNDERSCORE_PORT;
+        underscores_in_headers on;
+        location /api/ {
+            auth_token on;
+            proxy_set_header X-Auth-User    $auth_token_user;
+            proxy_set_header X-Auth-User-Id $auth_token_user_id;
+            proxy_set_header X_Auth_User    "";
+            proxy_set_header X_Auth-User    "";
+            proxy_set_header X-Auth_User    "";
+            proxy_set_header X_Auth_User_Id "";
+            proxy_set_header X_Auth_User-Id "";
+            proxy_set_header X_Auth-User_Id "";
+            proxy_set_header X_Auth-User-Id "";
+            proxy_set_header X-Auth_User_Id "";
+            proxy_set_header X-Auth_User-Id "";
+            proxy_set_header X-Auth-User_Id "";
+            proxy_pass http://127.0.0.1:$TEST_NGINX_ECHO_PORT;
         }
     }
 HTTP
@@ -111,6 +161,28 @@ subtest 'the inactive-user log line escapes a non-ASCII name' => sub {
     sleep 0.1;
     like(nginx_error_log(), qr/user "Zo\\xC3\\xAB" of the token is inactive/,
          'UTF-8 bytes as \xHH, as the access log does');
+};
+
+subtest 'underscores_in_headers on: the recipe clears every spoofed spelling' => sub {
+    my $port = $ENV{TEST_NGINX_UNDERSCORE_PORT};
+    my @spoofed = ('X_Auth_User: root', 'X_Auth-User: root', 'X-Auth_User: root',
+                   'X_Auth_User_Id: 1', 'X-Auth_User-Id: 1', 'X-Auth-User_Id: 1',
+                   'X_Auth-User_Id: 1');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+        or die "connect: $!";
+    print $s "GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           . "Authorization: Token $plain\r\n"
+           . join('', map { "$_\r\n" } @spoofed) . "\r\n";
+    local $/;
+    my $res = <$s>;
+    close $s;
+    like($res, qr{^HTTP/1\.1 200}, 'the valid token gets 200');
+    my ($head) = $res =~ /\r\n\r\n(.*)\z/s;
+    like($head, qr/^X-Auth-User: alice\r$/m, 'the upstream gets the real name');
+    like($head, qr/^X-Auth-User-Id: 13\r$/m, 'and the real id');
+    my @leaked = grep { /^x[-_]auth[-_]user/i && !/^X-Auth-User(-Id)?: / }
+                 split /\r\n/, $head;
+    is_deeply(\@leaked, [], 'and no spoofed spelling of either');
 };
 
 unlike(nginx_error_log(), qr/\[(alert|crit|emerg)\]|signal \d+/,

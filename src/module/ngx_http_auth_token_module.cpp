@@ -198,9 +198,9 @@ ngx_http_output_body_filter_pt next_body_filter;
 
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept;
 ngx_int_t ngx_http_auth_token_verify_handler(ngx_http_request_t *r) noexcept;
-ngx_int_t ngx_http_auth_token_check(ngx_http_request_t *r,
-                                    ngx_http_auth_token_loc_conf_t *alcf)
-    noexcept;
+ngx_int_t
+ngx_http_auth_token_check(ngx_http_request_t *r,
+                          ngx_http_auth_token_loc_conf_t *alcf) noexcept;
 ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
                                       ngx_http_auth_token_ctx_t *ctx) noexcept;
 ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
@@ -401,8 +401,8 @@ struct LogEscaped {
     {
     }
     explicit LogEscaped(const ngx_str_t &in) noexcept
-        : LogEscaped(std::string_view(reinterpret_cast<const char *>(in.data),
-                                      in.len))
+        : LogEscaped(
+              std::string_view(reinterpret_cast<const char *>(in.data), in.len))
     {
     }
     char data[kMax];
@@ -438,9 +438,9 @@ ngx_int_t ngx_http_auth_token_verify_handler(ngx_http_request_t *r) noexcept
     return rc;
 }
 
-ngx_int_t ngx_http_auth_token_check(ngx_http_request_t *r,
-                                    ngx_http_auth_token_loc_conf_t *alcf)
-    noexcept
+ngx_int_t
+ngx_http_auth_token_check(ngx_http_request_t *r,
+                          ngx_http_auth_token_loc_conf_t *alcf) noexcept
 {
     auto *ctx = get_ctx(r);
     if (ctx != nullptr) {
@@ -463,8 +463,7 @@ ngx_int_t ngx_http_auth_token_check(ngx_http_request_t *r,
     }
     // Value-initialized: every field zero. Trivially destructible, so the
     // pool may free it without a destructor call.
-    static_assert(
-        std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+    static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
     ctx = new (cln->data) ngx_http_auth_token_ctx_t();
     cln->handler = ngx_http_auth_token_cleanup;
     ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
@@ -1033,9 +1032,9 @@ ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
             if (ok) {
                 // Percent-encoded as encodeURIComponent does: ASCII for
                 // header values, whatever the name's script.
-                std::uintptr_t n = ngx_escape_uri(nullptr, ctx->user.data,
-                                                  ctx->user.len,
-                                                  NGX_ESCAPE_URI_COMPONENT);
+                std::uintptr_t n =
+                    ngx_escape_uri(nullptr, ctx->user.data, ctx->user.len,
+                                   NGX_ESCAPE_URI_COMPONENT);
                 if (n == 0) {
                     value = ctx->user;
                     break;
@@ -1132,7 +1131,8 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     }
     // Helper processes (cache manager and loader) run init_process too, but
     // serve no request: no connection, no subscription.
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+    if (ngx_process != NGX_PROCESS_WORKER &&
+        ngx_process != NGX_PROCESS_SINGLE) {
         return NGX_OK;
     }
 
@@ -1239,15 +1239,14 @@ char *note_use(ngx_conf_t *cf) noexcept
             return static_cast<char *>(NGX_CONF_ERROR);
         }
     }
-    auto *seen =
-        static_cast<ngx_http_core_srv_conf_t **>(amcf->servers->elts);
+    auto *seen = static_cast<ngx_http_core_srv_conf_t **>(amcf->servers->elts);
     for (ngx_uint_t i = 0; i < amcf->servers->nelts; i++) {
         if (seen[i] == cscf) {
             return NGX_CONF_OK;
         }
     }
-    auto *slot = static_cast<ngx_http_core_srv_conf_t **>(
-        ngx_array_push(amcf->servers));
+    auto *slot =
+        static_cast<ngx_http_core_srv_conf_t **>(ngx_array_push(amcf->servers));
     if (slot == nullptr) {
         return static_cast<char *>(NGX_CONF_ERROR);
     }
@@ -1354,7 +1353,8 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             amcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
             // SELECT takes an int; ngx_atoi stops only at NGX_MAX_INT_T.
-            if (amcf->redis_db == NGX_ERROR || amcf->redis_db > NGX_MAX_INT32_VALUE) {
+            if (amcf->redis_db == NGX_ERROR ||
+                amcf->redis_db > NGX_MAX_INT32_VALUE) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid db \"%V\" in \"auth_token_redis\"",
                                    &value[i]);

@@ -83,9 +83,16 @@ void test_incomplete_or_garbled_records_are_malformed(void **)
 // CR/LF there is header injection (issue 10 item 4).
 void test_user_names_with_control_bytes_are_malformed(void **)
 {
-    const char *bad[] = {"alice\r\nX-Admin: 1", "alice\n", "\ralice",
-                         "al\tice", "al\x7f" "ice", "al\x01ice",
-                         " alice", "alice ", " ", "\x1b[31malice"};
+    const char *bad[] = {"alice\r\nX-Admin: 1",
+                         "alice\n",
+                         "\ralice",
+                         "al\tice",
+                         "al\x7fice",
+                         "al\x01ice",
+                         " alice",
+                         "alice ",
+                         " ",
+                         "\x1b[31malice"};
     for (const char *name : bad) {
         TokenRecordView r = record("1");
         r.user = name;

@@ -386,11 +386,6 @@ ngx_http_auth_token_ctx_t *get_ctx(ngx_http_request_t *r) noexcept
     return nullptr;
 }
 
-// The access phase handler. It is the last of the phase's handlers (see
-// ngx_http_auth_token_init): allow/deny, auth_basic and auth_request answer
-// first, so a denied client learns nothing about its token and costs no
-// Redis command, and under "satisfy any" an allowed client passes without
-// Redis.
 // A user name as a log line may show it: escaped (authtoken::log_escape),
 // and cut at kMax bytes of output. Names come from Redis, and a log line
 // must never be split or forged by one.
@@ -409,6 +404,11 @@ struct LogEscaped {
     std::size_t len;
 };
 
+// The access phase handler. It is the last of the phase's handlers (see
+// ngx_http_auth_token_init): allow/deny, auth_basic and auth_request answer
+// first, so a denied client learns nothing about its token and costs no
+// Redis command, and under "satisfy any" an allowed client passes without
+// Redis.
 ngx_int_t ngx_http_auth_token_handler(ngx_http_request_t *r) noexcept
 {
     auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(

@@ -120,3 +120,30 @@ bench:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) t/servroot t/servroot-*
+
+# --- install and Debian packages -----------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: CMake's install rules
+# (CMakeLists.txt, "install"); PREFIX=/usr is the Debian packages' layout.
+# make deb: the two Debian packages, built by dpkg-buildpackage from a copy
+# of the tree in $(DEB_BUILD) (kept, so the next build is incremental); the
+# .deb files land in $(DEB_BUILD). make test-install: install them into a
+# throwaway root and run the quickstart against the installed files.
+PREFIX    ?= /usr/local
+DEB_BUILD ?= build-deb
+
+.PHONY: install deb test-install
+
+install:
+	@tools/ensure-deps install
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+deb:
+	@tools/ensure-deps deb
+	@tools/build-deb $(abspath $(DEB_BUILD))
+
+test-install: deb
+	@tools/ensure-deps test
+	tools/test-install $(abspath $(DEB_BUILD))

@@ -109,6 +109,16 @@ std::string bind_server(httplib::Server &server, const ListenAddress &address)
             throw std::runtime_error("cannot listen on unix:" + address.host +
                                      ": " + std::strerror(errno));
         }
+        // Connecting needs write permission on the socket, and bind() made
+        // it with the mode the umask left (0700 under systemd's
+        // UMask=0077): owner and group may connect, whatever the umask.
+        // Who is in reach is the directory's business: the unit's
+        // RuntimeDirectory is setgid to nginx's group, so the socket
+        // gets that group.
+        if (chmod(address.host.c_str(), 0660) != 0) {
+            throw std::runtime_error("cannot chmod unix:" + address.host +
+                                     ": " + std::strerror(errno));
+        }
         return "unix:" + address.host;
     }
     int port = address.port;

@@ -1,10 +1,17 @@
 #include "issuer_settings.h"
 
-#include <algorithm>
+#include <climits>
 #include <cstdlib>
+#include <unistd.h>
+
+#include <algorithm>
 #include <set>
 #include <fstream>
 #include <sstream>
+
+#ifndef AUTHTOKEN_SCRIPTS_DIR
+#define AUTHTOKEN_SCRIPTS_DIR "/usr/share/authtoken/redis"
+#endif
 
 namespace authtoken
 {
@@ -164,7 +171,32 @@ std::string trim(const std::string &s)
     return s.substr(b, e - b + 1);
 }
 
+// The real path of the directory holding this program, or "".
+[[maybe_unused]] std::string own_directory()
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        return {};
+    }
+    std::string path(exe, static_cast<std::size_t>(n));
+    std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
 } // namespace
+
+std::string default_scripts_dir()
+{
+#if defined(AUTHTOKEN_BUILD_TREE) && defined(AUTHTOKEN_SOURCE_SCRIPTS_DIR)
+    char build_tree[PATH_MAX];
+    if (realpath(AUTHTOKEN_BUILD_TREE, build_tree) != nullptr &&
+        own_directory() == build_tree) {
+        return AUTHTOKEN_SOURCE_SCRIPTS_DIR;
+    }
+#endif
+    return AUTHTOKEN_SCRIPTS_DIR;
+}
 
 std::vector<std::string> setting_names()
 {

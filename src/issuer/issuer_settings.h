@@ -18,15 +18,18 @@
 namespace authtoken
 {
 
-#ifndef AUTHTOKEN_SCRIPTS_DIR
-#define AUTHTOKEN_SCRIPTS_DIR "/usr/share/authtoken/redis"
-#endif
+// Where the Lua scripts are when no scripts_dir setting says: the installed
+// copy (AUTHTOKEN_SCRIPTS_DIR, CMake's <datadir>/authtoken/redis), or the
+// source tree's redis/ when this program is the one in the build tree it
+// was built in (AUTHTOKEN_BUILD_TREE, /proc/self/exe's directory), so that
+// `make run`, `make check` and t/ use the scripts being worked on.
+std::string default_scripts_dir();
 
 struct IssuerSettings {
     std::string listen = "127.0.0.1:8000";
     std::string redis = "redis://127.0.0.1:6379/0";
     std::string secret_file = "/etc/authtoken/secret";
-    std::string scripts_dir = AUTHTOKEN_SCRIPTS_DIR;
+    std::string scripts_dir = default_scripts_dir();
     unsigned pbkdf2_iterations = 600000;
     bool auto_create_token = true;
     ThrottleRate throttle_user_rate{5, 60};

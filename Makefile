@@ -5,6 +5,8 @@
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
+#   make install  install (PREFIX=/usr/local, DESTDIR=); make deb  the
+#               Debian packages; make test-install  run them unpacked
 # Each target first installs the Debian packages it needs (as root) or
 # prints the apt-get line to run.
 
@@ -33,6 +35,7 @@ test:
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory test-valgrind
 	@$(MAKE) --no-print-directory test-fuzz
+	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-asan
 
 # The quick loop while developing.
@@ -119,7 +122,7 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) t/servroot t/servroot-*
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) t/servroot t/servroot-*
 
 # --- install and Debian packages -----------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: CMake's install rules

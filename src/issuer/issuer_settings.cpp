@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <fstream>
 #include <sstream>
@@ -174,12 +175,12 @@ std::string trim(const std::string &s)
 // The real path of the directory holding this program, or "".
 [[maybe_unused]] std::string own_directory()
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    std::array<char, PATH_MAX> exe{};
+    ssize_t n = readlink("/proc/self/exe", exe.data(), exe.size() - 1);
     if (n <= 0) {
         return {};
     }
-    std::string path(exe, static_cast<std::size_t>(n));
+    std::string path(exe.data(), static_cast<std::size_t>(n));
     std::size_t slash = path.rfind('/');
     return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
@@ -189,9 +190,9 @@ std::string trim(const std::string &s)
 std::string default_scripts_dir()
 {
 #if defined(AUTHTOKEN_BUILD_TREE) && defined(AUTHTOKEN_SOURCE_SCRIPTS_DIR)
-    char build_tree[PATH_MAX];
-    if (realpath(AUTHTOKEN_BUILD_TREE, build_tree) != nullptr &&
-        own_directory() == build_tree) {
+    std::array<char, PATH_MAX> build_tree{};
+    if (realpath(AUTHTOKEN_BUILD_TREE, build_tree.data()) != nullptr &&
+        own_directory() == build_tree.data()) {
         return AUTHTOKEN_SOURCE_SCRIPTS_DIR;
     }
 #endif

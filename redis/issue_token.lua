@@ -5,17 +5,31 @@
 -- In 'reset' mode the old record is deleted and the new one written in the
 -- same step: the old key fails and the new one works at once.
 --
+-- A login passes what its password check saw (ARGV[5..7]): the token is
+-- issued only if none of it changed while the password was being hashed,
+-- a compare-and-set. A password changed, the user deactivated, deleted or
+-- re-created under the same name, or the token it saw revoked or replaced
+-- answers REFUSED: credentials changed.
+--
 -- KEYS[1] authtoken:username:<name>
--- ARGV: mode ('get' | 'reset'), digest, sealed, created
+-- ARGV: mode ('get' | 'reset'), digest, sealed, created; then optionally
+--   the uid, the verified encoded password, and the token digest the check
+--   saw ('' = the user had no token)
 -- Returns {digest, sealed, created (1 = the candidate was stored)};
--- REFUSED: no such user
+-- REFUSED: no such user; REFUSED: credentials changed
 local uid = redis.call('GET', KEYS[1])
 if not uid then
   return redis.error_reply('REFUSED: no such user')
 end
 local user_key = 'authtoken:user:' .. uid
 local cur = redis.call('HMGET', user_key, 'token', 'token_sealed', 'username',
-                       'is_active')
+                       'is_active', 'password')
+if ARGV[5] then
+  if uid ~= ARGV[5] or cur[5] ~= ARGV[6] or cur[4] ~= '1'
+     or (ARGV[7] ~= '' and cur[1] ~= ARGV[7]) then
+    return redis.error_reply('REFUSED: credentials changed')
+  end
+end
 if ARGV[1] == 'get' and cur[1] and cur[2] then
   return {cur[1], cur[2], 0}
 end

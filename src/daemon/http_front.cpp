@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+
 namespace authtoken
 {
 namespace
@@ -47,12 +49,27 @@ std::string too_large_body(std::size_t limit)
                        " bytes.");
 }
 
+// The client's address (client_address.h). A trusted proxy that does not
+// send the configured header is a configuration mistake that makes all its
+// clients share one throttle: said once, as a warning.
 std::string client_of(const httplib::Request &req,
                       const IssuerSettings &settings)
 {
-    return client_address(req.remote_addr, req.get_header_value("X-Real-IP"),
-                          req.get_header_value("X-Forwarded-For"),
-                          settings.trusted_proxies);
+    ClientAddress client = client_address(
+        req.remote_addr, settings.real_ip_header,
+        settings.real_ip_header.empty()
+            ? std::string()
+            : req.get_header_value(settings.real_ip_header.c_str()),
+        settings.trusted_proxies);
+    static std::atomic<bool> warned{false};
+    if (client.header_missing && !warned.exchange(true)) {
+        log::warn("a request from the trusted proxy " + client.address +
+                  " has no address in the real_ip_header \"" +
+                  settings.real_ip_header +
+                  "\": using the proxy's address (set proxy_set_header " +
+                  settings.real_ip_header + " $remote_addr; in nginx)");
+    }
+    return client.address;
 }
 
 void answer_method_not_allowed(const httplib::Request &req,

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -43,9 +44,18 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --scripts-dir DIR      where the redis/*.lua scripts are
   --pbkdf2-iterations N  for new password hashes (default 600000)
   --auto-create-token / --no-auto-create-token
-  --throttle-user-rate R, --throttle-addr-rate R   failed logins, e.g. 5/min
-  --trusted-proxies LIST comma-separated peers whose X-Real-IP /
-                         X-Forwarded-For are believed (default 127.0.0.1,::1)
+  --throttle-user-addr-rate R   failed logins per username and address,
+                         then 429 (default 5/min; off disables)
+  --throttle-addr-rate R failed logins per address, then 429 (20/min)
+  --throttle-user-rate R failed logins per username from anywhere, then
+                         each attempt is delayed 1 s, 2 s, 4 s... (20/hour)
+  --throttle-max-delay S the longest such delay (10)
+  --throttle-user-in-flight N, --throttle-addr-in-flight N
+                         logins at once per username (2) and address (10)
+  --real-ip-header NAME  the header with the client's address, e.g.
+                         X-Real-IP or X-Forwarded-For (default: none)
+  --trusted-proxies LIST comma-separated peers whose real-ip header is
+                         believed (default 127.0.0.1,::1)
   --max-body-size BYTES  larger bodies get 413 (default 16384)
   --max-connections N    connections served at once (default 128)
   --threads N            password hashes at once (default 0: one per core)
@@ -237,8 +247,19 @@ int run(std::vector<std::string> args)
                    std::chrono::milliseconds(settings.redis_timeout_ms));
     preload_scripts(pool, scripts);
 
-    LoginThrottle throttle(scripts, settings.throttle_user_rate,
-                           settings.throttle_addr_rate);
+    ThrottleSettings throttling;
+    throttling.per_user_address = settings.throttle_user_addr_rate;
+    throttling.per_address = settings.throttle_addr_rate;
+    throttling.per_user = settings.throttle_user_rate;
+    throttling.max_delay = std::chrono::seconds(settings.throttle_max_delay);
+    throttling.first_delay =
+        std::min(throttling.first_delay, throttling.max_delay);
+    throttling.user_in_flight = settings.throttle_user_in_flight;
+    throttling.address_in_flight = settings.throttle_addr_in_flight;
+    // An attempt waits at most max_delay, then for Redis and a hash.
+    throttling.in_flight_lifetime =
+        throttling.max_delay + std::chrono::seconds(60);
+    LoginThrottle throttle(scripts, throttling);
     passwords::HasherPolicy policy;
     policy.pbkdf2_iterations = settings.pbkdf2_iterations;
     unsigned hashes = hashing_slots(settings);

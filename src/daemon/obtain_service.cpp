@@ -1,6 +1,7 @@
 #include "obtain_service.h"
 
 #include "core/drf_messages.h"
+#include "issuer/client_address.h"
 #include "issuer/event_log.h"
 #include "issuer/obtain_request.h"
 #include "issuer/user_store.h"
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <thread>
 
 namespace authtoken
 {
@@ -68,32 +70,45 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     const ObtainCredentials &credentials = *parsed.credentials;
     const std::string who = loggable(credentials.username);
 
-    RedisPool::Lease conn = pool_.lease();
-    std::int64_t wait = throttle_.wait_ms(*conn, credentials.username, client);
-    if (wait > 0) {
-        long seconds = static_cast<long>(retry_after_seconds(wait));
+    const std::string subject = throttle_subject(client);
+    ThrottleTicket ticket;
+    {
+        RedisPool::Lease conn = pool_.lease();
+        ticket = throttle_.reserve(*conn, credentials.username, subject);
+    }
+    if (ticket.wait_ms > 0) {
+        long seconds = static_cast<long>(retry_after_seconds(ticket.wait_ms));
         log::info("obtain-token for " + who + " from " + client +
                   ": 429 throttled for " + std::to_string(seconds) + "s");
         return {429, throttled_body(seconds), seconds};
     }
-
-    UserStore store(*conn, scripts_, sealer_);
-    std::optional<UserRecord> user = store.find_user(credentials.username);
-    bool password_ok = false;
-    {
-        ConcurrencyLimit::Permit cpu(hashing_);
-        if (!user || !passwords::is_password_usable(user->password)) {
-            // Same cost as a real check: timing must not tell which
-            // usernames exist (Django runs the default hasher once for the
-            // same reason).
-            passwords::run_dummy_check(credentials.password, policy_);
-        } else {
-            password_ok =
-                passwords::check_password(credentials.password, user->password);
-        }
+    if (ticket.delay_ms > 0) {
+        // The username's own window is full: slow down, never lock out.
+        // No Redis connection and no hashing slot is held meanwhile.
+        log::warn("obtain-token for " + who + " from " + client +
+                  ": delayed " + std::to_string(ticket.delay_ms) +
+                  " ms, too many failed logins for this username");
+        std::this_thread::sleep_for(std::chrono::milliseconds(ticket.delay_ms));
     }
 
-    if (password_ok && passwords::must_update(user->password, policy_)) {
+    RedisPool::Lease conn = pool_.lease();
+    UserStore store(*conn, scripts_, sealer_);
+    std::optional<UserRecord> user = store.find_user(credentials.username);
+    passwords::PasswordVerdict verdict;
+    {
+        ConcurrencyLimit::Permit cpu(hashing_);
+        // Django's verify_password(): an unknown user, an unusable, empty,
+        // unknown or malformed hash runs the dummy hash, and a wrong
+        // password against a cheaper hash runs the missing iterations, so
+        // the time taken tells nothing about the user.
+        verdict = passwords::verify_password(
+            credentials.password, user ? user->password : std::string(),
+            policy_);
+    }
+
+    // The hash this login verified, as stored once the token is issued.
+    std::string verified = user ? user->password : std::string();
+    if (verdict.matched && verdict.must_update) {
         // Django's check_password setter: upgrade the hash on success, even
         // before is_active is looked at.
         std::string upgraded;
@@ -103,26 +118,37 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         }
         if (store.set_password(credentials.username, upgraded,
                                user->password)) {
+            verified = upgraded;
             log::info("obtain-token for " + who + ": password hash upgraded");
         }
     }
 
-    if (!password_ok || !user->is_active) {
-        throttle_.record_failure(*conn, credentials.username, client);
+    const bool failed = !verdict.matched || !user->is_active;
+    if (failed) {
+        throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client + ": 400 " +
-                  (!user          ? "unknown user"
-                   : !password_ok ? "wrong password"
-                                  : "inactive user"));
+                  (!user              ? "unknown user"
+                   : !verdict.matched ? "wrong password"
+                                      : "inactive user"));
         return {400, std::string(kUnableToLogInBody), 0};
     }
 
     IssuedToken token;
     try {
-        token = store.get_or_create_token(credentials.username);
+        token = store.issue_token_for_login(credentials.username, *user,
+                                            verified);
     } catch (const NoSuchUser &) {
-        // Deleted between the password check and now.
+        throttle_.finish(*conn, ticket, true);
+        log::info("obtain-token for " + who + " from " + client +
+                  ": 400 user deleted during the login");
+        return {400, std::string(kUnableToLogInBody), 0};
+    } catch (const CredentialsChanged &) {
+        throttle_.finish(*conn, ticket, true);
+        log::info("obtain-token for " + who + " from " + client +
+                  ": 400 password, status or token changed during the login");
         return {400, std::string(kUnableToLogInBody), 0};
     }
+    throttle_.finish(*conn, ticket, false);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
               (token.created ? " (new token)" : ""));
     return {200, token_body(token.key), 0};

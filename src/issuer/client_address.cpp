@@ -1,6 +1,11 @@
 #include "client_address.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <optional>
 
 namespace authtoken
 {
@@ -24,48 +29,86 @@ bool is_trusted(std::string_view address,
     return std::find(trusted.begin(), trusted.end(), address) != trusted.end();
 }
 
-// Forwarded addresses end up in Redis keys and log lines: accept only the
-// characters of IPv4/IPv6 literals.
-bool looks_like_ip(std::string_view s)
+bool equal_ignoring_case(std::string_view a, std::string_view b)
 {
-    if (s.empty() || s.size() > 45) {
-        return false;
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return (x | 0x20) == (y | 0x20);
+           });
+}
+
+// Forwarded addresses end up in Redis keys and log lines: only IP
+// literals, in their canonical text form.
+std::optional<std::string> canonical_ip(std::string_view s)
+{
+    if (s.empty() || s.size() >= INET6_ADDRSTRLEN) {
+        return std::nullopt;
     }
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-               (c >= 'A' && c <= 'F') || c == '.' || c == ':';
-    });
+    std::string text(s);
+    std::array<unsigned char, 16> bytes{};
+    char out[INET6_ADDRSTRLEN];
+    int family = text.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    if (inet_pton(family, text.c_str(), bytes.data()) != 1 ||
+        inet_ntop(family, bytes.data(), out, sizeof(out)) == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(out);
 }
 
 } // namespace
 
-std::string client_address(std::string_view peer, std::string_view x_real_ip,
-                           std::string_view x_forwarded_for,
-                           const std::vector<std::string> &trusted_proxies)
+ClientAddress client_address(std::string_view peer,
+                             std::string_view header_name,
+                             std::string_view header_value,
+                             const std::vector<std::string> &trusted_proxies)
 {
+    std::string fallback = peer.empty() ? "unix" : std::string(peer);
     bool from_proxy = peer.empty() || is_trusted(peer, trusted_proxies);
-    if (!from_proxy) {
-        return std::string(peer);
+    if (!from_proxy || header_name.empty()) {
+        return {fallback, false};
     }
-    std::string_view real_ip = trim(x_real_ip);
-    if (looks_like_ip(real_ip)) {
-        return std::string(real_ip);
+    if (!equal_ignoring_case(header_name, "X-Forwarded-For")) {
+        if (auto ip = canonical_ip(trim(header_value))) {
+            return {*ip, false};
+        }
+        return {fallback, true};
     }
-    std::string_view rest = x_forwarded_for;
+    std::string_view rest = header_value;
     while (!rest.empty()) {
         std::size_t comma = rest.rfind(',');
         std::string_view entry = trim(
             comma == std::string_view::npos ? rest : rest.substr(comma + 1));
         rest = comma == std::string_view::npos ? std::string_view()
                                                : rest.substr(0, comma);
-        if (!looks_like_ip(entry)) {
+        auto ip = canonical_ip(entry);
+        if (!ip) {
             break;
         }
-        if (!is_trusted(entry, trusted_proxies)) {
-            return std::string(entry);
+        if (!is_trusted(*ip, trusted_proxies)) {
+            return {*ip, false};
         }
     }
-    return peer.empty() ? std::string("unix") : std::string(peer);
+    return {fallback, true};
+}
+
+std::string throttle_subject(std::string_view address)
+{
+    std::string text(address);
+    std::array<unsigned char, 16> bytes{};
+    if (text.find(':') == std::string::npos ||
+        inet_pton(AF_INET6, text.c_str(), bytes.data()) != 1) {
+        return text;
+    }
+    char out[INET6_ADDRSTRLEN];
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                                  0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(bytes.data(), kMapped, sizeof(kMapped)) == 0) {
+        inet_ntop(AF_INET, bytes.data() + 12, out, sizeof(out));
+        return out;
+    }
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    inet_ntop(AF_INET6, bytes.data(), out, sizeof(out));
+    return std::string(out) + "/64";
 }
 
 } // namespace authtoken

@@ -52,6 +52,11 @@ void info(std::string_view line)
     write_line("info", line);
 }
 
+void warn(std::string_view line)
+{
+    write_line("warn", line);
+}
+
 void error(std::string_view line)
 {
     write_line("error", line);

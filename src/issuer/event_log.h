@@ -10,6 +10,7 @@ namespace authtoken::log
 {
 
 void info(std::string_view line);
+void warn(std::string_view line);
 void error(std::string_view line);
 
 } // namespace authtoken::log

@@ -62,6 +62,21 @@ std::vector<std::string> parse_list(const std::string &value)
     return out;
 }
 
+// A header field name (RFC 9110 token), or "none"/"" for none.
+std::string parse_header_name(const std::string &value)
+{
+    if (value.empty() || value == "none") {
+        return {};
+    }
+    if (value.size() > 64 ||
+        value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            std::string::npos) {
+        throw std::invalid_argument("expected a header name, e.g. X-Real-IP");
+    }
+    return value;
+}
+
 std::string non_empty(const std::string &value)
 {
     if (value.empty()) {
@@ -102,6 +117,26 @@ const std::map<std::string, Setter> &setters()
         {"throttle_addr_rate",
          [](IssuerSettings &s, const std::string &v) {
              s.throttle_addr_rate = parse_throttle_rate(v);
+         }},
+        {"throttle_user_addr_rate",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_user_addr_rate = parse_throttle_rate(v);
+         }},
+        {"throttle_max_delay",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_max_delay = parse_unsigned(v, 1, 60);
+         }},
+        {"throttle_user_in_flight",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_user_in_flight = parse_unsigned(v, 0, 1000);
+         }},
+        {"throttle_addr_in_flight",
+         [](IssuerSettings &s, const std::string &v) {
+             s.throttle_addr_in_flight = parse_unsigned(v, 0, 1000);
+         }},
+        {"real_ip_header",
+         [](IssuerSettings &s, const std::string &v) {
+             s.real_ip_header = parse_header_name(v);
          }},
         {"trusted_proxies",
          [](IssuerSettings &s, const std::string &v) {

@@ -32,9 +32,19 @@ struct IssuerSettings {
     std::string scripts_dir = default_scripts_dir();
     unsigned pbkdf2_iterations = 600000;
     bool auto_create_token = true;
-    ThrottleRate throttle_user_rate{5, 60};
+    // Failed logins (login_throttle.h): hard windows per (username,
+    // address) and per address, a soft one (progressive delay) per
+    // username, and attempts in flight at once.
+    ThrottleRate throttle_user_addr_rate{5, 60};
     ThrottleRate throttle_addr_rate{20, 60};
-    // Peers whose X-Forwarded-For / X-Real-IP we believe (exact addresses).
+    ThrottleRate throttle_user_rate{20, 3600};
+    unsigned throttle_max_delay = 10; // seconds
+    unsigned throttle_user_in_flight = 2;
+    unsigned throttle_addr_in_flight = 10;
+    // The header holding the client's address, believed only from
+    // trusted_proxies (nginx's real_ip_header); "" = none, the peer.
+    std::string real_ip_header;
+    // Peers whose real_ip_header we believe (exact addresses).
     std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
     std::size_t max_body_size = 16 * 1024;
     unsigned read_timeout = 5;  // seconds, per read and for a new

@@ -72,6 +72,9 @@ Reply UserStore::run(std::string_view script,
         if (why == "no such user") {
             throw NoSuchUser("no such user");
         }
+        if (why == "credentials changed") {
+            throw CredentialsChanged("credentials changed");
+        }
         if (why == "username taken") {
             throw UsernameTaken("username taken");
         }
@@ -134,12 +137,14 @@ std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
     return static_cast<std::uint64_t>(reply_integer(uid.get()));
 }
 
-IssuedToken UserStore::issue(std::string_view username, const char *mode)
+IssuedToken UserStore::issue(std::string_view username, const char *mode,
+                             const std::vector<std::string_view> &expected)
 {
     Candidate candidate = new_candidate();
-    Reply reply =
-        run("issue_token", {keys::username_key(username)},
-            {mode, candidate.digest, candidate.sealed, candidate.created});
+    std::vector<std::string_view> args = {mode, candidate.digest,
+                                          candidate.sealed, candidate.created};
+    args.insert(args.end(), expected.begin(), expected.end());
+    Reply reply = run("issue_token", {keys::username_key(username)}, args);
     std::string digest = reply_string(reply_element(reply.get(), 0));
     bool created = reply_integer(reply_element(reply.get(), 2)) == 1;
     if (created) {
@@ -155,6 +160,15 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode)
 IssuedToken UserStore::get_or_create_token(std::string_view username)
 {
     return issue(username, "get");
+}
+
+IssuedToken UserStore::issue_token_for_login(std::string_view username,
+                                             const UserRecord &seen,
+                                             std::string_view verified_password)
+{
+    std::string uid = std::to_string(seen.uid);
+    return issue(username, "get",
+                 {uid, verified_password, seen.token_digest});
 }
 
 IssuedToken UserStore::regenerate_token(std::string_view username)

@@ -57,6 +57,13 @@ class NoSuchUser : public std::runtime_error
   public:
     using std::runtime_error::runtime_error;
 };
+// The user record a login checked changed before its token was issued
+// (issue_token_for_login).
+class CredentialsChanged : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
 class UsernameTaken : public std::runtime_error
 {
   public:
@@ -98,6 +105,14 @@ class UserStore
     // The user's token, created if it has none. Throws NoSuchUser,
     // SealBroken.
     IssuedToken get_or_create_token(std::string_view username);
+    // The same for a login whose password check saw `seen` and verified
+    // `verified_password` (the encoded hash now stored, after any upgrade):
+    // issued only if the uid, that hash, is_active and the token seen are
+    // all unchanged, in one script. Throws CredentialsChanged, NoSuchUser,
+    // SealBroken.
+    IssuedToken issue_token_for_login(std::string_view username,
+                                      const UserRecord &seen,
+                                      std::string_view verified_password);
     // A new token replacing the old one in one step. Throws NoSuchUser.
     IssuedToken regenerate_token(std::string_view username);
     // The key of an existing token (from the sealed form). Throws
@@ -127,7 +142,8 @@ class UserStore
         std::string created;
     };
     Candidate new_candidate() const;
-    IssuedToken issue(std::string_view username, const char *mode);
+    IssuedToken issue(std::string_view username, const char *mode,
+                      const std::vector<std::string_view> &expected = {});
     Reply run(std::string_view script,
               const std::vector<std::string_view> &keys,
               const std::vector<std::string_view> &args);

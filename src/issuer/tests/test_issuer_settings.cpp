@@ -48,7 +48,9 @@ void defaults_without_any_source(void **)
     assert_string_equal(s.listen.c_str(), "127.0.0.1:8000");
     assert_int_equal(s.pbkdf2_iterations, 600000);
     assert_true(s.auto_create_token);
-    assert_int_equal(s.throttle_user_rate.requests, 5);
+    assert_int_equal(s.throttle_user_addr_rate.requests, 5);
+    assert_int_equal(s.throttle_user_rate.seconds, 3600);
+    assert_string_equal(s.real_ip_header.c_str(), "");
 }
 
 void flags_beat_environment_beat_file(void **)
@@ -174,27 +176,62 @@ void throttle_rates_and_messages(void **)
         R"({"detail":"Request was throttled. Expected available in 42 seconds."})");
 }
 
+std::string address_of(std::string_view peer, std::string_view header,
+                       std::string_view value)
+{
+    static const std::vector<std::string> trusted = {"127.0.0.1"};
+    return client_address(peer, header, value, trusted).address;
+}
+
 void client_address_trusts_only_proxies(void **)
 {
-    std::vector<std::string> trusted = {"127.0.0.1"};
     // Untrusted peers cannot pick their address.
     assert_string_equal(
-        client_address("203.0.113.9", "1.2.3.4", "5.6.7.8", trusted).c_str(),
+        address_of("203.0.113.9", "X-Real-IP", "1.2.3.4").c_str(),
         "203.0.113.9");
     assert_string_equal(
-        client_address("127.0.0.1", "198.51.100.7", "", trusted).c_str(),
+        address_of("127.0.0.1", "X-Real-IP", "198.51.100.7").c_str(),
         "198.51.100.7");
     // Right-most untrusted entry: the left ones are the client's to forge.
-    assert_string_equal(client_address("127.0.0.1", "",
-                                       "6.6.6.6, 198.51.100.7, 127.0.0.1",
-                                       trusted)
+    assert_string_equal(address_of("127.0.0.1", "x-forwarded-for",
+                                   "6.6.6.6, 198.51.100.7, 127.0.0.1")
                             .c_str(),
                         "198.51.100.7");
-    assert_string_equal(client_address("127.0.0.1", "", "", trusted).c_str(),
+    assert_string_equal(address_of("127.0.0.1", "X-Real-IP", "").c_str(),
                         "127.0.0.1");
     assert_string_equal(
-        client_address("127.0.0.1", "evil key\r\n", "", trusted).c_str(),
+        address_of("127.0.0.1", "X-Real-IP", "evil key\r\n").c_str(),
         "127.0.0.1");
+    assert_string_equal(address_of("", "X-Real-IP", "2001:DB8::1").c_str(),
+                        "2001:db8::1");
+}
+
+void client_address_believes_no_header_unless_configured(void **)
+{
+    // nginx's real_ip_header: nothing by default, whatever the peer.
+    assert_string_equal(address_of("127.0.0.1", "", "198.51.100.7").c_str(),
+                        "127.0.0.1");
+    assert_string_equal(address_of("", "", "198.51.100.7").c_str(), "unix");
+    std::vector<std::string> trusted = {"127.0.0.1"};
+    assert_true(
+        client_address("127.0.0.1", "X-Real-IP", "", trusted).header_missing);
+    assert_false(client_address("127.0.0.1", "X-Real-IP", "192.0.2.1", trusted)
+                     .header_missing);
+    assert_false(
+        client_address("192.0.2.9", "X-Real-IP", "", trusted).header_missing);
+}
+
+void ipv6_clients_are_throttled_by_their_64(void **)
+{
+    assert_string_equal(
+        throttle_subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd").c_str(),
+        "2001:db8:1:2::/64");
+    assert_string_equal(throttle_subject("2001:db8:1:2::1").c_str(),
+                        "2001:db8:1:2::/64");
+    assert_string_equal(throttle_subject("::ffff:192.0.2.7").c_str(),
+                        "192.0.2.7");
+    assert_string_equal(throttle_subject("192.0.2.7").c_str(), "192.0.2.7");
+    assert_string_equal(throttle_subject("unix").c_str(), "unix");
 }
 
 } // namespace
@@ -211,6 +248,8 @@ int main(void)
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_messages),
         cmocka_unit_test(client_address_trusts_only_proxies),
+        cmocka_unit_test(client_address_believes_no_header_unless_configured),
+        cmocka_unit_test(ipv6_clients_are_throttled_by_their_64),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

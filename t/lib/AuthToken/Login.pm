@@ -24,7 +24,8 @@ sub form_body {
 }
 
 # login_send($port, $username, $password, headers => {...},
-#            body => 'raw form', local_addr => '127.0.0.2'): the socket.
+#            body => "raw form", local_addr => "127.0.0.2",
+#            path => "/api-token-auth/"): the socket.
 sub login_send {
     my ($port, $username, $password, %opt) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
@@ -35,7 +36,8 @@ sub login_send {
     binmode $s;
     my $body = $opt{body} // form_body($username, $password);
     my %h = (%{ $opt{headers} || {} });
-    my $req = "POST /api-token-auth/ HTTP/1.1\r\nHost: localhost\r\n"
+    my $path = $opt{path} // "/api-token-auth/";
+    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
             . "Connection: close\r\n"
             . "Content-Type: application/x-www-form-urlencoded\r\n"
             . 'Content-Length: ' . length($body) . "\r\n";

@@ -85,8 +85,8 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     if (ticket.delay_ms > 0) {
         // The username's own window is full: slow down, never lock out.
         // No Redis connection and no hashing slot is held meanwhile.
-        log::warn("obtain-token for " + who + " from " + client +
-                  ": delayed " + std::to_string(ticket.delay_ms) +
+        log::warn("obtain-token for " + who + " from " + client + ": delayed " +
+                  std::to_string(ticket.delay_ms) +
                   " ms, too many failed logins for this username");
         std::this_thread::sleep_for(std::chrono::milliseconds(ticket.delay_ms));
     }
@@ -135,8 +135,8 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
 
     IssuedToken token;
     try {
-        token = store.issue_token_for_login(credentials.username, *user,
-                                            verified);
+        token =
+            store.issue_token_for_login(credentials.username, *user, verified);
     } catch (const NoSuchUser &) {
         throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client +

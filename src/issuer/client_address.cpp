@@ -32,9 +32,8 @@ bool is_trusted(std::string_view address,
 bool equal_ignoring_case(std::string_view a, std::string_view b)
 {
     return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return (x | 0x20) == (y | 0x20);
-           });
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](char x, char y) { return (x | 0x20) == (y | 0x20); });
 }
 
 // Forwarded addresses end up in Redis keys and log lines: only IP

@@ -19,17 +19,17 @@ LoginThrottle::subjects(std::string_view username,
         if (!rate.enabled() && in_flight == 0) {
             return;
         }
-        out.push_back({kind, rate, in_flight, keys::throttle_key(scope, subject),
-                       keys::throttle_key(std::string(scope) + "-in-flight",
-                                          subject)});
+        out.push_back(
+            {kind, rate, in_flight, keys::throttle_key(scope, subject),
+             keys::throttle_key(std::string(scope) + "-in-flight", subject)});
     };
     if (!address.empty()) {
         // An address is an IP literal or a prefix: it has no '|', so the
         // pair splits unambiguously at the first one.
         add("hard", settings_.per_user_address, 0, "user-addr",
             std::string(address) + "|" + std::string(username));
-        add("hard", settings_.per_address, settings_.address_in_flight,
-            "addr", std::string(address));
+        add("hard", settings_.per_address, settings_.address_in_flight, "addr",
+            std::string(address));
     }
     add("delay", settings_.per_user, settings_.user_in_flight, "user",
         std::string(username));

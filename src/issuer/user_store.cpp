@@ -167,8 +167,7 @@ IssuedToken UserStore::issue_token_for_login(std::string_view username,
                                              std::string_view verified_password)
 {
     std::string uid = std::to_string(seen.uid);
-    return issue(username, "get",
-                 {uid, verified_password, seen.token_digest});
+    return issue(username, "get", {uid, verified_password, seen.token_digest});
 }
 
 IssuedToken UserStore::regenerate_token(std::string_view username)

@@ -51,7 +51,7 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
                          each attempt is delayed 1 s, 2 s, 4 s... (20/hour)
   --throttle-max-delay S the longest such delay (10)
   --throttle-user-in-flight N, --throttle-addr-in-flight N
-                         logins at once per username (2) and address (10)
+                         logins at once per username (4) and address (16)
   --real-ip-header NAME  the header with the client's address, e.g.
                          X-Real-IP or X-Forwarded-For (default: none)
   --trusted-proxies LIST comma-separated peers whose real-ip header is

@@ -39,8 +39,8 @@ struct IssuerSettings {
     ThrottleRate throttle_addr_rate{20, 60};
     ThrottleRate throttle_user_rate{20, 3600};
     unsigned throttle_max_delay = 10; // seconds
-    unsigned throttle_user_in_flight = 2;
-    unsigned throttle_addr_in_flight = 10;
+    unsigned throttle_user_in_flight = 4;
+    unsigned throttle_addr_in_flight = 16;
     // The header holding the client's address, believed only from
     // trusted_proxies (nginx's real_ip_header); "" = none, the peer.
     std::string real_ip_header;

@@ -33,8 +33,8 @@ struct ThrottleSettings {
     ThrottleRate per_user{20, 3600};      // soft: progressive delay
     std::chrono::milliseconds first_delay{1000};
     std::chrono::milliseconds max_delay{10000};
-    unsigned user_in_flight = 2;     // attempts at once per username; 0 = any
-    unsigned address_in_flight = 10; // per client address; 0 = any
+    unsigned user_in_flight = 4;     // attempts at once per username; 0 = any
+    unsigned address_in_flight = 16; // per client address; 0 = any
     // After this an attempt still in flight is presumed dead (its daemon
     // crashed) and stops counting as in flight; it stays a failure.
     std::chrono::milliseconds in_flight_lifetime{60000};

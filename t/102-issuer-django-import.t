@@ -19,7 +19,8 @@ my $fixtures = $ENV{AUTHTOKEN_FIXTURES_DIR}
 my $dump = "$fixtures/django-dumpdata.json";
 
 my $dir = issuer_setup();
-authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
+authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off',
+                 '--throttle-user-addr-rate', 'off');
 
 # A malformed file first: refused with a position, and Redis stays empty.
 {

@@ -21,7 +21,8 @@ my $READ_TIMEOUT = 1;   # seconds
 issuer_setup();
 authtokend_start('--threads', '2', '--read-timeout', $READ_TIMEOUT,
                  '--max-body-size', $LIMIT,
-                 '--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
+                 '--throttle-user-rate', 'off', '--throttle-addr-rate', 'off',
+                 '--throttle-user-addr-rate', 'off');
 my $dport = authtokend_port();
 
 ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');

@@ -23,7 +23,8 @@ my $UNAVAILABLE = '{"detail":"Service temporarily unavailable, try again later."
 issuer_setup();
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = $TIMEOUT_MS;   # the CLI too
 authtokend_start('--redis-timeout-ms', $TIMEOUT_MS, '--threads', '4',
-                 '--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
+                 '--throttle-user-rate', 'off', '--throttle-addr-rate', 'off',
+                 '--throttle-user-addr-rate', 'off');
 ctl_ok({ stdin => "bob-pw\n" }, 'createuser', 'bob', '--password-stdin');
 my $bob = token_of('bob');
 

@@ -40,7 +40,8 @@ chmod 0755, "$wrap_dir/redis-durable";
 $ENV{TEST_REDIS_SERVER} = "$wrap_dir/redis-durable";
 
 issuer_setup();
-authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
+authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off',
+                 '--throttle-user-addr-rate', 'off');
 is(redis_cmd('CONFIG', 'GET', 'appendonly')->[1], 'yes', 'Redis runs with the AOF');
 my $policy = redis_cmd('CONFIG', 'GET', 'appendfsync')->[1];
 is($policy, $fsync, "appendfsync $fsync");

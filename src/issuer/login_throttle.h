@@ -52,7 +52,8 @@ struct ThrottleTicket {
 class LoginThrottle
 {
   public:
-    LoginThrottle(const ScriptLibrary &scripts, ThrottleSettings settings)
+    LoginThrottle(const ScriptLibrary &scripts,
+                  const ThrottleSettings &settings)
         : scripts_(scripts), settings_(settings)
     {
     }

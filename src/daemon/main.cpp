@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace
@@ -236,6 +237,15 @@ int run(std::vector<std::string> args)
     RedisPool pool(endpoint,
                    std::chrono::milliseconds(settings.redis_timeout_ms));
     preload_scripts(pool, scripts);
+    // Through Sentinel, a failover also drops the pool's connections at
+    // once, not only when each one fails or meets -READONLY.
+    std::optional<SentinelWatcher> failover;
+    if (endpoint.via_sentinel()) {
+        failover.emplace(endpoint, [&pool](const std::string &event) {
+            log::info("sentinel: " + event + "; reconnecting to the primary");
+            pool.invalidate();
+        });
+    }
 
     LoginThrottle throttle(scripts, settings.throttle_user_rate,
                            settings.throttle_addr_rate);

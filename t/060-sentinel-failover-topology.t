@@ -16,6 +16,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use IO::Socket::INET;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
@@ -242,5 +243,46 @@ sub refused_everywhere {
 
 like(authtokend_log(), qr/sentinel: \+switch-master authtoken /,
      'authtokend saw +switch-master');
+
+# --- the client side of the Sentinel rules, with the CLI ------------------
+{
+    my $nobody = free_port();    # nothing listens there
+    my $real = (split m{[/,]}, sentinel_url())[2];
+    my ($code, $out, $err) = ctl('--redis',
+        "sentinel://127.0.0.1:$nobody,$real/authtoken", 'users');
+    is($code, 0, 'a Sentinel that cannot be reached is skipped for the next')
+        or diag($err);
+    like($out, qr/\blena\b/, '... which names the primary');
+
+    ($code, $out, $err) = ctl('--redis', "sentinel://$real/nosuch", 'users');
+    isnt($code, 0, 'a service no Sentinel knows is an error');
+    like($err, qr/no Sentinel named the primary of "nosuch".*does not know/,
+         '... that says so');
+
+    # A stand-in Sentinel that names a replica: ROLE must catch it, even
+    # for a read-only command (reads from a replica may be stale).
+    my $replica = (grep { $_ != sentinel_primary() }
+                   map { replica_port($_) } 'replica-a', 'replica-b')[0];
+    my $listen = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
+                                       LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!";
+    my $standin = fork // die "fork: $!";
+    if ($standin == 0) {
+        while (my $c = $listen->accept) {
+            my $buf = '';
+            sysread($c, $buf, 4096, length $buf) until $buf =~ /by-name\r\n.*\r\n/s;
+            print $c "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($replica)
+                   . "\r\n$replica\r\n";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    ($code, $out, $err) = ctl('--redis',
+        'sentinel://127.0.0.1:' . $listen->sockport . '/authtoken', 'users');
+    kill 'KILL', $standin;
+    waitpid($standin, 0);
+    isnt($code, 0, 'a primary named by Sentinel that is a replica is refused');
+    like($err, qr/is a slave, not a master/, '... because ROLE says so');
+}
 
 done_testing();

@@ -158,7 +158,8 @@ RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
     std::string why;
     bool found = false;
     for (std::size_t i = 0; i < endpoint.sentinels.size() && !found; i++) {
-        RedisEndpoint asked = sentinel_endpoint(endpoint, endpoint.sentinels[i]);
+        RedisEndpoint asked =
+            sentinel_endpoint(endpoint, endpoint.sentinels[i]);
         try {
             RedisConnection sentinel(asked, timeout);
             Reply addr = sentinel.command(
@@ -169,8 +170,8 @@ RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
                 continue;
             }
             primary.host = reply_string(reply_element(addr.get(), 0));
-            primary.port = static_cast<int>(
-                reply_integer(reply_element(addr.get(), 1)));
+            primary.port =
+                static_cast<int>(reply_integer(reply_element(addr.get(), 1)));
             sentinel_used_ = i;
             found = true;
         } catch (const RedisError &e) {
@@ -183,8 +184,8 @@ RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
     }
     // Step 2: connect, then make sure it is a master: a Sentinel may name
     // a node that was just demoted, or not yet promoted.
-    address_ = address_of(primary) + " (primary of \"" +
-               endpoint.service_name + "\" by Sentinel)";
+    address_ = address_of(primary) + " (primary of \"" + endpoint.service_name +
+               "\" by Sentinel)";
     open(primary);
     via_sentinel_ = true;
     Reply role = command({"ROLE"});
@@ -257,8 +258,8 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
                                std::to_string(timeout_.count()) + " ms");
         }
         throw RedisConnectionLost(
-            "connection to Redis at " + address_ + " failed: " +
-            (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+            "connection to Redis at " + address_ +
+            " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         std::string_view error(reply->str, reply->len);
@@ -322,8 +323,8 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
                          const std::vector<std::string_view> &args) const
 {
     const Script &script = find(name);
-    std::string deadline = std::to_string(redis_time_ms(conn) +
-                                          conn.timeout().count());
+    std::string deadline =
+        std::to_string(redis_time_ms(conn) + conn.timeout().count());
     // Redis read its TIME before this moment, so the script's deadline is
     // no later than sent + timeout on this clock.
     auto sent = std::chrono::steady_clock::now();
@@ -411,7 +412,7 @@ RedisPool::Lease::~Lease()
 
 RedisPool::Lease RedisPool::lease()
 {
-    RedisEndpoint endpoint;
+    RedisEndpoint where;
     std::uint64_t generation = 0;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -420,20 +421,21 @@ RedisPool::Lease RedisPool::lease()
             idle_.pop_back();
             return Lease(*this, std::move(conn), generation_);
         }
-        endpoint = endpoint_;
+        where = endpoint_;
         generation = generation_;
     }
     // Connect outside the lock: a slow connect must not stall other leases.
-    auto conn = std::make_unique<RedisConnection>(endpoint, timeout_);
+    auto conn = std::make_unique<RedisConnection>(where, timeout_);
     if (conn->sentinel_used() != 0) {
         // The spec: the Sentinel that answered goes first from now on.
         const SentinelAddress &answered =
-            endpoint.sentinels[conn->sentinel_used()];
+            where.sentinels[conn->sentinel_used()];
         std::lock_guard<std::mutex> lock(mutex_);
         auto &list = endpoint_.sentinels;
-        auto it = std::find_if(list.begin(), list.end(), [&](auto &s) {
-            return s.host == answered.host && s.port == answered.port;
-        });
+        auto it = std::find_if(
+            list.begin(), list.end(), [&](const SentinelAddress &s) {
+                return s.host == answered.host && s.port == answered.port;
+            });
         if (it != list.end()) {
             std::rotate(list.begin(), it, it + 1);
         }

@@ -323,8 +323,8 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
                          const std::vector<std::string_view> &args) const
 {
     const Script &script = find(name);
-    std::string deadline =
-        std::to_string(redis_time_ms(conn) + conn.timeout().count());
+    std::string deadline = std::to_string(redis_time_ms(conn) +
+                                          conn.timeout().count());
     // Redis read its TIME before this moment, so the script's deadline is
     // no later than sent + timeout on this clock.
     auto sent = std::chrono::steady_clock::now();

@@ -393,7 +393,8 @@ long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
 }
 
 RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), timeout_(timeout)
+    : endpoint_(std::move(endpoint)), via_sentinel_(endpoint_.via_sentinel()),
+      timeout_(timeout)
 {
 }
 
@@ -457,7 +458,7 @@ void RedisPool::give_back(std::unique_ptr<RedisConnection> conn,
     if (conn->broken()) {
         // Through Sentinel a broken connection may mean a failover: the
         // idle ones point at the same, possibly former, primary.
-        if (endpoint_.via_sentinel()) {
+        if (via_sentinel_) {
             invalidate();
         }
         return;

@@ -141,6 +141,11 @@ like(as_user('authtoken-edge', ['KEYS', '*']), qr/NOPERM/, 'nor list keys');
 like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
      'nor subscribe to another channel');
 
+# sentinel:// connections check with ROLE that Sentinel named the primary.
+my $role = as_user('authtoken-issuer', ['ROLE']);
+is(ref $role ? $role->[0] : $role, 'master',
+   'authtoken-issuer may ask ROLE (sentinel:// needs it)');
+
 # What the issuer user must not do.
 for my $cmd (['CONFIG', 'GET', 'requirepass'], ['FLUSHALL'], ['KEYS', '*'],
              ['ACL', 'LIST'], ['CLIENT', 'KILL', 'TYPE', 'pubsub'], ['GET', 'not-ours']) {

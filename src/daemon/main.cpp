@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace
@@ -246,6 +247,15 @@ int run(std::vector<std::string> args)
     RedisPool pool(endpoint,
                    std::chrono::milliseconds(settings.redis_timeout_ms));
     preload_scripts(pool, scripts);
+    // Through Sentinel, a failover also drops the pool's connections at
+    // once, not only when each one fails or meets -READONLY.
+    std::optional<SentinelWatcher> failover;
+    if (endpoint.via_sentinel()) {
+        failover.emplace(endpoint, [&pool](const std::string &event) {
+            log::info("sentinel: " + event + "; reconnecting to the primary");
+            pool.invalidate();
+        });
+    }
 
     ThrottleSettings throttling;
     throttling.per_user_address = settings.throttle_user_addr_rate;

@@ -4,12 +4,17 @@
 #include <openssl/sha.h>
 
 #include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace authtoken
 {
@@ -120,11 +125,80 @@ void RedisConnection::FreeContext::operator()(redisContext *c) const noexcept
     redisFree(c);
 }
 
+namespace
+{
+
+// A Sentinel, as a plain endpoint with the Sentinels' own credentials.
+RedisEndpoint sentinel_endpoint(const RedisEndpoint &endpoint,
+                                const SentinelAddress &sentinel)
+{
+    RedisEndpoint e;
+    e.host = sentinel.host;
+    e.port = sentinel.port;
+    e.username = endpoint.sentinel_username;
+    e.password = endpoint.sentinel_password;
+    return e;
+}
+
+} // namespace
+
 RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
                                  std::chrono::milliseconds timeout)
-    : address_(address_of(endpoint)), timeout_(timeout)
+    : timeout_(timeout)
 {
-    timeval tv = to_timeval(timeout);
+    if (!endpoint.via_sentinel()) {
+        address_ = address_of(endpoint);
+        open(endpoint);
+        return;
+    }
+    // Sentinel client spec, step 1: ask each Sentinel in turn; one that
+    // cannot be reached, times out or does not know the name is skipped.
+    RedisEndpoint primary = endpoint;
+    primary.sentinels.clear();
+    std::string why;
+    bool found = false;
+    for (std::size_t i = 0; i < endpoint.sentinels.size() && !found; i++) {
+        RedisEndpoint asked =
+            sentinel_endpoint(endpoint, endpoint.sentinels[i]);
+        try {
+            RedisConnection sentinel(asked, timeout);
+            Reply addr = sentinel.command(
+                {"SENTINEL", "get-master-addr-by-name", endpoint.service_name});
+            if (reply_size(addr.get()) != 2) {
+                why += "; " + address_of(asked) + " does not know \"" +
+                       endpoint.service_name + "\"";
+                continue;
+            }
+            primary.host = reply_string(reply_element(addr.get(), 0));
+            primary.port =
+                static_cast<int>(reply_integer(reply_element(addr.get(), 1)));
+            sentinel_used_ = i;
+            found = true;
+        } catch (const RedisError &e) {
+            why += std::string("; ") + e.what();
+        }
+    }
+    if (!found) {
+        throw RedisError("no Sentinel named the primary of \"" +
+                         endpoint.service_name + "\"" + why);
+    }
+    // Step 2: connect, then make sure it is a master: a Sentinel may name
+    // a node that was just demoted, or not yet promoted.
+    address_ = address_of(primary) + " (primary of \"" + endpoint.service_name +
+               "\" by Sentinel)";
+    open(primary);
+    via_sentinel_ = true;
+    Reply role = command({"ROLE"});
+    std::string is = reply_string(reply_element(role.get(), 0));
+    if (is != "master") {
+        throw RedisError("Redis at " + address_ + " is a " + is +
+                         ", not a master");
+    }
+}
+
+void RedisConnection::open(const RedisEndpoint &endpoint)
+{
+    timeval tv = to_timeval(timeout_);
     ctx_.reset(
         endpoint.unix_path.empty()
             ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
@@ -183,11 +257,18 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
                                " timed out: no answer within " +
                                std::to_string(timeout_.count()) + " ms");
         }
-        throw RedisError("connection to Redis at " + address_ + " failed: " +
-                         (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+        throw RedisConnectionLost(
+            "connection to Redis at " + address_ +
+            " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        throw RedisError(std::string(reply->str, reply->len));
+        std::string_view error(reply->str, reply->len);
+        // A primary demoted to replica by a failover: nothing was written;
+        // the next connection asks Sentinel where the primary is now.
+        if (via_sentinel_ && error.substr(0, 9) == "READONLY ") {
+            broken_ = true;
+        }
+        throw RedisError(std::string(error));
     }
     return reply;
 }
@@ -244,6 +325,9 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
     const Script &script = find(name);
     std::string deadline = std::to_string(redis_time_ms(conn) +
                                           conn.timeout().count());
+    // Redis read its TIME before this moment, so the script's deadline is
+    // no later than sent + timeout on this clock.
+    auto sent = std::chrono::steady_clock::now();
     std::string numkeys = std::to_string(keys.size());
     std::vector<std::string_view> argv = {"EVALSHA", script.sha1, numkeys};
     argv.insert(argv.end(), keys.begin(), keys.end());
@@ -263,6 +347,15 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
         return conn.command(argv);
     } catch (const RedisTimeout &e) {
         throw ScriptTimedOut(e.what());
+    } catch (const RedisConnectionLost &e) {
+        // The script may have run, or may still run (a stalled Redis reads
+        // it later) until its deadline: wait that out, so that "made
+        // before then or not at all" is true when the caller says it.
+        std::this_thread::sleep_until(sent + conn.timeout());
+        throw ScriptTimedOut(std::string(e.what()) +
+                             " after the change was sent; waited out its " +
+                             std::to_string(conn.timeout().count()) +
+                             " ms deadline");
     } catch (const RedisError &e) {
         std::string_view what = e.what();
         if (conn.broken()) {
@@ -300,43 +393,186 @@ long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
 }
 
 RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), timeout_(timeout)
+    : endpoint_(std::move(endpoint)), via_sentinel_(endpoint_.via_sentinel()),
+      timeout_(timeout)
 {
 }
 
-RedisPool::Lease::Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn)
-    : pool_(&pool), conn_(std::move(conn))
+RedisPool::Lease::Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn,
+                        std::uint64_t generation)
+    : pool_(&pool), conn_(std::move(conn)), generation_(generation)
 {
 }
 
 RedisPool::Lease::~Lease()
 {
     if (conn_) {
-        pool_->give_back(std::move(conn_));
+        pool_->give_back(std::move(conn_), generation_);
     }
 }
 
 RedisPool::Lease RedisPool::lease()
 {
+    RedisEndpoint where;
+    std::uint64_t generation = 0;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!idle_.empty()) {
             auto conn = std::move(idle_.back());
             idle_.pop_back();
-            return Lease(*this, std::move(conn));
+            return Lease(*this, std::move(conn), generation_);
         }
+        where = endpoint_;
+        generation = generation_;
     }
     // Connect outside the lock: a slow connect must not stall other leases.
-    return Lease(*this, std::make_unique<RedisConnection>(endpoint_, timeout_));
+    auto conn = std::make_unique<RedisConnection>(where, timeout_);
+    if (conn->sentinel_used() != 0) {
+        // The spec: the Sentinel that answered goes first from now on.
+        const SentinelAddress &answered =
+            where.sentinels[conn->sentinel_used()];
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto &list = endpoint_.sentinels;
+        auto it = std::find_if(
+            list.begin(), list.end(), [&](const SentinelAddress &s) {
+                return s.host == answered.host && s.port == answered.port;
+            });
+        if (it != list.end()) {
+            std::rotate(list.begin(), it, it + 1);
+        }
+    }
+    return Lease(*this, std::move(conn), generation);
 }
 
-void RedisPool::give_back(std::unique_ptr<RedisConnection> conn)
+void RedisPool::invalidate()
+{
+    std::vector<std::unique_ptr<RedisConnection>> dropped;
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_++;
+    dropped.swap(idle_);
+}
+
+void RedisPool::give_back(std::unique_ptr<RedisConnection> conn,
+                          std::uint64_t generation)
 {
     if (conn->broken()) {
+        // Through Sentinel a broken connection may mean a failover: the
+        // idle ones point at the same, possibly former, primary.
+        if (via_sentinel_) {
+            invalidate();
+        }
         return;
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(std::move(conn));
+    if (generation == generation_) {
+        idle_.push_back(std::move(conn));
+    }
+}
+
+SentinelWatcher::SentinelWatcher(
+    RedisEndpoint endpoint, std::function<void(const std::string &)> on_event)
+    : endpoint_(std::move(endpoint)), on_event_(std::move(on_event))
+{
+    // The thread takes no signals: the process's own handling (sigwait
+    // in a thread of its choosing) stays as it is.
+    sigset_t all;
+    sigset_t before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+SentinelWatcher::~SentinelWatcher()
+{
+    stop_ = true;
+    thread_.join();
+}
+
+void SentinelWatcher::run()
+{
+    bool subscribed_before = false;
+    while (!stop_) {
+        for (const SentinelAddress &sentinel : endpoint_.sentinels) {
+            if (stop_) {
+                return;
+            }
+            listen(sentinel, subscribed_before);
+        }
+        // Every Sentinel is away: try again shortly.
+        for (int i = 0; i < 5 && !stop_; i++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+}
+
+// Subscribes on one Sentinel and reads events until it goes away or the
+// watcher stops. The reads are polled, so the thread sees stop_ in time.
+void SentinelWatcher::listen(const SentinelAddress &sentinel,
+                             bool &subscribed_before)
+{
+    constexpr std::chrono::milliseconds kTimeout(1000);
+    std::unique_ptr<redisContext, void (*)(redisContext *)> ctx(
+        redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
+                                to_timeval(kTimeout)),
+        redisFree);
+    if (!ctx || ctx->err) {
+        return;
+    }
+    redisSetTimeout(ctx.get(), to_timeval(kTimeout));
+    auto ok = [](void *r) {
+        Reply reply(static_cast<redisReply *>(r));
+        return reply && reply->type != REDIS_REPLY_ERROR;
+    };
+    if (!endpoint_.sentinel_password.empty()) {
+        bool authed =
+            endpoint_.sentinel_username.empty()
+                ? ok(redisCommand(ctx.get(), "AUTH %s",
+                                  endpoint_.sentinel_password.c_str()))
+                : ok(redisCommand(ctx.get(), "AUTH %s %s",
+                                  endpoint_.sentinel_username.c_str(),
+                                  endpoint_.sentinel_password.c_str()));
+        if (!authed) {
+            return;
+        }
+    }
+    if (!ok(redisCommand(ctx.get(), "SUBSCRIBE +switch-master"))) {
+        return;
+    }
+    if (subscribed_before) {
+        on_event_("resubscribed");
+    }
+    subscribed_before = true;
+    while (!stop_) {
+        pollfd p{ctx->fd, POLLIN, 0};
+        int n = poll(&p, 1, 200);
+        if (n < 0 && errno != EINTR) {
+            return;
+        }
+        if (n <= 0) {
+            continue;
+        }
+        if (redisBufferRead(ctx.get()) != REDIS_OK) {
+            return; // the Sentinel went away
+        }
+        void *raw = nullptr;
+        while (redisGetReplyFromReader(ctx.get(), &raw) == REDIS_OK && raw) {
+            Reply message(static_cast<redisReply *>(raw));
+            raw = nullptr;
+            // ["message", "+switch-master",
+            //  "<name> <old-ip> <old-port> <new-ip> <new-port>"]
+            if (reply_size(message.get()) != 3) {
+                continue;
+            }
+            std::string text = reply_string(reply_element(message.get(), 2));
+            if (text.substr(0, text.find(' ')) == endpoint_.service_name) {
+                on_event_("+switch-master " + text);
+            }
+        }
+        if (ctx->err) {
+            return;
+        }
+    }
 }
 
 } // namespace authtoken

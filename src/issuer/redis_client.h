@@ -6,13 +6,17 @@
 
 #include "redis_url.h"
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 struct redisContext;
@@ -37,9 +41,19 @@ class RedisTimeout : public RedisError
     using RedisError::RedisError;
 };
 
-// A script was sent but its reply did not come within the timeout. The
-// script carries a deadline (redis/lib/deadline.lua): it ran before the
-// caller gave up, or it will never run. Which one is unknown.
+// The connection failed (reset, closed, the server died) after a command
+// was sent: a write may or may not have been made.
+class RedisConnectionLost : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
+
+// A script was sent but its reply did not come within the timeout: none
+// came, or the connection was lost and the caller waited out the rest of
+// the timeout before saying so. The script carries a deadline
+// (redis/lib/deadline.lua): it ran before the caller gave up, or it will
+// never run. Which one is unknown.
 class ScriptTimedOut : public RedisTimeout
 {
   public:
@@ -72,6 +86,15 @@ class RedisConnection
     // Connects, authenticates and selects the database, or throws
     // RedisError ("cannot connect to Redis at <addr>: <reason>") or
     // RedisTimeout ("Redis at <addr> timed out: no answer within N ms").
+    //
+    // For a sentinel:// endpoint it follows Redis's "Sentinel client spec"
+    // (https://redis.io/docs/reference/sentinel-clients/): asks each
+    // Sentinel in the endpoint's order `SENTINEL get-master-addr-by-name`
+    // until one answers, connects to that address, and checks with `ROLE`
+    // that it is a master (a demoted or not yet promoted node is refused
+    // with RedisError, and the next connect asks again). Each Sentinel and
+    // the primary get the same timeout. Such a connection turns broken()
+    // on a -READONLY reply, so its owner drops it and reconnects.
     RedisConnection(const RedisEndpoint &endpoint,
                     std::chrono::milliseconds timeout);
     ~RedisConnection();
@@ -79,8 +102,9 @@ class RedisConnection
     RedisConnection &operator=(const RedisConnection &) = delete;
 
     // Runs one command. Throws RedisTimeout when no answer came within the
-    // timeout, RedisError on other I/O errors and on error replies; after
-    // an I/O error or a timeout the connection is broken() for good.
+    // timeout, RedisConnectionLost on other I/O errors, RedisError on error
+    // replies; after an I/O error or a timeout (or, through Sentinel, a
+    // -READONLY reply) the connection is broken() for good.
     Reply command(const std::vector<std::string_view> &args);
     bool broken() const noexcept
     {
@@ -94,8 +118,15 @@ class RedisConnection
     {
         return address_;
     }
+    // Through Sentinel: the index in endpoint.sentinels of the Sentinel
+    // that named the primary. 0 otherwise.
+    std::size_t sentinel_used() const noexcept
+    {
+        return sentinel_used_;
+    }
 
   private:
+    void open(const RedisEndpoint &endpoint);
     struct FreeContext {
         void operator()(redisContext *c) const noexcept;
     };
@@ -103,6 +134,8 @@ class RedisConnection
     std::string address_; // for messages: "127.0.0.1:6379", "unix:/path"
     std::chrono::milliseconds timeout_;
     bool broken_ = false;
+    bool via_sentinel_ = false;
+    std::size_t sentinel_used_ = 0;
 };
 
 // The Lua scripts in redis/*.lua, read once at startup, each behind the
@@ -141,7 +174,12 @@ class ScriptLibrary
 
 // A pool of connections for the daemon's worker threads. lease() reuses an
 // idle connection or opens a new one; a broken connection is dropped when
-// its lease ends instead of going back to the pool.
+// its lease ends instead of going back to the pool. Through Sentinel, a
+// broken connection (the primary died, or answered -READONLY after being
+// demoted) or invalidate() (a +switch-master event) drops every idle
+// connection and every leased one when it comes back, so the next lease
+// asks Sentinel again; the Sentinel that answered moves to the front of
+// the list, as the Sentinel client spec asks.
 class RedisPool
 {
   public:
@@ -150,7 +188,8 @@ class RedisPool
     class Lease
     {
       public:
-        Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn);
+        Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn,
+              std::uint64_t generation);
         ~Lease();
         Lease(Lease &&) = default;
         Lease(const Lease &) = delete;
@@ -168,6 +207,7 @@ class RedisPool
       private:
         RedisPool *pool_;
         std::unique_ptr<RedisConnection> conn_;
+        std::uint64_t generation_;
     };
 
     Lease lease();
@@ -175,14 +215,45 @@ class RedisPool
     {
         return endpoint_;
     }
+    // Forgets every connection: the next lease connects afresh.
+    void invalidate();
 
   private:
-    void give_back(std::unique_ptr<RedisConnection> conn);
+    void give_back(std::unique_ptr<RedisConnection> conn,
+                   std::uint64_t generation);
 
-    RedisEndpoint endpoint_;
+    RedisEndpoint endpoint_; // sentinels reordered under mutex_
+    const bool via_sentinel_;
     std::chrono::milliseconds timeout_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<RedisConnection>> idle_;
+    std::uint64_t generation_ = 0; // bumped by invalidate()
+};
+
+// Listens to the Sentinels of a sentinel:// endpoint for `+switch-master`
+// of its service, on a thread of its own: SUBSCRIBE on the first Sentinel
+// that answers, the next one when it goes away. Calls on_event (on that
+// thread) with the event's text on a switch of this service, and with
+// "resubscribed" after a lost subscription came back, since a switch may
+// have been missed meanwhile. The destructor stops the thread within
+// about 200 ms.
+class SentinelWatcher
+{
+  public:
+    SentinelWatcher(RedisEndpoint endpoint,
+                    std::function<void(const std::string &)> on_event);
+    ~SentinelWatcher();
+    SentinelWatcher(const SentinelWatcher &) = delete;
+    SentinelWatcher &operator=(const SentinelWatcher &) = delete;
+
+  private:
+    void run();
+    void listen(const SentinelAddress &sentinel, bool &subscribed_before);
+
+    RedisEndpoint endpoint_;
+    std::function<void(const std::string &)> on_event_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
 };
 
 } // namespace authtoken

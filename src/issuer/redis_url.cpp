@@ -71,6 +71,10 @@ void parse_query(std::string_view query, RedisEndpoint &endpoint)
             endpoint.db = parse_number(value, 1 << 20, "database number");
         } else if (name == "password") {
             endpoint.password = percent_decode(value);
+        } else if (name == "sentinel_username" && endpoint.via_sentinel()) {
+            endpoint.sentinel_username = percent_decode(value);
+        } else if (name == "sentinel_password" && endpoint.via_sentinel()) {
+            endpoint.sentinel_password = percent_decode(value);
         } else {
             throw std::invalid_argument("unknown parameter \"" +
                                         std::string(name) + "\"");
@@ -151,6 +155,60 @@ RedisEndpoint parse_tcp_url(std::string_view rest)
     return endpoint;
 }
 
+// sentinel://[userinfo@]host[:port][,host[:port]...]/service-name[/db][?query]
+RedisEndpoint parse_sentinel_url(std::string_view rest)
+{
+    RedisEndpoint endpoint;
+    std::size_t q = rest.find('?');
+    std::string_view query =
+        q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+    rest = rest.substr(0, q);
+
+    std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        throw std::invalid_argument(
+            "a sentinel:// URL needs a service name: "
+            "sentinel://host:port[,host:port...]/service-name");
+    }
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path = rest.substr(slash + 1);
+
+    std::size_t at = authority.rfind('@');
+    if (at != std::string_view::npos) {
+        parse_userinfo(authority.substr(0, at), endpoint);
+        authority = authority.substr(at + 1);
+    }
+    while (true) {
+        std::size_t comma = authority.find(',');
+        std::string_view one = authority.substr(0, comma);
+        RedisEndpoint address;
+        address.host.clear();
+        address.port = 26379;
+        parse_host_port(one, address);
+        if (address.host.empty()) {
+            throw std::invalid_argument("empty Sentinel address");
+        }
+        endpoint.sentinels.push_back({address.host, address.port});
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        authority = authority.substr(comma + 1);
+    }
+
+    std::size_t db_slash = path.find('/');
+    std::string_view name = path.substr(0, db_slash);
+    if (name.empty()) {
+        throw std::invalid_argument("empty Sentinel service name");
+    }
+    endpoint.service_name = percent_decode(name);
+    if (db_slash != std::string_view::npos) {
+        endpoint.db =
+            parse_number(path.substr(db_slash + 1), 1 << 20, "database number");
+    }
+    parse_query(query, endpoint);
+    return endpoint;
+}
+
 } // namespace
 
 RedisEndpoint parse_redis_url(std::string_view url)
@@ -163,11 +221,27 @@ RedisEndpoint parse_redis_url(std::string_view url)
     if (url.substr(0, unix_scheme.size()) == unix_scheme) {
         return parse_unix_url(url.substr(unix_scheme.size()));
     }
-    throw std::invalid_argument("a Redis URL starts with redis:// or unix://");
+    constexpr std::string_view sentinel_scheme = "sentinel://";
+    if (url.substr(0, sentinel_scheme.size()) == sentinel_scheme) {
+        return parse_sentinel_url(url.substr(sentinel_scheme.size()));
+    }
+    throw std::invalid_argument(
+        "a Redis URL starts with redis://, unix:// or sentinel://");
 }
 
 std::string describe_endpoint(const RedisEndpoint &endpoint)
 {
+    if (endpoint.via_sentinel()) {
+        std::string out = "sentinel://";
+        for (const SentinelAddress &s : endpoint.sentinels) {
+            bool v6 = s.host.find(':') != std::string::npos;
+            out += (out.size() > 11 ? "," : "") +
+                   (v6 ? "[" + s.host + "]" : s.host) + ":" +
+                   std::to_string(s.port);
+        }
+        return out + "/" + endpoint.service_name + "/" +
+               std::to_string(endpoint.db);
+    }
     std::string out =
         endpoint.unix_path.empty()
             ? "redis://" + endpoint.host + ":" + std::to_string(endpoint.port)

@@ -75,7 +75,10 @@ sub redis_start {
 }
 
 sub redis_stop {
-    return unless $pid;
+    unless ($pid) {    # killed by the test (redis_kill): only clean up
+        remove_tree($dir) if $dir && !$ENV{TEST_NGINX_NO_CLEAN};
+        return;
+    }
     kill 'CONT', $pid;
     kill 'TERM', $pid;
     my $deadline = time + 5;

@@ -1,7 +1,8 @@
 # The front door. Everything a developer or CI runs starts here:
 #   make        build the module, authtokend, authtokenctl and the unit tests
 #   make check  build, then run the unit tests (CTest) and the t/ suite (prove)
-#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers
+#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers,
+#               and the module's files against a second, newer nginx
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
@@ -16,7 +17,7 @@ PROVE_ARGS ?= -r t/
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
 .PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
-        test-fuzz run stop bench soak clean
+        test-fuzz test-nginx-matrix run stop bench soak clean
 
 all: build
 
@@ -31,6 +32,7 @@ build: deps
 test:
 	@tools/ensure-deps test
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory test-nginx-matrix
 	@$(MAKE) --no-print-directory test-valgrind
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-asan
@@ -51,6 +53,25 @@ t-test:
 	TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
 	prove -It/lib $(PROVE_ARGS)
+
+# The module's files (t/0*, t/5*) against a second, newer nginx: the newest
+# nginx source Debian's next release publishes (tools/build-nginx: trixie by
+# default, NGINX_SUITE=... for another), built with our module through
+# nginx's own --add-dynamic-module and our `config` file.  The download and
+# build are cached in $(NGINX_BUILD); the issuer binaries come from $(BUILD).
+NGINX_BUILD  ?= build-nginx
+MATRIX_PROVE ?= t/0*.t t/5*.t
+
+test-nginx-matrix:
+	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory build
+	@set -e; out=$$(tools/build-nginx plain $(NGINX_BUILD)); \
+	nginx=$$(echo "$$out" | sed -n 1p); so=$$(echo "$$out" | sed -n 2p); \
+	echo "test-nginx-matrix: $$($$nginx -v 2>&1) with $$so"; \
+	TEST_NGINX_BINARY=$$nginx TEST_NGINX_LOAD_MODULES=$$so \
+	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
+	TEST_NGINX_SERVROOT=$(abspath $(NGINX_BUILD))/servroot \
+	prove -It/lib $(MATRIX_PROVE)
 
 # The whole suite again with AddressSanitizer and UBSan in the module (loaded
 # into Debian's nginx with the runtime preloaded), the daemon, the CLI and
@@ -119,4 +140,4 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) t/servroot t/servroot-*
+	rm -rf $(BUILD) $(ASAN_BUILD) $(NGINX_BUILD) t/servroot t/servroot-*

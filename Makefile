@@ -55,23 +55,36 @@ t-test:
 	prove -It/lib $(PROVE_ARGS)
 
 # The module's files (t/0*, t/5*) against a second, newer nginx: the newest
-# nginx source Debian's next release publishes (tools/build-nginx: trixie by
+# nginx source of Debian's next release (tools/build-nginx: trixie by
 # default, NGINX_SUITE=... for another), built with our module through
-# nginx's own --add-dynamic-module and our `config` file.  The download and
+# nginx's own --add-dynamic-module and our `config` file.  By default that
+# nginx is also the pool-debug ASan build (NGX_DEBUG_PALLOC: every pool
+# allocation is its own malloc, so ASan sees overflows that the pool hides
+# from test-asan); NGINX_FLAVOUR=plain builds it without.  The download and
 # build are cached in $(NGINX_BUILD); the issuer binaries come from $(BUILD).
-NGINX_BUILD  ?= build-nginx
-MATRIX_PROVE ?= t/0*.t t/5*.t
+NGINX_BUILD   ?= build-nginx
+NGINX_FLAVOUR ?= palloc-asan
+MATRIX_PROVE  ?= t/0*.t t/5*.t
+MATRIX_SANITIZER_DIR := $(abspath $(NGINX_BUILD))/sanitizer-reports
 
 test-nginx-matrix:
 	@tools/ensure-deps test
 	@$(MAKE) --no-print-directory build
-	@set -e; out=$$(tools/build-nginx plain $(NGINX_BUILD)); \
+	@set -e; out=$$(tools/build-nginx $(NGINX_FLAVOUR) $(NGINX_BUILD)); \
 	nginx=$$(echo "$$out" | sed -n 1p); so=$$(echo "$$out" | sed -n 2p); \
-	echo "test-nginx-matrix: $$($$nginx -v 2>&1) with $$so"; \
-	TEST_NGINX_BINARY=$$nginx TEST_NGINX_LOAD_MODULES=$$so \
+	run=$$nginx; [ "$(NGINX_FLAVOUR)" = plain ] || run=$(abspath tools/nginx-asan); \
+	echo "test-nginx-matrix: $$($$nginx -v 2>&1) ($(NGINX_FLAVOUR)) with $$so"; \
+	rm -rf $(MATRIX_SANITIZER_DIR) && mkdir -p $(MATRIX_SANITIZER_DIR); \
+	rc=0; \
+	AUTHTOKEN_SANITIZER_DIR=$(MATRIX_SANITIZER_DIR) NGINX_ASAN_BINARY=$$nginx \
+	TEST_NGINX_BINARY=$$run TEST_NGINX_LOAD_MODULES=$$so \
 	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
 	TEST_NGINX_SERVROOT=$(abspath $(NGINX_BUILD))/servroot \
-	prove -It/lib $(MATRIX_PROVE)
+	prove -It/lib $(MATRIX_PROVE) || rc=1; \
+	if [ -n "$$(ls -A $(MATRIX_SANITIZER_DIR))" ]; then \
+	    echo "sanitizer reports:"; head -50 $(MATRIX_SANITIZER_DIR)/*; rc=1; \
+	else echo "test-nginx-matrix: no sanitizer reports"; fi; \
+	exit $$rc
 
 # The whole suite again with AddressSanitizer and UBSan in the module (loaded
 # into Debian's nginx with the runtime preloaded), the daemon, the CLI and

@@ -1,7 +1,8 @@
 # The front door. Everything a developer or CI runs starts here:
 #   make        build the module, authtokend, authtokenctl and the unit tests
 #   make check  build, then run the unit tests (CTest) and the t/ suite (prove)
-#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers
+#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers,
+#               and the module's files against a second, newer nginx
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
@@ -18,7 +19,7 @@ PROVE_ARGS ?= -r t/
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
 .PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
-        test-fuzz run stop bench soak clean
+        test-fuzz test-nginx-matrix run stop bench soak clean
 
 all: build
 
@@ -33,6 +34,7 @@ build: deps
 test:
 	@tools/ensure-deps test
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory test-nginx-matrix
 	@$(MAKE) --no-print-directory test-valgrind
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-install
@@ -54,6 +56,38 @@ t-test:
 	TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
 	prove -It/lib $(PROVE_ARGS)
+
+# The module's files (t/0*, t/5*) against a second, newer nginx: the newest
+# nginx source of Debian's next release (tools/build-nginx: trixie by
+# default, NGINX_SUITE=... for another), built with our module through
+# nginx's own --add-dynamic-module and our `config` file.  By default that
+# nginx is also the pool-debug ASan build (NGX_DEBUG_PALLOC: every pool
+# allocation is its own malloc, so ASan sees overflows that the pool hides
+# from test-asan); NGINX_FLAVOUR=plain builds it without.  The download and
+# build are cached in $(NGINX_BUILD); the issuer binaries come from $(BUILD).
+NGINX_BUILD   ?= build-nginx
+NGINX_FLAVOUR ?= palloc-asan
+MATRIX_PROVE  ?= t/0*.t t/5*.t
+MATRIX_SANITIZER_DIR := $(abspath $(NGINX_BUILD))/sanitizer-reports
+
+test-nginx-matrix:
+	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory build
+	@set -e; out=$$(tools/build-nginx $(NGINX_FLAVOUR) $(NGINX_BUILD)); \
+	nginx=$$(echo "$$out" | sed -n 1p); so=$$(echo "$$out" | sed -n 2p); \
+	run=$$nginx; [ "$(NGINX_FLAVOUR)" = plain ] || run=$(abspath tools/nginx-asan); \
+	echo "test-nginx-matrix: $$($$nginx -v 2>&1) ($(NGINX_FLAVOUR)) with $$so"; \
+	rm -rf $(MATRIX_SANITIZER_DIR) && mkdir -p $(MATRIX_SANITIZER_DIR); \
+	rc=0; \
+	AUTHTOKEN_SANITIZER_DIR=$(MATRIX_SANITIZER_DIR) NGINX_ASAN_BINARY=$$nginx \
+	TEST_NGINX_BINARY=$$run TEST_NGINX_LOAD_MODULES=$$so \
+	AUTHTOKEN_BUILD_DIR=$(abspath $(BUILD)) \
+	TEST_NGINX_SERVROOT=$(abspath $(NGINX_BUILD))/servroot \
+	prove -It/lib $(MATRIX_PROVE) || rc=1; \
+	if [ -n "$$(ls -A $(MATRIX_SANITIZER_DIR))" ]; then \
+	    echo "sanitizer reports:"; head -50 $(MATRIX_SANITIZER_DIR)/*; rc=1; \
+	else echo "test-nginx-matrix: no sanitizer reports"; fi; \
+	exit $$rc
 
 # The whole suite again with AddressSanitizer and UBSan in the module (loaded
 # into Debian's nginx with the runtime preloaded), the daemon, the CLI and
@@ -122,7 +156,7 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) t/servroot t/servroot-*
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) $(NGINX_BUILD) t/servroot t/servroot-*
 
 # --- install and Debian packages -----------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: CMake's install rules

@@ -854,7 +854,12 @@ ngx_int_t add_www_authenticate(ngx_http_request_t *r,
     if (h == nullptr) {
         return NGX_ERROR;
     }
+    // ngx_list_push memory is not zeroed: every field nginx reads is set.
+    // Since 1.23 the core walks h->next (satisfy any, auth_request).
     h->hash = 1;
+#if defined(nginx_version) && nginx_version >= 1023000
+    h->next = nullptr;
+#endif
     ngx_str_set(&h->key, "WWW-Authenticate");
     h->value = static_cast<ngx_str_t *>(alcf->keywords->elts)[0];
     r->headers_out.www_authenticate = h;
@@ -869,6 +874,9 @@ ngx_int_t add_retry_after(ngx_http_request_t *r) noexcept
         return NGX_ERROR;
     }
     h->hash = 1;
+#if defined(nginx_version) && nginx_version >= 1023000
+    h->next = nullptr;
+#endif
     ngx_str_set(&h->key, "Retry-After");
     ngx_str_set(&h->value, "1");
     return NGX_OK;

@@ -699,9 +699,18 @@ sub remove_server_root () {
     }
 }
 
+# The shared server root is left as upstream Test::Nginx can take it over:
+# it removes conf/, html/, logs/ and *_temp/, then rmdir()s the root and
+# stops ("Can't remove t/servroot") if anything else is left there.
+sub release_server_root () {
+    return if $$ != $MainPid || $PrivateServRoot || $Randomize;
+    unlink "$ServRoot/nginx.stderr", "$ServRoot/.lock";
+}
+
 END {
     local $?;   # do not disturb Test::Builder's exit code
     cleanup();
+    release_server_root();
     remove_server_root();
 }
 

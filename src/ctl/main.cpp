@@ -38,7 +38,8 @@ commands:
   init-secret PATH     create the 32-byte secret file (mode 0600)
   createuser NAME      add a user (--superuser --staff --inactive
                        --password-stdin --email E)
-  changepassword NAME  set a new password (prompt, or --password-stdin)
+  changepassword NAME  set a new password (prompt, or --password-stdin;
+                       --revoke-token also ends the user's token)
   deactivate NAME      refuse the user's token and logins at once
   activate NAME        undo deactivate
   deleteuser NAME      remove the user and its token
@@ -50,6 +51,8 @@ commands:
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
+The Redis password belongs in AUTHTOKEN_REDIS_PASSWORD or the config
+file's redis_password: a password on the command line shows in `ps`.
 
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
 3 Redis did not answer a change in time: it was made before then or not at
@@ -79,7 +82,7 @@ class Session
             sealer_.emplace(load_secret_file(settings_.secret_file));
             scripts_ = std::make_unique<ScriptLibrary>(settings_.scripts_dir);
             conn_ = std::make_unique<RedisConnection>(
-                parse_redis_url(settings_.redis),
+                redis_endpoint(settings_),
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
         }
@@ -87,9 +90,7 @@ class Session
     }
     passwords::HasherPolicy policy() const
     {
-        passwords::HasherPolicy policy;
-        policy.pbkdf2_iterations = settings_.pbkdf2_iterations;
-        return policy;
+        return hasher_policy(settings_);
     }
 
   private:
@@ -244,6 +245,19 @@ int change_password(Session &session, const CommandArgs &args)
         throw no_such_user(name);
     }
     std::cout << "Password changed successfully for user '" << name << "'\n";
+    if (args.has("--revoke-token")) {
+        try {
+            bool removed = store.revoke_token(name);
+            std::cout << (removed ? "Revoked the token of user "
+                                  : "No token to revoke for user ")
+                      << name << "\n";
+        } catch (const NoSuchUser &) {
+            throw no_such_user(name);
+        }
+    } else {
+        std::cout << "The user's token still works; `authtokenctl revoke "
+                  << name << "` (or changepassword --revoke-token) ends it.\n";
+    }
     return 0;
 }
 
@@ -339,12 +353,56 @@ int list_users(Session &session, const CommandArgs &)
               << "token\n";
     for (const UserRecord &u : session.store().list_users()) {
         std::cout << std::left << std::setw(6) << u.uid << std::setw(24)
-                  << u.username << std::setw(8) << yes_no(u.is_active)
+                  << escape_unsafe_username(u.username) << std::setw(8) << yes_no(u.is_active)
                   << std::setw(7) << yes_no(u.is_staff) << std::setw(11)
                   << yes_no(u.is_superuser) << yes_no(!u.token_digest.empty())
                   << "\n";
     }
     return 0;
+}
+
+// "N <what>: at /1/x, /2/x" (the first ten), as the refusals say it.
+std::string where(const std::vector<std::string> &pointers)
+{
+    std::string text;
+    for (std::size_t i = 0; i < pointers.size() && i < 10; i++) {
+        text += (i > 0 ? ", " : "") + pointers[i];
+    }
+    if (pointers.size() > 10) {
+        text += " (and " + std::to_string(pointers.size() - 10) + " more)";
+    }
+    return text;
+}
+
+void report_import_notes(const ImportNotes &notes)
+{
+    if (!notes.escaped_usernames.empty()) {
+        std::cerr << "Note: " << notes.escaped_usernames.size()
+                  << " usernames with control characters or whitespace at "
+                     "either end were imported escaped (\\xNN, \\uNNNN): at "
+                  << where(notes.escaped_usernames) << "\n";
+    }
+    if (!notes.weak_keys.empty()) {
+        std::cerr << "Warning: " << notes.weak_keys.size()
+                  << " token keys that are not 40 hex characters were "
+                     "imported (--allow-weak-keys); replace them with "
+                     "`authtokenctl token NAME -r`: at "
+                  << where(notes.weak_keys) << "\n";
+    }
+    if (!notes.passwords_in_no_hash_format.empty()) {
+        std::cerr << "Warning: " << notes.passwords_in_no_hash_format.size()
+                  << " users have a password in no known hash format "
+                     "(plain text?); as in Django they cannot log in until "
+                     "`authtokenctl changepassword NAME`: at "
+                  << where(notes.passwords_in_no_hash_format) << "\n";
+    }
+    if (!notes.passwords_not_checkable.empty()) {
+        std::cerr << "Warning: " << notes.passwords_not_checkable.size()
+                  << " users have a password hash this issuer cannot check "
+                     "(md5, sha1, scrypt, crypt or malformed); they cannot "
+                     "log in until `authtokenctl changepassword NAME`: at "
+                  << where(notes.passwords_not_checkable) << "\n";
+    }
 }
 
 int import_django(Session &session, const CommandArgs &args)
@@ -356,9 +414,13 @@ int import_django(Session &session, const CommandArgs &args)
     }
     std::ostringstream text;
     text << in.rdbuf();
+    ImportOptions options;
+    options.escape_unsafe_usernames = args.has("--escape-unsafe-usernames");
+    options.allow_weak_keys = args.has("--allow-weak-keys");
+    ImportNotes notes;
     std::vector<ImportedUser> users;
     try {
-        users = parse_django_dumpdata(text.str());
+        users = parse_django_dumpdata(text.str(), options, &notes);
     } catch (const DumpdataError &e) {
         throw std::runtime_error("Error: " + path + ": " + e.what() +
                                  "; nothing was imported");
@@ -378,6 +440,7 @@ int import_django(Session &session, const CommandArgs &args)
               << " tokens from " << path << " (" << summary.created << " new, "
               << summary.updated << " updated, " << summary.unchanged
               << " unchanged).\n";
+    report_import_notes(notes);
     return 0;
 }
 
@@ -413,9 +476,11 @@ const std::vector<Command> &commands()
          1,
          create_user},
         {"changepassword",
-         "changepassword NAME [--password-stdin]",
-         "Sets a new password (the token is left as it is).",
-         {"--password-stdin"},
+         "changepassword NAME [--password-stdin] [--revoke-token]",
+         "Sets a new password. The token is left as it is (as in DRF) unless\n"
+         "--revoke-token, which deletes it in the same command: nginx refuses\n"
+         "it at once and the next login creates a new one.",
+         {"--password-stdin", "--revoke-token"},
          {},
          1,
          change_password},
@@ -475,11 +540,17 @@ const std::vector<Command> &commands()
          0,
          list_users},
         {"import-django",
-         "import-django FILE",
+         "import-django FILE [--escape-unsafe-usernames] [--allow-weak-keys]",
          "Imports `manage.py dumpdata auth.user authtoken.token` JSON: users\n"
          "keep their ids, password hashes and token keys. All or nothing;\n"
-         "running it again changes nothing.",
-         {},
+         "running it again changes nothing. Refused, with how many and\n"
+         "where: usernames with control characters or whitespace at either\n"
+         "end (--escape-unsafe-usernames imports them as \\xNN/\\uNNNN\n"
+         "escapes), token keys that are not 40 hex characters\n"
+         "(--allow-weak-keys imports them), argon2/bcrypt/pbkdf2 hashes\n"
+         "over the work caps. Passwords in no hash format (plain text) are\n"
+         "imported unusable for login and counted.",
+         {"--escape-unsafe-usernames", "--allow-weak-keys"},
          {},
          1,
          import_django},
@@ -541,7 +612,13 @@ int run(std::vector<std::string> args)
 int main(int argc, char **argv)
 {
     try {
-        return run(std::vector<std::string>(argv + 1, argv + argc));
+        std::vector<std::string> args(argv + 1, argv + argc);
+        if (hide_redis_password_in_argv(argc, argv)) {
+            std::cerr << "authtokenctl: warning: the Redis password in --redis "
+                         "shows in `ps`; use AUTHTOKEN_REDIS_PASSWORD or "
+                         "redis_password in the config file\n";
+        }
+        return run(std::move(args));
     } catch (const authtoken::WriteOutcomeUnknown &e) {
         // Saying "failed" here would be a lie half of the time: the
         // command may have run, or may run when a stalled Redis resumes.

@@ -64,6 +64,7 @@ void flags_beat_environment_beat_file(void **)
     g_env["AUTHTOKEN_CONFIG"] = "/etc/a.conf";
     g_env["AUTHTOKEN_REDIS"] = "redis://env:2/0";
     g_env["AUTHTOKEN_PBKDF2_ITERATIONS"] = "20";
+    g_env["AUTHTOKEN_INSECURE_TEST_HASHING"] = "on";
     IssuerSettings s =
         resolve_settings({{"pbkdf2_iterations", "30"}}, fake_env, fake_read);
     assert_string_equal(s.listen.c_str(), "127.0.0.1:1");    // file
@@ -102,6 +103,46 @@ void bad_environment_value_is_named(void **)
         fail();
     } catch (const SettingsError &e) {
         assert_non_null(strstr(e.what(), "AUTHTOKEN_THROTTLE_USER_RATE"));
+    }
+}
+
+// Below 600000 only with the insecure test setting named; above the
+// hasher's own cap never (it made every login answer 500).
+void pbkdf2_iterations_floor_and_cap(void **)
+{
+    for (const char *low : {"1", "1000", "599999"}) {
+        try {
+            resolve_settings({{"pbkdf2_iterations", low}}, fake_env,
+                             fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", low);
+        } catch (const SettingsError &e) {
+            assert_non_null(strstr(e.what(), "insecure_test_hashing"));
+        }
+    }
+    IssuerSettings s = resolve_settings(
+        {{"pbkdf2_iterations", "1000"}, {"insecure_test_hashing", "on"}},
+        fake_env, fake_read);
+    assert_int_equal(hasher_policy(s).pbkdf2_iterations, 1000);
+    assert_true(hasher_policy(s).allow_insecure_iterations);
+    s = resolve_settings({{"pbkdf2_iterations", "10000000"}}, fake_env,
+                         fake_read);
+    assert_int_equal(s.pbkdf2_iterations, 10000000);
+    for (const char *high : {"10000001", "100000000"}) {
+        try {
+            resolve_settings({{"pbkdf2_iterations", high},
+                              {"insecure_test_hashing", "on"}},
+                             fake_env, fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", high);
+        } catch (const SettingsError &) {
+        }
+    }
+    s = resolve_settings({{"password_hasher", "argon2id"}}, fake_env,
+                         fake_read);
+    assert_true(hasher_policy(s).hasher == passwords::Hasher::argon2id);
+    try {
+        resolve_settings({{"password_hasher", "md5"}}, fake_env, fake_read);
+        fail();
+    } catch (const SettingsError &) {
     }
 }
 
@@ -245,6 +286,7 @@ int main(void)
         cmocka_unit_test_setup(config_errors_name_file_and_line, reset),
         cmocka_unit_test_setup(bad_environment_value_is_named, reset),
         cmocka_unit_test_setup(flags_are_taken_out_of_argv, reset),
+        cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_messages),
         cmocka_unit_test(client_address_trusts_only_proxies),

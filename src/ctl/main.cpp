@@ -12,7 +12,12 @@
 #include "issuer/token_sealer.h"
 #include "issuer/user_store.h"
 
+#include <nlohmann/json.hpp>
+#include <uniwidth.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -46,7 +51,8 @@ commands:
   token NAME [-r]      print the user's token, creating it (-r: replace it)
   revoke NAME          delete the user's token
   backfill             give a token to every user without one
-  users                list users, their flags and whether they have a token
+                       (long commands show a progress bar on a terminal)
+  users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
 
 Settings are also read from AUTHTOKEN_* environment variables
@@ -318,12 +324,74 @@ int revoke(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// A progress bar on standard error when it is a terminal, for commands
+// that go through many users; nothing at all when it is not (a pipe, a
+// log file, cron), so scripts see exactly the summary line.
+class Progress
+{
+  public:
+    Progress(std::string what, std::size_t total)
+        : what_(std::move(what)), total_(total),
+          shown_(total > 0 && isatty(STDERR_FILENO) == 1)
+    {
+    }
+    ~Progress()
+    {
+        if (shown_ && drawn_) {
+            std::cerr << "\r\033[K" << std::flush;
+        }
+    }
+    Progress(const Progress &) = delete;
+    Progress &operator=(const Progress &) = delete;
+
+    // For one long step that has no parts to count: says it is running.
+    void note_running()
+    {
+        if (shown_) {
+            drawn_ = true;
+            std::cerr << "\r" << what_ << " " << total_ << " users..."
+                      << std::flush;
+        }
+    }
+
+    void step()
+    {
+        done_++;
+        if (!shown_) {
+            return;
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (drawn_ && done_ < total_ && now - last_ < kRedrawInterval) {
+            return;
+        }
+        last_ = now;
+        drawn_ = true;
+        constexpr std::size_t kBar = 30;
+        std::size_t filled = total_ == 0 ? kBar : done_ * kBar / total_;
+        std::cerr << "\r" << what_ << " [" << std::string(filled, '#')
+                  << std::string(kBar - filled, ' ') << "] " << done_ << "/"
+                  << total_ << std::flush;
+    }
+
+  private:
+    static constexpr std::chrono::milliseconds kRedrawInterval{100};
+    std::string what_;
+    std::size_t total_;
+    bool shown_;
+    bool drawn_ = false;
+    std::size_t done_ = 0;
+    std::chrono::steady_clock::time_point last_{};
+};
+
 // The DRF FAQ's loop: Token.objects.get_or_create(user=user) for all.
 int backfill(Session &session, const CommandArgs &)
 {
     UserStore &store = session.store();
     int created = 0, existing = 0;
-    for (const UserRecord &user : store.list_users()) {
+    std::vector<UserRecord> users = store.list_users();
+    Progress progress("backfill", users.size());
+    for (const UserRecord &user : users) {
+        progress.step();
         if (!user.token_digest.empty()) {
             existing++;
             continue;
@@ -344,20 +412,57 @@ int backfill(Session &session, const CommandArgs &)
     return 0;
 }
 
-int list_users(Session &session, const CommandArgs &)
+// Pads `text` to `columns` terminal columns, counting display width
+// (libunistring's u8_strwidth: "山田" is 4 columns, "Zoë" 3), not bytes.
+// A text as wide or wider gets one space.
+std::string pad_to_width(const std::string &text, int columns)
 {
-    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
-    std::cout << std::left << std::setw(6) << "uid" << std::setw(24)
-              << "username" << std::setw(8) << "active" << std::setw(7)
-              << "staff" << std::setw(11) << "superuser"
-              << "token\n";
-    for (const UserRecord &u : session.store().list_users()) {
-        std::cout << std::left << std::setw(6) << u.uid << std::setw(24)
-                  << escape_unsafe_username(u.username) << std::setw(8) << yes_no(u.is_active)
-                  << std::setw(7) << yes_no(u.is_staff) << std::setw(11)
-                  << yes_no(u.is_superuser) << yes_no(!u.token_digest.empty())
-                  << "\n";
+    int width = u8_strwidth(reinterpret_cast<const uint8_t *>(text.c_str()),
+                            "UTF-8");
+    if (width < 0) {
+        width = static_cast<int>(text.size());
     }
+    return text + std::string(
+                      static_cast<std::size_t>(std::max(1, columns - width)),
+                      ' ');
+}
+
+int list_users(Session &session, const CommandArgs &args)
+{
+    // Everything is read before anything is printed: an error (Redis
+    // unreachable) comes alone, not after a header line.
+    std::vector<UserRecord> users = session.store().list_users();
+    if (args.has("--json")) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const UserRecord &u : users) {
+            out.push_back({{"uid", u.uid},
+                           {"username", u.username},
+                           {"is_active", u.is_active},
+                           {"is_staff", u.is_staff},
+                           {"is_superuser", u.is_superuser},
+                           {"has_token", !u.token_digest.empty()}});
+        }
+        // Names that are not UTF-8 (possible only from old imports) are
+        // written with U+FFFD rather than failing the whole listing.
+        std::cout << out.dump(-1, ' ', false,
+                              nlohmann::json::error_handler_t::replace)
+                  << "\n";
+        return 0;
+    }
+    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
+    std::ostringstream table;
+    table << pad_to_width("uid", 6) << pad_to_width("username", 24)
+          << pad_to_width("active", 8) << pad_to_width("staff", 7)
+          << pad_to_width("superuser", 11) << "token\n";
+    for (const UserRecord &u : users) {
+        table << pad_to_width(std::to_string(u.uid), 6)
+              << pad_to_width(escape_unsafe_username(u.username), 24)
+              << pad_to_width(yes_no(u.is_active), 8)
+              << pad_to_width(yes_no(u.is_staff), 7)
+              << pad_to_width(yes_no(u.is_superuser), 11)
+              << yes_no(!u.token_digest.empty()) << "\n";
+    }
+    std::cout << table.str();
     return 0;
 }
 
@@ -431,6 +536,10 @@ int import_django(Session &session, const CommandArgs &args)
     }
     ImportSummary summary;
     try {
+        // One Redis script writes everything at once (all or nothing):
+        // there is no partial progress to show, only that it is running.
+        Progress progress("import-django: writing", users.size());
+        progress.note_running();
         summary = session.store().import_users(users);
     } catch (const ScriptRefused &e) {
         throw std::runtime_error("Error: " + path + ": " + e.what() +
@@ -533,9 +642,12 @@ const std::vector<Command> &commands()
          0,
          backfill},
         {"users",
-         "users",
-         "Lists users with their flags and token presence.",
-         {},
+         "users [--json]",
+         "Lists users with their flags and token presence, in columns\n"
+         "aligned by display width (names escaped as \\xNN where they hold\n"
+         "control characters); --json: one JSON array of {uid, username,\n"
+         "is_active, is_staff, is_superuser, has_token} for scripts.",
+         {"--json"},
          {},
          0,
          list_users},

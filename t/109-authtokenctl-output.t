@@ -34,6 +34,19 @@ is($row{'Zoë'}[1], expected_row('Zoë', 21, 'no'),
    '"Zoë" by 3 columns, not 4 bytes');
 is($row{bob}[1], expected_row('bob', 21, 'yes'), 'an ASCII name as before');
 
+# A name with control bytes stored before import refused them (or written
+# by anything else): shown escaped, never raw to the terminal.
+{
+    ctl_ok('--no-auto-create-token', 'createuser', 'legacy');
+    my $uid = redis_cmd('GET', 'authtoken:username:legacy');
+    redis_cmd('HSET', "authtoken:user:$uid", 'username', "leg\e[2Jacy\r");
+    my $list = ctl_ok('users');
+    unlike($list, qr/[\x00-\x09\x0b-\x1f\x7f]/, 'users prints no control bytes');
+    like($list, qr/^\Q$uid\E +leg\\x1b\[2Jacy\\x0d +yes/m, 'but the name escaped');
+    redis_cmd('ZREM', 'authtoken:users', $uid);
+    redis_cmd('DEL', "authtoken:user:$uid", 'authtoken:username:legacy');
+}
+
 my $json = decode_json(ctl_ok('users', '--json'));
 is(scalar @$json, 3, '--json lists every user');
 my ($yamada) = grep { $_->{username} eq '山田' } @$json;

@@ -278,12 +278,13 @@ void run_pbkdf2(Input &in)
     // PBKDF2PasswordHasher.must_update(); another hasher always updates.
     bool short_salt = salt.size() * 5.954196310386876 < 128; // log2(62)
     bool want_update = sha1 || short_salt;
-    FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{
-                                            static_cast<unsigned>(iterations), true}) ==
-                   want_update,
+    FUZZ_CHECK(pw::must_update(
+                   encoded, pw::HasherPolicy{static_cast<unsigned>(iterations),
+                                             true}) == want_update,
                d);
     FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{static_cast<unsigned>(
-                                            iterations + 1), true}),
+                                                             iterations + 1),
+                                                         true}),
                d);
 
     // One mutation, then Django's verdict on the mutated string.

@@ -417,14 +417,14 @@ int backfill(Session &session, const CommandArgs &)
 // A text as wide or wider gets one space.
 std::string pad_to_width(const std::string &text, int columns)
 {
-    int width = u8_strwidth(reinterpret_cast<const uint8_t *>(text.c_str()),
-                            "UTF-8");
+    int width =
+        u8_strwidth(reinterpret_cast<const uint8_t *>(text.c_str()), "UTF-8");
     if (width < 0) {
         width = static_cast<int>(text.size());
     }
-    return text + std::string(
-                      static_cast<std::size_t>(std::max(1, columns - width)),
-                      ' ');
+    return text +
+           std::string(static_cast<std::size_t>(std::max(1, columns - width)),
+                       ' ');
 }
 
 int list_users(Session &session, const CommandArgs &args)

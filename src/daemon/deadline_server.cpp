@@ -374,8 +374,8 @@ void refuse_head(ConnectionStream &stream, Head head,
     std::string ip;
     int port = 0;
     stream.get_remote_ip_and_port(ip, port);
-    log::info("request head from " + (ip.empty() ? "unix socket" : ip) +
-              ": " + std::to_string(status) + " " + detail);
+    log::info("request head from " + (ip.empty() ? "unix socket" : ip) + ": " +
+              std::to_string(status) + " " + detail);
 }
 
 } // namespace

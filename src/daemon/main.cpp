@@ -152,10 +152,9 @@ std::string bind_server(httplib::Server &server, const ListenAddress &address,
             }
             if (chown(address.host.c_str(), static_cast<uid_t>(-1),
                       gr->gr_gid) != 0) {
-                throw std::runtime_error("socket_group: cannot chown " +
-                                         address.host + " to " +
-                                         socket_options.group + ": " +
-                                         std::strerror(errno));
+                throw std::runtime_error(
+                    "socket_group: cannot chown " + address.host + " to " +
+                    socket_options.group + ": " + std::strerror(errno));
             }
         }
         // Connecting needs write permission on the socket, and bind() made
@@ -366,8 +365,8 @@ int run(std::vector<std::string> args)
     install_routes(server, settings, obtain, pool);
 
     SignalWatcher watcher(server);
-    std::string where = bind_server(server, address,
-                                    {settings.socket_mode, settings.socket_group});
+    std::string where = bind_server(
+        server, address, {settings.socket_mode, settings.socket_group});
     log::info("redis " + describe_endpoint(endpoint) + ", " +
               std::to_string(connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +

@@ -66,8 +66,8 @@ struct ImportNotes {
 // asked to import. Unsafe usernames, weak token keys and argon2 hashes
 // over the work caps (passwords::kMaxArgon2*) are all found first and then
 // refused together, with how many and where.
-std::vector<ImportedUser> parse_django_dumpdata(std::string_view text,
-                                                const ImportOptions &options = {},
-                                                ImportNotes *notes = nullptr);
+std::vector<ImportedUser>
+parse_django_dumpdata(std::string_view text, const ImportOptions &options = {},
+                      ImportNotes *notes = nullptr);
 
 } // namespace authtoken

@@ -121,8 +121,7 @@ struct CodePoint {
 CodePoint code_point_at(std::string_view text, std::size_t at)
 {
     ucs4_t uc = 0;
-    int n = u8_mbtoucr(&uc,
-                       reinterpret_cast<const uint8_t *>(text.data() + at),
+    int n = u8_mbtoucr(&uc, reinterpret_cast<const uint8_t *>(text.data() + at),
                        text.size() - at);
     if (n <= 0) {
         return {static_cast<unsigned char>(text[at]), 1, false};
@@ -157,32 +156,32 @@ bool needs_escape(const CodePoint &cp, bool at_end)
 bool is_unsafe_username(std::string_view name)
 {
     bool unsafe = false;
-    for_each_code_point(name, [&](const CodePoint &cp, bool at_end,
-                                  std::string_view) {
-        unsafe = unsafe || needs_escape(cp, at_end);
-    });
+    for_each_code_point(
+        name, [&](const CodePoint &cp, bool at_end, std::string_view) {
+            unsafe = unsafe || needs_escape(cp, at_end);
+        });
     return unsafe;
 }
 
 std::string escape_unsafe_username(std::string_view name)
 {
     std::string out;
-    for_each_code_point(name, [&](const CodePoint &cp, bool at_end,
-                                  std::string_view bytes) {
-        if (!needs_escape(cp, at_end)) {
-            out.append(bytes);
-            return;
-        }
-        char buf[16];
-        if (!cp.valid || cp.value < 0x80) {
-            std::snprintf(buf, sizeof buf, "\\x%02x",
-                          static_cast<unsigned>(cp.value));
-        } else {
-            std::snprintf(buf, sizeof buf, "\\u%04x",
-                          static_cast<unsigned>(cp.value));
-        }
-        out += buf;
-    });
+    for_each_code_point(
+        name, [&](const CodePoint &cp, bool at_end, std::string_view bytes) {
+            if (!needs_escape(cp, at_end)) {
+                out.append(bytes);
+                return;
+            }
+            char buf[16];
+            if (!cp.valid || cp.value < 0x80) {
+                std::snprintf(buf, sizeof buf, "\\x%02x",
+                              static_cast<unsigned>(cp.value));
+            } else {
+                std::snprintf(buf, sizeof buf, "\\u%04x",
+                              static_cast<unsigned>(cp.value));
+            }
+            out += buf;
+        });
     return out;
 }
 

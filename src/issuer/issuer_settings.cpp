@@ -114,9 +114,7 @@ const std::map<std::string, Setter> &setters()
         {"socket_group",
          [](IssuerSettings &s, const std::string &v) { s.socket_group = v; }},
         {"redis_password",
-         [](IssuerSettings &s, const std::string &v) {
-             s.redis_password = v;
-         }},
+         [](IssuerSettings &s, const std::string &v) { s.redis_password = v; }},
         {"secret_file",
          [](IssuerSettings &s, const std::string &v) {
              s.secret_file = non_empty(v);
@@ -222,17 +220,15 @@ const std::map<std::string, Setter> &setters()
              s.max_connections = parse_unsigned(v, 1, 900);
          }},
         {"threads",
-         [](IssuerSettings &s, const std::string &v) {
-             s.threads = parse_unsigned(v, 0, 1024);
-         }},
+         [](IssuerSettings &s,
+            const std::string &v) { s.threads = parse_unsigned(v, 0, 1024); }},
         {"redis_timeout_ms",
-         [](IssuerSettings &s, const std::string &v) {
-             s.redis_timeout_ms = parse_unsigned(v, 10, 600000);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.redis_timeout_ms = parse_unsigned(v, 10, 600000); }},
         {"create_secret",
-         [](IssuerSettings &s, const std::string &v) {
-             s.create_secret = parse_bool(v);
-         }},
+         [](IssuerSettings &s,
+            const std::string &v) { s.create_secret = parse_bool(v); }},
     };
     return table;
 }

@@ -67,7 +67,6 @@ constexpr WorkBounds kStrict{kMaxPbkdf2Iterations, kMaxArgon2MemoryKiB,
 constexpr WorkBounds kSyntax{UINT32_MAX, UINT32_MAX, UINT32_MAX,
                              0xFFFFFF,   UINT64_MAX, 31};
 
-
 // bcrypt only reads the first 72 bytes of its input, and Python's bcrypt 3.x
 // (Django's) silently ignores the rest. libxcrypt instead refuses inputs over
 // 512 bytes, so the cut is made here.
@@ -308,7 +307,8 @@ parse_pbkdf2(const std::vector<std::string_view> &fields, Pbkdf2Digest digest,
     }
     Pbkdf2Encoding parsed;
     parsed.digest = digest;
-    const auto iterations = parse_decimal(fields[1], 1, bounds.pbkdf2_iterations);
+    const auto iterations =
+        parse_decimal(fields[1], 1, bounds.pbkdf2_iterations);
     if (!iterations || fields[2].empty()) {
         return std::nullopt;
     }
@@ -543,7 +543,8 @@ int argon2_one_thread(const Argon2Encoding &params, std::string_view raw,
     context.outlen = static_cast<std::uint32_t>(out.size());
     // libargon2 takes the password as non-const for its optional wiping,
     // which is off (flags below).
-    context.pwd = reinterpret_cast<std::uint8_t *>(const_cast<char *>(raw.data()));
+    context.pwd =
+        reinterpret_cast<std::uint8_t *>(const_cast<char *>(raw.data()));
     context.pwdlen = static_cast<std::uint32_t>(raw.size());
     context.salt = salt.data();
     context.saltlen = static_cast<std::uint32_t>(salt.size());
@@ -685,11 +686,11 @@ std::string make_argon2id(std::string_view raw, const HasherPolicy &policy)
         }
         return text;
     };
-    return std::string(kArgon2) + "$argon2id$v=19$m=" +
-           std::to_string(params.memory_kib) +
+    return std::string(kArgon2) +
+           "$argon2id$v=19$m=" + std::to_string(params.memory_kib) +
            ",t=" + std::to_string(params.passes) +
-           ",p=" + std::to_string(params.lanes) + "$" +
-           unpadded(params.salt) + "$" + unpadded(hash);
+           ",p=" + std::to_string(params.lanes) + "$" + unpadded(params.salt) +
+           "$" + unpadded(hash);
 }
 
 } // namespace
@@ -700,9 +701,9 @@ void check_policy(const HasherPolicy &policy)
         policy.allow_insecure_iterations ? 1 : kMinPbkdf2Iterations;
     if (policy.pbkdf2_iterations < floor ||
         policy.pbkdf2_iterations > kMaxPbkdf2Iterations) {
-        throw std::invalid_argument(
-            "pbkdf2 iterations must be between " + std::to_string(floor) +
-            " and " + std::to_string(kMaxPbkdf2Iterations));
+        throw std::invalid_argument("pbkdf2 iterations must be between " +
+                                    std::to_string(floor) + " and " +
+                                    std::to_string(kMaxPbkdf2Iterations));
     }
     const unsigned lanes = policy.argon2_parallelism;
     if (lanes < 1 || lanes > kMaxArgon2Parallelism ||
@@ -766,7 +767,8 @@ PasswordFormat classify_password(std::string_view encoded)
     if (parse_encoding(encoded)) {
         return PasswordFormat::usable;
     }
-    if (encoded.size() <= kMaxEncodedLength && parse_encoding(encoded, kSyntax)) {
+    if (encoded.size() <= kMaxEncodedLength &&
+        parse_encoding(encoded, kSyntax)) {
         return PasswordFormat::over_work_bounds;
     }
     const std::string_view algorithm = encoded.substr(0, encoded.find('$'));
@@ -850,8 +852,7 @@ PasswordVerdict verify_password(std::string_view raw, std::string_view encoded,
     // Legacy bcrypt matched on the first 72 bytes only: what was typed past
     // them is not the user's password, so it must not become it.
     const auto *bcrypt = std::get_if<BcryptEncoding>(&*stored);
-    const bool truncated_match = bcrypt != nullptr &&
-                                 !bcrypt->sha256_prehash &&
+    const bool truncated_match = bcrypt != nullptr && !bcrypt->sha256_prehash &&
                                  raw.size() > kBcryptMaxInput;
     verdict.must_update = verdict.matched && rehash && !truncated_match;
     // Like Django, only the default hasher is hardened: a user whose hash

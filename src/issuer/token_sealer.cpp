@@ -105,8 +105,9 @@ const unsigned char *bytes_of(std::string_view s)
 SecretPage::SecretPage()
 {
     const long page = sysconf(_SC_PAGESIZE);
-    void *mem = mmap(nullptr, static_cast<std::size_t>(page),
-                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *mem =
+        mmap(nullptr, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         throw std::runtime_error(std::string("cannot map the secret: ") +
                                  std::strerror(errno));
@@ -153,10 +154,10 @@ std::unique_ptr<SecretPage> load_secret_file(const std::string &path)
                                  " is not a regular file");
     }
     if (st.st_uid != geteuid()) {
-        throw std::runtime_error(
-            "secret file " + path + " belongs to uid " +
-            std::to_string(st.st_uid) + ", not to the user running (uid " +
-            std::to_string(geteuid()) + "); chown it");
+        throw std::runtime_error("secret file " + path + " belongs to uid " +
+                                 std::to_string(st.st_uid) +
+                                 ", not to the user running (uid " +
+                                 std::to_string(geteuid()) + "); chown it");
     }
     if ((st.st_mode & 077) != 0) {
         throw std::runtime_error("secret file " + path +
@@ -188,9 +189,9 @@ void create_secret_file(const std::string &path)
     }
     // O_EXCL: never replace an existing secret; 0600 from the start so the
     // bytes are never readable by others, not even for a moment.
-    FileDescriptor fd(
-        open(path.c_str(),
-             O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    FileDescriptor fd(open(path.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                           0600));
     if (fd.get() < 0) {
         throw std::runtime_error("cannot create secret file " + path + ": " +
                                  std::strerror(errno));

@@ -135,10 +135,12 @@ void lengths_are_counted_in_characters_as_django_does(void **)
 void tokens_may_precede_their_users(void **)
 {
     auto users = parse_django_dumpdata(
-        std::string(R"([{"model":"authtoken.token","pk":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","fields":)"
-                    R"({"user":1,"created":"c"}},)") +
+        std::string(
+            R"([{"model":"authtoken.token","pk":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","fields":)"
+            R"({"user":1,"created":"c"}},)") +
         user_json("1", "\"a\"", "true") + "]");
-    assert_string_equal(users[0].token_key->c_str(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_string_equal(users[0].token_key->c_str(),
+                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 }
 
 std::string token_json(const std::string &key, int uid)
@@ -167,9 +169,9 @@ void unsafe_usernames_are_refused_with_their_positions(void **)
         assert_non_null(std::strstr(
             e.what(), "4 usernames with control characters or whitespace at "
                       "either end"));
-        assert_non_null(std::strstr(e.what(),
-                                    "at /1/fields/username, /2/fields/username, "
-                                    "/3/fields/username, /4/fields/username"));
+        assert_non_null(
+            std::strstr(e.what(), "at /1/fields/username, /2/fields/username, "
+                                  "/3/fields/username, /4/fields/username"));
     }
     ImportOptions escape;
     escape.escape_unsafe_usernames = true;
@@ -199,8 +201,7 @@ void weak_token_keys_are_refused_with_count_and_positions(void **)
         fail_msg("accepted weak keys");
     } catch (const DumpdataError &e) {
         assert_non_null(std::strstr(
-            e.what(),
-            "2 token keys that are not 40 hex characters"));
+            e.what(), "2 token keys that are not 40 hex characters"));
         assert_non_null(std::strstr(e.what(), "at /3/pk, /5/pk"));
     }
     ImportOptions allow;
@@ -215,8 +216,7 @@ void weak_token_keys_are_refused_with_count_and_positions(void **)
 std::string user_with_password(const char *pk, const std::string &password)
 {
     return std::string(R"({"model":"auth.user","pk":)") + pk +
-           R"(,"fields":{"password":")" + password + R"(","username":"u)" +
-           pk +
+           R"(,"fields":{"password":")" + password + R"(","username":"u)" + pk +
            R"(","is_active":true,"is_staff":false,"is_superuser":false}})";
 }
 
@@ -235,12 +235,12 @@ void passwords_are_classified_at_import(void **)
     assert_string_equal(notes.passwords_in_no_hash_format[0].c_str(),
                         "/0/fields/password");
     assert_int_equal(notes.passwords_not_checkable.size(), 1);
-    expect_error("[" +
-                     user_with_password(
-                         "1", "argon2$argon2id$v=19$m=1048576,t=64,p=64$"
-                              "c2FsdHNhbHQ$aGFzaGhhc2g") +
-                     "]",
-                 "1 password hashes asking for more work than the caps");
+    expect_error(
+        "[" +
+            user_with_password("1", "argon2$argon2id$v=19$m=1048576,t=64,p=64$"
+                                    "c2FsdHNhbHQ$aGFzaGhhc2g") +
+            "]",
+        "1 password hashes asking for more work than the caps");
 }
 
 } // namespace

@@ -112,8 +112,7 @@ void pbkdf2_iterations_floor_and_cap(void **)
 {
     for (const char *low : {"1", "1000", "599999"}) {
         try {
-            resolve_settings({{"pbkdf2_iterations", low}}, fake_env,
-                             fake_read);
+            resolve_settings({{"pbkdf2_iterations", low}}, fake_env, fake_read);
             fail_msg("accepted pbkdf2_iterations %s", low);
         } catch (const SettingsError &e) {
             assert_non_null(strstr(e.what(), "insecure_test_hashing"));
@@ -129,9 +128,9 @@ void pbkdf2_iterations_floor_and_cap(void **)
     assert_int_equal(s.pbkdf2_iterations, 10000000);
     for (const char *high : {"10000001", "100000000"}) {
         try {
-            resolve_settings({{"pbkdf2_iterations", high},
-                              {"insecure_test_hashing", "on"}},
-                             fake_env, fake_read);
+            resolve_settings(
+                {{"pbkdf2_iterations", high}, {"insecure_test_hashing", "on"}},
+                fake_env, fake_read);
             fail_msg("accepted pbkdf2_iterations %s", high);
         } catch (const SettingsError &) {
         }

@@ -485,16 +485,14 @@ void test_legacy_bcrypt_match_over_72_bytes_is_not_rehashed(void **)
     for (int i = 0; i < 10; i++) {
         hundred += "0123456789";
     }
-    PasswordVerdict v =
-        verify_password(hundred, kBcryptLongHash, kCheapPolicy);
+    PasswordVerdict v = verify_password(hundred, kBcryptLongHash, kCheapPolicy);
     assert_true(v.matched);
     assert_false(v.must_update);
     v = verify_password(hundred.substr(0, 72), kBcryptLongHash, kCheapPolicy);
     assert_true(v.matched);
     assert_true(v.must_update);
     // bcrypt_sha256 pre-hashes everything: its upgrade stays.
-    v = verify_password(kBcryptSha256Password, kBcryptSha256Hash,
-                        kCheapPolicy);
+    v = verify_password(kBcryptSha256Password, kBcryptSha256Hash, kCheapPolicy);
     assert_true(v.matched);
     assert_true(v.must_update);
 }
@@ -516,10 +514,9 @@ void test_classify_password(void **)
                      PasswordFormat::unsupported);
     assert_int_equal(classify_password("pbkdf2_sha256$abc$salt$hash"),
                      PasswordFormat::malformed);
-    assert_int_equal(
-        classify_password(with_replaced(stored_password("admin"), "$260000$",
-                                        "$20000000$")),
-        PasswordFormat::over_work_bounds);
+    assert_int_equal(classify_password(with_replaced(stored_password("admin"),
+                                                     "$260000$", "$20000000$")),
+                     PasswordFormat::over_work_bounds);
     assert_string_equal(describe(PasswordFormat::unknown_format),
                         "password in no known hash format");
 }
@@ -768,7 +765,8 @@ int main()
         cmocka_unit_test(test_argon2id_as_default_hasher),
         cmocka_unit_test(test_argon2_caps),
         cmocka_unit_test(test_argon2_runs_with_one_thread),
-        cmocka_unit_test(test_legacy_bcrypt_match_over_72_bytes_is_not_rehashed),
+        cmocka_unit_test(
+            test_legacy_bcrypt_match_over_72_bytes_is_not_rehashed),
         cmocka_unit_test(test_classify_password),
         cmocka_unit_test(test_must_update),
         cmocka_unit_test(test_malformed_encodings_never_match),

@@ -52,7 +52,7 @@ struct ConnectionLimits {
 class DeadlineServer : public httplib::Server
 {
   public:
-    explicit DeadlineServer(ConnectionLimits limits) : limits_(limits) {}
+    explicit DeadlineServer(const ConnectionLimits &limits) : limits_(limits) {}
 
   private:
     // Called by httplib's accept loop, on a task-queue thread, once per

@@ -132,12 +132,13 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         passwords::PasswordFormat format =
             user ? passwords::classify_password(user->password)
                  : passwords::PasswordFormat::usable;
-        log::info("obtain-token for " + who + " from " + client + ": 400 " +
-                  (!user ? "unknown user"
-                   : !verdict.matched && format != passwords::PasswordFormat::usable
-                       ? passwords::describe(format)
-                   : !verdict.matched ? "wrong password"
-                                      : "inactive user"));
+        log::info(
+            "obtain-token for " + who + " from " + client + ": 400 " +
+            (!user ? "unknown user"
+             : !verdict.matched && format != passwords::PasswordFormat::usable
+                 ? passwords::describe(format)
+             : !verdict.matched ? "wrong password"
+                                : "inactive user"));
         return {400, std::string(kUnableToLogInBody), 0};
     }
 

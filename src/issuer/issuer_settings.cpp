@@ -202,23 +202,23 @@ const std::map<std::string, Setter> &setters()
              s.write_timeout = parse_unsigned(v, 1, 3600);
          }},
         {"request_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.request_timeout = parse_unsigned(v, 1, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.request_timeout = parse_unsigned(v, 1, 3600); }},
         {"keep_alive_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.keep_alive_timeout = parse_unsigned(v, 0, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.keep_alive_timeout = parse_unsigned(v, 0, 3600); }},
         {"lingering_time",
-         [](IssuerSettings &s, const std::string &v) {
-             s.lingering_time = parse_unsigned(v, 0, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.lingering_time = parse_unsigned(v, 0, 3600); }},
         // httplib waits with select(): descriptors past FD_SETSIZE (1024)
         // would be refused, so connections stay well below it.
         {"max_connections",
-         [](IssuerSettings &s, const std::string &v) {
-             s.max_connections = parse_unsigned(v, 1, 900);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.max_connections = parse_unsigned(v, 1, 900); }},
         {"threads",
          [](IssuerSettings &s,
             const std::string &v) { s.threads = parse_unsigned(v, 0, 1024); }},
@@ -395,39 +395,37 @@ RedisEndpoint redis_endpoint(const IssuerSettings &settings)
 namespace
 {
 
-// The password's place in a Redis URL: between "user:" and "@" of
-// redis://, or after "password=" of unix://...?password=.
+// The passwords' places in a Redis URL: between "user:" and "@" of
+// redis:// and sentinel://, and after every "password=" of the query
+// (password=, sentinel_password=), until "&" or the end.
 bool mask_url_password(char *url)
 {
     std::string_view text(url);
-    std::size_t from = std::string_view::npos, to = 0;
-    if (text.compare(0, 8, "redis://") == 0) {
-        std::size_t authority_end = text.find('/', 8);
+    bool masked = false;
+    auto mask = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; i++) {
+            url[i] = 'x';
+        }
+        masked = masked || to > from;
+    };
+    std::size_t scheme_end = text.find("://");
+    if (scheme_end != std::string_view::npos) {
+        std::size_t start = scheme_end + 3;
+        std::size_t authority_end = text.find('/', start);
         std::size_t at = text.rfind('@', authority_end);
-        if (at == std::string_view::npos || at < 8) {
-            return false;
-        }
-        std::size_t colon = text.find(':', 8);
-        if (colon == std::string_view::npos || colon > at) {
-            return false;
-        }
-        from = colon + 1;
-        to = at;
-    } else {
-        std::size_t key = text.find("password=");
-        if (key == std::string_view::npos) {
-            return false;
-        }
-        from = key + 9;
-        to = text.find('&', from);
-        if (to == std::string_view::npos) {
-            to = text.size();
+        std::size_t colon = text.find(':', start);
+        if (at != std::string_view::npos && at >= start &&
+            colon != std::string_view::npos && colon < at) {
+            mask(colon + 1, at);
         }
     }
-    for (std::size_t i = from; i < to; i++) {
-        url[i] = 'x';
+    for (std::size_t key = text.find("password=");
+         key != std::string_view::npos; key = text.find("password=", key + 1)) {
+        std::size_t from = key + 9;
+        std::size_t to = text.find('&', from);
+        mask(from, to == std::string_view::npos ? text.size() : to);
     }
-    return to > from;
+    return masked;
 }
 
 } // namespace

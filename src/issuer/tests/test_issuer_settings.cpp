@@ -145,6 +145,30 @@ void pbkdf2_iterations_floor_and_cap(void **)
     }
 }
 
+// A password given on the command line is masked in argv once read: in
+// every URL form (redis://, sentinel://, the query's password= and
+// sentinel_password=), and nothing else is touched.
+void redis_passwords_are_masked_in_argv(void **)
+{
+    std::string a = "redis://:pw1@h:1/0";
+    std::string b =
+        "sentinel://u:pw2@s1:26379,s2:26379/svc/0?sentinel_password=pw3";
+    std::string c = "unix:///run/r.sock?db=1&password=pw4";
+    std::string d = "redis://h:1/0";
+    std::string flag_a = "--redis", flag_b = "--redis=" + b, flag_c = "--redis";
+    char *argv[] = {nullptr,       flag_a.data(), a.data(),
+                    flag_b.data(), flag_c.data(), c.data()};
+    assert_true(hide_redis_password_in_argv(6, argv));
+    assert_string_equal(a.c_str(), "redis://:xxx@h:1/0");
+    assert_string_equal(flag_b.c_str(),
+                        "--redis=sentinel://u:xxx@s1:26379,s2:26379/svc/"
+                        "0?sentinel_password=xxx");
+    assert_string_equal(c.c_str(), "unix:///run/r.sock?db=1&password=xxx");
+    char *plain[] = {nullptr, flag_a.data(), d.data()};
+    assert_false(hide_redis_password_in_argv(3, plain));
+    assert_string_equal(d.c_str(), "redis://h:1/0");
+}
+
 void flags_are_taken_out_of_argv(void **)
 {
     std::vector<std::string> args = {"--redis",
@@ -286,6 +310,7 @@ int main(void)
         cmocka_unit_test_setup(bad_environment_value_is_named, reset),
         cmocka_unit_test_setup(flags_are_taken_out_of_argv, reset),
         cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
+        cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_messages),
         cmocka_unit_test(client_address_trusts_only_proxies),

@@ -17,15 +17,16 @@
 //      encoding with OpenSSL (salt, iterations and digest from the input),
 //      optionally mutates one byte, and Django's verify() matches exactly
 //      when re-encoding with the stored salt and int(iterations) gives back
-//      the same string. must_update() follows Django: another iteration
-//      count, a salt under 22 characters, or pbkdf2_sha1.
+//      the same string. must_update() follows Django upwards only: fewer
+//      iterations than the policy, a salt under 22 characters, or
+//      pbkdf2_sha1 (never more iterations than the policy: no downgrade).
 //   2  argon2 (argon2id/i/d, v=16/19) hashed by libargon2 itself, in
 //      Django's "argon2$..." form: the password matches, another does not.
 //   3  bcrypt_sha256 and legacy bcrypt ($2a$/$2b$/$2y$, cost 4) from
 //      libxcrypt: the password matches, another does not (except past
 //      bcrypt's 72 bytes, which the legacy hasher ignores as Django does).
 //
-// In every mode make_password(raw, {1000}) round-trips.
+// In every mode make_password(raw, {1000, insecure}) round-trips.
 #include "issuer/password_hasher.h"
 #include "fuzz_support.h"
 
@@ -102,8 +103,10 @@ bool costly_but_within_bounds(const std::string &encoded)
                 }
             }
         }
-        // The hasher's documented bounds: 1 GiB, 64 passes, 64 lanes.
-        bool within = m <= 1024 * 1024 && t <= 64 && p <= 64;
+        // The hasher's documented caps (password_hasher.h).
+        bool within = m <= pw::kMaxArgon2MemoryKiB &&
+                      t <= pw::kMaxArgon2TimeCost &&
+                      p <= pw::kMaxArgon2Parallelism;
         return within && (m > 1024 || t > 4 || p > 4);
     }
     if (starts_with(encoded, "bcrypt")) {
@@ -131,7 +134,7 @@ void check_make_password(const std::string &raw)
     FUZZ_CHECK(pw::check_password(raw, encoded), d);
     FUZZ_CHECK(!pw::check_password(raw + "x", encoded), d);
     FUZZ_CHECK(!pw::must_update(encoded, policy), d);
-    FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{1001}), d);
+    FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{1001, true}), d);
     pw::PasswordVerdict v = pw::verify_password(raw, encoded, policy);
     FUZZ_CHECK(v.matched && !v.must_update, d);
 }
@@ -275,12 +278,13 @@ void run_pbkdf2(Input &in)
     // PBKDF2PasswordHasher.must_update(); another hasher always updates.
     bool short_salt = salt.size() * 5.954196310386876 < 128; // log2(62)
     bool want_update = sha1 || short_salt;
-    FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{
-                                            static_cast<unsigned>(iterations)}) ==
-                   want_update,
+    FUZZ_CHECK(pw::must_update(
+                   encoded, pw::HasherPolicy{static_cast<unsigned>(iterations),
+                                             true}) == want_update,
                d);
     FUZZ_CHECK(pw::must_update(encoded, pw::HasherPolicy{static_cast<unsigned>(
-                                            iterations + 1)}),
+                                                             iterations + 1),
+                                                         true}),
                d);
 
     // One mutation, then Django's verdict on the mutated string.
@@ -349,7 +353,7 @@ void run_argon2(Input &in)
     std::string d = "raw " + fuzz::repr(raw) + "\nencoded " + django;
     FUZZ_CHECK(pw::check_password(raw, django), d);
     FUZZ_CHECK(!pw::check_password(raw + "x", django), d);
-    FUZZ_CHECK(pw::must_update(django, pw::HasherPolicy{1000}), d);
+    FUZZ_CHECK(pw::must_update(django, pw::HasherPolicy{1000, true}), d);
     // The bare libargon2 string is not a Django encoding.
     FUZZ_CHECK(!pw::check_password(raw, encoded), d);
 }
@@ -403,7 +407,7 @@ void run_bcrypt(Input &in)
     } else {
         FUZZ_CHECK(pw::check_password(raw + "x", django), d);
     }
-    FUZZ_CHECK(pw::must_update(django, pw::HasherPolicy{1000}), d);
+    FUZZ_CHECK(pw::must_update(django, pw::HasherPolicy{1000, true}), d);
 }
 
 } // namespace

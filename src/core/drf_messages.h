@@ -48,4 +48,8 @@ inline constexpr std::string_view kUnavailableBody = AUTHTOKEN_DETAIL_BODY(
     "Service temporarily unavailable, try again later.");
 #undef AUTHTOKEN_DETAIL_BODY
 
+// Retry-After (seconds) on every 503 above, the module's and authtokend's
+// alike: the cause (Redis unreachable or slow) is usually brief.
+inline constexpr std::string_view kUnavailableRetryAfter = "1";
+
 } // namespace authtoken::drf

@@ -12,7 +12,12 @@
 #include "issuer/token_sealer.h"
 #include "issuer/user_store.h"
 
+#include <nlohmann/json.hpp>
+#include <uniwidth.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -38,18 +43,22 @@ commands:
   init-secret PATH     create the 32-byte secret file (mode 0600)
   createuser NAME      add a user (--superuser --staff --inactive
                        --password-stdin --email E)
-  changepassword NAME  set a new password (prompt, or --password-stdin)
+  changepassword NAME  set a new password (prompt, or --password-stdin;
+                       --revoke-token also ends the user's token)
   deactivate NAME      refuse the user's token and logins at once
   activate NAME        undo deactivate
   deleteuser NAME      remove the user and its token
   token NAME [-r]      print the user's token, creating it (-r: replace it)
   revoke NAME          delete the user's token
   backfill             give a token to every user without one
-  users                list users, their flags and whether they have a token
+                       (long commands show a progress bar on a terminal)
+  users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
+The Redis password belongs in AUTHTOKEN_REDIS_PASSWORD or the config
+file's redis_password: a password on the command line shows in `ps`.
 
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
 3 Redis did not answer a change in time: it was made before then or not at
@@ -79,7 +88,7 @@ class Session
             sealer_.emplace(load_secret_file(settings_.secret_file));
             scripts_ = std::make_unique<ScriptLibrary>(settings_.scripts_dir);
             conn_ = std::make_unique<RedisConnection>(
-                parse_redis_url(settings_.redis),
+                redis_endpoint(settings_),
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
         }
@@ -87,9 +96,7 @@ class Session
     }
     passwords::HasherPolicy policy() const
     {
-        passwords::HasherPolicy policy;
-        policy.pbkdf2_iterations = settings_.pbkdf2_iterations;
-        return policy;
+        return hasher_policy(settings_);
     }
 
   private:
@@ -244,6 +251,19 @@ int change_password(Session &session, const CommandArgs &args)
         throw no_such_user(name);
     }
     std::cout << "Password changed successfully for user '" << name << "'\n";
+    if (args.has("--revoke-token")) {
+        try {
+            bool removed = store.revoke_token(name);
+            std::cout << (removed ? "Revoked the token of user "
+                                  : "No token to revoke for user ")
+                      << name << "\n";
+        } catch (const NoSuchUser &) {
+            throw no_such_user(name);
+        }
+    } else {
+        std::cout << "The user's token still works; `authtokenctl revoke "
+                  << name << "` (or changepassword --revoke-token) ends it.\n";
+    }
     return 0;
 }
 
@@ -304,12 +324,74 @@ int revoke(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// A progress bar on standard error when it is a terminal, for commands
+// that go through many users; nothing at all when it is not (a pipe, a
+// log file, cron), so scripts see exactly the summary line.
+class Progress
+{
+  public:
+    Progress(std::string what, std::size_t total)
+        : what_(std::move(what)), total_(total),
+          shown_(total > 0 && isatty(STDERR_FILENO) == 1)
+    {
+    }
+    ~Progress()
+    {
+        if (shown_ && drawn_) {
+            std::cerr << "\r\033[K" << std::flush;
+        }
+    }
+    Progress(const Progress &) = delete;
+    Progress &operator=(const Progress &) = delete;
+
+    // For one long step that has no parts to count: says it is running.
+    void note_running()
+    {
+        if (shown_) {
+            drawn_ = true;
+            std::cerr << "\r" << what_ << " " << total_ << " users..."
+                      << std::flush;
+        }
+    }
+
+    void step()
+    {
+        done_++;
+        if (!shown_) {
+            return;
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (drawn_ && done_ < total_ && now - last_ < kRedrawInterval) {
+            return;
+        }
+        last_ = now;
+        drawn_ = true;
+        constexpr std::size_t kBar = 30;
+        std::size_t filled = total_ == 0 ? kBar : done_ * kBar / total_;
+        std::cerr << "\r" << what_ << " [" << std::string(filled, '#')
+                  << std::string(kBar - filled, ' ') << "] " << done_ << "/"
+                  << total_ << std::flush;
+    }
+
+  private:
+    static constexpr std::chrono::milliseconds kRedrawInterval{100};
+    std::string what_;
+    std::size_t total_;
+    bool shown_;
+    bool drawn_ = false;
+    std::size_t done_ = 0;
+    std::chrono::steady_clock::time_point last_{};
+};
+
 // The DRF FAQ's loop: Token.objects.get_or_create(user=user) for all.
 int backfill(Session &session, const CommandArgs &)
 {
     UserStore &store = session.store();
     int created = 0, existing = 0;
-    for (const UserRecord &user : store.list_users()) {
+    std::vector<UserRecord> users = store.list_users();
+    Progress progress("backfill", users.size());
+    for (const UserRecord &user : users) {
+        progress.step();
         if (!user.token_digest.empty()) {
             existing++;
             continue;
@@ -330,21 +412,102 @@ int backfill(Session &session, const CommandArgs &)
     return 0;
 }
 
-int list_users(Session &session, const CommandArgs &)
+// Pads `text` to `columns` terminal columns, counting display width
+// (libunistring's u8_strwidth: "山田" is 4 columns, "Zoë" 3), not bytes.
+// A text as wide or wider gets one space.
+std::string pad_to_width(const std::string &text, int columns)
 {
-    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
-    std::cout << std::left << std::setw(6) << "uid" << std::setw(24)
-              << "username" << std::setw(8) << "active" << std::setw(7)
-              << "staff" << std::setw(11) << "superuser"
-              << "token\n";
-    for (const UserRecord &u : session.store().list_users()) {
-        std::cout << std::left << std::setw(6) << u.uid << std::setw(24)
-                  << u.username << std::setw(8) << yes_no(u.is_active)
-                  << std::setw(7) << yes_no(u.is_staff) << std::setw(11)
-                  << yes_no(u.is_superuser) << yes_no(!u.token_digest.empty())
-                  << "\n";
+    int width =
+        u8_strwidth(reinterpret_cast<const uint8_t *>(text.c_str()), "UTF-8");
+    if (width < 0) {
+        width = static_cast<int>(text.size());
     }
+    return text +
+           std::string(static_cast<std::size_t>(std::max(1, columns - width)),
+                       ' ');
+}
+
+int list_users(Session &session, const CommandArgs &args)
+{
+    // Everything is read before anything is printed: an error (Redis
+    // unreachable) comes alone, not after a header line.
+    std::vector<UserRecord> users = session.store().list_users();
+    if (args.has("--json")) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const UserRecord &u : users) {
+            out.push_back({{"uid", u.uid},
+                           {"username", u.username},
+                           {"is_active", u.is_active},
+                           {"is_staff", u.is_staff},
+                           {"is_superuser", u.is_superuser},
+                           {"has_token", !u.token_digest.empty()}});
+        }
+        // Names that are not UTF-8 (possible only from old imports) are
+        // written with U+FFFD rather than failing the whole listing.
+        std::cout << out.dump(-1, ' ', false,
+                              nlohmann::json::error_handler_t::replace)
+                  << "\n";
+        return 0;
+    }
+    auto yes_no = [](bool b) { return b ? "yes" : "no"; };
+    std::ostringstream table;
+    table << pad_to_width("uid", 6) << pad_to_width("username", 24)
+          << pad_to_width("active", 8) << pad_to_width("staff", 7)
+          << pad_to_width("superuser", 11) << "token\n";
+    for (const UserRecord &u : users) {
+        table << pad_to_width(std::to_string(u.uid), 6)
+              << pad_to_width(escape_unsafe_username(u.username), 24)
+              << pad_to_width(yes_no(u.is_active), 8)
+              << pad_to_width(yes_no(u.is_staff), 7)
+              << pad_to_width(yes_no(u.is_superuser), 11)
+              << yes_no(!u.token_digest.empty()) << "\n";
+    }
+    std::cout << table.str();
     return 0;
+}
+
+// "N <what>: at /1/x, /2/x" (the first ten), as the refusals say it.
+std::string where(const std::vector<std::string> &pointers)
+{
+    std::string text;
+    for (std::size_t i = 0; i < pointers.size() && i < 10; i++) {
+        text += (i > 0 ? ", " : "") + pointers[i];
+    }
+    if (pointers.size() > 10) {
+        text += " (and " + std::to_string(pointers.size() - 10) + " more)";
+    }
+    return text;
+}
+
+void report_import_notes(const ImportNotes &notes)
+{
+    if (!notes.escaped_usernames.empty()) {
+        std::cerr << "Note: " << notes.escaped_usernames.size()
+                  << " usernames with control characters or whitespace at "
+                     "either end were imported escaped (\\xNN, \\uNNNN): at "
+                  << where(notes.escaped_usernames) << "\n";
+    }
+    if (!notes.weak_keys.empty()) {
+        std::cerr << "Warning: " << notes.weak_keys.size()
+                  << " token keys that are not 40 hex characters were "
+                     "imported (--allow-weak-keys); replace them with "
+                     "`authtokenctl token NAME -r`: at "
+                  << where(notes.weak_keys) << "\n";
+    }
+    if (!notes.passwords_in_no_hash_format.empty()) {
+        std::cerr << "Warning: " << notes.passwords_in_no_hash_format.size()
+                  << " users have a password in no known hash format "
+                     "(plain text?); as in Django they cannot log in until "
+                     "`authtokenctl changepassword NAME`: at "
+                  << where(notes.passwords_in_no_hash_format) << "\n";
+    }
+    if (!notes.passwords_not_checkable.empty()) {
+        std::cerr << "Warning: " << notes.passwords_not_checkable.size()
+                  << " users have a password hash this issuer cannot check "
+                     "(md5, sha1, scrypt, crypt or malformed); they cannot "
+                     "log in until `authtokenctl changepassword NAME`: at "
+                  << where(notes.passwords_not_checkable) << "\n";
+    }
 }
 
 int import_django(Session &session, const CommandArgs &args)
@@ -356,9 +519,13 @@ int import_django(Session &session, const CommandArgs &args)
     }
     std::ostringstream text;
     text << in.rdbuf();
+    ImportOptions options;
+    options.escape_unsafe_usernames = args.has("--escape-unsafe-usernames");
+    options.allow_weak_keys = args.has("--allow-weak-keys");
+    ImportNotes notes;
     std::vector<ImportedUser> users;
     try {
-        users = parse_django_dumpdata(text.str());
+        users = parse_django_dumpdata(text.str(), options, &notes);
     } catch (const DumpdataError &e) {
         throw std::runtime_error("Error: " + path + ": " + e.what() +
                                  "; nothing was imported");
@@ -369,6 +536,10 @@ int import_django(Session &session, const CommandArgs &args)
     }
     ImportSummary summary;
     try {
+        // One Redis script writes everything at once (all or nothing):
+        // there is no partial progress to show, only that it is running.
+        Progress progress("import-django: writing", users.size());
+        progress.note_running();
         summary = session.store().import_users(users);
     } catch (const ScriptRefused &e) {
         throw std::runtime_error("Error: " + path + ": " + e.what() +
@@ -378,6 +549,7 @@ int import_django(Session &session, const CommandArgs &args)
               << " tokens from " << path << " (" << summary.created << " new, "
               << summary.updated << " updated, " << summary.unchanged
               << " unchanged).\n";
+    report_import_notes(notes);
     return 0;
 }
 
@@ -413,9 +585,11 @@ const std::vector<Command> &commands()
          1,
          create_user},
         {"changepassword",
-         "changepassword NAME [--password-stdin]",
-         "Sets a new password (the token is left as it is).",
-         {"--password-stdin"},
+         "changepassword NAME [--password-stdin] [--revoke-token]",
+         "Sets a new password. The token is left as it is (as in DRF) unless\n"
+         "--revoke-token, which deletes it in the same command: nginx refuses\n"
+         "it at once and the next login creates a new one.",
+         {"--password-stdin", "--revoke-token"},
          {},
          1,
          change_password},
@@ -468,18 +642,27 @@ const std::vector<Command> &commands()
          0,
          backfill},
         {"users",
-         "users",
-         "Lists users with their flags and token presence.",
-         {},
+         "users [--json]",
+         "Lists users with their flags and token presence, in columns\n"
+         "aligned by display width (names escaped as \\xNN where they hold\n"
+         "control characters); --json: one JSON array of {uid, username,\n"
+         "is_active, is_staff, is_superuser, has_token} for scripts.",
+         {"--json"},
          {},
          0,
          list_users},
         {"import-django",
-         "import-django FILE",
+         "import-django FILE [--escape-unsafe-usernames] [--allow-weak-keys]",
          "Imports `manage.py dumpdata auth.user authtoken.token` JSON: users\n"
          "keep their ids, password hashes and token keys. All or nothing;\n"
-         "running it again changes nothing.",
-         {},
+         "running it again changes nothing. Refused, with how many and\n"
+         "where: usernames with control characters or whitespace at either\n"
+         "end (--escape-unsafe-usernames imports them as \\xNN/\\uNNNN\n"
+         "escapes), token keys that are not 40 hex characters\n"
+         "(--allow-weak-keys imports them), argon2/bcrypt/pbkdf2 hashes\n"
+         "over the work caps. Passwords in no hash format (plain text) are\n"
+         "imported unusable for login and counted.",
+         {"--escape-unsafe-usernames", "--allow-weak-keys"},
          {},
          1,
          import_django},
@@ -541,7 +724,13 @@ int run(std::vector<std::string> args)
 int main(int argc, char **argv)
 {
     try {
-        return run(std::vector<std::string>(argv + 1, argv + argc));
+        std::vector<std::string> args(argv + 1, argv + argc);
+        if (hide_redis_password_in_argv(argc, argv)) {
+            std::cerr << "authtokenctl: warning: the Redis password in --redis "
+                         "shows in `ps`; use AUTHTOKEN_REDIS_PASSWORD or "
+                         "redis_password in the config file\n";
+        }
+        return run(std::move(args));
     } catch (const authtoken::WriteOutcomeUnknown &e) {
         // Saying "failed" here would be a lie half of the time: the
         // command may have run, or may run when a stalled Redis resumes.

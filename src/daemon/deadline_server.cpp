@@ -10,6 +10,10 @@
 #include <array>
 #include <cerrno>
 #include <optional>
+#include <string>
+#include <vector>
+
+#include "issuer/event_log.h"
 
 namespace authtoken
 {
@@ -25,6 +29,8 @@ constexpr milliseconds kStopCheckInterval{100};
 // A lingering close reads at most this much; more is not a peer finishing
 // a refused body but someone streaming at us.
 constexpr std::size_t kMaxLingeringBytes = 64u << 20;
+// What one receive() asks the kernel for.
+constexpr std::size_t kReadChunk = 4096;
 
 int poll_one(int sock, short events, milliseconds wait)
 {
@@ -42,9 +48,21 @@ milliseconds until(Clock::time_point t)
     return std::chrono::duration_cast<milliseconds>(t - Clock::now());
 }
 
-// httplib's own SocketStream, plus a deadline for the request being read.
-// One stream lives as long as the connection, so bytes of a pipelined next
-// request that were read into the buffer are not lost.
+// What read_head() found; everything but kComplete and kIncomplete is
+// refused before httplib sees the request.
+enum class Head {
+    kComplete,   // the empty line that ends the head is in the buffer
+    kIncomplete, // the peer closed or timed out first: httplib decides
+    kRequestLineTooLong,
+    kHeaderLineTooLong,
+    kTooLarge,
+    kTooManyFields,
+};
+
+// httplib's own SocketStream, plus a deadline for the request being read
+// and a bounded read of the request head. One stream lives as long as the
+// connection, so bytes of a pipelined next request that were read into the
+// buffer are not lost.
 class ConnectionStream final : public httplib::Stream
 {
   public:
@@ -106,6 +124,69 @@ class ConnectionStream final : public httplib::Stream
         return poll_one(sock_, POLLOUT, limits_.write_timeout) > 0;
     }
 
+    // Reads until the buffer holds the whole request head (through its
+    // empty line), checking the limits as bytes arrive, so at most
+    // max_head_size + kReadChunk bytes are ever held for a head.
+    Head read_head()
+    {
+        if (offset_ > 0) {
+            std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(offset_),
+                      buffer_.begin() + static_cast<std::ptrdiff_t>(filled_),
+                      buffer_.begin());
+            filled_ -= offset_;
+            offset_ = 0;
+        }
+        std::size_t scanned = 0;
+        std::size_t line_start = 0;
+        std::size_t fields = 0;
+        bool request_line = true;
+        for (;;) {
+            for (; scanned < filled_; scanned++) {
+                if (scanned >= limits_.max_head_size) {
+                    return Head::kTooLarge;
+                }
+                if (buffer_[scanned] != '\n') {
+                    continue;
+                }
+                std::size_t length = scanned - line_start;
+                if (length > 0 && buffer_[scanned - 1] == '\r') {
+                    length--;
+                }
+                line_start = scanned + 1;
+                if (request_line) {
+                    if (length > limits_.max_line_size) {
+                        return Head::kRequestLineTooLong;
+                    }
+                    request_line = false;
+                    if (length == 0) {
+                        return Head::kComplete; // httplib refuses it
+                    }
+                } else if (length == 0) {
+                    return Head::kComplete;
+                } else if (length > limits_.max_line_size) {
+                    return Head::kHeaderLineTooLong;
+                } else if (++fields > limits_.max_header_fields) {
+                    return Head::kTooManyFields;
+                }
+            }
+            // A line still without its newline (+1 for a pending '\r').
+            if (filled_ - line_start > limits_.max_line_size + 1) {
+                return request_line ? Head::kRequestLineTooLong
+                                    : Head::kHeaderLineTooLong;
+            }
+            if (!is_readable()) {
+                return Head::kIncomplete;
+            }
+            buffer_.resize(std::max(buffer_.size(), filled_ + kReadChunk));
+            ssize_t n =
+                receive(buffer_.data() + filled_, buffer_.size() - filled_);
+            if (n <= 0) {
+                return Head::kIncomplete;
+            }
+            filled_ += static_cast<std::size_t>(n);
+        }
+    }
+
     ssize_t read(char *ptr, size_t size) override
     {
         if (buffered() > 0) {
@@ -119,7 +200,7 @@ class ConnectionStream final : public httplib::Stream
         }
         offset_ = 0;
         filled_ = 0;
-        if (size >= buffer_.size()) {
+        if (size >= kReadChunk) {
             return receive(ptr, size);
         }
         ssize_t n = receive(buffer_.data(), buffer_.size());
@@ -206,7 +287,9 @@ class ConnectionStream final : public httplib::Stream
     socket_t sock_;
     const ConnectionLimits &limits_;
     std::optional<Clock::time_point> deadline_;
-    std::array<char, 4096> buffer_{};
+    // Holds a request head while it is checked (read_head()), otherwise
+    // one receive()'s worth.
+    std::vector<char> buffer_ = std::vector<char>(kReadChunk);
     std::size_t offset_ = 0;
     std::size_t filled_ = 0;
 };
@@ -246,6 +329,55 @@ void linger_and_close(socket_t sock, milliseconds lingering_time)
     ::close(sock);
 }
 
+// The answer to a refused head, written without httplib (which never
+// parsed the request): JSON as every other error, and a close.
+void refuse_head(ConnectionStream &stream, Head head,
+                 const ConnectionLimits &limits)
+{
+    int status = 431;
+    const char *reason = "Request Header Fields Too Large";
+    std::string detail;
+    switch (head) {
+    case Head::kRequestLineTooLong:
+        status = 414;
+        reason = "URI Too Long";
+        detail = "Request line is longer than " +
+                 std::to_string(limits.max_line_size) + " bytes.";
+        break;
+    case Head::kHeaderLineTooLong:
+        detail = "A request header line is longer than " +
+                 std::to_string(limits.max_line_size) + " bytes.";
+        break;
+    case Head::kTooManyFields:
+        detail = "Request has more than " +
+                 std::to_string(limits.max_header_fields) + " header fields.";
+        break;
+    default:
+        detail = "Request headers are larger than " +
+                 std::to_string(limits.max_head_size) + " bytes.";
+        break;
+    }
+    std::string body = R"({"detail":")" + detail + R"("})";
+    std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                         "\r\nContent-Type: application/json\r\n"
+                         "Content-Length: " +
+                         std::to_string(body.size()) +
+                         "\r\nConnection: close\r\n\r\n" + body;
+    std::size_t sent = 0;
+    while (sent < answer.size()) {
+        ssize_t n = stream.write(answer.data() + sent, answer.size() - sent);
+        if (n <= 0) {
+            break;
+        }
+        sent += static_cast<std::size_t>(n);
+    }
+    std::string ip;
+    int port = 0;
+    stream.get_remote_ip_and_port(ip, port);
+    log::info("request head from " + (ip.empty() ? "unix socket" : ip) + ": " +
+              std::to_string(status) + " " + detail);
+}
+
 } // namespace
 
 bool DeadlineServer::process_and_close_socket(socket_t sock)
@@ -264,6 +396,15 @@ bool DeadlineServer::process_and_close_socket(socket_t sock)
             break;
         }
         stream.start_request();
+        Head head = stream.read_head();
+        if (head != Head::kComplete && head != Head::kIncomplete) {
+            refuse_head(stream, head, limits_);
+            // The peer is likely still sending: linger so it reads the
+            // answer rather than a reset.
+            had_body = true;
+            ok = false;
+            break;
+        }
         bool connection_closed = false;
         ok = process_request(stream, left == 1, connection_closed,
                              [&had_body](httplib::Request &req) {

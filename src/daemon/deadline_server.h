@@ -34,12 +34,25 @@ struct ConnectionLimits {
     // read and discard what the peer still sends for at most this long
     // (0: plain close).
     std::chrono::milliseconds lingering_time{5000};
+    // The request head (request line and header fields, up to the empty
+    // line) is read and checked here before httplib parses it: httplib
+    // 0.11 grows a line until its newline and counts no fields, so one
+    // client streaming a header without a newline grew the daemon by
+    // hundreds of MB. Modelled on nginx's `large_client_header_buffers 4
+    // 8k`: a request line longer than max_line_size gets 414, a header
+    // line longer than it, a head over max_head_size bytes or more than
+    // max_header_fields fields get 431; the answer is JSON and the
+    // connection is closed. max_line_size is httplib's own line limit
+    // (CPPHTTPLIB_HEADER_MAX_LENGTH), so it is not a setting.
+    std::size_t max_line_size = 8192;
+    std::size_t max_head_size = 32768;
+    std::size_t max_header_fields = 100;
 };
 
 class DeadlineServer : public httplib::Server
 {
   public:
-    explicit DeadlineServer(ConnectionLimits limits) : limits_(limits) {}
+    explicit DeadlineServer(const ConnectionLimits &limits) : limits_(limits) {}
 
   private:
     // Called by httplib's accept loop, on a task-queue thread, once per

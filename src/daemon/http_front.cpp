@@ -116,6 +116,9 @@ check_obtain_request(const httplib::Request &req, httplib::Response &res,
     // The request object is ours (httplib passes it const only by
     // convention here); see kStashedContentType.
     auto &mutable_req = const_cast<httplib::Request &>(req);
+    // A client's own header of that name must not pass for the stash: it
+    // would override the real Content-Type (a 415 turned into a form parse).
+    mutable_req.headers.erase(kStashedContentType);
     auto it = mutable_req.headers.find("Content-Type");
     if (it != mutable_req.headers.end()) {
         mutable_req.headers.emplace(kStashedContentType, it->second);
@@ -156,7 +159,13 @@ void handle_obtain(const httplib::Request &req, httplib::Response &res,
     res.status = answer.status;
     if (answer.retry_after > 0) {
         res.set_header("Retry-After", std::to_string(answer.retry_after));
+    } else if (answer.status == 503) {
+        res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
     }
+    // Beyond DRF (its view sets no caching headers): a token is a
+    // credential, and no cache on the way may keep it (RFC 6749 5.1 asks
+    // the same of OAuth token answers).
+    res.set_header("Cache-Control", "no-store");
     res.set_content(answer.body, kJson);
 }
 
@@ -169,6 +178,7 @@ void handle_health(httplib::Response &res, RedisPool &pool)
     } catch (const RedisError &e) {
         log::error(std::string("healthz: redis failed: ") + e.what());
         res.status = 503;
+        res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         res.set_content(std::string(drf::kUnavailableBody), kJson);
     }
 }

@@ -15,6 +15,7 @@
 
 #include <httplib.h>
 
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -37,13 +38,22 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
 
   --listen ADDR          127.0.0.1:8000, [::1]:8000 or unix:/run/authtokend.sock
                          (port 0 picks a free port; the log line says which)
-  --redis URL            redis://[[user]:password@]host[:port][/db] or
-                         unix:///path/redis.sock?db=N
+  --socket-mode MODE     for unix: sockets, e.g. 0660 (default): every peer
+                         that can connect is trusted as a proxy
+  --socket-group GROUP   group of the unix: socket (nginx's user joins it)
+  --redis URL            redis://[user@]host[:port][/db] or
+                         unix:///path/redis.sock?db=N (the password goes in
+                         AUTHTOKEN_REDIS_PASSWORD or the config file's
+                         redis_password: on the command line `ps` shows it)
   --secret-file PATH     32-byte secret that seals token keys (mode 0600)
   --create-secret        create the secret file first if it does not exist
+                         (refused when Redis already holds tokens)
   --config FILE          key = value settings file (also AUTHTOKEN_CONFIG)
   --scripts-dir DIR      where the redis/*.lua scripts are
-  --pbkdf2-iterations N  for new password hashes (default 600000)
+  --pbkdf2-iterations N  for new password hashes (600000, the floor, to
+                         10000000)
+  --password-hasher H    pbkdf2_sha256 (default) or argon2id, for new hashes
+  --insecure-test-hashing  allow fewer PBKDF2 iterations: test suites only
   --auto-create-token / --no-auto-create-token
   --throttle-user-addr-rate R   failed logins per username and address,
                          then 429 (default 5/min; off disables)
@@ -58,6 +68,9 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --trusted-proxies LIST comma-separated peers whose real-ip header is
                          believed (default 127.0.0.1,::1)
   --max-body-size BYTES  larger bodies get 413 (default 16384)
+  --max-header-size BYTES  request line + headers; over it 431 (default 32768;
+                         a line over 8192 bytes gets 414 or 431)
+  --max-header-fields N  more header fields get 431 (default 100)
   --max-connections N    connections served at once (default 128)
   --threads N            password hashes at once (default 0: one per core)
   --read-timeout S       per read, and for a new connection's first byte (5)
@@ -105,8 +118,14 @@ ListenAddress parse_listen(const std::string &text)
     return address;
 }
 
+struct SocketOptions {
+    unsigned mode = 0660;
+    std::string group;
+};
+
 // Binds, and returns what to print in "authtokend: listening on ...".
-std::string bind_server(httplib::Server &server, const ListenAddress &address)
+std::string bind_server(httplib::Server &server, const ListenAddress &address,
+                        const SocketOptions &socket_options)
 {
     if (address.unix_socket) {
         struct stat st {
@@ -116,19 +135,38 @@ std::string bind_server(httplib::Server &server, const ListenAddress &address)
             unlink(address.host.c_str());
         }
         server.set_address_family(AF_UNIX);
-        if (!server.bind_to_port(address.host, 80)) {
+        // Nobody may connect between bind() and the chmod below.
+        mode_t umask_before = umask(0177);
+        bool bound = server.bind_to_port(address.host, 80);
+        int bind_errno = errno;
+        umask(umask_before);
+        if (!bound) {
             throw std::runtime_error("cannot listen on unix:" + address.host +
-                                     ": " + std::strerror(errno));
+                                     ": " + std::strerror(bind_errno));
+        }
+        if (!socket_options.group.empty()) {
+            struct group *gr = getgrnam(socket_options.group.c_str());
+            if (gr == nullptr) {
+                throw std::runtime_error("socket_group: no group \"" +
+                                         socket_options.group + "\"");
+            }
+            if (chown(address.host.c_str(), static_cast<uid_t>(-1),
+                      gr->gr_gid) != 0) {
+                throw std::runtime_error(
+                    "socket_group: cannot chown " + address.host + " to " +
+                    socket_options.group + ": " + std::strerror(errno));
+            }
         }
         // Connecting needs write permission on the socket, and bind() made
         // it with the mode the umask left (0700 under systemd's
-        // UMask=0077): owner and group may connect, whatever the umask.
-        // Who is in reach is the directory's business: the unit's
-        // RuntimeDirectory is setgid to nginx's group, so the socket
-        // gets that group.
-        if (chmod(address.host.c_str(), 0660) != 0) {
-            throw std::runtime_error("cannot chmod unix:" + address.host +
-                                     ": " + std::strerror(errno));
+        // UMask=0077): socket_mode (0660 unless set) decides, whatever the
+        // umask. Without socket_group the group is the directory's
+        // business: the unit's RuntimeDirectory is setgid to nginx's
+        // group, so the socket gets that group.
+        if (chmod(address.host.c_str(), socket_options.mode) != 0) {
+            throw std::runtime_error("socket_mode: cannot chmod " +
+                                     address.host + ": " +
+                                     std::strerror(errno));
         }
         return "unix:" + address.host;
     }
@@ -204,6 +242,8 @@ ConnectionLimits connection_limits(const IssuerSettings &settings)
     limits.request_timeout = seconds(settings.request_timeout);
     limits.keep_alive_timeout = seconds(settings.keep_alive_timeout);
     limits.lingering_time = seconds(settings.lingering_time);
+    limits.max_head_size = settings.max_header_size;
+    limits.max_header_fields = settings.max_header_fields;
     return limits;
 }
 
@@ -217,6 +257,37 @@ void preload_scripts(RedisPool &pool, const ScriptLibrary &scripts)
         scripts.load_all(*conn);
     } catch (const RedisError &e) {
         log::error(std::string("redis not ready at startup: ") + e.what());
+    }
+}
+
+// --create-secret on a Redis that already holds token records: their keys
+// were sealed under a secret that is gone (or is elsewhere), and a new one
+// would make every login of those users fail. Refuse, and say what to do.
+// Redis not answering refuses too: the check must not be skipped.
+void refuse_new_secret_over_sealed_keys(RedisPool &pool,
+                                        const std::string &path)
+{
+    try {
+        RedisPool::Lease conn = pool.lease();
+        std::string cursor = "0";
+        do {
+            Reply reply = conn->command({"SCAN", cursor, "MATCH",
+                                         "authtoken:token:*", "COUNT", "1000"});
+            cursor = reply_string(reply_element(reply.get(), 0));
+            if (reply_size(reply_element(reply.get(), 1)) > 0) {
+                throw std::runtime_error(
+                    "--create-secret: secret file " + path +
+                    " does not exist, but Redis already holds tokens sealed "
+                    "under a secret: a new secret would make every one of "
+                    "them fail. Restore the original secret file (or start "
+                    "from an empty Redis).");
+            }
+        } while (cursor != "0");
+    } catch (const RedisError &e) {
+        throw std::runtime_error(
+            std::string("--create-secret: cannot check Redis for sealed "
+                        "tokens before creating a secret: ") +
+            e.what());
     }
 }
 
@@ -235,17 +306,18 @@ int run(std::vector<std::string> args)
     IssuerSettings settings =
         resolve_settings(flags, process_environment, read_config_file);
     ListenAddress address = parse_listen(settings.listen);
-    RedisEndpoint endpoint = parse_redis_url(settings.redis);
+    RedisEndpoint endpoint = redis_endpoint(settings);
 
+    ScriptLibrary scripts(settings.scripts_dir);
+    RedisPool pool(endpoint,
+                   std::chrono::milliseconds(settings.redis_timeout_ms));
     if (settings.create_secret &&
         access(settings.secret_file.c_str(), F_OK) != 0) {
+        refuse_new_secret_over_sealed_keys(pool, settings.secret_file);
         create_secret_file(settings.secret_file);
         log::info("created secret file " + settings.secret_file);
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
-    ScriptLibrary scripts(settings.scripts_dir);
-    RedisPool pool(endpoint,
-                   std::chrono::milliseconds(settings.redis_timeout_ms));
     preload_scripts(pool, scripts);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
@@ -270,8 +342,12 @@ int run(std::vector<std::string> args)
     throttling.in_flight_lifetime =
         throttling.max_delay + std::chrono::seconds(60);
     LoginThrottle throttle(scripts, throttling);
-    passwords::HasherPolicy policy;
-    policy.pbkdf2_iterations = settings.pbkdf2_iterations;
+    passwords::HasherPolicy policy = hasher_policy(settings);
+    if (settings.insecure_test_hashing) {
+        log::error("insecure_test_hashing is on: new password hashes may "
+                   "use fewer than 600000 PBKDF2 iterations; for test "
+                   "suites only");
+    }
     unsigned hashes = hashing_slots(settings);
     ConcurrencyLimit hashing(hashes);
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing);
@@ -289,7 +365,8 @@ int run(std::vector<std::string> args)
     install_routes(server, settings, obtain, pool);
 
     SignalWatcher watcher(server);
-    std::string where = bind_server(server, address);
+    std::string where = bind_server(
+        server, address, {settings.socket_mode, settings.socket_group});
     log::info("redis " + describe_endpoint(endpoint) + ", " +
               std::to_string(connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +
@@ -309,7 +386,13 @@ int run(std::vector<std::string> args)
 int main(int argc, char **argv)
 {
     try {
-        return run(std::vector<std::string>(argv + 1, argv + argc));
+        std::vector<std::string> args(argv + 1, argv + argc);
+        if (hide_redis_password_in_argv(argc, argv)) {
+            log::error("the Redis password was given in --redis, where `ps` "
+                       "showed it until now: use AUTHTOKEN_REDIS_PASSWORD or "
+                       "redis_password in the config file");
+        }
+        return run(std::move(args));
     } catch (const std::exception &e) {
         std::fprintf(stderr, "authtokend: %s\n", e.what());
         return 1;

@@ -126,10 +126,19 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     const bool failed = !verdict.matched || !user->is_active;
     if (failed) {
         throttle_.finish(*conn, ticket, true);
-        log::info("obtain-token for " + who + " from " + client + ": 400 " +
-                  (!user              ? "unknown user"
-                   : !verdict.matched ? "wrong password"
-                                      : "inactive user"));
+        // The stored password's own state when it could never match
+        // (plain text from an import, unusable, unsupported hasher): the
+        // real reason, and never the password itself.
+        passwords::PasswordFormat format =
+            user ? passwords::classify_password(user->password)
+                 : passwords::PasswordFormat::usable;
+        log::info(
+            "obtain-token for " + who + " from " + client + ": 400 " +
+            (!user ? "unknown user"
+             : !verdict.matched && format != passwords::PasswordFormat::usable
+                 ? passwords::describe(format)
+             : !verdict.matched ? "wrong password"
+                                : "inactive user"));
         return {400, std::string(kUnableToLogInBody), 0};
     }
 

@@ -1,5 +1,6 @@
 #include "django_import.h"
 #include "django_username.h"
+#include "password_hasher.h"
 
 #include <nlohmann/json.hpp>
 
@@ -93,6 +94,38 @@ std::uint64_t uid_value(const json &value, const std::string &pointer)
     return value.get<std::uint64_t>();
 }
 
+// DRF's Token.generate_key(): binascii.hexlify(os.urandom(20)).
+bool is_drf_key(std::string_view key)
+{
+    return key.size() == 40 &&
+           key.find_first_not_of("0123456789abcdefABCDEF") ==
+               std::string_view::npos;
+}
+
+// "N <what>: at /1/pk, /5/pk, ... (and M more)".
+std::string positions(const std::vector<std::string> &pointers,
+                      const std::string &what)
+{
+    constexpr std::size_t kShown = 10;
+    std::string text = std::to_string(pointers.size()) + " " + what + ": at ";
+    for (std::size_t i = 0; i < pointers.size() && i < kShown; i++) {
+        text += (i > 0 ? ", " : "") + pointers[i];
+    }
+    if (pointers.size() > kShown) {
+        text += " (and " + std::to_string(pointers.size() - kShown) + " more)";
+    }
+    return text;
+}
+
+// What was found in the file that the options refuse, or that the
+// operator should hear about.
+struct Findings {
+    std::vector<std::string> unsafe_usernames;
+    std::vector<std::string> weak_keys;
+    std::vector<std::string> over_work_bounds;
+    ImportNotes notes;
+};
+
 bool has_control_or_space(std::string_view s)
 {
     for (unsigned char c : s) {
@@ -103,7 +136,8 @@ bool has_control_or_space(std::string_view s)
     return false;
 }
 
-ImportedUser read_user(const json &object, const std::string &pointer)
+ImportedUser read_user(const json &object, const std::string &pointer,
+                       const ImportOptions &options, Findings &found)
 {
     ImportedUser user;
     user.uid = uid_value(member(object, pointer, "pk"), pointer + "/pk");
@@ -118,7 +152,29 @@ ImportedUser read_user(const json &object, const std::string &pointer)
         username_length(user.username) > kMaxUsername) {
         fail(fp + "/username", "expected 1 to 150 characters");
     }
+    if (is_unsafe_username(user.username)) {
+        if (options.escape_unsafe_usernames) {
+            user.username = escape_unsafe_username(user.username);
+            found.notes.escaped_usernames.push_back(fp + "/username");
+        } else {
+            found.unsafe_usernames.push_back(fp + "/username");
+        }
+    }
     user.password = string_member(fields, fp, "password");
+    switch (passwords::classify_password(user.password)) {
+    case passwords::PasswordFormat::over_work_bounds:
+        found.over_work_bounds.push_back(fp + "/password");
+        break;
+    case passwords::PasswordFormat::unknown_format:
+        found.notes.passwords_in_no_hash_format.push_back(fp + "/password");
+        break;
+    case passwords::PasswordFormat::unsupported:
+    case passwords::PasswordFormat::malformed:
+        found.notes.passwords_not_checkable.push_back(fp + "/password");
+        break;
+    default:
+        break;
+    }
     user.is_active = bool_member(fields, fp, "is_active");
     user.is_staff = bool_member(fields, fp, "is_staff");
     user.is_superuser = bool_member(fields, fp, "is_superuser");
@@ -215,8 +271,11 @@ json parse_json(std::string_view text)
 
 } // namespace
 
-std::vector<ImportedUser> parse_django_dumpdata(std::string_view text)
+std::vector<ImportedUser> parse_django_dumpdata(std::string_view text,
+                                                const ImportOptions &options,
+                                                ImportNotes *notes)
 {
+    Findings found;
     json document = parse_json(text);
     if (!document.is_array()) {
         fail("", "expected an array of objects, as dumpdata writes");
@@ -235,7 +294,7 @@ std::vector<ImportedUser> parse_django_dumpdata(std::string_view text)
         }
         std::string model = string_member(object, pointer, "model");
         if (model == "auth.user") {
-            ImportedUser user = read_user(object, pointer);
+            ImportedUser user = read_user(object, pointer, options, found);
             if (by_uid.count(user.uid) != 0) {
                 fail(pointer + "/pk",
                      "duplicate user id " + std::to_string(user.uid));
@@ -248,11 +307,44 @@ std::vector<ImportedUser> parse_django_dumpdata(std::string_view text)
             users.push_back(std::move(user));
         } else if (model == "authtoken.token") {
             tokens.push_back(read_token(object, pointer));
+            if (!is_drf_key(tokens.back().key)) {
+                (options.allow_weak_keys ? found.notes.weak_keys
+                                         : found.weak_keys)
+                    .push_back(pointer + "/pk");
+            }
         } else {
             fail(pointer + "/model",
                  "expected \"auth.user\" or \"authtoken.token\", got \"" +
                      model + "\"");
         }
+    }
+
+    std::vector<std::string> refusals;
+    if (!found.unsafe_usernames.empty()) {
+        refusals.push_back(
+            positions(found.unsafe_usernames,
+                      "usernames with control characters or whitespace at "
+                      "either end (--escape-unsafe-usernames imports them "
+                      "escaped)"));
+    }
+    if (!found.weak_keys.empty()) {
+        refusals.push_back(positions(
+            found.weak_keys, "token keys that are not 40 hex characters "
+                             "(--allow-weak-keys imports them anyway)"));
+    }
+    if (!found.over_work_bounds.empty()) {
+        refusals.push_back(positions(
+            found.over_work_bounds,
+            "password hashes asking for more work than the caps (argon2 "
+            "m <= 262144, t <= 16, p <= 16; bcrypt cost <= 16; pbkdf2 "
+            "<= 10000000 iterations)"));
+    }
+    if (!refusals.empty()) {
+        std::string text = "refused ";
+        for (std::size_t i = 0; i < refusals.size(); i++) {
+            text += (i > 0 ? "; " : "") + refusals[i];
+        }
+        throw DumpdataError(text);
     }
 
     // Tokens may come before their users in the file: match them last.
@@ -274,6 +366,9 @@ std::vector<ImportedUser> parse_django_dumpdata(std::string_view text)
         }
         user.token_key = token.key;
         user.token_created = token.created;
+    }
+    if (notes != nullptr) {
+        *notes = std::move(found.notes);
     }
     return users;
 }

@@ -1,10 +1,12 @@
 #include "django_username.h"
+#include "python_whitespace.h"
 
 #include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -103,6 +105,84 @@ std::vector<std::string> validate_username(std::string_view name)
                          ").");
     }
     return errors;
+}
+
+namespace
+{
+
+// One code point of `text` at `at`: its value and length in bytes, or
+// {byte, 1} with valid = false for a byte that does not start one.
+struct CodePoint {
+    char32_t value;
+    std::size_t length;
+    bool valid;
+};
+
+CodePoint code_point_at(std::string_view text, std::size_t at)
+{
+    ucs4_t uc = 0;
+    int n = u8_mbtoucr(&uc, reinterpret_cast<const uint8_t *>(text.data() + at),
+                       text.size() - at);
+    if (n <= 0) {
+        return {static_cast<unsigned char>(text[at]), 1, false};
+    }
+    return {static_cast<char32_t>(uc), static_cast<std::size_t>(n), true};
+}
+
+bool is_control(char32_t c)
+{
+    return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f);
+}
+
+// Calls `each(code_point, at_either_end)` for every code point.
+template <typename F> void for_each_code_point(std::string_view name, F each)
+{
+    for (std::size_t at = 0; at < name.size();) {
+        CodePoint cp = code_point_at(name, at);
+        bool at_end = at == 0 || at + cp.length == name.size();
+        each(cp, at_end, name.substr(at, cp.length));
+        at += cp.length;
+    }
+}
+
+bool needs_escape(const CodePoint &cp, bool at_end)
+{
+    return !cp.valid || is_control(cp.value) ||
+           (at_end && is_python_space(cp.value));
+}
+
+} // namespace
+
+bool is_unsafe_username(std::string_view name)
+{
+    bool unsafe = false;
+    for_each_code_point(
+        name, [&](const CodePoint &cp, bool at_end, std::string_view) {
+            unsafe = unsafe || needs_escape(cp, at_end);
+        });
+    return unsafe;
+}
+
+std::string escape_unsafe_username(std::string_view name)
+{
+    std::string out;
+    for_each_code_point(
+        name, [&](const CodePoint &cp, bool at_end, std::string_view bytes) {
+            if (!needs_escape(cp, at_end)) {
+                out.append(bytes);
+                return;
+            }
+            char buf[16];
+            if (!cp.valid || cp.value < 0x80) {
+                std::snprintf(buf, sizeof buf, "\\x%02x",
+                              static_cast<unsigned>(cp.value));
+            } else {
+                std::snprintf(buf, sizeof buf, "\\u%04x",
+                              static_cast<unsigned>(cp.value));
+            }
+            out += buf;
+        });
+    return out;
 }
 
 } // namespace authtoken

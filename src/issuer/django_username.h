@@ -32,4 +32,17 @@ std::vector<std::string> validate_username(std::string_view name);
 // sequence, and one per byte that is not part of one.
 std::size_t username_length(std::string_view name);
 
+// True when `name` holds a control character (C0 U+0000..U+001F, DEL,
+// C1 U+0080..U+009F) anywhere, or Python whitespace (str.isspace()) at
+// either end. Such a name came from somewhere other than Django's
+// validators (loaddata, raw SQL) and, sent upstream in a header, CR/LF
+// would inject header lines. Bytes that are not UTF-8 count as unsafe.
+bool is_unsafe_username(std::string_view name);
+
+// `name` with each such character written as an escape: "\xNN" for a byte
+// below 0x20, DEL or a byte that is not UTF-8, "\uNNNN" for other code
+// points (C1, Unicode whitespace at the ends). Safe names come back as they
+// are. For import --escape-unsafe-usernames and for printing names.
+std::string escape_unsafe_username(std::string_view name);
+
 } // namespace authtoken

@@ -94,6 +94,27 @@ const std::map<std::string, Setter> &setters()
                       const std::string &v) { s.listen = non_empty(v); }},
         {"redis", [](IssuerSettings &s,
                      const std::string &v) { s.redis = non_empty(v); }},
+        {"socket_mode",
+         [](IssuerSettings &s, const std::string &v) {
+             // Octal, as chmod: 0600, 660. Never any bit for others'
+             // execute-only or set-id nonsense: rw bits only.
+             if (v.empty() || v.size() > 4 ||
+                 v.find_first_not_of("01234567") != std::string::npos) {
+                 throw std::invalid_argument("expected an octal mode such "
+                                             "as 0660");
+             }
+             unsigned mode = static_cast<unsigned>(std::stoul(v, nullptr, 8));
+             if ((mode & ~0666u) != 0 || (mode & 0600u) != 0600u) {
+                 throw std::invalid_argument(
+                     "expected read/write bits only, owner rw at least "
+                     "(0600, 0660 or 0666)");
+             }
+             s.socket_mode = mode;
+         }},
+        {"socket_group",
+         [](IssuerSettings &s, const std::string &v) { s.socket_group = v; }},
+        {"redis_password",
+         [](IssuerSettings &s, const std::string &v) { s.redis_password = v; }},
         {"secret_file",
          [](IssuerSettings &s, const std::string &v) {
              s.secret_file = non_empty(v);
@@ -104,7 +125,25 @@ const std::map<std::string, Setter> &setters()
          }},
         {"pbkdf2_iterations",
          [](IssuerSettings &s, const std::string &v) {
-             s.pbkdf2_iterations = parse_unsigned(v, 1, 100000000);
+             // The floor depends on insecure_test_hashing: checked once
+             // all settings are read (resolve_settings).
+             s.pbkdf2_iterations =
+                 parse_unsigned(v, 1, passwords::kMaxPbkdf2Iterations);
+         }},
+        {"insecure_test_hashing",
+         [](IssuerSettings &s, const std::string &v) {
+             s.insecure_test_hashing = parse_bool(v);
+         }},
+        {"password_hasher",
+         [](IssuerSettings &s, const std::string &v) {
+             if (v == "pbkdf2_sha256") {
+                 s.password_hasher = passwords::Hasher::pbkdf2_sha256;
+             } else if (v == "argon2id") {
+                 s.password_hasher = passwords::Hasher::argon2id;
+             } else {
+                 throw std::invalid_argument(
+                     "expected pbkdf2_sha256 or argon2id");
+             }
          }},
         {"auto_create_token",
          [](IssuerSettings &s, const std::string &v) {
@@ -146,6 +185,14 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s, const std::string &v) {
              s.max_body_size = parse_unsigned(v, 64, 64u << 20);
          }},
+        {"max_header_size",
+         [](IssuerSettings &s, const std::string &v) {
+             s.max_header_size = parse_unsigned(v, 8192 + 2, 1u << 20);
+         }},
+        {"max_header_fields",
+         [](IssuerSettings &s, const std::string &v) {
+             s.max_header_fields = parse_unsigned(v, 8, 10000);
+         }},
         {"read_timeout",
          [](IssuerSettings &s, const std::string &v) {
              s.read_timeout = parse_unsigned(v, 1, 3600);
@@ -155,35 +202,33 @@ const std::map<std::string, Setter> &setters()
              s.write_timeout = parse_unsigned(v, 1, 3600);
          }},
         {"request_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.request_timeout = parse_unsigned(v, 1, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.request_timeout = parse_unsigned(v, 1, 3600); }},
         {"keep_alive_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.keep_alive_timeout = parse_unsigned(v, 0, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.keep_alive_timeout = parse_unsigned(v, 0, 3600); }},
         {"lingering_time",
-         [](IssuerSettings &s, const std::string &v) {
-             s.lingering_time = parse_unsigned(v, 0, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.lingering_time = parse_unsigned(v, 0, 3600); }},
         // httplib waits with select(): descriptors past FD_SETSIZE (1024)
         // would be refused, so connections stay well below it.
         {"max_connections",
-         [](IssuerSettings &s, const std::string &v) {
-             s.max_connections = parse_unsigned(v, 1, 900);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.max_connections = parse_unsigned(v, 1, 900); }},
         {"threads",
-         [](IssuerSettings &s, const std::string &v) {
-             s.threads = parse_unsigned(v, 0, 1024);
-         }},
+         [](IssuerSettings &s,
+            const std::string &v) { s.threads = parse_unsigned(v, 0, 1024); }},
         {"redis_timeout_ms",
-         [](IssuerSettings &s, const std::string &v) {
-             s.redis_timeout_ms = parse_unsigned(v, 10, 600000);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.redis_timeout_ms = parse_unsigned(v, 10, 600000); }},
         {"create_secret",
-         [](IssuerSettings &s, const std::string &v) {
-             s.create_secret = parse_bool(v);
-         }},
+         [](IssuerSettings &s,
+            const std::string &v) { s.create_secret = parse_bool(v); }},
     };
     return table;
 }
@@ -315,14 +360,104 @@ IssuerSettings resolve_settings(const std::map<std::string, std::string> &flags,
             apply_setting(settings, name, value);
         }
     }
+    try {
+        passwords::check_policy(hasher_policy(settings));
+    } catch (const std::invalid_argument &e) {
+        throw SettingsError(
+            "invalid pbkdf2_iterations \"" +
+            std::to_string(settings.pbkdf2_iterations) + "\": " + e.what() +
+            (settings.insecure_test_hashing
+                 ? std::string()
+                 : std::string(" (fewer only with insecure_test_hashing, "
+                               "for test suites)")));
+    }
     return settings;
+}
+
+RedisEndpoint redis_endpoint(const IssuerSettings &settings)
+{
+    RedisEndpoint endpoint;
+    try {
+        endpoint = parse_redis_url(settings.redis);
+    } catch (const std::invalid_argument &e) {
+        throw SettingsError(std::string("invalid redis: ") + e.what());
+    }
+    if (!settings.redis_password.empty()) {
+        if (!endpoint.password.empty()) {
+            throw SettingsError("the Redis password is given twice: in the "
+                                "redis URL and in redis_password");
+        }
+        endpoint.password = settings.redis_password;
+    }
+    return endpoint;
+}
+
+namespace
+{
+
+// The passwords' places in a Redis URL: between "user:" and "@" of
+// redis:// and sentinel://, and after every "password=" of the query
+// (password=, sentinel_password=), until "&" or the end.
+bool mask_url_password(char *url)
+{
+    std::string_view text(url);
+    bool masked = false;
+    auto mask = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; i++) {
+            url[i] = 'x';
+        }
+        masked = masked || to > from;
+    };
+    std::size_t scheme_end = text.find("://");
+    if (scheme_end != std::string_view::npos) {
+        std::size_t start = scheme_end + 3;
+        std::size_t authority_end = text.find('/', start);
+        std::size_t at = text.rfind('@', authority_end);
+        std::size_t colon = text.find(':', start);
+        if (at != std::string_view::npos && at >= start &&
+            colon != std::string_view::npos && colon < at) {
+            mask(colon + 1, at);
+        }
+    }
+    for (std::size_t key = text.find("password=");
+         key != std::string_view::npos; key = text.find("password=", key + 1)) {
+        std::size_t from = key + 9;
+        std::size_t to = text.find('&', from);
+        mask(from, to == std::string_view::npos ? text.size() : to);
+    }
+    return masked;
+}
+
+} // namespace
+
+bool hide_redis_password_in_argv(int argc, char **argv)
+{
+    bool hidden = false;
+    for (int i = 1; i < argc; i++) {
+        std::string_view arg(argv[i]);
+        if (arg == "--redis" && i + 1 < argc) {
+            hidden = mask_url_password(argv[++i]) || hidden;
+        } else if (arg.compare(0, 8, "--redis=") == 0) {
+            hidden = mask_url_password(argv[i] + 8) || hidden;
+        }
+    }
+    return hidden;
+}
+
+passwords::HasherPolicy hasher_policy(const IssuerSettings &settings)
+{
+    passwords::HasherPolicy policy;
+    policy.pbkdf2_iterations = settings.pbkdf2_iterations;
+    policy.allow_insecure_iterations = settings.insecure_test_hashing;
+    policy.hasher = settings.password_hasher;
+    return policy;
 }
 
 std::map<std::string, std::string>
 take_setting_flags(std::vector<std::string> &args)
 {
-    static const std::set<std::string> on_off = {"auto_create_token",
-                                                 "create_secret"};
+    static const std::set<std::string> on_off = {
+        "auto_create_token", "create_secret", "insecure_test_hashing"};
     std::map<std::string, std::string> flags;
     std::vector<std::string> rest;
     for (std::size_t i = 0; i < args.size(); i++) {
@@ -346,6 +481,11 @@ take_setting_flags(std::vector<std::string> &args)
         if (name != "config" && setters().count(name) == 0) {
             rest.push_back(arg);
             continue;
+        }
+        if (name == "redis_password") {
+            throw SettingsError("--redis-password would show the password "
+                                "in `ps`: set AUTHTOKEN_REDIS_PASSWORD or "
+                                "redis_password in the config file");
         }
         if (!value && on_off.count(name) != 0) {
             value = "1";

@@ -5,6 +5,8 @@
 // --name (underscores as dashes) on the command line.
 #pragma once
 
+#include "password_hasher.h"
+#include "redis_url.h"
 #include "throttle_policy.h"
 
 #include <cstddef>
@@ -27,10 +29,30 @@ std::string default_scripts_dir();
 
 struct IssuerSettings {
     std::string listen = "127.0.0.1:8000";
+    // For `listen = unix:PATH`: the socket's permission bits and group. Any
+    // peer that can connect is a trusted proxy (its forwarded-address
+    // header is believed), so who may connect is set here rather than left
+    // to the umask: owner and group read/write by default (nginx's user
+    // joins the group). socket_group empty: the daemon's own group.
+    unsigned socket_mode = 0660;
+    std::string socket_group;
     std::string redis = "redis://127.0.0.1:6379/0";
+    // The Redis password (AUTH) apart from the URL, so that it need not be
+    // on a command line, where `ps` shows it: config file or environment
+    // (AUTHTOKEN_REDIS_PASSWORD) only; the --redis-password flag is
+    // refused. Giving it both here and in the URL is an error.
+    std::string redis_password;
     std::string secret_file = "/etc/authtoken/secret";
     std::string scripts_dir = default_scripts_dir();
+    // For new hashes: at least 600000 (passwords::kMinPbkdf2Iterations),
+    // at most the hasher's own cap (passwords::kMaxPbkdf2Iterations).
     unsigned pbkdf2_iterations = 600000;
+    // Lets pbkdf2_iterations go below 600000: for test suites only, never
+    // for real passwords (the daemon logs a warning when it is on).
+    bool insecure_test_hashing = false;
+    // The hasher for new and upgraded hashes (Django's PASSWORD_HASHERS[0]):
+    // pbkdf2_sha256 (Django's default) or argon2id.
+    passwords::Hasher password_hasher = passwords::Hasher::pbkdf2_sha256;
     bool auto_create_token = true;
     // Failed logins (login_throttle.h): hard windows per (username,
     // address) and per address, a soft one (progressive delay) per
@@ -47,6 +69,12 @@ struct IssuerSettings {
     // Peers whose real_ip_header we believe (exact addresses).
     std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
     std::size_t max_body_size = 16 * 1024;
+    // The request head (request line + header fields): bytes in all, and
+    // fields. Over either: 431 and the connection closed. A request line
+    // or header line over 8192 bytes (httplib's fixed line limit) gets
+    // 414 / 431. nginx's model: large_client_header_buffers 4 8k.
+    std::size_t max_header_size = 32 * 1024;
+    unsigned max_header_fields = 100;
     unsigned read_timeout = 5;  // seconds, per read and for a new
                                 // connection's first byte
     unsigned write_timeout = 5; // seconds
@@ -69,6 +97,19 @@ class SettingsError : public std::runtime_error
   public:
     using std::runtime_error::runtime_error;
 };
+
+// The Redis endpoint: `redis` parsed, with redis_password applied. Throws
+// SettingsError.
+RedisEndpoint redis_endpoint(const IssuerSettings &settings);
+
+// Overwrites with 'x' the password of a `--redis URL` / `--redis=URL`
+// in the process's own argv, so that `ps` stops showing it once the
+// settings are read (it was visible until then: say so). True when there
+// was one.
+bool hide_redis_password_in_argv(int argc, char **argv);
+
+// The password hashing policy the settings describe.
+passwords::HasherPolicy hasher_policy(const IssuerSettings &settings);
 
 // Names of every setting, for --help and the docs.
 std::vector<std::string> setting_names();

@@ -49,18 +49,23 @@ constexpr std::string_view kBcrypt = "bcrypt";
 // hash Django wrote, and bounding it bounds every field parsed below.
 constexpr std::size_t kMaxEncodedLength = 1024;
 
-// Bounds on the work a stored argon2 or bcrypt hash may ask for, for the same
-// reason as kMaxPbkdf2Iterations. Django's defaults are m=102400 (100 MiB),
-// t=2, p=8 and bcrypt cost 12; these leave room for tuned installations but
-// not for gigabytes of memory, hundreds of threads or hour-long checks.
-constexpr std::uint64_t kMaxArgon2MemoryKiB = std::uint64_t{1024} * 1024;
-constexpr std::uint64_t kMaxArgon2Passes = 64;
-constexpr std::uint64_t kMaxArgon2Lanes = 64;
-// Each bound alone still allows a check of minutes (1 GiB x 64 passes): the
-// work, memory times passes, is bounded too, at 20 times Django's default
-// (102400 KiB x 2).
-constexpr std::uint64_t kMaxArgon2Work = std::uint64_t{102400} * 2 * 20;
-constexpr std::uint64_t kMaxBcryptCost = 16;
+// What a stored hash may ask for. kStrict is what a login will run
+// (password_hasher.h has the argon2 caps and why); kSyntax only bounds the
+// numbers so that a hash over the caps can be told from a malformed one.
+struct WorkBounds {
+    std::uint64_t pbkdf2_iterations;
+    std::uint64_t argon2_memory_kib;
+    std::uint64_t argon2_passes;
+    std::uint64_t argon2_lanes;
+    std::uint64_t argon2_work; // memory x passes
+    unsigned bcrypt_cost;
+};
+// bcrypt cost 16 is 16 times Django's default of 12.
+constexpr WorkBounds kStrict{kMaxPbkdf2Iterations, kMaxArgon2MemoryKiB,
+                             kMaxArgon2TimeCost,   kMaxArgon2Parallelism,
+                             kMaxArgon2Work,       16};
+constexpr WorkBounds kSyntax{UINT32_MAX, UINT32_MAX, UINT32_MAX,
+                             0xFFFFFF,   UINT64_MAX, 31};
 
 // bcrypt only reads the first 72 bytes of its input, and Python's bcrypt 3.x
 // (Django's) silently ignores the rest. libxcrypt instead refuses inputs over
@@ -294,14 +299,16 @@ struct BcryptEncoding {
 using Encoding = std::variant<Pbkdf2Encoding, Argon2Encoding, BcryptEncoding>;
 
 std::optional<Pbkdf2Encoding>
-parse_pbkdf2(const std::vector<std::string_view> &fields, Pbkdf2Digest digest)
+parse_pbkdf2(const std::vector<std::string_view> &fields, Pbkdf2Digest digest,
+             const WorkBounds &bounds)
 {
     if (fields.size() != 4) {
         return std::nullopt;
     }
     Pbkdf2Encoding parsed;
     parsed.digest = digest;
-    const auto iterations = parse_decimal(fields[1], 1, kMaxPbkdf2Iterations);
+    const auto iterations =
+        parse_decimal(fields[1], 1, bounds.pbkdf2_iterations);
     if (!iterations || fields[2].empty()) {
         return std::nullopt;
     }
@@ -364,19 +371,23 @@ std::optional<std::uint32_t> parse_argon2_param(std::string_view text,
 }
 
 // "m=..,t=..,p=.." in exactly this order, as libargon2 writes and reads it.
-bool parse_argon2_params(std::string_view text, Argon2Encoding &parsed)
+bool parse_argon2_params(std::string_view text, Argon2Encoding &parsed,
+                         const WorkBounds &bounds)
 {
     const auto items = split_fields(text, ',');
     if (items.size() != 3) {
         return false;
     }
-    const auto lanes = parse_argon2_param(items[2], "p=", 1, kMaxArgon2Lanes);
+    const auto lanes =
+        parse_argon2_param(items[2], "p=", 1, bounds.argon2_lanes);
     // libargon2 wants at least 8 KiB per lane; it would refuse less anyway.
     const auto memory = parse_argon2_param(
         items[0], "m=", lanes ? 8 * std::uint64_t{*lanes} : 8,
-        kMaxArgon2MemoryKiB);
-    const auto passes = parse_argon2_param(items[1], "t=", 1, kMaxArgon2Passes);
-    if (!memory || !passes || !lanes || *memory * *passes > kMaxArgon2Work) {
+        bounds.argon2_memory_kib);
+    const auto passes =
+        parse_argon2_param(items[1], "t=", 1, bounds.argon2_passes);
+    if (!memory || !passes || !lanes ||
+        std::uint64_t{*memory} * *passes > bounds.argon2_work) {
         return false;
     }
     parsed.memory_kib = *memory;
@@ -386,7 +397,8 @@ bool parse_argon2_params(std::string_view text, Argon2Encoding &parsed)
 }
 
 std::optional<Argon2Encoding>
-parse_argon2(const std::vector<std::string_view> &fields)
+parse_argon2(const std::vector<std::string_view> &fields,
+             const WorkBounds &bounds)
 {
     // With the version field: argon2, variety, v=, params, salt, hash.
     const bool has_version = fields.size() == 6;
@@ -408,7 +420,7 @@ parse_argon2(const std::vector<std::string_view> &fields)
         parsed.version = *version;
     }
     const std::size_t params_at = has_version ? 3 : 2;
-    if (!parse_argon2_params(fields[params_at], parsed)) {
+    if (!parse_argon2_params(fields[params_at], parsed, bounds)) {
         return std::nullopt;
     }
     auto salt = decode_base64(fields[params_at + 1], Base64Padding::forbidden);
@@ -429,7 +441,8 @@ bool is_bcrypt_alphabet(char c)
 }
 
 // bcrypt writes its cost as exactly two digits, "04" to "31".
-std::optional<unsigned> parse_bcrypt_cost(std::string_view text)
+std::optional<unsigned> parse_bcrypt_cost(std::string_view text,
+                                          unsigned max_cost)
 {
     constexpr unsigned kMinBcryptCost = 4;
     if (text.size() != 2 || text[0] < '0' || text[0] > '9' || text[1] < '0' ||
@@ -438,7 +451,7 @@ std::optional<unsigned> parse_bcrypt_cost(std::string_view text)
     }
     const auto cost =
         static_cast<unsigned>((text[0] - '0') * 10 + (text[1] - '0'));
-    if (cost < kMinBcryptCost || cost > kMaxBcryptCost) {
+    if (cost < kMinBcryptCost || cost > max_cost) {
         return std::nullopt;
     }
     return cost;
@@ -449,7 +462,8 @@ std::optional<unsigned> parse_bcrypt_cost(std::string_view text)
 // and 53 characters of salt and hash.
 std::optional<BcryptEncoding>
 parse_bcrypt(std::string_view encoded,
-             const std::vector<std::string_view> &fields, bool sha256_prehash)
+             const std::vector<std::string_view> &fields, bool sha256_prehash,
+             const WorkBounds &bounds)
 {
     constexpr std::size_t kSaltAndHashLength = 53;
     if (fields.size() != 5 || !fields[1].empty()) {
@@ -461,7 +475,7 @@ parse_bcrypt(std::string_view encoded,
     if (variant != "2b" && variant != "2a" && variant != "2y") {
         return std::nullopt;
     }
-    if (!parse_bcrypt_cost(fields[3])) {
+    if (!parse_bcrypt_cost(fields[3], bounds.bcrypt_cost)) {
         return std::nullopt;
     }
     const std::string_view salt_and_hash = fields[4];
@@ -481,7 +495,8 @@ parse_bcrypt(std::string_view encoded,
 // Identifies the hasher by the text before the first "$", as Django's
 // identify_hasher(), then parses every field. Anything that is not exactly
 // what Django could have written yields nothing, before any costly work.
-std::optional<Encoding> parse_encoding(std::string_view encoded)
+std::optional<Encoding> parse_encoding(std::string_view encoded,
+                                       const WorkBounds &bounds = kStrict)
 {
     if (encoded.empty() || encoded.size() > kMaxEncodedLength ||
         encoded.front() == kUnusablePrefix) {
@@ -490,19 +505,19 @@ std::optional<Encoding> parse_encoding(std::string_view encoded)
     const auto fields = split_fields(encoded, '$');
     const std::string_view algorithm = fields.front();
     if (algorithm == kPbkdf2Sha256) {
-        return parse_pbkdf2(fields, Pbkdf2Digest::sha256);
+        return parse_pbkdf2(fields, Pbkdf2Digest::sha256, bounds);
     }
     if (algorithm == kPbkdf2Sha1) {
-        return parse_pbkdf2(fields, Pbkdf2Digest::sha1);
+        return parse_pbkdf2(fields, Pbkdf2Digest::sha1, bounds);
     }
     if (algorithm == kArgon2) {
-        return parse_argon2(fields);
+        return parse_argon2(fields, bounds);
     }
     if (algorithm == kBcryptSha256) {
-        return parse_bcrypt(encoded, fields, true);
+        return parse_bcrypt(encoded, fields, true, bounds);
     }
     if (algorithm == kBcrypt) {
-        return parse_bcrypt(encoded, fields, false);
+        return parse_bcrypt(encoded, fields, false, bounds);
     }
     return std::nullopt;
 }
@@ -516,6 +531,32 @@ bool matches(std::string_view raw, const Pbkdf2Encoding &stored)
     return key && equal_constant_time(*key, stored.hash);
 }
 
+// argon2 with the stored lanes but one thread: argon2_hash() would start
+// one thread per lane (64 for a hostile hash), on top of the daemon's own
+// bound on concurrent hashes. The result is the same either way.
+int argon2_one_thread(const Argon2Encoding &params, std::string_view raw,
+                      Bytes &out)
+{
+    Bytes salt = params.salt;
+    argon2_context context{};
+    context.out = out.data();
+    context.outlen = static_cast<std::uint32_t>(out.size());
+    // libargon2 takes the password as non-const for its optional wiping,
+    // which is off (flags below).
+    context.pwd =
+        reinterpret_cast<std::uint8_t *>(const_cast<char *>(raw.data()));
+    context.pwdlen = static_cast<std::uint32_t>(raw.size());
+    context.salt = salt.data();
+    context.saltlen = static_cast<std::uint32_t>(salt.size());
+    context.t_cost = params.passes;
+    context.m_cost = params.memory_kib;
+    context.lanes = params.lanes;
+    context.threads = 1;
+    context.version = params.version;
+    context.flags = ARGON2_DEFAULT_FLAGS;
+    return argon2_ctx(&context, params.type);
+}
+
 bool matches(std::string_view raw, const Argon2Encoding &stored)
 {
     if (raw.size() > UINT32_MAX) {
@@ -525,10 +566,7 @@ bool matches(std::string_view raw, const Argon2Encoding &stored)
     // that the parameters are the ones bounded above and not whatever
     // libargon2's own decoder accepts.
     Bytes computed(stored.hash.size());
-    const int rc = argon2_hash(
-        stored.passes, stored.memory_kib, stored.lanes, raw.data(), raw.size(),
-        stored.salt.data(), stored.salt.size(), computed.data(),
-        computed.size(), nullptr, 0, stored.type, stored.version);
+    const int rc = argon2_one_thread(stored, raw, computed);
     return rc == ARGON2_OK && equal_constant_time(computed, stored.hash);
 }
 
@@ -574,32 +612,41 @@ bool matches(std::string_view raw, const Encoding &stored)
         [raw](const auto &encoding) { return matches(raw, encoding); }, stored);
 }
 
-bool is_default_hasher(const Encoding &stored)
+bool is_default_hasher(const Encoding &stored, const HasherPolicy &policy)
 {
+    if (policy.hasher == Hasher::argon2id) {
+        const auto *argon2 = std::get_if<Argon2Encoding>(&stored);
+        return argon2 != nullptr && argon2->type == Argon2_id;
+    }
     const auto *pbkdf2 = std::get_if<Pbkdf2Encoding>(&stored);
     return pbkdf2 != nullptr && pbkdf2->digest == Pbkdf2Digest::sha256;
 }
 
-// Django's rule: another hasher always needs a re-hash; the default one
-// when its work factor differs from the policy (fewer or more) or its salt
-// has less than 128 bits of entropy.
+// Django's rule, upwards only: another hasher always needs a re-hash; the
+// policy's own one when its work factor is below the policy's or its salt
+// has less than 128 bits of entropy. Django re-hashes on any difference,
+// which silently weakens stored hashes when the setting is lowered; here a
+// hash stronger than the policy stays as it is.
 bool needs_rehash(const Encoding &stored, const HasherPolicy &policy)
 {
-    if (!is_default_hasher(stored)) {
+    if (!is_default_hasher(stored, policy)) {
         return true;
     }
+    if (policy.hasher == Hasher::argon2id) {
+        const auto &argon2 = std::get<Argon2Encoding>(stored);
+        return argon2.version < ARGON2_VERSION_13 ||
+               argon2.memory_kib < policy.argon2_memory_kib ||
+               argon2.passes < policy.argon2_time_cost ||
+               argon2.salt.size() < kSaltLength;
+    }
     const auto &pbkdf2 = std::get<Pbkdf2Encoding>(stored);
-    return pbkdf2.iterations != policy.pbkdf2_iterations ||
+    return pbkdf2.iterations < policy.pbkdf2_iterations ||
            pbkdf2.salt.size() < kSaltLength;
 }
 
 unsigned checked_iterations(const HasherPolicy &policy)
 {
-    if (policy.pbkdf2_iterations < 1 ||
-        policy.pbkdf2_iterations > kMaxPbkdf2Iterations) {
-        throw std::invalid_argument("pbkdf2 iterations must be between 1 and " +
-                                    std::to_string(kMaxPbkdf2Iterations));
-    }
+    check_policy(policy);
     return policy.pbkdf2_iterations;
 }
 
@@ -615,11 +662,67 @@ void harden_runtime(std::string_view raw, const Pbkdf2Encoding &stored,
     }
 }
 
+std::string make_argon2id(std::string_view raw, const HasherPolicy &policy)
+{
+    constexpr std::size_t kArgon2HashLength = 32; // argon2-cffi's default
+    const std::string salt = random_string(kSaltLength);
+    Argon2Encoding params;
+    params.type = Argon2_id;
+    params.version = ARGON2_VERSION_13;
+    params.memory_kib = policy.argon2_memory_kib;
+    params.passes = policy.argon2_time_cost;
+    params.lanes = policy.argon2_parallelism;
+    params.salt.assign(salt.begin(), salt.end());
+    Bytes hash(kArgon2HashLength);
+    if (raw.size() > UINT32_MAX ||
+        argon2_one_thread(params, raw, hash) != ARGON2_OK) {
+        throw std::runtime_error("argon2 failed");
+    }
+    // argon2-cffi's encoding: unpadded base64; Django adds "argon2".
+    auto unpadded = [](const Bytes &bytes) {
+        std::string text = encode_base64(bytes);
+        while (!text.empty() && text.back() == '=') {
+            text.pop_back();
+        }
+        return text;
+    };
+    return std::string(kArgon2) +
+           "$argon2id$v=19$m=" + std::to_string(params.memory_kib) +
+           ",t=" + std::to_string(params.passes) +
+           ",p=" + std::to_string(params.lanes) + "$" + unpadded(params.salt) +
+           "$" + unpadded(hash);
+}
+
 } // namespace
+
+void check_policy(const HasherPolicy &policy)
+{
+    const unsigned floor =
+        policy.allow_insecure_iterations ? 1 : kMinPbkdf2Iterations;
+    if (policy.pbkdf2_iterations < floor ||
+        policy.pbkdf2_iterations > kMaxPbkdf2Iterations) {
+        throw std::invalid_argument("pbkdf2 iterations must be between " +
+                                    std::to_string(floor) + " and " +
+                                    std::to_string(kMaxPbkdf2Iterations));
+    }
+    const unsigned lanes = policy.argon2_parallelism;
+    if (lanes < 1 || lanes > kMaxArgon2Parallelism ||
+        policy.argon2_time_cost < 1 ||
+        policy.argon2_time_cost > kMaxArgon2TimeCost ||
+        policy.argon2_memory_kib < 8 * lanes ||
+        policy.argon2_memory_kib > kMaxArgon2MemoryKiB ||
+        std::uint64_t{policy.argon2_memory_kib} * policy.argon2_time_cost >
+            kMaxArgon2Work) {
+        throw std::invalid_argument("argon2 parameters outside the caps");
+    }
+}
 
 std::string make_password(std::string_view raw, const HasherPolicy &policy)
 {
     const unsigned iterations = checked_iterations(policy);
+    if (policy.hasher == Hasher::argon2id) {
+        return make_argon2id(raw, policy);
+    }
     const std::string salt = random_string(kSaltLength);
     const auto key = derive_pbkdf2(raw, salt, iterations, Pbkdf2Digest::sha256);
     if (!key) {
@@ -653,6 +756,62 @@ bool must_update(std::string_view encoded, const HasherPolicy &policy)
     return stored && needs_rehash(*stored, policy);
 }
 
+PasswordFormat classify_password(std::string_view encoded)
+{
+    if (encoded.empty()) {
+        return PasswordFormat::empty;
+    }
+    if (encoded.front() == kUnusablePrefix) {
+        return PasswordFormat::unusable;
+    }
+    if (parse_encoding(encoded)) {
+        return PasswordFormat::usable;
+    }
+    if (encoded.size() <= kMaxEncodedLength &&
+        parse_encoding(encoded, kSyntax)) {
+        return PasswordFormat::over_work_bounds;
+    }
+    const std::string_view algorithm = encoded.substr(0, encoded.find('$'));
+    if (algorithm.size() == encoded.size()) {
+        return PasswordFormat::unknown_format;
+    }
+    for (const std::string_view name :
+         {kPbkdf2Sha256, kPbkdf2Sha1, kArgon2, kBcryptSha256, kBcrypt}) {
+        if (algorithm == name) {
+            return PasswordFormat::malformed;
+        }
+    }
+    // django.contrib.auth.hashers' other algorithm names.
+    for (const std::string_view name :
+         {"scrypt", "md5", "sha1", "unsalted_md5", "unsalted_sha1", "crypt"}) {
+        if (algorithm == name) {
+            return PasswordFormat::unsupported;
+        }
+    }
+    return PasswordFormat::unknown_format;
+}
+
+const char *describe(PasswordFormat format)
+{
+    switch (format) {
+    case PasswordFormat::usable:
+        return "usable";
+    case PasswordFormat::unusable:
+        return "unusable password";
+    case PasswordFormat::empty:
+        return "empty password";
+    case PasswordFormat::over_work_bounds:
+        return "password hash over the work caps";
+    case PasswordFormat::unsupported:
+        return "password hash of an unsupported Django hasher";
+    case PasswordFormat::unknown_format:
+        return "password in no known hash format";
+    case PasswordFormat::malformed:
+        return "malformed password hash";
+    }
+    return "unknown";
+}
+
 bool is_password_usable(std::string_view encoded)
 {
     return encoded.empty() || encoded.front() != kUnusablePrefix;
@@ -664,8 +823,18 @@ void run_dummy_check(std::string_view raw, const HasherPolicy &policy)
     // fixed one of the default length spares the CSPRNG.
     constexpr std::string_view kDummySalt = "dummydummydummydummydu";
     static_assert(kDummySalt.size() == kSaltLength);
-    (void)derive_pbkdf2(raw, kDummySalt, checked_iterations(policy),
-                        Pbkdf2Digest::sha256);
+    const unsigned iterations = checked_iterations(policy);
+    if (policy.hasher == Hasher::argon2id) {
+        Argon2Encoding params;
+        params.memory_kib = policy.argon2_memory_kib;
+        params.passes = policy.argon2_time_cost;
+        params.lanes = policy.argon2_parallelism;
+        params.salt.assign(kDummySalt.begin(), kDummySalt.end());
+        Bytes out(32);
+        (void)argon2_one_thread(params, raw.substr(0, UINT32_MAX), out);
+        return;
+    }
+    (void)derive_pbkdf2(raw, kDummySalt, iterations, Pbkdf2Digest::sha256);
 }
 
 PasswordVerdict verify_password(std::string_view raw, std::string_view encoded,
@@ -680,10 +849,16 @@ PasswordVerdict verify_password(std::string_view raw, std::string_view encoded,
     PasswordVerdict verdict;
     verdict.matched = matches(raw, *stored);
     const bool rehash = needs_rehash(*stored, policy);
-    verdict.must_update = verdict.matched && rehash;
+    // Legacy bcrypt matched on the first 72 bytes only: what was typed past
+    // them is not the user's password, so it must not become it.
+    const auto *bcrypt = std::get_if<BcryptEncoding>(&*stored);
+    const bool truncated_match = bcrypt != nullptr && !bcrypt->sha256_prehash &&
+                                 raw.size() > kBcryptMaxInput;
+    verdict.must_update = verdict.matched && rehash && !truncated_match;
     // Like Django, only the default hasher is hardened: a user whose hash
     // uses another algorithm is told apart by timing anyway.
-    if (!verdict.matched && rehash && is_default_hasher(*stored)) {
+    if (!verdict.matched && rehash && is_default_hasher(*stored, policy) &&
+        policy.hasher == Hasher::pbkdf2_sha256) {
         harden_runtime(raw, std::get<Pbkdf2Encoding>(*stored), iterations);
     }
     return verdict;

@@ -3,10 +3,14 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <openssl/crypto.h>
+
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -98,10 +102,42 @@ const unsigned char *bytes_of(std::string_view s)
 
 } // namespace
 
-SecretKey load_secret_file(const std::string &path)
+SecretPage::SecretPage()
 {
-    FileDescriptor fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const long page = sysconf(_SC_PAGESIZE);
+    void *mem =
+        mmap(nullptr, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        throw std::runtime_error(std::string("cannot map the secret: ") +
+                                 std::strerror(errno));
+    }
+    // Both are best effort on kernels or limits that refuse them; the
+    // dump exclusion is the one that matters and has been in Linux since
+    // 3.4.
+    (void)madvise(mem, static_cast<std::size_t>(page), MADV_DONTDUMP);
+    (void)mlock(mem, static_cast<std::size_t>(page));
+    bytes_ = static_cast<unsigned char *>(mem);
+}
+
+SecretPage::~SecretPage()
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    OPENSSL_cleanse(bytes_, size());
+    munlock(bytes_, static_cast<std::size_t>(page));
+    munmap(bytes_, static_cast<std::size_t>(page));
+}
+
+std::unique_ptr<SecretPage> load_secret_file(const std::string &path)
+{
+    FileDescriptor fd(
+        open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (fd.get() < 0) {
+        if (errno == ELOOP) {
+            throw std::runtime_error("secret file " + path +
+                                     " is a symbolic link; refusing it "
+                                     "(point the setting at the file itself)");
+        }
         throw std::runtime_error("cannot open secret file " + path + ": " +
                                  std::strerror(errno) +
                                  " (create it with: authtokenctl "
@@ -113,6 +149,16 @@ SecretKey load_secret_file(const std::string &path)
     if (fstat(fd.get(), &st) != 0) {
         throw std::runtime_error("cannot stat secret file " + path);
     }
+    if (!S_ISREG(st.st_mode)) {
+        throw std::runtime_error("secret file " + path +
+                                 " is not a regular file");
+    }
+    if (st.st_uid != geteuid()) {
+        throw std::runtime_error("secret file " + path + " belongs to uid " +
+                                 std::to_string(st.st_uid) +
+                                 ", not to the user running (uid " +
+                                 std::to_string(geteuid()) + "); chown it");
+    }
     if ((st.st_mode & 077) != 0) {
         throw std::runtime_error("secret file " + path +
                                  " is readable by others; chmod 600 it");
@@ -121,12 +167,18 @@ SecretKey load_secret_file(const std::string &path)
         throw std::runtime_error("secret file " + path +
                                  " must hold exactly 32 bytes");
     }
-    SecretKey secret{};
-    ssize_t n = read(fd.get(), secret.data(), secret.size());
-    if (n != static_cast<ssize_t>(secret.size())) {
+    auto secret = std::make_unique<SecretPage>();
+    ssize_t n = read(fd.get(), secret->data(), SecretPage::size());
+    if (n != static_cast<ssize_t>(SecretPage::size())) {
         throw std::runtime_error("cannot read secret file " + path);
     }
     return secret;
+}
+
+TokenSealer::TokenSealer(const SecretKey &secret)
+    : secret_(std::make_unique<SecretPage>())
+{
+    std::copy(secret.begin(), secret.end(), secret_->data());
 }
 
 void create_secret_file(const std::string &path)
@@ -137,15 +189,18 @@ void create_secret_file(const std::string &path)
     }
     // O_EXCL: never replace an existing secret; 0600 from the start so the
     // bytes are never readable by others, not even for a moment.
-    FileDescriptor fd(
-        open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    FileDescriptor fd(open(path.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                           0600));
     if (fd.get() < 0) {
         throw std::runtime_error("cannot create secret file " + path + ": " +
                                  std::strerror(errno));
     }
-    if (write(fd.get(), secret.data(), secret.size()) !=
-            static_cast<ssize_t>(secret.size()) ||
-        fsync(fd.get()) != 0) {
+    bool written = write(fd.get(), secret.data(), secret.size()) ==
+                       static_cast<ssize_t>(secret.size()) &&
+                   fsync(fd.get()) == 0;
+    OPENSSL_cleanse(secret.data(), secret.size());
+    if (!written) {
         throw std::runtime_error("cannot write secret file " + path);
     }
 }
@@ -161,7 +216,7 @@ std::string TokenSealer::seal(std::string_view key,
     int len = 0;
     if (!ctx ||
         EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                           secret_.data(), out.data()) != 1 ||
+                           secret_->data(), out.data()) != 1 ||
         EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
                           static_cast<int>(digest_hex.size())) != 1 ||
         EVP_EncryptUpdate(ctx.get(), out.data() + kNonceSize, &len,
@@ -192,7 +247,7 @@ TokenSealer::unseal(std::string_view sealed, std::string_view digest_hex) const
     int len = 0;
     if (!ctx ||
         EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                           secret_.data(), raw->data()) != 1 ||
+                           secret_->data(), raw->data()) != 1 ||
         EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
                           static_cast<int>(digest_hex.size())) != 1 ||
         EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char *>(&key[0]),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,19 +20,55 @@ namespace authtoken
 
 using SecretKey = std::array<unsigned char, 32>;
 
-// Reads exactly 32 bytes from `path`. Refuses a file that other users may
-// read (mode & 077), since whoever has the secret and a Redis dump has
-// every key. Throws std::runtime_error naming the problem.
-SecretKey load_secret_file(const std::string &path);
+// 32 secret bytes on a page of their own, kept out of core dumps
+// (MADV_DONTDUMP) and, where the limits allow, out of swap (mlock); wiped
+// and unmapped when destroyed. Whoever has the secret and a Redis dump has
+// every key, and a core file of authtokend is easily sent around.
+class SecretPage
+{
+  public:
+    SecretPage();  // zeroed; throws std::runtime_error if mmap fails
+    ~SecretPage(); // OPENSSL_cleanse, then munmap
+    SecretPage(const SecretPage &) = delete;
+    SecretPage &operator=(const SecretPage &) = delete;
+    unsigned char *data()
+    {
+        return bytes_;
+    }
+    const unsigned char *data() const
+    {
+        return bytes_;
+    }
+    static constexpr std::size_t size()
+    {
+        return 32;
+    }
+
+  private:
+    unsigned char *bytes_;
+};
+
+// Reads exactly 32 bytes from `path` straight into a SecretPage. Refuses a
+// symbolic link (O_NOFOLLOW: a link could point the daemon at another
+// file), anything but a regular file, a file owned by another user than
+// the one running (who else could replace it), and a file that other users
+// may read (mode & 077). Throws std::runtime_error naming the problem.
+std::unique_ptr<SecretPage> load_secret_file(const std::string &path);
 
 // Creates `path` with 32 bytes from the CSPRNG, mode 0600, failing if it
-// already exists (a new secret would make every sealed key unreadable).
+// already exists or is a symbolic link (a new secret would make every
+// sealed key unreadable).
 void create_secret_file(const std::string &path);
 
 class TokenSealer
 {
   public:
-    explicit TokenSealer(const SecretKey &secret) : secret_(secret) {}
+    // Copies `secret` into a SecretPage; the caller wipes its own copy.
+    explicit TokenSealer(const SecretKey &secret);
+    explicit TokenSealer(std::unique_ptr<SecretPage> secret)
+        : secret_(std::move(secret))
+    {
+    }
 
     // "v1:" + hex(nonce[12] || ciphertext || tag[16]); a fresh random
     // nonce each time.
@@ -43,7 +80,7 @@ class TokenSealer
                                       std::string_view digest_hex) const;
 
   private:
-    SecretKey secret_;
+    std::unique_ptr<SecretPage> secret_;
 };
 
 } // namespace authtoken

@@ -64,6 +64,7 @@ void flags_beat_environment_beat_file(void **)
     g_env["AUTHTOKEN_CONFIG"] = "/etc/a.conf";
     g_env["AUTHTOKEN_REDIS"] = "redis://env:2/0";
     g_env["AUTHTOKEN_PBKDF2_ITERATIONS"] = "20";
+    g_env["AUTHTOKEN_INSECURE_TEST_HASHING"] = "on";
     IssuerSettings s =
         resolve_settings({{"pbkdf2_iterations", "30"}}, fake_env, fake_read);
     assert_string_equal(s.listen.c_str(), "127.0.0.1:1");    // file
@@ -103,6 +104,69 @@ void bad_environment_value_is_named(void **)
     } catch (const SettingsError &e) {
         assert_non_null(strstr(e.what(), "AUTHTOKEN_THROTTLE_USER_RATE"));
     }
+}
+
+// Below 600000 only with the insecure test setting named; above the
+// hasher's own cap never (it made every login answer 500).
+void pbkdf2_iterations_floor_and_cap(void **)
+{
+    for (const char *low : {"1", "1000", "599999"}) {
+        try {
+            resolve_settings({{"pbkdf2_iterations", low}}, fake_env, fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", low);
+        } catch (const SettingsError &e) {
+            assert_non_null(strstr(e.what(), "insecure_test_hashing"));
+        }
+    }
+    IssuerSettings s = resolve_settings(
+        {{"pbkdf2_iterations", "1000"}, {"insecure_test_hashing", "on"}},
+        fake_env, fake_read);
+    assert_int_equal(hasher_policy(s).pbkdf2_iterations, 1000);
+    assert_true(hasher_policy(s).allow_insecure_iterations);
+    s = resolve_settings({{"pbkdf2_iterations", "10000000"}}, fake_env,
+                         fake_read);
+    assert_int_equal(s.pbkdf2_iterations, 10000000);
+    for (const char *high : {"10000001", "100000000"}) {
+        try {
+            resolve_settings(
+                {{"pbkdf2_iterations", high}, {"insecure_test_hashing", "on"}},
+                fake_env, fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", high);
+        } catch (const SettingsError &) {
+        }
+    }
+    s = resolve_settings({{"password_hasher", "argon2id"}}, fake_env,
+                         fake_read);
+    assert_true(hasher_policy(s).hasher == passwords::Hasher::argon2id);
+    try {
+        resolve_settings({{"password_hasher", "md5"}}, fake_env, fake_read);
+        fail();
+    } catch (const SettingsError &) {
+    }
+}
+
+// A password given on the command line is masked in argv once read: in
+// every URL form (redis://, sentinel://, the query's password= and
+// sentinel_password=), and nothing else is touched.
+void redis_passwords_are_masked_in_argv(void **)
+{
+    std::string a = "redis://:pw1@h:1/0";
+    std::string b =
+        "sentinel://u:pw2@s1:26379,s2:26379/svc/0?sentinel_password=pw3";
+    std::string c = "unix:///run/r.sock?db=1&password=pw4";
+    std::string d = "redis://h:1/0";
+    std::string flag_a = "--redis", flag_b = "--redis=" + b, flag_c = "--redis";
+    char *argv[] = {nullptr,       flag_a.data(), a.data(),
+                    flag_b.data(), flag_c.data(), c.data()};
+    assert_true(hide_redis_password_in_argv(6, argv));
+    assert_string_equal(a.c_str(), "redis://:xxx@h:1/0");
+    assert_string_equal(flag_b.c_str(),
+                        "--redis=sentinel://u:xxx@s1:26379,s2:26379/svc/"
+                        "0?sentinel_password=xxx");
+    assert_string_equal(c.c_str(), "unix:///run/r.sock?db=1&password=xxx");
+    char *plain[] = {nullptr, flag_a.data(), d.data()};
+    assert_false(hide_redis_password_in_argv(3, plain));
+    assert_string_equal(d.c_str(), "redis://h:1/0");
 }
 
 void flags_are_taken_out_of_argv(void **)
@@ -245,6 +309,8 @@ int main(void)
         cmocka_unit_test_setup(config_errors_name_file_and_line, reset),
         cmocka_unit_test_setup(bad_environment_value_is_named, reset),
         cmocka_unit_test_setup(flags_are_taken_out_of_argv, reset),
+        cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
+        cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_messages),
         cmocka_unit_test(client_address_trusts_only_proxies),

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -69,7 +71,7 @@ constexpr std::string_view kArgon2LegacyHash =
     "argon2$argon2i$m=64,t=1,p=1$bGVnYWN5c2FsdDEyMzQ$hohhYOnZ66cqfxo2NwOAgg";
 
 // Most tests do not need the production cost; these keep them fast.
-const HasherPolicy kCheapPolicy{1000};
+const HasherPolicy kCheapPolicy{1000, true};
 const HasherPolicy kDefaultPolicy{};
 
 // The stored password of each user in the Django dump, read once.
@@ -354,8 +356,9 @@ void test_make_unusable_password(void **)
 
 void test_policy_outside_bounds_is_refused(void **)
 {
-    for (const unsigned iterations : {0U, kMaxPbkdf2Iterations + 1}) {
-        const HasherPolicy policy{iterations};
+    for (const HasherPolicy policy :
+         {HasherPolicy{0, true}, HasherPolicy{kMaxPbkdf2Iterations + 1, true},
+          HasherPolicy{1000}, HasherPolicy{599999}}) {
         bool refused = false;
         try {
             (void)make_password(kAdminPassword, policy);
@@ -366,6 +369,158 @@ void test_policy_outside_bounds_is_refused(void **)
     }
 }
 
+// The floor of 600000 iterations holds unless the policy names the
+// insecure test setting; the cap is the hasher's own.
+void test_pbkdf2_iterations_floor_and_cap(void **)
+{
+    check_policy(HasherPolicy{600000});
+    check_policy(HasherPolicy{kMaxPbkdf2Iterations});
+    check_policy(HasherPolicy{1, true});
+    const std::string cheap = make_password("pw", HasherPolicy{1000, true});
+    assert_true(cheap.rfind("pbkdf2_sha256$1000$", 0) == 0);
+}
+
+// argon2id as the default hasher: Django's Argon2PasswordHasher encoding,
+// its defaults, round trips, and argon2 users stay argon2 on login.
+void test_argon2id_as_default_hasher(void **)
+{
+    HasherPolicy argon2{1000, true, Hasher::argon2id};
+    argon2.argon2_memory_kib = 1024; // keep the test fast
+    argon2.argon2_time_cost = 2;
+    argon2.argon2_parallelism = 2;
+    const std::string encoded = make_password("s3cret", argon2);
+    assert_true(encoded.rfind("argon2$argon2id$v=19$m=1024,t=2,p=2$", 0) == 0);
+    assert_true(check_password("s3cret", encoded));
+    assert_false(check_password("s3cret!", encoded));
+    assert_int_equal(classify_password(encoded), PasswordFormat::usable);
+    PasswordVerdict v = verify_password("s3cret", encoded, argon2);
+    assert_true(v.matched);
+    assert_false(v.must_update);
+    // With the pbkdf2 default it is re-hashed into it, as Django does.
+    assert_true(must_update(encoded, kCheapPolicy));
+    // Weaker argon2 (argon2i, less memory, fewer passes) is upgraded, a
+    // stronger one kept.
+    assert_true(must_update(kArgon2iHash, argon2));
+    HasherPolicy stronger = argon2;
+    stronger.argon2_memory_kib = 2048;
+    assert_true(must_update(encoded, stronger));
+    stronger = argon2;
+    stronger.argon2_time_cost = 3;
+    assert_true(must_update(encoded, stronger));
+    HasherPolicy weaker = argon2;
+    weaker.argon2_memory_kib = 512;
+    weaker.argon2_time_cost = 1;
+    assert_false(must_update(encoded, weaker));
+    // pbkdf2 users are moved to argon2id.
+    assert_true(must_update(stored_password("dave"), argon2));
+    // Django's own defaults are a valid policy.
+    check_policy(HasherPolicy{600000, false, Hasher::argon2id});
+}
+
+// Imported argon2 hashes asking for more than the caps never run, and
+// import can tell them from malformed ones.
+void test_argon2_caps(void **)
+{
+    const std::string base = "argon2$argon2id$v=19$m=102400,t=2,p=8$"
+                             "c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+    assert_int_equal(classify_password(base), PasswordFormat::usable);
+    for (const auto &[from, to] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"m=102400", "m=262145"},
+             {"t=2", "t=17"},
+             {"p=8", "p=17"},
+             {"m=102400,t=2", "m=262144,t=4"}, // m x t over 4 x Django's
+             {"m=102400,t=2,p=8", "m=1048576,t=2,p=64"}}) {
+        const std::string heavy = with_replaced(base, from, to);
+        assert_int_equal(classify_password(heavy),
+                         PasswordFormat::over_work_bounds);
+        const double taken = seconds_taken(
+            [&] { assert_false(check_password("password", heavy)); });
+        assert_true(taken < 0.1);
+    }
+}
+
+// argon2 never starts threads, whatever p the stored hash has: sample the
+// process's thread count while an 8-lane hash is checked.
+void test_argon2_runs_with_one_thread(void **)
+{
+    HasherPolicy argon2{1000, true, Hasher::argon2id};
+    argon2.argon2_memory_kib = 65536;
+    argon2.argon2_time_cost = 2;
+    argon2.argon2_parallelism = 8;
+    const std::string encoded = make_password("pw", argon2);
+    auto threads = [] {
+        std::ifstream status("/proc/self/status");
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.rfind("Threads:", 0) == 0) {
+                return std::stoi(line.substr(8));
+            }
+        }
+        return -1;
+    };
+    std::atomic<bool> done{false};
+    std::atomic<int> most{0};
+    std::thread sampler([&] {
+        while (!done) {
+            most = std::max(most.load(), threads());
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    });
+    for (int i = 0; i < 5; i++) {
+        assert_true(check_password("pw", encoded));
+    }
+    done = true;
+    sampler.join();
+    print_message("most threads while checking p=8: %d\n", most.load());
+    // This thread and the sampler.
+    assert_int_equal(most.load(), 2);
+}
+
+// Legacy bcrypt reads 72 bytes: a match on a longer input must not store
+// a hash of all that was typed.
+void test_legacy_bcrypt_match_over_72_bytes_is_not_rehashed(void **)
+{
+    std::string hundred;
+    for (int i = 0; i < 10; i++) {
+        hundred += "0123456789";
+    }
+    PasswordVerdict v = verify_password(hundred, kBcryptLongHash, kCheapPolicy);
+    assert_true(v.matched);
+    assert_false(v.must_update);
+    v = verify_password(hundred.substr(0, 72), kBcryptLongHash, kCheapPolicy);
+    assert_true(v.matched);
+    assert_true(v.must_update);
+    // bcrypt_sha256 pre-hashes everything: its upgrade stays.
+    v = verify_password(kBcryptSha256Password, kBcryptSha256Hash, kCheapPolicy);
+    assert_true(v.matched);
+    assert_true(v.must_update);
+}
+
+void test_classify_password(void **)
+{
+    assert_int_equal(classify_password(stored_password("dave")),
+                     PasswordFormat::usable);
+    assert_int_equal(classify_password(make_unusable_password()),
+                     PasswordFormat::unusable);
+    assert_int_equal(classify_password(""), PasswordFormat::empty);
+    assert_int_equal(classify_password("hunter2"),
+                     PasswordFormat::unknown_format);
+    assert_int_equal(classify_password("my$ecret pass"),
+                     PasswordFormat::unknown_format);
+    assert_int_equal(classify_password("md5$abc$def"),
+                     PasswordFormat::unsupported);
+    assert_int_equal(classify_password("scrypt$16384$salt$8$1$aGFzaA=="),
+                     PasswordFormat::unsupported);
+    assert_int_equal(classify_password("pbkdf2_sha256$abc$salt$hash"),
+                     PasswordFormat::malformed);
+    assert_int_equal(classify_password(with_replaced(stored_password("admin"),
+                                                     "$260000$", "$20000000$")),
+                     PasswordFormat::over_work_bounds);
+    assert_string_equal(describe(PasswordFormat::unknown_format),
+                        "password in no known hash format");
+}
+
 // --- must_update
 // ---------------------------------------------------------------
 
@@ -373,11 +528,16 @@ void test_must_update(void **)
 {
     assert_true(must_update(stored_password("admin"), kDefaultPolicy));
     assert_false(must_update(stored_password("dave"), kDefaultPolicy));
-    // Django also re-hashes when the stored count is above the policy's.
-    assert_true(must_update(stored_password("dave"), HasherPolicy{260000}));
-    assert_false(must_update(stored_password("admin"), HasherPolicy{260000}));
+    // Upwards only: Django re-hashes a stored count above the policy's
+    // too, which silently weakens hashes when the setting is lowered.
+    assert_false(
+        must_update(stored_password("dave"), HasherPolicy{260000, true}));
+    assert_false(must_update(stored_password("dave"), kCheapPolicy));
+    assert_false(
+        must_update(stored_password("admin"), HasherPolicy{260000, true}));
     assert_true(must_update(stored_password("frank"), kDefaultPolicy));
-    assert_true(must_update(stored_password("frank"), HasherPolicy{260000}));
+    assert_true(
+        must_update(stored_password("frank"), HasherPolicy{260000, true}));
     assert_true(must_update(stored_password("erin"), kDefaultPolicy));
     assert_true(must_update(kArgon2iHash, kDefaultPolicy));
     assert_true(must_update(kBcryptSha256Hash, kDefaultPolicy));
@@ -601,6 +761,13 @@ int main()
         cmocka_unit_test(test_make_password_salts_differ),
         cmocka_unit_test(test_make_unusable_password),
         cmocka_unit_test(test_policy_outside_bounds_is_refused),
+        cmocka_unit_test(test_pbkdf2_iterations_floor_and_cap),
+        cmocka_unit_test(test_argon2id_as_default_hasher),
+        cmocka_unit_test(test_argon2_caps),
+        cmocka_unit_test(test_argon2_runs_with_one_thread),
+        cmocka_unit_test(
+            test_legacy_bcrypt_match_over_72_bytes_is_not_rehashed),
+        cmocka_unit_test(test_classify_password),
         cmocka_unit_test(test_must_update),
         cmocka_unit_test(test_malformed_encodings_never_match),
         cmocka_unit_test(test_work_bounds_refuse_before_hashing),

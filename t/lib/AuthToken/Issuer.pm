@@ -5,7 +5,8 @@ package AuthToken::Issuer;
 # authtokenctl against the same Redis and secret. The daemon's port is
 # exported as $ENV{TEST_NGINX_AUTHTOKEND_PORT} so nginx configs can
 # proxy_pass to it. Binaries come from $ENV{AUTHTOKEN_BUILD_DIR} (default:
-# build/). New passwords use 1000 PBKDF2 iterations to keep tests fast.
+# build/). New passwords use 1000 PBKDF2 iterations to keep tests fast,
+# which needs the named insecure_test_hashing setting.
 
 use strict;
 use warnings;
@@ -25,8 +26,8 @@ use AuthToken::TestRedis;
 
 use Exporter 'import';
 our @EXPORT = qw(issuer_setup authtokend_start authtokend_stop authtokend_port
-                 authtokend_log ctl ctl_ok token_of daemon_request
-                 obtain_direct);
+                 authtokend_log authtokend_pid ctl ctl_ok token_of
+                 daemon_request obtain_direct);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my $owner = $$;
@@ -45,12 +46,14 @@ sub issuer_setup {
     $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/0';
     $ENV{AUTHTOKEN_SECRET_FILE} = "$dir/secret";
     $ENV{AUTHTOKEN_PBKDF2_ITERATIONS} //= 1000;
+    $ENV{AUTHTOKEN_INSECURE_TEST_HASHING} //= 'on';
     my ($code, $out, $err) = ctl('init-secret', "$dir/secret");
     die "init-secret failed: $err" if $code;
     return $dir;
 }
 
 sub authtokend_port { $daemon_port }
+sub authtokend_pid { $daemon_pid }
 sub authtokend_log {
     open my $fh, '<', $daemon_log or return '';
     local $/;

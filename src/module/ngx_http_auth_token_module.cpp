@@ -151,10 +151,22 @@ struct ngx_http_auth_token_ctx_t {
 
 // One Redis lookup and the requests waiting for it. Concurrent misses for
 // the same key in one worker share it.
+//
+// Its answer is stored in the cache at most once, in the zone of the
+// request that started it and under the revision that request read just
+// before the HMGET was queued. A request that joins later brings nothing
+// to the store: the revision it read may already count a revocation that
+// this lookup's answer predates, and storing under it would make a revoked
+// token a hit (or a just-created one "unknown") for valid=/invalid=.
 struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
     ngx_queue_t waiters; // of ngx_http_auth_token_ctx_t::waiting
+    // Where and under which revision to store; store_zone is nullptr when
+    // the starter bypassed the cache, and once the answer is stored.
+    ngx_shm_zone_t *store_zone;
+    CachePolicy store_policy;
+    std::uint64_t store_revision;
 };
 
 struct DigestHash {
@@ -626,6 +638,13 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         }
         fresh->digest = ctx->digest;
         ngx_queue_init(&fresh->waiters);
+        fresh->store_zone = nullptr;
+        if (ctx->cache_status == CacheStatus::miss) {
+            fresh->store_zone = alcf->cache_zone;
+            fresh->store_policy = {alcf->cache_valid, alcf->cache_invalid,
+                                   alcf->cache_stale};
+            fresh->store_revision = ctx->cache_revision;
+        }
         authtoken::keys::TokenRecordLookup command(hex);
         const char *why = nullptr;
         fresh->pending = worker->link->start_lookup(
@@ -674,12 +693,12 @@ void detach(ngx_http_auth_token_ctx_t *ctx) noexcept
     }
 }
 
-// Applies one Redis answer to one waiting request, and to the cache.
-void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
-                 TokenVerdict verdict) noexcept
+// Applies one Redis answer to one waiting request, and to the cache if
+// the lookup's answer is not stored yet.
+void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
+                 const LookupReply &reply, TokenVerdict verdict) noexcept
 {
     ngx_http_request_t *r = ctx->request;
-    ngx_http_auth_token_loc_conf_t *alcf = ctx->conf;
 
     if (!reply.ok) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -728,13 +747,13 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
     }
 
     worker->stale_logged = false;
-    if (ctx->cache_status == CacheStatus::miss && worker->subscribed) {
-        CachePolicy policy = {alcf->cache_valid, alcf->cache_invalid,
-                              alcf->cache_stale};
-        ngx_auth_token::cache_store(alcf->cache_zone, ctx->digest, cached,
-                                    ctx->user, ctx->user_id, expires, policy,
-                                    ctx->cache_revision);
+    if (shared->store_zone != nullptr && worker->subscribed) {
+        ngx_auth_token::cache_store(shared->store_zone, shared->digest, cached,
+                                    ctx->user, ctx->user_id, expires,
+                                    shared->store_policy,
+                                    shared->store_revision);
     }
+    shared->store_zone = nullptr;
 }
 
 // Resumes a request outside hiredis's read loop: the work is done by the
@@ -808,7 +827,7 @@ void ngx_http_auth_token_lookup_done(void *data,
         ngx_queue_remove(q);
         auto *ctx = ngx_queue_data(q, ngx_http_auth_token_ctx_t, waiting);
         ctx->shared = nullptr;
-        apply_reply(ctx, reply, verdict);
+        apply_reply(ctx, shared, reply, verdict);
         resume(ctx);
     }
 }

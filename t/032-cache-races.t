@@ -20,6 +20,7 @@ $ENV{TEST_NGINX_PROXY_PORT} = $proxy->{port};
 
 sub config {
     my ($cache, %opt) = @_;
+    $opt{zone} //= 'tokens';
     return (<<"HTTP", workers => $opt{workers} || 1);
     auth_token_redis 127.0.0.1:\$TEST_NGINX_PROXY_PORT;
     $cache
@@ -30,6 +31,14 @@ sub config {
             auth_token_timeout 2s;
             add_header X-Cache \$auth_token_cache_status always;
             add_header X-Pid \$pid always;
+            alias html/;
+        }
+        # Asks the same zone without storing anything: found tokens are
+        # removed from Redis before probing, and unknown keys are not kept.
+        location /probe/ {
+            auth_token on;
+            auth_token_cache zone=$opt{zone} invalid=0;
+            add_header X-Cache \$auth_token_cache_status always;
             alias html/;
         }
     }
@@ -138,6 +147,92 @@ subtest 'an entry does not outlive the token\'s expires' => sub {
     sleep 0.05 while time() < $expires + 0.05;
     my $res = get($token);
     is($res->{status}, 401, 'refused once the token has expired (valid=30s notwithstanding)');
+};
+
+# How many of @$keys the zone holds as hits, counted without changing the
+# zone: their records are removed from Redis first (no message), and the
+# probe location stores no unknown key.
+sub held {
+    my ($keys) = @_;
+    redis_pipeline(map { ['DEL', record_key($_)] } @$keys);
+    my $n = 0;
+    for (@$keys) {
+        my $res = http_request('/probe/x', Authorization => "Token $_");
+        $n++ if seen($res) eq 'HIT 200';
+    }
+    return $n;
+}
+
+# Seeds $count found tokens and asks for each once, so the zone stores them.
+sub fill {
+    my ($prefix, $count, $name) = @_;
+    my @keys = map { sprintf '%s%08x', $prefix, $_ } 1 .. $count;
+    my $uid = 1000;
+    redis_pipeline(map { $uid++; ['HSET', record_key($_), uid => $uid,
+                                  user => $name->($uid), active => 1] } @keys);
+    for (@keys) {
+        my $res = get($_);
+        die "$_: $res->{status}" unless $res->{status} == 200;
+    }
+    return \@keys;
+}
+
+subtest 'one entry of a larger size class evicts a bounded number of entries' => sub {
+    nginx_stop();
+    nginx_start(config('auth_token_cache zone=full:128k valid=5m;', zone => 'full'));
+    nginx_html(x => "ok\n");
+    ok(wait_subscribed(), 'subscribed');
+    # Short names: every node in the 128-byte slab class, until the zone is
+    # full and has no free page left.
+    my $keys = fill('5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a', 1500, sub { "u$_[0]" });
+    my $before = held($keys);
+    cmp_ok($before, '>=', 300, "the zone holds $before short entries");
+    # A user name of 200 bytes needs a 512-byte slot: a page of its own.
+    my $long = 'f00df00df00df00df00df00df00df00df00d0001';
+    seed_token($long, uid => 77, user => 'x' x 200);
+    is(get($long)->{status}, 200, 'the long-named token passes');
+    my $after = held($keys);
+    cmp_ok($before - $after, '<=', 16,
+           "storing it evicted at most 16 entries (held $before, then $after)");
+    unlike(nginx_error_log(), qr/\[alert\]|\[crit\]/, 'no alert');
+};
+
+subtest 'unknown keys take at most a tenth of the zone' => sub {
+    nginx_stop();
+    # 128k: about 900 entries, of which 102 (128k / 10 / 128) unknown.
+    nginx_start(config('auth_token_cache zone=flood:128k invalid=5m;', zone => 'flood'));
+    nginx_html(x => "ok\n");
+    ok(wait_subscribed(), 'subscribed');
+    my @unknown = map { sprintf '%032x%08x', 0xdeadbeef, $_ } 1 .. 500;
+    is(scalar(grep { get($_)->{status} == 401 } @unknown), 500, '500 unknown keys refused');
+    my $kept = grep { seen(http_request('/probe/x', Authorization => "Token $_")) eq 'HIT 401' }
+               @unknown;
+    cmp_ok($kept, '>=', 64, "unknown keys are remembered ($kept)");
+    cmp_ok($kept, '<=', 110, "but only up to a tenth of the zone, not all 500 ($kept)");
+};
+
+subtest 'keys ground to share the digest\'s low bits do not make a long chain' => sub {
+    nginx_stop();
+    # 64k: 512 buckets. Without a keyed hash the bucket would be the
+    # digest's low 9 bits (first bytes, little-endian).
+    nginx_start(config('auth_token_cache zone=chains:64k valid=5m;', zone => 'chains'), log_level => 'debug');
+    nginx_html(x => "ok\n");
+    ok(wait_subscribed(), 'subscribed');
+    my @keys;
+    for (my $i = 0; @keys < 150; $i++) {
+        my $key = sprintf 'c011c011c011c011c011c011c011c011%08x', $i;
+        my $d = pack 'H*', token_digest($key);
+        push @keys, $key if ord(substr $d, 0, 1) == 0 && (ord(substr $d, 1, 1) & 1) == 0;
+    }
+    my $uid = 5000;
+    redis_pipeline(map { $uid++; ['HSET', record_key($_), uid => $uid, user => "w$uid", active => 1] } @keys);
+    is(scalar(grep { get($_)->{status} == 200 } @keys), 150, '150 colliding keys stored');
+    is(scalar(grep { seen(get($_)) eq 'HIT 200' } @keys), 150, 'and all of them are hits');
+    my @walked = nginx_error_log() =~ /auth token cache: found after (\d+) in bucket/g;
+    my ($max) = sort { $b <=> $a } @walked;
+    cmp_ok(scalar @walked, '>=', 150, 'every hit reports its chain walk (debug log)');
+    # 150 keys in 512 buckets: a chain of 12 has a chance below 1e-12.
+    cmp_ok($max, '<=', 12, "the longest chain walked is $max entries, not 150");
 };
 
 nginx_stop();

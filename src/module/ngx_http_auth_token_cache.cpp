@@ -44,6 +44,10 @@ struct CacheShared {
     ngx_uint_t negative_count;
     std::uint64_t epoch;
     std::uint64_t revision;
+    // The highest revocation sequence number applied to this zone, valid
+    // once seq_known (set by the first cache_check_sequence()).
+    std::uint64_t seq;
+    bool seq_known;
     ngx_uint_t bucket_mask;
     CacheNode **buckets; // bucket_mask + 1 chains, in the zone
     u_char hash_key[16]; // SipHash key, random per zone
@@ -266,6 +270,8 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ctx->sh->negative_count = 0;
     ctx->sh->epoch = 1;
     ctx->sh->revision = 0;
+    ctx->sh->seq = 0;
+    ctx->sh->seq_known = false;
 
     std::size_t len = sizeof(" in auth_token_cache zone \"\"") +
                       shm_zone->shm.name.len;
@@ -455,13 +461,17 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
 }
 
-void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest)
+void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                  std::uint64_t seq)
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
     bool hashed = keyed_hash(ctx, digest, hash);
     ZoneLock lock(ctx);
     ctx->sh->revision++;
+    if (seq > ctx->sh->seq) {
+        ctx->sh->seq = seq;
+    }
     if (!hashed) {
         ctx->sh->epoch++; // cannot find it: let nothing be a hit
         return;
@@ -469,6 +479,26 @@ void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest)
     if (CacheNode *cn = find_locked(ctx, digest, hash)) {
         delete_locked(ctx, cn);
     }
+}
+
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    if (!ctx->sh->seq_known) {
+        ctx->sh->seq_known = true;
+        ctx->sh->seq = current;
+        return false;
+    }
+    // A sequence below the zone's is not a gap: messages published after
+    // the read may have been applied before the PING's answer.
+    if (current <= ctx->sh->seq) {
+        return false;
+    }
+    ctx->sh->seq = current;
+    ctx->sh->revision++;
+    ctx->sh->epoch++;
+    return true;
 }
 
 void cache_invalidate_all(ngx_shm_zone_t *zone)

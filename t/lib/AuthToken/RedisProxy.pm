@@ -9,6 +9,9 @@ package AuthToken::RedisProxy;
 #       contains $text reaches Redis at once, but what Redis sends back on
 #       that connection from then on is held for $ms (a slow reply, in
 #       order: later replies on that connection wait behind it).
+#   proxy_hold($proxy, $ms, $text)   the next command a client sends that
+#       contains $text (and whatever that client sends after it) reaches
+#       Redis only $ms later: e.g. a SUBSCRIBE that Redis has not seen yet.
 #   proxy_blackhole($proxy, $text)   every connection whose client has sent
 #       $text (e.g. "SUBSCRIBE") stops passing anything either way and
 #       stays open: a half-open connection, as a NAT or a balancer that
@@ -28,7 +31,7 @@ use Time::HiRes qw(time);
 use AuthToken::TestRedis qw(redis_port);
 
 use Exporter 'import';
-our @EXPORT = qw(proxy_start proxy_stop proxy_delay proxy_blackhole);
+our @EXPORT = qw(proxy_start proxy_stop proxy_delay proxy_hold proxy_blackhole);
 
 my @started;
 my $owner = $$;
@@ -58,6 +61,12 @@ sub proxy_delay {
     select undef, undef, undef, 0.05;    # let the proxy read it
 }
 
+sub proxy_hold {
+    my ($proxy, $ms, $text) = @_;
+    print { $proxy->{ctl} } "hold $ms $text\n";
+    select undef, undef, undef, 0.05;
+}
+
 sub proxy_blackhole {
     my ($proxy, $text) = @_;
     print { $proxy->{ctl} } "blackhole 0 $text\n";
@@ -81,12 +90,22 @@ END {
 sub _serve {
     my ($listen, $ctl, $redis_port) = @_;
     my $sel = IO::Select->new($listen, $ctl);
-    my (%peer, %pair, @delays, @holes);
+    my (%peer, %pair, @delays, @holds);
     my $ctl_buf = '';
     while (1) {
         my $now = time;
         my $wait = 1;
         for my $p (values %pair) {
+            if ($p->{up_until}) {
+                my $left = $p->{up_until} - $now;
+                if ($left <= 0) {
+                    syswrite($p->{redis}, $p->{up_held}) if length $p->{up_held};
+                    $p->{up_held} = '';
+                    $p->{up_until} = 0;
+                } elsif ($left < $wait) {
+                    $wait = $left;
+                }
+            }
             next unless $p->{held_until};
             my $left = $p->{held_until} - $now;
             if ($left <= 0) {
@@ -103,7 +122,8 @@ sub _serve {
                 my $redis = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$redis_port")
                     or do { close $client; next };
                 my $p = { client => $client, redis => $redis, held => '',
-                          held_until => 0, sent => '', dead => 0 };
+                          held_until => 0, up_held => '', up_until => 0,
+                          sent => '', dead => 0 };
                 $pair{"$client"} = $p;
                 $peer{"$client"} = $p;
                 $peer{"$redis"} = $p;
@@ -116,8 +136,9 @@ sub _serve {
                 while ($ctl_buf =~ s/^(\w+) (\d+) (.*)\n//) {
                     if ($1 eq 'delay') {
                         push @delays, [$2 / 1000, $3];
+                    } elsif ($1 eq 'hold') {
+                        push @holds, [$2 / 1000, $3];
                     } else {
-                        push @holes, $3;
                         for my $p (values %pair) {
                             $p->{dead} = 1 if index($p->{sent}, $3) >= 0;
                         }
@@ -139,10 +160,16 @@ sub _serve {
             next if $p->{dead};
             if ($fh == $p->{client}) {
                 $p->{sent} .= $buf if length($p->{sent}) < 65536;
-                for my $h (@holes) {
-                    $p->{dead} = 1 if index($p->{sent}, $h) >= 0;
+                for my $i (0 .. $#holds) {
+                    next unless index($buf, $holds[$i][1]) >= 0;
+                    $p->{up_until} = time + $holds[$i][0];
+                    splice @holds, $i, 1;
+                    last;
                 }
-                next if $p->{dead};
+                if ($p->{up_until}) {
+                    $p->{up_held} .= $buf;
+                    next;
+                }
                 for my $i (0 .. $#delays) {
                     next unless index($buf, $delays[$i][1]) >= 0;
                     $p->{held_until} = time + $delays[$i][0];

@@ -127,6 +127,9 @@ subtest 'a worker killed while a token is revoked: refused after the respawn' =>
     proxy_hold($proxy, 800, 'SUBSCRIBE');
     kill 'KILL', $old;
     revoke_with_issuer_script('killed');
+    # And its first read of the sequence is answered 600 ms late: until
+    # then the new worker must not trust the zone at all.
+    proxy_delay($proxy, 600, 'revocation-seq');
     my $t0 = time;
     my @new;
     while (!@new && time - $t0 < 5) {

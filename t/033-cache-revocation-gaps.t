@@ -144,6 +144,29 @@ subtest 'a worker killed while a token is revoked: refused after the respawn' =>
          'the invalidation is logged');
 };
 
+subtest 'a worker killed while a bare PUBLISH revokes: refused after the respawn' => sub {
+    # No number to compare this time: only the dead worker's record in the
+    # zone tells the new worker that messages may have gone to nobody.
+    my $token = '4545454545454545454545454545454545454545';
+    seed_token($token, uid => 45, user => 'bare');
+    ok(cached($token), 'cached');
+    my ($old) = nginx_workers();
+    proxy_hold($proxy, 800, 'SUBSCRIBE');
+    kill 'KILL', $old;
+    redis_cmd('DEL', 'authtoken:token:' . token_digest($token));
+    redis_cmd('PUBLISH', 'authtoken:revocations', token_digest($token));
+    my $t0 = time;
+    my @new;
+    while (!@new && time - $t0 < 5) {
+        sleep 0.02;
+        @new = grep { $_ != $old } nginx_workers();
+    }
+    ok(wait_subscribed(), 'the new worker subscribed');
+    my $res = get($token);
+    is($res->{status}, 401, 'the revoked token is refused (' . seen($res) . ')');
+    like(nginx_error_log(), qr/worker $old died while subscribed/, 'the dead worker is named');
+};
+
 subtest 'a half-open subscription is noticed by PING and the cache flushed' => sub {
     my $token = '5555555555555555555555555555555555555555';
     make_user('halfopen', $token);

@@ -48,6 +48,7 @@ struct CacheShared {
     // once seq_known (set by the first cache_check_sequence()).
     std::uint64_t seq;
     bool seq_known;
+    ngx_pid_t subscribers[64]; // 0: free slot
     ngx_uint_t bucket_mask;
     CacheNode **buckets; // bucket_mask + 1 chains, in the zone
     u_char hash_key[16]; // SipHash key, random per zone
@@ -272,6 +273,7 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ctx->sh->revision = 0;
     ctx->sh->seq = 0;
     ctx->sh->seq_known = false;
+    ngx_memzero(ctx->sh->subscribers, sizeof(ctx->sh->subscribers));
 
     std::size_t len = sizeof(" in auth_token_cache zone \"\"") +
                       shm_zone->shm.name.len;
@@ -499,6 +501,45 @@ bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
     ctx->sh->revision++;
     ctx->sh->epoch++;
     return true;
+}
+
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    ngx_pid_t dead = 0;
+    ngx_pid_t *free_slot = nullptr;
+    for (ngx_pid_t &slot : ctx->sh->subscribers) {
+        if (slot != 0 && slot != pid && kill(slot, 0) == -1 &&
+            ngx_errno == NGX_ESRCH) {
+            dead = slot;
+            slot = 0;
+        }
+        if (slot == pid) {
+            free_slot = &slot;
+        } else if (slot == 0 && free_slot == nullptr) {
+            free_slot = &slot;
+        }
+    }
+    if (free_slot != nullptr) {
+        *free_slot = pid;
+    }
+    if (dead != 0) {
+        ctx->sh->revision++;
+        ctx->sh->epoch++;
+    }
+    return dead;
+}
+
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    for (ngx_pid_t &slot : ctx->sh->subscribers) {
+        if (slot == pid) {
+            slot = 0;
+        }
+    }
 }
 
 void cache_invalidate_all(ngx_shm_zone_t *zone)

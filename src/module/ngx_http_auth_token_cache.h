@@ -77,4 +77,14 @@ bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current);
 // Every entry stops being a hit (it may still serve as stale).
 void cache_invalidate_all(ngx_shm_zone_t *zone);
 
+// The zone's record of the workers whose subscription is up (by pid, at
+// most 64; more are not recorded). A worker that joins and finds a
+// recorded worker that no longer exists (killed while subscribed, e.g.
+// SIGKILL or a crash) cannot know what that worker's death made everyone
+// miss, whoever published it: it invalidates the zone and returns the dead
+// worker's pid, 0 otherwise. A worker leaves when its subscription drops
+// or it exits.
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid);
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid);
+
 } // namespace ngx_auth_token

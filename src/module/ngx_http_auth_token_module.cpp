@@ -1190,6 +1190,14 @@ void on_revocation(void *, std::string_view payload) noexcept
 
 void check_subscription_start() noexcept;
 
+void leave_zones() noexcept
+{
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        ngx_auth_token::cache_subscriber_leave(zones[i], ngx_pid);
+    }
+}
+
 void on_pong(void *) noexcept
 {
     if (worker->check != WorkerState::Check::pinging) {
@@ -1212,6 +1220,19 @@ void on_pong(void *) noexcept
     // next message on this subscription is check_seq + 1 or later.
     if (worker->last_message_seq < worker->check_seq) {
         worker->last_message_seq = worker->check_seq;
+    }
+    if (!worker->subscribed) {
+        for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+            ngx_pid_t dead =
+                ngx_auth_token::cache_subscriber_join(zones[i], ngx_pid);
+            if (dead != 0) {
+                ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                              "auth token cache invalidated: worker %P "
+                              "died while subscribed, revocation messages "
+                              "may have been missed",
+                              dead);
+            }
+        }
     }
     worker->subscribed = true;
 }
@@ -1302,6 +1323,7 @@ void on_subscription_lost(void *) noexcept
     }
     worker->subscribed = false;
     invalidate_zones("the subscription was lost");
+    leave_zones();
 }
 
 ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
@@ -1381,6 +1403,9 @@ void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
     }
     // Links first, while `worker` still points at the state their last
     // callbacks use. A worker that exits misses nothing the others need.
+    if (worker->subscribed) {
+        leave_zones();
+    }
     worker->subscribed = false;
     if (worker->check_timer.timer_set) {
         ngx_del_timer(&worker->check_timer);

@@ -140,6 +140,7 @@ RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
     : RedisLink(std::move(address), connect_timeout, log)
 {
     channel_ = std::move(channel);
+    ping_pattern_ = channel_ + ":ping";
     subscription_ = handler;
 }
 
@@ -275,9 +276,8 @@ void RedisLink::connect() noexcept
         // callback of the *pattern* named by its second element. PING's
         // argument is this pattern's name, so the pong comes back to
         // on_subscription_reply(). Nothing is published to that name.
-        std::string pattern = channel_ + ":ping";
-        const char *pargv[] = {"PSUBSCRIBE", pattern.c_str()};
-        const size_t plens[] = {10, pattern.size()};
+        const char *pargv[] = {"PSUBSCRIBE", ping_pattern_.c_str()};
+        const size_t plens[] = {10, ping_pattern_.size()};
         redisAsyncCommandArgv(ac, on_subscription_reply_cb, nullptr, 2, pargv,
                               plens);
     }
@@ -544,9 +544,8 @@ bool RedisLink::ping() noexcept
     // finds it, and the queue would grow by one per PING. The pong is
     // routed by its second element to the ping pattern's callback (see
     // connect()): on_subscription_reply().
-    std::string pattern = channel_ + ":ping"; // see connect()
-    const char *argv[] = {"PING", pattern.c_str()};
-    const size_t lens[] = {4, pattern.size()};
+    const char *argv[] = {"PING", ping_pattern_.c_str()}; // see connect()
+    const size_t lens[] = {4, ping_pattern_.size()};
     if (redisAppendCommandArgv(&ac_->c, 2, argv, lens) != REDIS_OK) {
         return false;
     }

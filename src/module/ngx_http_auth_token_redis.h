@@ -148,6 +148,7 @@ class RedisLink {
     ngx_msec_t connect_timeout_;
     ngx_log_t *log_;
     std::string channel_; // empty for a lookup link
+    std::string ping_pattern_; // channel_ + ":ping", see connect()
     SubscriptionHandler subscription_;
     bool subscribed_ = false;
 

@@ -145,8 +145,7 @@ CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest,
                        std::uint32_t hash)
 {
     ngx_uint_t walked = 0;
-    for (CacheNode *cn = *bucket_of(ctx, hash); cn != nullptr;
-         cn = cn->next) {
+    for (CacheNode *cn = *bucket_of(ctx, hash); cn != nullptr; cn = cn->next) {
         walked++;
         if (std::memcmp(cn->digest, digest.data(), 32) == 0) {
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -428,8 +427,8 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         if (ngx_queue_empty(victims)) {
             break;
         }
-        delete_locked(ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode,
-                                          queue));
+        delete_locked(
+            ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
         evicted++;
         cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
     }

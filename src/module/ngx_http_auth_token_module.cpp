@@ -201,8 +201,11 @@ struct WorkerState {
     // on the subscription; the pong proves the subscription alive and that
     // every message published before the GET has been applied, so a
     // sequence beyond what the zones applied means messages were missed.
-    enum class Check : unsigned char { idle, reading, pinging } check =
-        Check::idle;
+    enum class Check : unsigned char {
+        idle,
+        reading,
+        pinging
+    } check = Check::idle;
     bool link_subscribed = false;
     ngx_msec_t check_started = 0;
     std::uint64_t check_seq = 0;
@@ -763,10 +766,9 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
 
     worker->stale_logged = false;
     if (shared->store_zone != nullptr && worker->subscribed) {
-        ngx_auth_token::cache_store(shared->store_zone, shared->digest, cached,
-                                    ctx->user, ctx->user_id, expires,
-                                    shared->store_policy,
-                                    shared->store_revision);
+        ngx_auth_token::cache_store(
+            shared->store_zone, shared->digest, cached, ctx->user, ctx->user_id,
+            expires, shared->store_policy, shared->store_revision);
     }
     shared->store_zone = nullptr;
 }
@@ -1181,8 +1183,8 @@ void on_revocation(void *, std::string_view payload) noexcept
     // One subscription sees every number in order: a jump means this
     // subscription skipped messages (a replica's full resync), which the
     // other workers, subscribed to the same server, skipped too.
-    if (worker->last_message_seq != 0 &&
-        seq != worker->last_message_seq + 1 && worker->subscribed) {
+    if (worker->last_message_seq != 0 && seq != worker->last_message_seq + 1 &&
+        worker->subscribed) {
         invalidate_zones("the revocation sequence jumped");
     }
     worker->last_message_seq = seq;
@@ -1207,8 +1209,8 @@ void on_pong(void *) noexcept
     bool missed = false;
     auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
     for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
-        missed |= ngx_auth_token::cache_check_sequence(zones[i],
-                                                       worker->check_seq);
+        missed |=
+            ngx_auth_token::cache_check_sequence(zones[i], worker->check_seq);
     }
     if (missed) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -1268,16 +1270,15 @@ void on_sequence(void *data, bool ok,
 
 void check_subscription_start() noexcept
 {
-    if (!worker->link_subscribed ||
-        worker->check != WorkerState::Check::idle) {
+    if (!worker->link_subscribed || worker->check != WorkerState::Check::idle) {
         return;
     }
     worker->check = WorkerState::Check::reading;
     worker->check_started = ngx_current_msec;
     worker->check_id++;
-    if (!worker->link->start_get(
-            authtoken::keys::kRevocationSequence, on_sequence,
-            reinterpret_cast<void *>(worker->check_id))) {
+    if (!worker->link->start_get(authtoken::keys::kRevocationSequence,
+                                 on_sequence,
+                                 reinterpret_cast<void *>(worker->check_id))) {
         worker->check = WorkerState::Check::idle;
     }
 }

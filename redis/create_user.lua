@@ -38,6 +38,7 @@ if ARGV[8] ~= '' then
              'user', ARGV[1], 'active', ARGV[3], 'expires', '0',
              'created', ARGV[10])
   -- A cache may hold a negative entry for this digest.
-  redis.call('PUBLISH', 'authtoken:revocations', ARGV[8])
+  redis.call('PUBLISH', 'authtoken:revocations',
+             ARGV[8] .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 end
 return uid

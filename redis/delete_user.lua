@@ -11,7 +11,8 @@ local user_key = 'authtoken:user:' .. uid
 local digest = redis.call('HGET', user_key, 'token')
 if digest then
   redis.call('DEL', 'authtoken:token:' .. digest)
-  redis.call('PUBLISH', 'authtoken:revocations', digest)
+  redis.call('PUBLISH', 'authtoken:revocations',
+             digest .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 end
 redis.call('DEL', user_key, KEYS[1])
 redis.call('ZREM', KEYS[2], uid)

@@ -78,7 +78,8 @@ for _, u in ipairs(users) do
     if u.token ~= '' and token ~= u.token then
       if token then
         redis.call('DEL', 'authtoken:token:' .. token)
-        redis.call('PUBLISH', channel, token)
+        redis.call('PUBLISH', channel,
+                   token .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
       end
       redis.call('HSET', user_key, 'token', u.token, 'token_sealed',
                  u.token_sealed, 'token_created', u.token_created)
@@ -86,14 +87,16 @@ for _, u in ipairs(users) do
       redis.call('HSET', 'authtoken:token:' .. token, 'uid', u.uid,
                  'user', u.username, 'active', u.is_active, 'expires', '0',
                  'created', u.token_created)
-      redis.call('PUBLISH', channel, token)
+      redis.call('PUBLISH', channel,
+                   token .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
     elseif token then
       -- Same token (or none in the file): keep the record in step with
       -- the user's is_active.
       if redis.call('HGET', 'authtoken:token:' .. token, 'active')
          ~= u.is_active then
         redis.call('HSET', 'authtoken:token:' .. token, 'active', u.is_active)
-        redis.call('PUBLISH', channel, token)
+        redis.call('PUBLISH', channel,
+                   token .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
       end
     end
     if exists then

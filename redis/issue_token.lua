@@ -36,11 +36,13 @@ end
 
 if cur[1] then
   redis.call('DEL', 'authtoken:token:' .. cur[1])
-  redis.call('PUBLISH', 'authtoken:revocations', cur[1])
+  redis.call('PUBLISH', 'authtoken:revocations',
+             cur[1] .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 end
 redis.call('HSET', user_key, 'token', ARGV[2], 'token_sealed', ARGV[3],
            'token_created', ARGV[4])
 redis.call('HSET', 'authtoken:token:' .. ARGV[2], 'uid', uid, 'user', cur[3],
            'active', cur[4] or '1', 'expires', '0', 'created', ARGV[4])
-redis.call('PUBLISH', 'authtoken:revocations', ARGV[2])
+redis.call('PUBLISH', 'authtoken:revocations',
+             ARGV[2] .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 return {ARGV[2], ARGV[3], 1}

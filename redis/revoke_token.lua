@@ -15,5 +15,6 @@ if not digest then
 end
 redis.call('DEL', 'authtoken:token:' .. digest)
 redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
-redis.call('PUBLISH', 'authtoken:revocations', digest)
+redis.call('PUBLISH', 'authtoken:revocations',
+             digest .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 return 1

@@ -18,6 +18,7 @@ end
 redis.call('HSET', user_key, 'is_active', ARGV[1])
 if cur[2] then
   redis.call('HSET', 'authtoken:token:' .. cur[2], 'active', ARGV[1])
-  redis.call('PUBLISH', 'authtoken:revocations', cur[2])
+  redis.call('PUBLISH', 'authtoken:revocations',
+             cur[2] .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
 end
 return 1

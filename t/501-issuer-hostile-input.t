@@ -377,8 +377,8 @@ subtest 'slowloris faster than the read timeout, straight to the daemon' => sub 
     my $now = redis_snapshot();
     my @changed = grep { !exists $now->{$_} || $now->{$_} ne $baseline->{$_} } keys %$baseline;
     my @new = grep { !exists $baseline->{$_} } keys %$now;
-    is_deeply([sort @changed], ['authtoken:next-uid', 'authtoken:users'],
-              'of the keys that existed, only next-uid and the uid set changed (createuser)');
+    is_deeply([sort @changed], ['authtoken:next-uid', 'authtoken:revocation-seq', 'authtoken:users'],
+              'of the keys that existed, only next-uid, the revocation sequence and the uid set changed (createuser)');
     is_deeply([grep { !m{^authtoken:(user|username|token):} } @new], [],
               'every new key is a user, a username or a token record');
     is_deeply([grep { /throttle/ } keys %$now], [], 'no throttle counter (throttling is off here)');

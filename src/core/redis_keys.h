@@ -22,8 +22,16 @@ inline constexpr std::string_view kUsers = "authtoken:users";
 inline constexpr std::string_view kNextUid = "authtoken:next-uid";
 inline constexpr std::string_view kThrottlePrefix = "authtoken:throttle:";
 // Every change to a token record (revoked, rotated, user deactivated,
-// activated or deleted) is published here; the message is the digest.
+// activated or deleted) is published here. The message is the digest, a
+// space and that message's number in kRevocationSequence (the module also
+// accepts the digest alone, without a number, from other publishers).
 inline constexpr std::string_view kRevocationChannel = "authtoken:revocations";
+// A counter every script INCRs for each message it publishes on
+// kRevocationChannel, in the same script: the module compares it with the
+// numbers it saw to notice messages it missed (a replica's full resync, a
+// gap with no subscriber), and then stops trusting its whole cache.
+inline constexpr std::string_view kRevocationSequence =
+    "authtoken:revocation-seq";
 
 // Fields of a token record, in the order the module asks for them (HMGET).
 inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {

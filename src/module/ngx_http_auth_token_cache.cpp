@@ -1,5 +1,9 @@
 #include "module/ngx_http_auth_token_cache.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <cstring>
 
 namespace ngx_auth_token {
@@ -9,14 +13,22 @@ namespace {
 //
 // Entries are found through a hash table, not limit_req's rbtree: digests
 // are uniformly random, so the tree's dozen or more levels are each a cache
-// miss in a large zone, while a bucket costs one. The bucket is picked by
-// the digest's first bytes.
+// miss in a large zone, while a bucket costs one.
+//
+// The bucket is picked by SipHash-2-4 (OpenSSL's EVP_MAC "SIPHASH") of the
+// digest under a random key made when the zone is created and kept in it
+// (so it survives reloads). The digest alone would not do: it is the
+// unkeyed SHA-256 of what the client sends, so keys that share a bucket
+// could be ground offline once and replayed against every deployment with
+// the same zone size, making every lookup of that bucket walk a long chain
+// under the zone's mutex.
 struct CacheNode {
     CacheNode *next; // in its bucket
     CachedVerdict verdict;
     u_char user_len;
     u_char uid_len;
     std::uint32_t queued_at; // ngx_current_msec, truncated, of the last move
+    std::uint32_t hash;      // keyed hash of the digest: its bucket
     ngx_queue_t queue;
     std::uint64_t epoch;
     ngx_msec_t valid_until;
@@ -32,8 +44,14 @@ struct CacheShared {
     ngx_uint_t negative_count;
     std::uint64_t epoch;
     std::uint64_t revision;
+    // The highest revocation sequence number applied to this zone, valid
+    // once seq_known (set by the first cache_check_sequence()).
+    std::uint64_t seq;
+    bool seq_known;
+    ngx_pid_t subscribers[64]; // 0: free slot
     ngx_uint_t bucket_mask;
     CacheNode **buckets; // bucket_mask + 1 chains, in the zone
+    u_char hash_key[16]; // SipHash key, random per zone
 };
 
 struct CacheContext {
@@ -42,6 +60,10 @@ struct CacheContext {
     // Unknown tokens may take at most a tenth of the zone, so a flood of
     // random keys cannot push the good entries out.
     ngx_uint_t negative_max;
+    // This process's SipHash context under sh->hash_key, made on first use
+    // (in a worker, after fork) and freed with the cycle's pool.
+    EVP_MAC_CTX *mac;
+    bool mac_failed;
 };
 
 // A hit moves its entry to the head of its queue at most once a second
@@ -54,21 +76,86 @@ constexpr std::uint32_t kRequeueInterval = 1000;
 constexpr std::size_t kMaxUser = 255;
 constexpr std::size_t kMaxUid = 32;
 
-CacheNode **bucket_of(CacheContext *ctx, const u_char *digest)
+// At most this many entries are evicted (oldest first, unknown tokens
+// before found ones) to make room for one new entry, as limit_req's
+// ngx_http_limit_req_expire() does; if that is not enough the answer is
+// simply not stored. Nodes come in a few slab size classes (by the length
+// of the user name), and a class that has no free slot needs a whole free
+// page: evicting until one appears could empty most of the zone under the
+// lock, because LRU order has nothing to do with pages.
+constexpr int kEvictOnFailure = 8;
+
+void free_mac(void *data)
 {
-    ngx_uint_t hash;
-    std::memcpy(&hash, digest, sizeof(hash));
+    EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX *>(data));
+}
+
+// The keyed hash of a digest, computed outside the zone's lock. False if
+// OpenSSL cannot provide SipHash (logged once per process): the caller
+// then treats the cache as empty and stores nothing.
+bool keyed_hash(CacheContext *ctx, const authtoken::Sha256 &digest,
+                std::uint32_t &hash)
+{
+    if (ctx->mac == nullptr) {
+        if (ctx->mac_failed) {
+            return false;
+        }
+        ctx->mac_failed = true;
+        ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        EVP_MAC *mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
+        EVP_MAC_CTX *mctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+        EVP_MAC_free(mac);
+        std::size_t size = 8;
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+            OSSL_PARAM_construct_end()};
+        if (cln == nullptr || mctx == nullptr ||
+            EVP_MAC_init(mctx, ctx->sh->hash_key, sizeof(ctx->sh->hash_key),
+                         params) != 1) {
+            EVP_MAC_CTX_free(mctx);
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "auth token cache: SipHash unavailable, "
+                          "caching nothing%s",
+                          ctx->shpool->log_ctx);
+            return false;
+        }
+        cln->handler = free_mac;
+        cln->data = mctx;
+        ctx->mac = mctx;
+        ctx->mac_failed = false;
+    }
+    u_char out[8];
+    std::size_t out_len = 0;
+    // A NULL key restarts SipHash under the key given at creation.
+    if (EVP_MAC_init(ctx->mac, nullptr, 0, nullptr) != 1 ||
+        EVP_MAC_update(ctx->mac, digest.data(), digest.size()) != 1 ||
+        EVP_MAC_final(ctx->mac, out, &out_len, sizeof(out)) != 1) {
+        return false;
+    }
+    std::memcpy(&hash, out, sizeof(hash));
+    return true;
+}
+
+CacheNode **bucket_of(CacheContext *ctx, std::uint32_t hash)
+{
     return &ctx->sh->buckets[hash & ctx->sh->bucket_mask];
 }
 
-CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest)
+CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest,
+                       std::uint32_t hash)
 {
-    for (CacheNode *cn = *bucket_of(ctx, digest.data()); cn != nullptr;
-         cn = cn->next) {
+    ngx_uint_t walked = 0;
+    for (CacheNode *cn = *bucket_of(ctx, hash); cn != nullptr; cn = cn->next) {
+        walked++;
         if (std::memcmp(cn->digest, digest.data(), 32) == 0) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "auth token cache: found after %ui in bucket",
+                           walked);
             return cn;
         }
     }
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "auth token cache: not found after %ui in bucket", walked);
     return nullptr;
 }
 
@@ -78,7 +165,7 @@ void delete_locked(CacheContext *ctx, CacheNode *cn)
     if (cn->verdict == CachedVerdict::unknown) {
         ctx->sh->negative_count--;
     }
-    for (CacheNode **link = bucket_of(ctx, cn->digest); *link != nullptr;
+    for (CacheNode **link = bucket_of(ctx, cn->hash); *link != nullptr;
          link = &(*link)->next) {
         if (*link == cn) {
             *link = cn->next;
@@ -128,6 +215,9 @@ bool copy_out(ngx_pool_t *pool, CacheNode *cn, CachedEntry &out)
     return true;
 }
 
+// The one guard that keeps an entry from outliving its token's `expires`
+// (Unix seconds, 0 for never), with the same `<=` as judge_token_record():
+// valid= and stale= are not clamped to it.
 bool token_expired(const CacheNode *cn)
 {
     return cn->token_expires != 0 && cn->token_expires <= ngx_time();
@@ -169,11 +259,20 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
     ctx->sh->bucket_mask = buckets - 1;
+    if (RAND_bytes(ctx->sh->hash_key, sizeof(ctx->sh->hash_key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "auth token cache: RAND_bytes() failed for zone \"%V\"",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
     ngx_queue_init(&ctx->sh->positive);
     ngx_queue_init(&ctx->sh->negative);
     ctx->sh->negative_count = 0;
     ctx->sh->epoch = 1;
     ctx->sh->revision = 0;
+    ctx->sh->seq = 0;
+    ctx->sh->seq_known = false;
+    ngx_memzero(ctx->sh->subscribers, sizeof(ctx->sh->subscribers));
 
     std::size_t len = sizeof(" in auth_token_cache zone \"\"") +
                       shm_zone->shm.name.len;
@@ -239,8 +338,13 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       std::uint64_t &revision)
 {
     CacheContext *ctx = context(zone);
+    std::uint32_t hash;
+    if (!keyed_hash(ctx, digest, hash)) {
+        revision = 0;
+        return false; // and cache_store() will store nothing
+    }
     ZoneLock lock(ctx);
-    CacheNode *cn = find_locked(ctx, digest);
+    CacheNode *cn = find_locked(ctx, digest, hash);
     if (cn == nullptr || cn->epoch != ctx->sh->epoch ||
         static_cast<ngx_msec_int_t>(cn->valid_until - ngx_current_msec) <= 0 ||
         token_expired(cn)) {
@@ -263,8 +367,12 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out)
 {
     CacheContext *ctx = context(zone);
+    std::uint32_t hash;
+    if (!keyed_hash(ctx, digest, hash)) {
+        return false;
+    }
     ZoneLock lock(ctx);
-    CacheNode *cn = find_locked(ctx, digest);
+    CacheNode *cn = find_locked(ctx, digest, hash);
     if (cn == nullptr || cn->verdict == CachedVerdict::unknown ||
         static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) <= 0 ||
         token_expired(cn)) {
@@ -286,26 +394,21 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     if (ttl == 0) {
         return;
     }
-    if (token_expires != 0) {
-        // An entry never outlives its token.
-        std::int64_t left = token_expires - ngx_time();
-        if (left <= 0) {
-            return;
-        }
-        // Compared in seconds: left * 1000 overflows for far-off expiries
-        // (up to 18 digits are valid).
-        if (left <= static_cast<std::int64_t>(ttl / 1000)) {
-            ttl = static_cast<ngx_msec_t>(left) * 1000;
-        }
+    if (token_expires != 0 && token_expires <= ngx_time()) {
+        return; // see token_expired()
     }
 
     CacheContext *ctx = context(zone);
+    std::uint32_t hash;
+    if (!keyed_hash(ctx, digest, hash)) {
+        return;
+    }
     ZoneLock lock(ctx);
     if (ctx->sh->revision != revision) {
         return; // a revocation arrived while this lookup was in flight
     }
 
-    if (CacheNode *old = find_locked(ctx, digest)) {
+    if (CacheNode *old = find_locked(ctx, digest, hash)) {
         delete_locked(ctx, old);
     }
     ngx_queue_t *queue = negative ? &ctx->sh->negative : &ctx->sh->positive;
@@ -316,21 +419,32 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 
     std::size_t size = offsetof(CacheNode, data) + user.len + uid.len;
     auto *cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
-    while (cn == nullptr) {
+    for (int evicted = 0; cn == nullptr && evicted < kEvictOnFailure;) {
         // Out of memory: unknown tokens go first, then the oldest found one.
-        if (!expire_locked(ctx, &ctx->sh->negative, true) &&
-            !expire_locked(ctx, &ctx->sh->positive, true)) {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "could not allocate node%s", ctx->shpool->log_ctx);
-            return;
+        ngx_queue_t *victims = !ngx_queue_empty(&ctx->sh->negative)
+                                   ? &ctx->sh->negative
+                                   : &ctx->sh->positive;
+        if (ngx_queue_empty(victims)) {
+            break;
         }
+        delete_locked(
+            ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
+        evicted++;
         cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
+    }
+    if (cn == nullptr) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "auth token cache: no room for a %uz-byte entry after "
+                      "evicting %d%s",
+                      size, kEvictOnFailure, ctx->shpool->log_ctx);
+        return;
     }
 
     cn->verdict = verdict;
     cn->user_len = static_cast<u_char>(user.len);
     cn->uid_len = static_cast<u_char>(uid.len);
     cn->queued_at = static_cast<std::uint32_t>(ngx_current_msec);
+    cn->hash = hash;
     cn->epoch = ctx->sh->epoch;
     cn->valid_until = ngx_current_msec + ttl;
     cn->stale_until = cn->valid_until + (negative ? 0 : policy.stale);
@@ -339,7 +453,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     ngx_memcpy(cn->data, user.data, user.len);
     ngx_memcpy(cn->data + user.len, uid.data, uid.len);
 
-    CacheNode **bucket = bucket_of(ctx, cn->digest);
+    CacheNode **bucket = bucket_of(ctx, hash);
     cn->next = *bucket;
     *bucket = cn;
     ngx_queue_insert_head(queue, &cn->queue);
@@ -348,13 +462,82 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
 }
 
-void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest)
+void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                  std::uint64_t seq)
+{
+    CacheContext *ctx = context(zone);
+    std::uint32_t hash;
+    bool hashed = keyed_hash(ctx, digest, hash);
+    ZoneLock lock(ctx);
+    ctx->sh->revision++;
+    if (seq > ctx->sh->seq) {
+        ctx->sh->seq = seq;
+    }
+    if (!hashed) {
+        ctx->sh->epoch++; // cannot find it: let nothing be a hit
+        return;
+    }
+    if (CacheNode *cn = find_locked(ctx, digest, hash)) {
+        delete_locked(ctx, cn);
+    }
+}
+
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
+    if (!ctx->sh->seq_known) {
+        ctx->sh->seq_known = true;
+        ctx->sh->seq = current;
+        return false;
+    }
+    // A sequence below the zone's is not a gap: messages published after
+    // the read may have been applied before the PING's answer.
+    if (current <= ctx->sh->seq) {
+        return false;
+    }
+    ctx->sh->seq = current;
     ctx->sh->revision++;
-    if (CacheNode *cn = find_locked(ctx, digest)) {
-        delete_locked(ctx, cn);
+    ctx->sh->epoch++;
+    return true;
+}
+
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    ngx_pid_t dead = 0;
+    ngx_pid_t *free_slot = nullptr;
+    for (ngx_pid_t &slot : ctx->sh->subscribers) {
+        if (slot != 0 && slot != pid && kill(slot, 0) == -1 &&
+            ngx_errno == NGX_ESRCH) {
+            dead = slot;
+            slot = 0;
+        }
+        if (slot == pid) {
+            free_slot = &slot;
+        } else if (slot == 0 && free_slot == nullptr) {
+            free_slot = &slot;
+        }
+    }
+    if (free_slot != nullptr) {
+        *free_slot = pid;
+    }
+    if (dead != 0) {
+        ctx->sh->revision++;
+        ctx->sh->epoch++;
+    }
+    return dead;
+}
+
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    for (ngx_pid_t &slot : ctx->sh->subscribers) {
+        if (slot == pid) {
+            slot = 0;
+        }
     }
 }
 

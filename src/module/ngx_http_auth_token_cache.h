@@ -5,7 +5,10 @@
 // Correctness against revocation does not rest on TTLs: the issuer
 // publishes every changed token digest, each worker's subscriber removes
 // the entry at once, and when a subscription drops the whole cache is
-// invalidated (an epoch bump) because messages may have been missed.
+// invalidated (an epoch bump) because messages may have been missed. The
+// issuer also numbers its messages (authtoken:revocation-seq); a number
+// the zone never saw applied means missed messages too (see
+// cache_check_sequence()).
 // Entries from an older epoch are never served as hits, but may still be
 // served as stale answers while Redis is down, if `stale=` allows it.
 #pragma once
@@ -56,9 +59,32 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                  std::int64_t token_expires, const CachePolicy &policy,
                  std::uint64_t revision);
 
-void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest);
+// A revocation message: drops the digest's entry. `seq` is the message's
+// number in the revocation sequence (0 when it had none); the zone keeps
+// the highest one applied, for cache_check_sequence().
+void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                  std::uint64_t seq);
+
+// `current` is the revocation sequence read from Redis, after a PING on the
+// subscription confirmed that every message published before that read
+// has been applied (by this worker, or by another). If the zone applied
+// fewer, messages were missed (a replica's full resync, a gap with no
+// subscriber in any worker): every entry stops being a hit. The first
+// check of a new zone only records `current`. Returns true when it
+// invalidated.
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current);
 
 // Every entry stops being a hit (it may still serve as stale).
 void cache_invalidate_all(ngx_shm_zone_t *zone);
+
+// The zone's record of the workers whose subscription is up (by pid, at
+// most 64; more are not recorded). A worker that joins and finds a
+// recorded worker that no longer exists (killed while subscribed, e.g.
+// SIGKILL or a crash) cannot know what that worker's death made everyone
+// miss, whoever published it: it invalidates the zone and returns the dead
+// worker's pid, 0 otherwise. A worker leaves when its subscription drops
+// or it exits.
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid);
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid);
 
 } // namespace ngx_auth_token

@@ -151,10 +151,22 @@ struct ngx_http_auth_token_ctx_t {
 
 // One Redis lookup and the requests waiting for it. Concurrent misses for
 // the same key in one worker share it.
+//
+// Its answer is stored in the cache at most once, in the zone of the
+// request that started it and under the revision that request read just
+// before the HMGET was queued. A request that joins later brings nothing
+// to the store: the revision it read may already count a revocation that
+// this lookup's answer predates, and storing under it would make a revoked
+// token a hit (or a just-created one "unknown") for valid=/invalid=.
 struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
     ngx_queue_t waiters; // of ngx_http_auth_token_ctx_t::waiting
+    // Where and under which revision to store; store_zone is nullptr when
+    // the starter bypassed the cache, and once the answer is stored.
+    ngx_shm_zone_t *store_zone;
+    CachePolicy store_policy;
+    std::uint64_t store_revision;
 };
 
 struct DigestHash {
@@ -176,13 +188,31 @@ struct WorkerState {
         in_flight;
     ngx_array_t *cache_zones = nullptr;
     // The cache is read and written only while this worker's subscription
-    // to the revocation channel is up.
+    // to the revocation channel is up and its first sequence check (see
+    // below) has passed.
     bool subscribed = false;
     bool stale_logged = false;
     // The longest auth_token_timeout configured: a silence that long means
     // the connection is dead; a shorter one only that a location is
     // impatient.
     ngx_msec_t stall_timeout = 0;
+    // The subscription check, every kCheckInterval while the subscription
+    // link is up: GET the revocation sequence on the lookup link, then PING
+    // on the subscription; the pong proves the subscription alive and that
+    // every message published before the GET has been applied, so a
+    // sequence beyond what the zones applied means messages were missed.
+    enum class Check : unsigned char {
+        idle,
+        reading,
+        pinging
+    } check = Check::idle;
+    bool link_subscribed = false;
+    ngx_msec_t check_started = 0;
+    std::uint64_t check_seq = 0;
+    std::uintptr_t check_id = 0; // tells a late GET answer from the current
+    // The number of the last message on this subscription (0: none yet).
+    std::uint64_t last_message_seq = 0;
+    ngx_event_t check_timer{};
     std::unique_ptr<RedisLink> subscriber;
     std::unique_ptr<RedisLink> link;
 };
@@ -626,6 +656,13 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         }
         fresh->digest = ctx->digest;
         ngx_queue_init(&fresh->waiters);
+        fresh->store_zone = nullptr;
+        if (ctx->cache_status == CacheStatus::miss) {
+            fresh->store_zone = alcf->cache_zone;
+            fresh->store_policy = {alcf->cache_valid, alcf->cache_invalid,
+                                   alcf->cache_stale};
+            fresh->store_revision = ctx->cache_revision;
+        }
         authtoken::keys::TokenRecordLookup command(hex);
         const char *why = nullptr;
         fresh->pending = worker->link->start_lookup(
@@ -674,12 +711,12 @@ void detach(ngx_http_auth_token_ctx_t *ctx) noexcept
     }
 }
 
-// Applies one Redis answer to one waiting request, and to the cache.
-void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
-                 TokenVerdict verdict) noexcept
+// Applies one Redis answer to one waiting request, and to the cache if
+// the lookup's answer is not stored yet.
+void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
+                 const LookupReply &reply, TokenVerdict verdict) noexcept
 {
     ngx_http_request_t *r = ctx->request;
-    ngx_http_auth_token_loc_conf_t *alcf = ctx->conf;
 
     if (!reply.ok) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -728,13 +765,12 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, const LookupReply &reply,
     }
 
     worker->stale_logged = false;
-    if (ctx->cache_status == CacheStatus::miss && worker->subscribed) {
-        CachePolicy policy = {alcf->cache_valid, alcf->cache_invalid,
-                              alcf->cache_stale};
-        ngx_auth_token::cache_store(alcf->cache_zone, ctx->digest, cached,
-                                    ctx->user, ctx->user_id, expires, policy,
-                                    ctx->cache_revision);
+    if (shared->store_zone != nullptr && worker->subscribed) {
+        ngx_auth_token::cache_store(
+            shared->store_zone, shared->digest, cached, ctx->user, ctx->user_id,
+            expires, shared->store_policy, shared->store_revision);
     }
+    shared->store_zone = nullptr;
 }
 
 // Resumes a request outside hiredis's read loop: the work is done by the
@@ -808,7 +844,7 @@ void ngx_http_auth_token_lookup_done(void *data,
         ngx_queue_remove(q);
         auto *ctx = ngx_queue_data(q, ngx_http_auth_token_ctx_t, waiting);
         ctx->shared = nullptr;
-        apply_reply(ctx, reply, verdict);
+        apply_reply(ctx, shared, reply, verdict);
         resume(ctx);
     }
 }
@@ -1094,10 +1130,52 @@ ngx_int_t ngx_http_auth_token_add_variables(ngx_conf_t *cf) noexcept
 // --- worker lifetime ------------------------------------------------------
 
 // The subscriber's view of the revocation channel (see the cache's header).
+
+// How often the subscription is checked, and how long its PING may go
+// unanswered before the connection is taken for dead (half-open: a NAT or
+// balancer that dropped it without a reset).
+constexpr ngx_msec_t kCheckInterval = 1000;
+constexpr ngx_msec_t kPingTimeout = 1000;
+
+void invalidate_zones(const char *why) noexcept
+{
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        ngx_auth_token::cache_invalidate_all(zones[i]);
+    }
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "auth token cache invalidated: revocation messages may "
+                  "have been missed (%s)",
+                  why);
+}
+
+// "<64 hex digest>" or "<64 hex digest> <sequence number>".
+bool parse_revocation(std::string_view payload, Sha256 &digest,
+                      std::uint64_t &seq) noexcept
+{
+    seq = 0;
+    std::size_t space = payload.find(' ');
+    if (space != std::string_view::npos) {
+        std::string_view number = payload.substr(space + 1);
+        if (number.empty() || number.size() > 19) {
+            return false;
+        }
+        for (char c : number) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+            seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        payload = payload.substr(0, space);
+    }
+    return authtoken::digest_from_hex(payload, digest);
+}
+
 void on_revocation(void *, std::string_view payload) noexcept
 {
     Sha256 digest;
-    if (!authtoken::digest_from_hex(payload, digest)) {
+    std::uint64_t seq;
+    if (!parse_revocation(payload, digest, seq)) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "auth token cache: ignored a revocation message that "
                       "is not a digest");
@@ -1105,28 +1183,156 @@ void on_revocation(void *, std::string_view payload) noexcept
     }
     auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
     for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
-        ngx_auth_token::cache_remove(zones[i], digest);
+        ngx_auth_token::cache_remove(zones[i], digest, seq);
     }
+    if (seq == 0) {
+        return;
+    }
+    // One subscription sees every number in order: a jump means this
+    // subscription skipped messages (a replica's full resync), which the
+    // other workers, subscribed to the same server, skipped too.
+    if (worker->last_message_seq != 0 && seq != worker->last_message_seq + 1 &&
+        worker->subscribed) {
+        invalidate_zones("the revocation sequence jumped");
+    }
+    worker->last_message_seq = seq;
+}
+
+void check_subscription_start() noexcept;
+
+void leave_zones() noexcept
+{
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        ngx_auth_token::cache_subscriber_leave(zones[i], ngx_pid);
+    }
+}
+
+void on_pong(void *) noexcept
+{
+    if (worker->check != WorkerState::Check::pinging) {
+        return;
+    }
+    worker->check = WorkerState::Check::idle;
+    bool missed = false;
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+        missed |=
+            ngx_auth_token::cache_check_sequence(zones[i], worker->check_seq);
+    }
+    if (missed) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "auth token cache invalidated: revocation messages "
+                      "were missed (the sequence is at %uL)",
+                      worker->check_seq);
+    }
+    // Every number up to check_seq was published before the pong: the
+    // next message on this subscription is check_seq + 1 or later.
+    if (worker->last_message_seq < worker->check_seq) {
+        worker->last_message_seq = worker->check_seq;
+    }
+    if (!worker->subscribed) {
+        for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
+            ngx_pid_t dead =
+                ngx_auth_token::cache_subscriber_join(zones[i], ngx_pid);
+            if (dead != 0) {
+                ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                              "auth token cache invalidated: worker %P "
+                              "died while subscribed, revocation messages "
+                              "may have been missed",
+                              dead);
+            }
+        }
+    }
+    worker->subscribed = true;
+}
+
+void on_sequence(void *data, bool ok,
+                 std::optional<std::string_view> value) noexcept
+{
+    if (worker == nullptr || worker->check != WorkerState::Check::reading ||
+        reinterpret_cast<std::uintptr_t>(data) != worker->check_id) {
+        return;
+    }
+    std::uint64_t seq = 0;
+    if (ok && value) {
+        for (char c : *value) {
+            if (c < '0' || c > '9' || seq > UINT64_MAX / 10) {
+                ok = false;
+                break;
+            }
+            seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+    }
+    if (!ok) {
+        worker->check = WorkerState::Check::idle; // again at the next tick
+        return;
+    }
+    worker->check_seq = seq;
+    worker->check = WorkerState::Check::pinging;
+    worker->check_started = ngx_current_msec;
+    if (!worker->subscriber->ping()) {
+        worker->check = WorkerState::Check::idle;
+    }
+}
+
+void check_subscription_start() noexcept
+{
+    if (!worker->link_subscribed || worker->check != WorkerState::Check::idle) {
+        return;
+    }
+    worker->check = WorkerState::Check::reading;
+    worker->check_started = ngx_current_msec;
+    worker->check_id++;
+    if (!worker->link->start_get(authtoken::keys::kRevocationSequence,
+                                 on_sequence,
+                                 reinterpret_cast<void *>(worker->check_id))) {
+        worker->check = WorkerState::Check::idle;
+    }
+}
+
+void check_subscription_tick(ngx_event_t *ev) noexcept
+{
+    if (worker->check != WorkerState::Check::idle &&
+        ngx_current_msec - worker->check_started >= kPingTimeout) {
+        if (worker->check == WorkerState::Check::pinging) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "auth token redis %s: no answer to PING on the "
+                          "revocation subscription for %M ms, reconnecting",
+                          worker->redis_name.c_str(),
+                          ngx_current_msec - worker->check_started);
+            worker->check = WorkerState::Check::idle;
+            worker->subscriber->drop("no answer to PING");
+        } else {
+            worker->check = WorkerState::Check::idle;
+        }
+    }
+    check_subscription_start();
+    ngx_add_timer(ev, kCheckInterval);
 }
 
 void on_subscribed(void *) noexcept
 {
-    worker->subscribed = true;
+    // Not trusted yet: first the sequence check (on_pong).
+    worker->link_subscribed = true;
+    worker->last_message_seq = 0;
+    worker->check = WorkerState::Check::idle;
+    check_subscription_start();
 }
 
 void on_subscription_lost(void *) noexcept
 {
-    if (worker == nullptr || !worker->subscribed) {
+    if (worker == nullptr) {
+        return;
+    }
+    worker->link_subscribed = false;
+    worker->check = WorkerState::Check::idle;
+    if (!worker->subscribed) {
         return;
     }
     worker->subscribed = false;
-    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
-    for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
-        ngx_auth_token::cache_invalidate_all(zones[i]);
-    }
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                  "auth token cache invalidated: revocation messages may "
-                  "have been missed");
+    invalidate_zones("the subscription was lost");
+    leave_zones();
 }
 
 ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
@@ -1172,6 +1378,7 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
             handler.on_subscribed = on_subscribed;
             handler.on_message = on_revocation;
             handler.on_lost = on_subscription_lost;
+            handler.on_pong = on_pong;
             worker->subscriber = std::make_unique<RedisLink>(
                 address, amcf->connect_timeout, cycle->log,
                 std::string(authtoken::keys::kRevocationChannel), handler);
@@ -1187,6 +1394,12 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     }
     if (worker->subscriber != nullptr) {
         worker->subscriber->start();
+        ngx_event_t *ev = &worker->check_timer;
+        ev->handler = check_subscription_tick;
+        ev->log = cycle->log;
+        ev->data = worker;
+        ev->cancelable = 1;
+        ngx_add_timer(ev, kCheckInterval);
     }
     worker->link->start();
     return NGX_OK;
@@ -1199,7 +1412,13 @@ void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
     }
     // Links first, while `worker` still points at the state their last
     // callbacks use. A worker that exits misses nothing the others need.
+    if (worker->subscribed) {
+        leave_zones();
+    }
     worker->subscribed = false;
+    if (worker->check_timer.timer_set) {
+        ngx_del_timer(&worker->check_timer);
+    }
     worker->link.reset();
     worker->subscriber.reset();
     delete worker;

@@ -61,6 +61,11 @@ void on_lookup_reply_cb(redisAsyncContext *, void *reply, void *privdata)
     auto *lookup = static_cast<PendingLookup *>(privdata);
     lookup->link->on_reply(lookup, reply);
 }
+void on_value_reply_cb(redisAsyncContext *, void *reply, void *privdata)
+{
+    auto *lookup = static_cast<PendingLookup *>(privdata);
+    lookup->link->on_value_reply(lookup, reply);
+}
 void on_schema_reply_cb(redisAsyncContext *ac, void *reply, void *)
 {
     link_of(ac->data)->on_schema_reply(reply);
@@ -135,6 +140,7 @@ RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
     : RedisLink(std::move(address), connect_timeout, log)
 {
     channel_ = std::move(channel);
+    ping_pattern_ = channel_ + ":ping";
     subscription_ = handler;
 }
 
@@ -265,6 +271,15 @@ void RedisLink::connect() noexcept
         const size_t lens[] = {9, channel_.size()};
         redisAsyncCommandArgv(ac, on_subscription_reply_cb, nullptr, 2, argv,
                               lens);
+        // hiredis 0.14 dispatches a subscribe-mode reply by its first
+        // element: one that starts with 'p' ("pong" too) goes to the
+        // callback of the *pattern* named by its second element. PING's
+        // argument is this pattern's name, so the pong comes back to
+        // on_subscription_reply(). Nothing is published to that name.
+        const char *pargv[] = {"PSUBSCRIBE", ping_pattern_.c_str()};
+        const size_t plens[] = {10, ping_pattern_.size()};
+        redisAsyncCommandArgv(ac, on_subscription_reply_cb, nullptr, 2, pargv,
+                              plens);
     }
 
     ngx_add_timer(&connect_timer_, connect_timeout_);
@@ -409,8 +424,8 @@ void RedisLink::on_schema_reply(void *reply) noexcept
 void RedisLink::on_subscription_reply(void *reply) noexcept
 {
     auto *r = static_cast<redisReply *>(reply);
-    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING) {
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->elements > 3 || r->element[0]->type != REDIS_REPLY_STRING) {
         if (r != nullptr && r->type == REDIS_REPLY_ERROR && !quiet_) {
             ngx_log_error(NGX_LOG_ERR, log_, 0,
                           "auth token redis %s: SUBSCRIBE failed: %s",
@@ -419,7 +434,13 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
         return;
     }
     std::string_view kind = as_view(r->element[0]);
-    if (kind == "subscribe") {
+    if (kind == "pong") {
+        // ["pong", <channel>]: hiredis 0.14 routes it here by the channel
+        // name given as PING's argument.
+        if (subscription_.on_pong != nullptr) {
+            subscription_.on_pong(subscription_.data);
+        }
+    } else if (kind == "subscribe") {
         subscribed_ = true;
         setup_succeeded();
         ngx_log_error(NGX_LOG_INFO, log_, 0,
@@ -428,7 +449,7 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
         if (subscription_.on_subscribed != nullptr) {
             subscription_.on_subscribed(subscription_.data);
         }
-    } else if (kind == "message" &&
+    } else if (kind == "message" && r->elements == 3 &&
                r->element[2]->type == REDIS_REPLY_STRING) {
         if (subscription_.on_message != nullptr) {
             subscription_.on_message(subscription_.data,
@@ -469,6 +490,74 @@ PendingLookup *RedisLink::start_lookup(std::string_view command,
         last_progress_ = ngx_current_msec;
     }
     return lookup;
+}
+
+bool RedisLink::start_get(std::string_view key, ValueCallback callback,
+                          void *data) noexcept
+{
+    if (ac_ == nullptr || in_flight_ >= kMaxInFlight) {
+        return false;
+    }
+    PendingLookup *lookup = acquire_slot();
+    if (lookup == nullptr) {
+        return false;
+    }
+    lookup->value_callback = callback;
+    lookup->data = data;
+    const char *argv[] = {"GET", key.data()};
+    const size_t lens[] = {3, key.size()};
+    if (redisAsyncCommandArgv(ac_, on_value_reply_cb, lookup, 2, argv, lens) !=
+        REDIS_OK) {
+        release_slot(lookup);
+        return false;
+    }
+    if (in_flight_++ == 0) {
+        last_progress_ = ngx_current_msec;
+    }
+    return true;
+}
+
+void RedisLink::on_value_reply(PendingLookup *lookup, void *reply) noexcept
+{
+    in_flight_--;
+    last_progress_ = ngx_current_msec;
+    ValueCallback callback = lookup->value_callback;
+    void *data = lookup->data;
+    release_slot(lookup);
+    auto *r = static_cast<redisReply *>(reply);
+    if (r != nullptr && r->type == REDIS_REPLY_STRING) {
+        callback(data, true, as_view(r));
+    } else if (r != nullptr && r->type == REDIS_REPLY_NIL) {
+        callback(data, true, std::nullopt);
+    } else {
+        callback(data, false, std::nullopt);
+    }
+}
+
+bool RedisLink::ping() noexcept
+{
+    if (ac_ == nullptr || !subscribed_) {
+        return false;
+    }
+    // Appended without a callback: hiredis 0.14 would queue one among the
+    // "invalid" subscribe-mode callbacks, where the pong (an array) never
+    // finds it, and the queue would grow by one per PING. The pong is
+    // routed by its second element to the ping pattern's callback (see
+    // connect()): on_subscription_reply().
+    const char *argv[] = {"PING", ping_pattern_.c_str()}; // see connect()
+    const size_t lens[] = {4, ping_pattern_.size()};
+    if (redisAppendCommandArgv(&ac_->c, 2, argv, lens) != REDIS_OK) {
+        return false;
+    }
+    add_write();
+    return true;
+}
+
+void RedisLink::drop(const char *why) noexcept
+{
+    if (ac_ != nullptr) {
+        reset(why);
+    }
 }
 
 void RedisLink::abandon(PendingLookup *lookup) noexcept
@@ -555,6 +644,7 @@ PendingLookup *RedisLink::acquire_slot() noexcept
 void RedisLink::release_slot(PendingLookup *lookup) noexcept
 {
     lookup->callback = nullptr;
+    lookup->value_callback = nullptr;
     lookup->data = nullptr;
     try {
         free_slots_.push_back(lookup);

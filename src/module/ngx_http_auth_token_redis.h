@@ -17,6 +17,7 @@
 #include "module/ngx_includes.h"
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,11 @@ struct LookupReply {
 
 using LookupCallback = void (*)(void *data, const LookupReply &reply) noexcept;
 
+// The answer to GET: ok with the value (nullopt for a missing key), or not
+// ok (error reply, wrong type, connection lost).
+using ValueCallback = void (*)(void *data, bool ok,
+                               std::optional<std::string_view> value) noexcept;
+
 // For a link that subscribes to a channel instead of looking things up.
 struct SubscriptionHandler {
     void *data = nullptr;
@@ -51,6 +57,9 @@ struct SubscriptionHandler {
     void (*on_message)(void *data, std::string_view payload) noexcept = nullptr;
     // The connection is gone: messages may be missed until on_subscribed.
     void (*on_lost)(void *data) noexcept = nullptr;
+    // The answer to ping(): every message published before the PING
+    // reached Redis has been passed to on_message.
+    void (*on_pong)(void *data) noexcept = nullptr;
 };
 
 struct PendingLookup;
@@ -80,6 +89,20 @@ class RedisLink {
     // The asker is gone: its callback will not be called.
     static void abandon(PendingLookup *lookup) noexcept;
 
+    // GET `key` on a lookup link; false when it cannot be queued. The
+    // callback is called exactly once otherwise.
+    bool start_get(std::string_view key, ValueCallback callback,
+                   void *data) noexcept;
+
+    // On a subscribed link: PING <channel>:ping, which Redis answers in
+    // subscribe mode (RESP2) as ["pong", <channel>:ping], after every
+    // message published before it. False when not subscribed.
+    bool ping() noexcept;
+
+    // Drops the connection (and reconnects with backoff), e.g. when a
+    // PING went unanswered: a half-open connection never closes by itself.
+    void drop(const char *why) noexcept;
+
     // A lookup waited `timeout` without an answer. If nothing at all has
     // come back on this connection for that long, the connection is
     // treated as dead and replaced (a stopped or blackholed server never
@@ -95,6 +118,7 @@ class RedisLink {
     void on_connected(int status) noexcept;
     void on_disconnected(int status, const char *error) noexcept;
     void on_reply(PendingLookup *lookup, void *reply) noexcept;
+    void on_value_reply(PendingLookup *lookup, void *reply) noexcept;
     void on_schema_reply(void *reply) noexcept;
     void on_subscription_reply(void *reply) noexcept;
     void on_setup_reply(void *reply, const char *what) noexcept;
@@ -124,6 +148,7 @@ class RedisLink {
     ngx_msec_t connect_timeout_;
     ngx_log_t *log_;
     std::string channel_; // empty for a lookup link
+    std::string ping_pattern_; // channel_ + ":ping", see connect()
     SubscriptionHandler subscription_;
     bool subscribed_ = false;
 
@@ -166,6 +191,7 @@ class RedisLink {
 struct PendingLookup {
     RedisLink *link = nullptr;
     LookupCallback callback = nullptr; // nullptr once abandoned
+    ValueCallback value_callback = nullptr; // for start_get() instead
     void *data = nullptr;
 };
 

@@ -81,11 +81,15 @@ void test_lookup_commands_differ_only_in_the_digest(void **)
 void test_scripts_spell_only_the_key_names_of_redis_keys_h(void **)
 {
     namespace k = authtoken::keys;
-    const std::set<std::string> known = {
-        std::string(k::kSchema),        std::string(k::kTokenPrefix),
-        std::string(k::kUserPrefix),    std::string(k::kUsernamePrefix),
-        std::string(k::kUsers),         std::string(k::kNextUid),
-        std::string(k::kThrottlePrefix), std::string(k::kRevocationChannel)};
+    const std::set<std::string> known = {std::string(k::kSchema),
+                                         std::string(k::kTokenPrefix),
+                                         std::string(k::kUserPrefix),
+                                         std::string(k::kUsernamePrefix),
+                                         std::string(k::kUsers),
+                                         std::string(k::kNextUid),
+                                         std::string(k::kThrottlePrefix),
+                                         std::string(k::kRevocationChannel),
+                                         std::string(k::kRevocationSequence)};
     const std::regex literal(R"(['"](authtoken:[^'"]*)['"])");
     std::unique_ptr<DIR, int (*)(DIR *)> dir(opendir(AUTHTOKEN_REDIS_DIR),
                                              closedir);

@@ -76,6 +76,16 @@ our (@BlockPreprocessors, @CleanupHandlers, @TestCleanupHandlers, @EnvToNginx);
 # (a mock server, say) must not stop nginx from its END block.
 our $MainPid = $$;
 
+# A signal that ends the test (TERM from prove or a timeout, INT, HUP, an
+# uncaught ALRM) must still stop nginx: turn it into an exit, which runs
+# the END block below.  Handlers the test set itself are left alone.
+for my $sig (qw( TERM INT HUP ALRM )) {
+    my $cur = $SIG{$sig};
+    next if defined $cur && $cur ne '' && $cur ne 'DEFAULT';
+    my $num = { TERM => 15, INT => 2, HUP => 1, ALRM => 14 }->{$sig};
+    $SIG{$sig} = sub { $SIG{$sig} = 'DEFAULT'; exit(128 + $num) };
+}
+
 our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
 if (!$ServerPort) {
     $ServerPort = gen_rand_port();

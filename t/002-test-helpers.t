@@ -66,6 +66,23 @@ sub listening {
     return $s ? 1 : 0;
 }
 
+sub kill_left_over {
+    my ($root, $nested, $port) = @_;
+    my @pids;
+    for my $file ("$root-redis-$nested/redis.pid", "$root-$nested/logs/nginx.pid") {
+        open my $in, '<', $file or next;
+        push @pids, (<$in> // '') =~ /(\d+)/;
+    }
+    for my $cmdline (glob '/proc/[0-9]*/cmdline') {
+        open my $in, '<', $cmdline or next;
+        my $cmd = do { local $/; <$in> } // '';
+        push @pids, $cmdline =~ m{/proc/(\d+)/}
+            if $cmd =~ /authtokend\x00--listen\x00127\.0\.0\.1:$port->{authtokend}\x00/;
+    }
+    diag("killing what the nested test left: @pids");
+    kill 'KILL', $_, -$_ for @pids;    # nginx: its process group too
+}
+
 for my $how (qw( die signal sigpipe )) {
     subtest "processes are stopped when the test ends by: $how" => sub {
         my $root = "$tmp/servroot-$how";
@@ -105,12 +122,16 @@ for my $how (qw( die signal sigpipe )) {
         } else {
             isnt($status, 0, 'the nested test failed');
         }
+        my @left;
         for my $what (qw( redis authtokend nginx )) {
             next if !$port{$what};
             my $deadline = time + 5;
             sleep 0.1 while listening($port{$what}) && time < $deadline;
-            ok(!listening($port{$what}), "$what is not left running");
+            ok(!listening($port{$what}), "$what is not left running")
+                or push @left, $what;
         }
+        # What a failure leaves behind is stopped here, by pid.
+        kill_left_over($root, $pid, \%port) if @left;
     };
 }
 

@@ -954,8 +954,10 @@ or array of packets), raw_request_middle_delay, more_headers, error_code,
 error_code_like, response_body, response_body_like, response_body_unlike,
 response_headers, response_headers_like, raw_response_headers_like,
 raw_response_headers_unlike, error_log, no_error_log, log_level, timeout,
-wait, abort, ignore_response, skip_eval, skip_nginx.  A block using another
-upstream section fails rather than silently skipping its check.
+wait, abort, ignore_response, skip_eval, skip_nginx; and this harness's own
+error_log_allow (patterns of [alert]/[crit]/[emerg] lines a block expects
+without requiring them; not portable).  A block using another upstream
+section fails rather than silently skipping its check.
 
 Environment: TEST_NGINX_BINARY, TEST_NGINX_SERVER_PORT / TEST_NGINX_PORT
 (default: a free random port), TEST_NGINX_CLIENT_PORT, TEST_NGINX_SERVROOT,
@@ -970,10 +972,23 @@ blocks run in random order unless no_shuffle();
 nginx is restarted on a freshly wiped server root before every block
 (TEST_NGINX_FORCE_RESTART_ON_TEST=0: only when the generated nginx.conf
 changes); a block without C<--- config> reuses the previous block's nginx;
-C<master_process> is off unless master_on(); the error-log checks of a
-block (of each repetition) see only the lines written since the previous
-check; nginx is stopped (QUIT, then KILL) when run_tests() ends, and from
-an END block if the test dies.
+C<master_process> is off unless master_on(); nginx runs in the foreground
+("daemon off") as the test's child, so its exit status is known; the
+error-log checks of a block (of each repetition) see only the lines written
+since the previous check; nginx is stopped (QUIT, then KILL) when
+run_tests() ends, and from an END block if the test dies or gets
+TERM/INT/HUP.
+
+Checks every block gets, beyond its sections (each failure is one failed
+test; nothing is added when all is well, so C<plan tests =E<gt> N> holds):
+nginx must still be running after the block's last request and exit 0 on
+QUIT (a crash after the response is invisible to the client); no line of
+error.log may say a worker "exited on signal", an assertion failed, or be
+at [alert], [crit] or [emerg] (upstream only warns), unless the block
+expects it in C<--- error_log> or C<--- error_log_allow>; C<--- no_error_log>
+looks once more at the end of the block and again just before the next
+block starts; bytes after a response body (a HEAD answer with a body) and
+a body shorter than its Content-Length fail.
 
 =head1 WRITING PORTABLE TESTS
 
@@ -1009,6 +1024,9 @@ whole exchange rather than each I/O wait; C<!Name> in C<--- response_headers>
 matches the name case-insensitively; a block using an upstream section we
 do not implement, or a pair upstream would half-ignore (response_body with
 response_body_like, response_headers with response_headers_like), fails.
+
+Also stricter: the checks every block gets (see Lifecycle) fail where
+upstream warns or does not look.
 
 More lenient, each with a "not portable" diag note: C<$TEST_NGINX_*> is also
 expanded in request, more_headers and raw_request; C<$TEST_NGINX_HTML_DIR>

@@ -35,7 +35,8 @@
 #include <string>
 #include <string_view>
 
-namespace {
+namespace
+{
 
 using authtoken::TokenRecordView;
 using authtoken::TokenVerdict;
@@ -149,10 +150,16 @@ std::optional<TokenRecordView> record_of(const redisReply *r)
 }
 
 struct ReaderFree {
-    void operator()(redisReader *r) const { redisReaderFree(r); }
+    void operator()(redisReader *r) const
+    {
+        redisReaderFree(r);
+    }
 };
 struct ReplyFree {
-    void operator()(void *r) const { freeReplyObject(r); }
+    void operator()(void *r) const
+    {
+        freeReplyObject(r);
+    }
 };
 
 // Feeds `wire` to a fresh hiredis reader in pieces and judges every
@@ -237,7 +244,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
     std::string sizes_and_wire = in.rest();
     // the first 8 bytes cut the wire into pieces, the rest is the wire
     std::string cuts = sizes_and_wire.substr(0, 8);
-    std::string wire = sizes_and_wire.size() > 8 ? sizes_and_wire.substr(8) : "";
+    std::string wire =
+        sizes_and_wire.size() > 8 ? sizes_and_wire.substr(8) : "";
     // hiredis 0.14's reader believes the element and byte counts it is
     // sent ("*2000000000" makes it calloc 16 GB): a known limit of that
     // version (1.x has maxelements), outside what this target checks, and

@@ -18,7 +18,8 @@
 //   - the verdict equals a reference judge written from redis/SCHEMA.md and
 //     token_record.h, not from token_record.cpp: all fields nil -> unknown;
 //     uid and expires (when present) decimal numbers of 1..18 digits, user
-//     non-empty, active exactly "0" or "1", else malformed; an expires
+//     a usable user name (non-empty, no control byte or DEL, no leading or
+//     trailing space), active exactly "0" or "1", else malformed; an expires
 //     other than 0 at or before `now` -> expired; active "0" -> inactive;
 //     otherwise valid;
 //   - never valid when active is not exactly "1" (fail closed);
@@ -29,6 +30,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <optional>
@@ -76,13 +78,27 @@ std::optional<unsigned long long> reference_decimal(std::string_view s)
     return v;
 }
 
+// A user name that may become $auth_token_user (token_record.h): not
+// empty, not starting or ending with a space, and no C0 control byte or
+// DEL anywhere; bytes from 0x80 up are allowed.
+bool reference_user_name(std::string_view s)
+{
+    if (s.empty() || s.front() == ' ' || s.back() == ' ') {
+        return false;
+    }
+    return std::none_of(s.begin(), s.end(), [](char ch) {
+        auto c = static_cast<unsigned char>(ch);
+        return c <= 0x1f || c == 0x7f;
+    });
+}
+
 TokenVerdict reference_judge(const TokenRecordView &r, std::int64_t now)
 {
     if (!r.uid && !r.user && !r.active && !r.expires) {
         return TokenVerdict::unknown;
     }
     bool readable = r.uid && reference_decimal(*r.uid) && r.user &&
-                    !r.user->empty() && r.active &&
+                    reference_user_name(*r.user) && r.active &&
                     (*r.active == "0" || *r.active == "1") &&
                     (!r.expires || reference_decimal(*r.expires));
     if (!readable) {

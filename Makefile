@@ -1,8 +1,10 @@
 # The front door. Everything a developer or CI runs starts here:
 #   make        build the module, authtokend, authtokenctl and the unit tests
 #   make check  build, then run the unit tests (CTest) and the t/ suite (prove)
-#   make test   check, then the same under ASan+UBSan, valgrind, and the fuzzers,
-#               and the module's files against a second, newer nginx
+#   make test   check, then the same under ASan+UBSan, valgrind, the fuzzers,
+#               the module's files against a second, newer nginx, the
+#               Debian packages, and the CI subset of the planted faults
+#   make test-mutation   every planted fault in mutants/ must be caught
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
@@ -19,7 +21,7 @@ PROVE_ARGS ?= -r t/
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
 .PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
-        test-fuzz test-nginx-matrix run stop bench soak clean
+        test-fuzz test-nginx-matrix test-mutation run stop bench soak clean
 
 all: build
 
@@ -39,6 +41,7 @@ test:
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-mutation MUTANTS=ci
 
 # The quick loop while developing.
 check:
@@ -131,6 +134,17 @@ test-fuzz:
 	@tools/ensure-deps test
 	tools/fuzz $(abspath $(BUILD))/fuzz $(FUZZ_SECONDS)
 
+# Each planted fault in mutants/*.mut is applied, alone, to a copy of the
+# tree (build-mutate/, rebuilt incrementally), and the tests it names must
+# fail (see mutants/README.md). MUTANTS=all (the default) runs every one;
+# `make test` runs MUTANTS=ci, the fixed subset in mutants/ci.list; any
+# list of mutant names works too: make test-mutation MUTANTS="a b".
+MUTANTS ?= all
+
+test-mutation:
+	@tools/ensure-deps test
+	tools/mutate $(MUTANTS)
+
 run:
 	@tools/ensure-deps run
 	@$(MAKE) --no-print-directory build
@@ -156,7 +170,7 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) $(NGINX_BUILD) t/servroot t/servroot-*
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) $(NGINX_BUILD) build-mutate t/servroot t/servroot-*
 
 # --- install and Debian packages -----------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: CMake's install rules

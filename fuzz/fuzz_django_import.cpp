@@ -28,20 +28,19 @@
 #include <map>
 #include <set>
 
-// Django's max_length counts characters; the importer counts bytes, so a
+// Django's max_length counts characters, and so does the importer: a
 // username of 76 Cyrillic letters (152 bytes) or a 21-character key of
-// accented letters is refused although Django holds it. Reported, not yet
-// fixed: the check for it is off until it is, so that CI stays green.
-// Build with -DAUTHTOKEN_FUZZ_LENGTHS_IN_CHARACTERS=1 to look for it.
+// accented letters is accepted, as Django holds it. (The importer once
+// counted bytes; this check is on, and -D...=0 turns it off.)
 #ifndef AUTHTOKEN_FUZZ_LENGTHS_IN_CHARACTERS
 #define AUTHTOKEN_FUZZ_LENGTHS_IN_CHARACTERS 1
 #endif
 
 // A number beyond a double's range ("[1e999]") makes nlohmann throw
-// json::out_of_range (406), which parse_django_dumpdata() lets through
-// instead of a DumpdataError with a line and column: authtokenctl then
-// prints "[json.exception.out_of_range.406] number overflow parsing
-// '1e999'". Reported, not yet fixed: tolerated until it is.
+// json::out_of_range (406); parse_django_dumpdata() must turn it into a
+// DumpdataError with a line and column, as for any text that is not JSON.
+// (It once let the exception through; this check is on, and -D...=0
+// turns it off.)
 #ifndef AUTHTOKEN_FUZZ_CHECK_NUMBER_OVERFLOW
 #define AUTHTOKEN_FUZZ_CHECK_NUMBER_OVERFLOW 1
 #endif

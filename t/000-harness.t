@@ -310,6 +310,175 @@ like($stderr, qr/No such file or directory/,
      "unwanted error-log line is shown");
 ok(!nested_nginx_running(), "nested fail.t left no nginx running");
 
+# A crash the client cannot see, an [alert] and a late log line each fail
+# the block that caused them.  The "crash" is a SIGABRT/SIGSEGV sent by a
+# helper process once nginx has logged the request, i.e. after the
+# response; the [crit] and late lines are appended by a helper too.
+my $later = <<'_EOT_';
+use strict;
+use warnings;
+use POSIX ();
+use Time::HiRes qw( sleep time );
+use Test::Nginx::Socket 'no_plan';
+
+# In a child: once $pattern is in access.log (the response went out),
+# wait $delay, then send $sig to nginx's single process or to a worker;
+# or append $line to error.log.
+sub later {
+    my (%a) = @_;
+    my $master = Test::Nginx::Util::nginx_pid() or die "no nginx";
+    my $root = server_root();
+    defined(my $pid = fork) or die "fork: $!";
+    return if $pid;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        open my $in, '<', "$root/logs/access.log" or next;
+        last if grep { /\Q$a{after}\E/ } <$in>;
+        sleep 0.01;
+    }
+    sleep $a{delay} // 0;
+    if ($a{sig}) {
+        my $target = $master;
+        if ($a{worker}) {
+            for my $st (glob '/proc/[0-9]*/stat') {
+                open my $in, '<', $st or next;
+                my ($p, $pp) = (<$in> // '') =~ /^(\d+) \(.*\) \S (\d+)/s;
+                $target = $p, last if defined $pp && $pp == $master;
+            }
+        }
+        kill $a{sig}, $target;
+    }
+    if ($a{line}) {
+        open my $out, '>>', "$root/logs/error.log";
+        print $out "2026/01/01 00:00:00 $a{line}\n";
+    }
+    POSIX::_exit(0);
+}
+_EOT_
+
+($code, $stdout, $stderr) = run_nested('crash.t', $later . <<'_EOT_');
+# A line logged after the end-of-block check of TEST 5 (deterministically:
+# between that block and the next one).
+add_test_cleanup_handler(sub {
+    return if $_[0]->name !~ /TEST 5:/;
+    open my $out, '>>', server_root() . '/logs/error.log' or die $!;
+    print $out "2026/01/01 00:00:00 [error] late line\n";
+});
+no_shuffle();
+log_level('info');
+run_tests();
+
+__DATA__
+
+=== TEST 1: nginx (no master) dies after the response
+--- config
+    location = /t { return 200 "ok\n"; }
+--- init
+main::later(after => 'GET /t', sig => 'ABRT');
+--- request
+GET /t
+--- response_body
+ok
+
+=== TEST 3: a [crit] line fails the block
+--- config
+    location = /t3 { return 200 "ok\n"; }
+--- init
+main::later(after => 'GET /t3', line => '[crit] planted critical line');
+--- request
+GET /t3
+--- wait: 0.3
+--- response_body
+ok
+
+=== TEST 4: an [alert] the block expects is allowed
+--- config
+    location = /t4 { return 200 "ok\n"; }
+--- init
+main::later(after => 'GET /t4', line => '[alert] expected alert line');
+--- request
+GET /t4
+--- response_body
+ok
+--- error_log
+expected alert line
+
+=== TEST 5: --- no_error_log also sees lines logged after the check
+--- config
+    location = /t5 { return 200 "ok\n"; }
+--- init
+--- request
+GET /t5
+--- response_body
+ok
+--- no_error_log
+late line
+
+=== TEST 6: next block, so that TEST 5's late line is looked at
+--- config
+    location = /t6 { return 200 "ok\n"; }
+--- request
+GET /t6
+--- response_body
+ok
+
+=== TEST 7: a HEAD response with a body fails
+--- config
+    location = /t7 { return 200 "ok\n"; }
+--- raw_request eval
+"HEAD /t7 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+. "GET /t7 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+_EOT_
+
+isnt($code, 0, "nested crash.t exits non-zero");
+@expect = (
+    [ 'ok',     'TEST 1: nginx (no master) dies after the response - status code ok' ],
+    [ 'not ok', 'TEST 1: nginx (no master) dies after the response - nginx was still running at the end of the block (it had exited: killed by signal 6' ],
+    [ 'not ok', 'TEST 3: a [crit] line fails the block - error.log has no crash or [alert]/[crit]/[emerg] line: 2026/01/01 00:00:00 [crit] planted critical line' ],
+    [ 'ok',     'TEST 4: an [alert] the block expects is allowed - pattern "expected alert line" matches' ],
+    [ 'ok',     'TEST 5: --- no_error_log also sees lines logged after the check - pattern "late line" does not match' ],
+    [ 'not ok', 'TEST 5: --- no_error_log also sees lines logged after the check - pattern "late line" should not match any line in error.log but matches line "2026/01/01 00:00:00 [error] late line" (logged after the end of the block)' ],
+    [ 'ok',     'TEST 6: next block, so that TEST 5\'s late line is looked at - status code ok' ],
+    [ 'not ok', 'TEST 7: a HEAD response with a body fails - no bytes after the response body' ],
+);
+for my $e (@expect) {
+    my ($status, $what) = @$e;
+    like($stdout, qr/^\Q$status\E \d+ - .*\Q$what\E/m,
+         "nested crash.t: $status - $what");
+}
+$not_ok = () = $stdout =~ /^not ok /mg;
+is($not_ok, grep({ $_->[0] eq 'not ok' } @expect),
+   "nested crash.t: no other failures")
+    or diag $stdout;
+ok(!nested_nginx_running(), "nested crash.t left no nginx running");
+
+# With a master process: a worker that dies after the response.
+($code, $stdout, $stderr) = run_nested('worker.t', $later . <<'_EOT_');
+master_on();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a worker dies after the response
+--- config
+    location = /t { return 200 "ok\n"; }
+--- init
+main::later(after => 'GET /t', sig => 'SEGV', worker => 1);
+--- request
+GET /t
+--- wait: 0.3
+--- response_body
+ok
+_EOT_
+
+isnt($code, 0, "nested worker.t exits non-zero");
+like($stdout, qr/^not ok \d+ - .*TEST 1: a worker dies after the response - error.log has no crash or \[alert\]\/\[crit\]\/\[emerg\] line: .*worker process \d+ exited on signal 11/m,
+     "nested worker.t: the dead worker's line fails the block")
+    or diag $stdout;
+is(scalar(() = $stdout =~ /^not ok /mg), 1, "nested worker.t: no other failures")
+    or diag $stdout;
+ok(!nested_nginx_running(), "nested worker.t left no nginx running");
+
 ($code, $stdout, $stderr) = run_nested('only.t', <<'_EOT_');
 use strict;
 use warnings;

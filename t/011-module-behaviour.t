@@ -314,6 +314,11 @@ Content-Type: application/json
 --- request
 GET /s/secret.txt
 --- error_code: 401
+--- response_headers
+WWW-Authenticate: Token
+Content-Type: application/json
+--- response_body chomp
+{"detail":"Authentication credentials were not provided."}
 
 
 
@@ -324,6 +329,10 @@ GET /s/secret.txt
 --- request
 GET /open/secret.txt
 --- error_code: 200
+--- response_headers
+!WWW-Authenticate
+--- response_body
+the secret
 
 
 

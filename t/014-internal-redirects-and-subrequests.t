@@ -51,6 +51,7 @@ if ($backend == 0) {
 close $listen;
 $ENV{TEST_NGINX_BACKEND_PORT} = $backend_port;
 END {
+    local $?;    # keep the test's exit status (waitpid sets $?)
     if ($backend) { kill 'KILL', $backend; waitpid $backend, 0; }
     unlink $backend_log if $backend_log;
 }

@@ -65,7 +65,7 @@ if ($echo == 0) {
     exit 0;
 }
 close $echo_listen;
-END { if ($echo) { kill 'KILL', $echo; waitpid $echo, 0; } }
+END { local $?; if ($echo) { kill 'KILL', $echo; waitpid $echo, 0; } }
 
 nginx_start(<<'HTTP');
     auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;

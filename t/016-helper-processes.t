@@ -32,7 +32,7 @@ my $conf = <<'HTTP';
 HTTP
 my $dir = "/tmp/authtoken-016-cache-$$";
 $conf =~ s/PROXY_CACHE/$dir/;
-END { system('rm', '-rf', $dir) if $dir }
+END { local $?; system('rm', '-rf', $dir) if $dir }
 
 nginx_start($conf);
 nginx_html(hello => "hello\n");

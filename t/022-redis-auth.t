@@ -41,6 +41,9 @@ is($res->{headers}{'x-user'}, 'carol', 'in database 3');
 nginx_reload($wrong);
 $res = http_request('/api/x', Authorization => "Token $token");
 is($res->{status}, 503, 'a wrong password fails closed: 503');
+is($res->{body}, '{"detail":"Service temporarily unavailable, try again later."}',
+   'with DRF\'s ServiceUnavailable body');
+is($res->{headers}{'x-user'}, undef, 'and no identity');
 like(nginx_error_log(), qr/\[error\].*auth token redis 127\.0\.0\.1:\d+: AUTH failed:/,
      'the AUTH failure is logged');
 like(nginx_error_log(), qr/auth token lookup failed: redis 127\.0\.0\.1:\d+: (?:NOAUTH|AUTH failed)/,

@@ -1,8 +1,8 @@
 # With the cache on, a token revoked, regenerated, or whose user is
 # deactivated through authtokenctl is refused by nginx at once: measured
 # over 100 trials from the moment the command returns. The target is 50 ms
-# at p99; the test fails only past 1 s (speed is for benchmarks, the test
-# guards against a revocation path that does not work at all).
+# at p99; the test fails past 100 ms at p99, or when one trial is still
+# accepted after 1 s.
 use strict;
 use warnings;
 
@@ -81,7 +81,10 @@ my $p50 = $sorted[int(@sorted * 0.50)] // 9;
 my $p99 = $sorted[int(@sorted * 0.99) - 1] // 9;
 diag(sprintf 'revocation to refusal through the cache: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d trials)',
      1000 * $p50, 1000 * $p99, 1000 * ($sorted[-1] // 9), scalar @sorted);
-cmp_ok($p99, '<', 1, 'p99 under the 1 s failure bound (target: 50 ms)');
+# The documented figure is 50 ms at p99; twice that is the margin for a
+# loaded CI machine (the ASan run included). The per-trial loop above
+# gives up at 1 s, so a 1 s bound here could never fail.
+cmp_ok($p99, '<', 0.100, 'p99 within 100 ms (the documented 50 ms, with a 2x margin)');
 
 nginx_stop();
 authtokend_stop();

@@ -267,3 +267,21 @@ username=late&password=late-pass
 Content-Type: application/x-www-form-urlencoded
 --- error_code: 200
 --- response_body_like: ^\{"token":"[0-9a-f]{40}"\}$
+
+
+
+=== TEST 17: the token that first login created authenticates through nginx
+--- init
+# obtain-token answers the token the user has (DRF's get_or_create): the
+# one TEST 16's login created.
+my ($s, undef, $body) = AuthToken::Issuer::obtain_direct('late', 'late-pass');
+die "obtain: $s $body" unless $s == 200;
+($ENV{TEST_NGINX_LATE_TOKEN}) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
+    or die "no token in $body";
+--- request
+GET /api/hello
+--- more_headers
+Authorization: Token $TEST_NGINX_LATE_TOKEN
+--- error_code: 200
+--- response_body
+late

@@ -249,3 +249,21 @@ Content-Type: application/json
 --- error_code: 400
 --- response_body chomp
 {"non_field_errors":["Unable to log in with provided credentials."]}
+
+
+
+=== TEST 14: grace's new token authenticates through nginx, as her Django uid
+--- init
+# obtain-token answers the token grace has (DRF's get_or_create): the one
+# TEST 11's login created.
+my ($s, undef, $body) = AuthToken::Issuer::obtain_direct('grace', 'no-token-yet');
+die "obtain: $s $body" unless $s == 200;
+($ENV{TEST_NGINX_GRACE_TOKEN}) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
+    or die "no token in $body";
+--- request
+GET /api/x
+--- more_headers
+Authorization: Token $TEST_NGINX_GRACE_TOKEN
+--- error_code: 200
+--- response_body
+grace 6

@@ -931,6 +931,30 @@ void test_renderer_writes_compact_utf8_json_like_drf(void **)
                         "\\u2029\"],\"a\":1}");
 }
 
+// The helpers above build most expected bodies with the production
+// renderer. These are the bytes DRF 3.15 sends, written out, so that a
+// fault in the renderer or in a message constant cannot hide behind them.
+void test_expected_bodies_are_drf_bytes_written_out(void **)
+{
+    assert_string_equal(non_field_error("No data provided").c_str(),
+                        R"({"non_field_errors":["No data provided"]})");
+    assert_string_equal(
+        field_errors("This field may not be blank.", "This field is required.")
+            .c_str(),
+        R"({"username":["This field may not be blank."],)"
+        R"("password":["This field is required."]})");
+    assert_string_equal(
+        detail("JSON parse error - Expecting value").c_str(),
+        R"({"detail":"JSON parse error - Expecting value"})");
+    expect_bad_request(kJson, "null",
+                       R"({"non_field_errors":["No data provided"]})");
+    expect_bad_request(kJson, R"({"username":null,"password":null})",
+                       R"({"username":["This field may not be null."],)"
+                       R"("password":["This field may not be null."]})");
+    expect_bad_request(kJson, R"({"username":true,"password":"x"})",
+                       R"({"username":["Not a valid string."]})");
+}
+
 // ---- robustness ---------------------------------------------------------
 
 // Every answer is a verdict: credentials, or a 400/415 with a JSON body.
@@ -1075,6 +1099,7 @@ int main()
         cmocka_unit_test(test_nul_characters_are_not_allowed_in_either_field),
         cmocka_unit_test(test_both_fields_are_reported_together_username_first),
         cmocka_unit_test(test_renderer_writes_compact_utf8_json_like_drf),
+        cmocka_unit_test(test_expected_bodies_are_drf_bytes_written_out),
         cmocka_unit_test(test_random_bodies_never_crash_and_always_answer),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -12,6 +12,8 @@ use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup;
+
 use AuthToken::TestRedis;
 
 use Exporter 'import';
@@ -252,7 +254,10 @@ sub late_script_proxy {
         or die "listen: $!";
     my $port = $listen->sockport;
     my $pid = fork // die "fork: $!";
-    return ($port, $pid) if $pid;
+    if ($pid) {
+        AuthToken::Cleanup::track($pid);    # killed at the end if still up
+        return ($port, $pid);
+    }
 
     local $SIG{ALRM} = sub { exit 0 };
     alarm 10;

@@ -22,6 +22,7 @@ use POSIX ":sys_wait_h";
 use Symbol qw(gensym);
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup;
 use AuthToken::TestRedis;
 
 use Exporter 'import';
@@ -117,8 +118,14 @@ sub ctl {
     my @cmd = (build_dir() . '/authtokenctl', @_);
     my $err = gensym;
     my $pid = open3(my $in, my $out, $err, @cmd);
-    print $in $opt->{stdin} if defined $opt->{stdin};
-    close $in;
+    {
+        # The CLI may exit (refusing a name, say) before it reads its
+        # input: the write must then fail with EPIPE, not kill the test
+        # with SIGPIPE before its END blocks stop redis, authtokend, nginx.
+        local $SIG{PIPE} = 'IGNORE';
+        print $in $opt->{stdin} if defined $opt->{stdin};
+        close $in;
+    }
     local $/;
     my $stdout = <$out> // '';
     my $stderr = <$err> // '';
@@ -167,6 +174,7 @@ sub obtain_direct {
 
 END {
     if ($$ == $owner) {
+        local $?;
         authtokend_stop();
         remove_tree($dir) if $dir && !$ENV{TEST_NGINX_NO_CLEAN};
     }

@@ -14,6 +14,8 @@ use JSON::PP ();
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup;
+
 use Exporter 'import';
 our @EXPORT = qw(wrk_start wrk_wait wrk_binary write_tokens worker_connections
                  process_rss_kb log_lines class_counts);
@@ -136,6 +138,7 @@ sub log_lines {
 
 END {
     if ($$ == $owner) {
+        local $?;
         for my $pid (keys %running) {
             kill 'KILL', $pid;
             waitpid($pid, 0);

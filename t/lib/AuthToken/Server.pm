@@ -16,6 +16,7 @@ use IO::Socket::INET;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup;
 use AuthToken::TestRedis qw(free_port);
 
 use Exporter 'import';
@@ -219,6 +220,7 @@ sub http_request {
 
 END {
     if ($$ == $owner) {
+        local $?;
         nginx_stop();
         remove_tree($root) if $root && !$ENV{TEST_NGINX_NO_CLEAN};
     }

@@ -18,6 +18,8 @@ use IO::Socket::INET;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup;
+
 use Exporter 'import';
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_pause redis_resume
                  redis_kill redis_restart redis_port seed_token seed_user
@@ -189,6 +191,6 @@ sub seed_user {
                active => $f{active});
 }
 
-END { redis_stop() if $$ == $owner }
+END { local $?; redis_stop() if $$ == $owner }
 
 1;

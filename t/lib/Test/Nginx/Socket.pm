@@ -43,7 +43,7 @@ my %Supported = map { $_ => 1 } qw(
     response_body response_body_like response_body_unlike
     response_headers response_headers_like
     raw_response_headers_like raw_response_headers_unlike
-    error_log no_error_log log_level
+    error_log no_error_log error_log_allow log_level
     timeout wait abort ignore_response
     skip_eval skip_nginx
     ONLY SKIP LAST
@@ -219,6 +219,8 @@ sub run_test ($) {
         tb->diag($err);
         return;
     }
+    $Test::Nginx::Util::BlockName = $name;
+    $Test::Nginx::Util::AllowedBadLines = allowed_bad_lines($block);
 
     if (defined(my $code = $block->init)) {
         my ($init_err) = Test::Nginx::Util::eval_block_code($block, $code);
@@ -254,6 +256,7 @@ sub run_test ($) {
     for my $rep (0 .. repeat_each() - 1) {
         run_requests($block, $reqs, $rep, $timeout);
     }
+    check_end_of_block($block);
 }
 
 sub run_requests ($$$$) {
@@ -544,8 +547,8 @@ sub parse_response ($$$) {
         ($body, $left) = ($decoded, $rest // '');
     } elsif (defined $len && $len =~ /^\s*(\d+)\s*$/) {
         if (length $body < $1) {
-            warn "WARNING: $name - response body truncated: $1 expected, "
-                 . "but got " . length($body) . "\n";
+            tb->ok(0, "$name - response body complete: $1 bytes "
+                      . "expected, but got " . length($body));
         } else {
             $left = substr $body, $1;
             $body = substr $body, 0, $1;
@@ -555,8 +558,9 @@ sub parse_response ($$$) {
     if ($left ne '') {
         (my $shown = $left) =~
             s/([\0-\037\177-\377])/sprintf '\\x%02x', ord $1/ge;
-        warn "WARNING: $name - unexpected extra bytes after the response "
-             . "body: \"$shown\"\n";
+        $shown = substr($shown, 0, 200) . '...' if length $shown > 200;
+        tb->ok(0, "$name - no bytes after the response body (got "
+                  . "\"$shown\")");
     }
 
     $res{body} = $body;
@@ -845,21 +849,57 @@ sub check_error_log ($$) {
         }
     }
 
-    # as upstream: unexpected alert/crit/emerg lines are worth a warning
-    for my $level (qw( alert crit emerg )) {
-        next if grep { !ref && /\Q[$level\E/ || ref && "$_" =~ /\Q[$level\E/ }
-                     @want, @deny;
-        for my $line (@$lines) {
-            warn "WARNING: $name - " . fmt_str($line) . "\n"
-                if $line =~ /\[$level\]/;
-        }
-    }
+    # Unlike upstream (which warns): a dead worker, a failed assertion or
+    # an [alert]/[crit]/[emerg] line fails the block, unless the block
+    # expects that very line in --- error_log or --- error_log_allow.
+    Test::Nginx::Util::scan_log_for_crashes($name);
+}
 
-    for my $line (@$lines) {
-        if ($line =~ /\bAssertion .*?failed\b/) {
-            fail("$name - " . fmt_str($line));
-        }
+# Patterns a block expects at [alert] or above: its --- error_log patterns
+# and, not portable, its --- error_log_allow ones.  Returns a regex or undef.
+sub allowed_bad_lines ($) {
+    my $block = shift;
+    my @pats = (log_patterns(scalar $block->error_log),
+                log_patterns(scalar $block->error_log_allow));
+    return undef if !@pats;
+    if (defined $block->error_log_allow) {
+        Test::Nginx::Util::note_non_portable($block->name,
+            "--- error_log_allow is this harness's own section");
     }
+    my $re = join '|', map { ref $_ ? "(?:$_)" : quotemeta $_ } @pats;
+    return qr/$re/;
+}
+
+# After the block's last request: nginx must still be running (a crash
+# after the response is invisible to the client), and --- no_error_log
+# looks once more at what was logged since the last check.
+sub check_end_of_block ($) {
+    my $block = shift;
+    my $name = $block->name;
+
+    sleep Test::Nginx::Util::sleep_time() * 3;
+    if (defined Test::Nginx::Util::reap_nginx()) {
+        Test::Nginx::Util::stop_nginx();    # reports how it ended
+        return;
+    }
+    my $deny = sub {
+        my ($when) = @_;
+        my $lines = Test::Nginx::Util::error_log_data();
+        for my $pat (log_patterns(scalar $block->no_error_log)) {
+            my ($line) = grep { line_matches($_, $pat) } @$lines;
+            next if !defined $line;
+            fail("$name - pattern \"" . fmt_str($pat) . "\" should not match "
+                 . "any line in error.log but matches line \""
+                 . fmt_str($line) . "\" ($when)");
+        }
+    };
+    $deny->('end of the block');
+    $Test::Nginx::Util::PendingEndCheck = sub {
+        return if !Test::Nginx::Util::nginx_pid();
+        $deny->('logged after the end of the block');
+        Test::Nginx::Util::scan_log_for_crashes($name);
+    };
+    Test::Nginx::Util::scan_log_for_crashes($name);
 }
 
 1;
@@ -914,8 +954,10 @@ or array of packets), raw_request_middle_delay, more_headers, error_code,
 error_code_like, response_body, response_body_like, response_body_unlike,
 response_headers, response_headers_like, raw_response_headers_like,
 raw_response_headers_unlike, error_log, no_error_log, log_level, timeout,
-wait, abort, ignore_response, skip_eval, skip_nginx.  A block using another
-upstream section fails rather than silently skipping its check.
+wait, abort, ignore_response, skip_eval, skip_nginx; and this harness's own
+error_log_allow (patterns of [alert]/[crit]/[emerg] lines a block expects
+without requiring them; not portable).  A block using another upstream
+section fails rather than silently skipping its check.
 
 Environment: TEST_NGINX_BINARY, TEST_NGINX_SERVER_PORT / TEST_NGINX_PORT
 (default: a free random port), TEST_NGINX_CLIENT_PORT, TEST_NGINX_SERVROOT,
@@ -930,10 +972,23 @@ blocks run in random order unless no_shuffle();
 nginx is restarted on a freshly wiped server root before every block
 (TEST_NGINX_FORCE_RESTART_ON_TEST=0: only when the generated nginx.conf
 changes); a block without C<--- config> reuses the previous block's nginx;
-C<master_process> is off unless master_on(); the error-log checks of a
-block (of each repetition) see only the lines written since the previous
-check; nginx is stopped (QUIT, then KILL) when run_tests() ends, and from
-an END block if the test dies.
+C<master_process> is off unless master_on(); nginx runs in the foreground
+("daemon off") as the test's child, so its exit status is known; the
+error-log checks of a block (of each repetition) see only the lines written
+since the previous check; nginx is stopped (QUIT, then KILL) when
+run_tests() ends, and from an END block if the test dies or gets
+TERM/INT/HUP.
+
+Checks every block gets, beyond its sections (each failure is one failed
+test; nothing is added when all is well, so C<plan tests =E<gt> N> holds):
+nginx must still be running after the block's last request and exit 0 on
+QUIT (a crash after the response is invisible to the client); no line of
+error.log may say a worker "exited on signal", an assertion failed, or be
+at [alert], [crit] or [emerg] (upstream only warns), unless the block
+expects it in C<--- error_log> or C<--- error_log_allow>; C<--- no_error_log>
+looks once more at the end of the block and again just before the next
+block starts; bytes after a response body (a HEAD answer with a body) and
+a body shorter than its Content-Length fail.
 
 =head1 WRITING PORTABLE TESTS
 
@@ -969,6 +1024,9 @@ whole exchange rather than each I/O wait; C<!Name> in C<--- response_headers>
 matches the name case-insensitively; a block using an upstream section we
 do not implement, or a pair upstream would half-ignore (response_body with
 response_body_like, response_headers with response_headers_like), fails.
+
+Also stricter: the checks every block gets (see Lifecycle) fail where
+upstream warns or does not look.
 
 More lenient, each with a "not portable" diag note: C<$TEST_NGINX_*> is also
 expanded in request, more_headers and raw_request; C<$TEST_NGINX_HTML_DIR>

@@ -76,6 +76,16 @@ our (@BlockPreprocessors, @CleanupHandlers, @TestCleanupHandlers, @EnvToNginx);
 # (a mock server, say) must not stop nginx from its END block.
 our $MainPid = $$;
 
+# A signal that ends the test (TERM from prove or a timeout, INT, HUP, an
+# uncaught ALRM) must still stop nginx: turn it into an exit, which runs
+# the END block below.  Handlers the test set itself are left alone.
+for my $sig (qw( TERM INT HUP ALRM )) {
+    my $cur = $SIG{$sig};
+    next if defined $cur && $cur ne '' && $cur ne 'DEFAULT';
+    my $num = { TERM => 15, INT => 2, HUP => 1, ALRM => 14 }->{$sig};
+    $SIG{$sig} = sub { $SIG{$sig} = 'DEFAULT'; exit(128 + $num) };
+}
+
 our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
 if (!$ServerPort) {
     $ServerPort = gen_rand_port();
@@ -437,7 +447,7 @@ _EOC_
 
     return <<_EOC_;
 ${load_modules}worker_processes  $Workers;
-daemon on;
+daemon off;
 master_process $MasterProcessEnabled;
 error_log $ErrLogFile $log_level;
 pid       $PidFile;
@@ -522,81 +532,181 @@ sub nginx_pid () {
     return $pid && is_our_nginx($pid) ? $pid : undef;
 }
 
+# nginx runs in the foreground ("daemon off") as our child, so that how
+# it ended is known exactly: its wait status.  Crashes after the response
+# are invisible to the client; they are caught here instead.
+our $NginxChild;          # pid of the nginx we started, until reaped
+our $NginxStatus;         # its wait status once reaped
+our $BlockName;           # the block that is using the running nginx
+our $LogScanPos = 0;      # error.log up to here has been scanned for
+                          # crashes and [alert]/[crit]/[emerg] lines
+
+# Non-blocking: has our nginx exited?  Returns its wait status or undef.
+sub reap_nginx () {
+    return $NginxStatus if defined $NginxStatus || !$NginxChild;
+    my $got = waitpid $NginxChild, WNOHANG;
+    if ($got == $NginxChild) {
+        $NginxStatus = $?;
+    } elsif ($got < 0) {
+        $NginxStatus = -1;    # not our child any more (cannot happen)
+    }
+    return $NginxStatus;
+}
+
+sub describe_status ($) {
+    my $st = shift;
+    return "status unknown" if $st < 0;
+    return sprintf("killed by signal %d%s", $st & 127,
+                   ($st & 128) ? " (core dumped)" : '') if $st & 127;
+    return sprintf "exit code %d", $st >> 8;
+}
+
+# Lines of error.log that mean something went wrong whatever the test
+# expects: a dead worker, an assertion, or an [alert]/[crit]/[emerg].
+# $allowed (a regex or undef) exempts lines a block expects on purpose.
+sub bad_log_lines ($$) {
+    my ($lines, $allowed) = @_;
+    return grep {
+        (/ exited on signal \d+/ || /\bAssertion .*?failed\b/
+         || /\[(?:alert|crit|emerg)\]/)
+        && !(defined $allowed && $_ =~ $allowed)
+    } @$lines;
+}
+
+# Complete lines of error.log from byte $from on; returns (lines, new pos).
+sub log_lines_from ($) {
+    my $from = shift;
+    open my $in, '<', $ErrLogFile or return ([], $from);
+    binmode $in;
+    seek $in, $from, 0 if $from > 0;
+    my $data = do { local $/; <$in> } // '';
+    close $in;
+    my $end = rindex($data, "\n") + 1;
+    return ([ split /^/m, substr($data, 0, $end) ], $from + $end);
+}
+
+# Scans error.log lines not scanned yet for crashes and alerts; each one
+# found is a failure of the block $name.  Returns the number found.
+our $AllowedBadLines;     # set per block by Socket.pm
+
+# The last look of a block's --- no_error_log at the lines logged after
+# its end-of-block check (timers, late log-phase lines): run when the next
+# block starts or the run ends, before nginx is stopped or reused.
+our $PendingEndCheck;
+sub run_pending_end_check () {
+    my $check = $PendingEndCheck;
+    undef $PendingEndCheck;
+    $check->() if $check;
+}
+sub scan_log_for_crashes ($) {
+    my $name = shift;
+    my ($lines, $pos) = log_lines_from($LogScanPos);
+    $LogScanPos = $pos;
+    my @bad = bad_log_lines($lines, $AllowedBadLines);
+    for my $line (@bad) {
+        chomp(my $l = $line);
+        tb->ok(0, "$name - error.log has no crash or [alert]/[crit]/"
+                  . "[emerg] line: $l");
+    }
+    return scalar @bad;
+}
+
 # Graceful stop: QUIT, wait up to timeout(), then KILL the whole process
-# group (nginx's daemon() made the master a group leader, so the workers
-# go too).
+# group.  Then the checks every block gets: nginx was still running when
+# it was asked to stop, it exited with status 0, no worker died and
+# nothing was logged at [alert] or above, shutdown included.  Returns
+# the number of problems found (each reported as a failed test).
 sub stop_nginx () {
-    my $pid = nginx_pid();
-    if ($pid) {
+    my $problems = 0;
+    my $name = $BlockName // "$0 (nginx)";
+    my $pid = $NginxChild // nginx_pid();
+    if ($NginxChild && defined reap_nginx()) {
+        tb->ok(0, "$name - nginx was still running at the end of the "
+                  . "block (it had exited: "
+                  . describe_status($NginxStatus) . ")");
+        tb->diag(error_log_tail());
+        $problems++;
+    } elsif ($pid) {
         warn "stopping nginx $pid\n" if $Verbose;
         kill SIGQUIT, $pid;
         my $deadline = time + ($Timeout > 1 ? $Timeout : 1);
-        while (is_running($pid) && time < $deadline) {
-            waitpid $pid, WNOHANG;    # in case it is our child (no daemon)
+        while (time < $deadline) {
+            last if $NginxChild ? defined reap_nginx() : !is_running($pid);
             sleep 0.01;
         }
-        if (is_running($pid)) {
-            warn "WARNING: nginx $pid did not quit in time; killing it\n";
-            my $pgrp = getpgrp $pid;
-            kill SIGKILL, (defined $pgrp && $pgrp == $pid ? -$pid : $pid);
+        my $running = $NginxChild ? !defined reap_nginx() : is_running($pid);
+        if ($running) {
+            tb->ok(0, "$name - nginx quit within ${Timeout}s of SIGQUIT");
+            $problems++;
+            kill SIGKILL, -$pid, $pid;
             $deadline = time + 2;
-            sleep 0.01 while is_running($pid) && time < $deadline;
+            while (time < $deadline) {
+                last if $NginxChild ? defined reap_nginx() : !is_running($pid);
+                sleep 0.01;
+            }
+        } elsif ($NginxChild && $NginxStatus != 0) {
+            tb->ok(0, "$name - nginx exited cleanly on SIGQUIT (it ended "
+                      . "with " . describe_status($NginxStatus) . ")");
+            tb->diag(error_log_tail());
+            $problems++;
         }
     }
+    $problems += scan_log_for_crashes($name) if $pid && -e $ErrLogFile;
+    undef $NginxChild;
+    undef $NginxStatus;
+    undef $BlockName;
     unlink $PidFile if -e $PidFile;
     undef $RunningConf;
+    return $problems;
 }
 
-# Start nginx on the current server root.  Returns undef on success, or a
-# message with nginx's stderr and the tail of error.log.  (A port still
-# held by the previous instance needs no retry here: we wait for that one
-# to exit, and nginx itself retries bind() for a while.)
+# Start nginx on the current server root, in the foreground as our child.
+# Returns undef on success, or a message with nginx's stderr and the tail
+# of error.log.
 sub start_nginx () {
     my $errfile = "$ServRoot/nginx.stderr";
     my @cmd = ($NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile);
 
     unlink $PidFile;
+    undef $NginxStatus;
     my $pid = fork;
     defined $pid or return "fork() failed: $!";
     if ($pid == 0) {
         open STDIN,  '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', $errfile;
+        # its own process group: a stop can KILL the workers with it
+        POSIX::setpgid(0, 0);
         { no warnings 'exec'; exec { $cmd[0] } @cmd; }
         print STDERR "cannot exec $cmd[0]: $!\n";
         POSIX::_exit(127);
     }
+    POSIX::setpgid($pid, $pid);    # (either of us may win the race)
+    $NginxChild = $pid;
+    $LogScanPos = 0;
 
-    # with "daemon on" this process exits as soon as the daemon is forked
-    my $status;
+    # nginx writes its pid file once the configuration is loaded and the
+    # listening sockets are open
     my $deadline = time + 10;
     while (1) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            $status = $?;
-            last;
+        if (defined reap_nginx()) {
+            my $st = $NginxStatus;
+            undef $NginxChild;
+            return sprintf("\"%s\" failed (%s):\n%s%s", "@cmd",
+                           describe_status($st), slurp($errfile),
+                           error_log_tail());
         }
+        my $written = read_pid_file();
+        return undef if defined $written && $written == $pid;
         if (time > $deadline) {
             kill SIGKILL, $pid;
             waitpid $pid, 0;
-            return "\"@cmd\" did not return within 10 seconds";
+            undef $NginxChild;
+            return "\"@cmd\" did not write its pid file within 10 seconds\n"
+                   . slurp($errfile) . error_log_tail();
         }
         sleep 0.005;
     }
-
-    my $stderr = slurp($errfile);
-    if ($status != 0) {
-        return sprintf("\"%s\" failed (exit code %d):\n%s%s", "@cmd",
-                       $status >> 8, $stderr, error_log_tail());
-    }
-
-    # the daemon writes its pid file just after the fork
-    $deadline = time + 5;
-    while (time < $deadline) {
-        return undef if nginx_pid();
-        sleep 0.005;
-    }
-    return "nginx exited 0 but no running nginx was found via $PidFile\n"
-           . $stderr . error_log_tail();
 }
 
 sub slurp ($) {
@@ -620,6 +730,7 @@ sub error_log_tail () {
 # wiped server root.  Returns undef on success or an error text.
 sub ensure_nginx ($$$$) {
     my ($block, $conf_text, $rand_ports, $may_reuse) = @_;
+    run_pending_end_check();
 
     if ($may_reuse && defined $RunningConf
         && $RunningConf eq $conf_text && nginx_pid())
@@ -682,6 +793,7 @@ sub error_log_data () {
 
 sub cleanup () {
     return if $$ != $MainPid;
+    run_pending_end_check();
     $_->() for @CleanupHandlers;
     @CleanupHandlers = ();
     stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN};

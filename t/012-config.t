@@ -82,6 +82,13 @@ my @bad = (
     ['a timeout that is not a time',
      "auth_token_timeout soon;",
      qr/"auth_token_timeout" directive invalid value/],
+    ['auth_token_timeout 0 (every lookup would time out)',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; location / { auth_token on; auth_token_timeout 0; } }",
+     qr/"auth_token_timeout" directive must be more than 0/],
+    ['auth_token_connect_timeout 0',
+     "auth_token_redis 127.0.0.1:6379; auth_token_connect_timeout 0ms;",
+     qr/"auth_token_connect_timeout" directive must be more than 0/],
     ['auth_token with a value other than on/off',
      "auth_token yes;",
      qr/invalid value "yes" in "auth_token" directive, it must be "on" or "off"/],

@@ -10,7 +10,10 @@ use warnings;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
 use HTTP::Tiny;
+use IO::Socket::UNIX;
+use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep);
 
@@ -32,6 +35,43 @@ ok($rules{$_}, "redis/users.acl defines $_")
     for qw(default authtoken-edge authtoken-issuer authtoken-replica);
 ok((grep { $_ eq 'off' } @{ $rules{$_} }), "$_ ships switched off")
     for sort keys %rules;
+
+# redis.conf loads the file with `aclfile`: redis-server must accept it as
+# it ships. (Redis's ACL file format has no comments: a `#` line aborts
+# the start, which the ACL SETUSER loading below would not notice.)
+subtest 'redis-server starts with redis/users.acl as its aclfile' => sub {
+    my $tmp = tempdir(CLEANUP => 1);
+    my $sock = "$tmp/acl.sock";
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', "$tmp/redis.log" or exit 127;
+        open STDERR, '>&', \*STDOUT or exit 127;
+        exec 'redis-server', '--port', '0', '--unixsocket', $sock,
+             '--dir', $tmp, '--save', '', '--appendonly', 'no',
+             '--aclfile', "$repo/redis/users.acl";
+        exit 127;
+    }
+    my $exited;
+    for (1 .. 100) {
+        last if -S $sock;
+        if (waitpid($pid, WNOHANG) == $pid) { $exited = 1; last }
+        sleep 0.1;
+    }
+    my $reply = '';
+    if (!$exited && -S $sock) {
+        my $c = IO::Socket::UNIX->new(Peer => $sock);
+        if ($c) {
+            print $c "PING\r\n";
+            $reply = <$c> // '';
+        }
+    }
+    like($reply, qr/NOAUTH/, 'it loads the file and anonymous PING is refused')
+        or diag(do { local (@ARGV, $/) = "$tmp/redis.log"; <> } // '');
+    if (!$exited) {
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
+};
 
 my %pw = ('authtoken-edge' => 'edge-pw-0123', 'authtoken-issuer' => 'issuer-pw-4567',
           'test-admin' => 'admin-pw-89ab');

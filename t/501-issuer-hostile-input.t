@@ -118,6 +118,23 @@ subtest 'bodies over max_body_size: 413 JSON, straight and through nginx' => sub
     obtain_ok('through nginx after oversize bodies', $nport);
 };
 
+# `curl -X POST` with no -d sends neither Content-Length nor
+# Transfer-Encoding: no body (RFC 9112, 6.3). Django reads it as empty, so
+# DRF answers with both fields required; nothing waits for a body.
+subtest 'a POST with no Content-Length has an empty body: both fields required' => sub {
+    my $required = '{"username":["This field is required."],'
+        . '"password":["This field is required."]}';
+    for my $via (['straight', $dport], ['through nginx', $nport]) {
+        my ($name, $port) = @$via;
+        my $r = raw_http($port, "POST /api-token-auth/ HTTP/1.1\r\n"
+            . "Host: localhost\r\nConnection: close\r\n\r\n", 10);
+        ok($r, "$name: answered") or next;
+        is($r->{status}, 400, "$name: 400");
+        is($r->{body}, $required, "$name: DRF's body for an empty POST");
+    }
+    obtain_ok('after the empty POSTs');
+};
+
 subtest 'deeply nested JSON: 400 parse error, the daemon stays up' => sub {
     my $deep = qq{{"detail":"JSON parse error - Nesting deeper than 64 levels is not supported: line 1 column 65 (char 64)"}};
     for my $case (['100000 [', '[' x 100000],

@@ -10,6 +10,7 @@
 use strict;
 use warnings;
 
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -142,6 +143,25 @@ subtest 'Redis killed, then restarted with its data' => sub {
     is($code, 0, 'createuser works again') or diag $err;
     ($s) = obtain('killed2', 'k2-pw');
     is($s, 200, 'and the new user logs in through the daemon');
+};
+
+# A restart closes every connection the daemon keeps in its pool: the
+# first that finds its connection dead must not leave the others to fail a
+# login each (with 128 connections, 128 logins answered 503).
+subtest 'after a Redis restart, the idle pool connections fail no more logins' => sub {
+    my @kids;
+    for (1 .. 6) {   # logins at once: several connections in the pool
+        my $pid = fork() // die "fork: $!";
+        if (!$pid) { obtain('bob', 'bob-pw'); POSIX::_exit(0) }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+    redis_cmd('SAVE');
+    redis_restart();
+    my @status = map { (obtain('bob', 'bob-pw'))[0] } 1 .. 6;
+    my $failed = grep { $_ != 200 } @status;
+    cmp_ok($failed, '<=', 1, "at most the first login fails (statuses: @status)");
+    is($status[-1], 200, 'then logins succeed');
 };
 
 subtest 'Redis restarted empty' => sub {

@@ -134,15 +134,22 @@ void handle_obtain(const httplib::Request &req, httplib::Response &res,
     res.set_header("Allow", kAllow);
     std::string body;
     bool too_large = false;
-    // Chunked bodies announce no length: stop reading at the limit.
-    bool complete = read_body([&](const char *data, size_t length) {
-        if (body.size() + length > settings.max_body_size) {
-            too_large = true;
-            return false;
-        }
-        body.append(data, length);
-        return true;
-    });
+    // A request with neither Content-Length nor Transfer-Encoding has no
+    // body (RFC 9112, 6.3), as Django reads it; httplib would wait for one
+    // until the read timeout (`curl -X POST` with no -d). Chunked bodies
+    // announce no length: stop reading at the limit.
+    bool complete = true;
+    if (req.has_header("Content-Length") ||
+        req.has_header("Transfer-Encoding")) {
+        complete = read_body([&](const char *data, size_t length) {
+            if (body.size() + length > settings.max_body_size) {
+                too_large = true;
+                return false;
+            }
+            body.append(data, length);
+            return true;
+        });
+    }
     std::string client = client_of(req, settings);
     if (too_large) {
         answer_and_close(res, 413, too_large_body(settings.max_body_size));

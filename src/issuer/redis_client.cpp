@@ -393,8 +393,7 @@ long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
 }
 
 RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), via_sentinel_(endpoint_.via_sentinel()),
-      timeout_(timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout)
 {
 }
 
@@ -456,11 +455,11 @@ void RedisPool::give_back(std::unique_ptr<RedisConnection> conn,
                           std::uint64_t generation)
 {
     if (conn->broken()) {
-        // Through Sentinel a broken connection may mean a failover: the
-        // idle ones point at the same, possibly former, primary.
-        if (via_sentinel_) {
-            invalidate();
-        }
+        // A broken connection means Redis restarted, stalled or failed
+        // over: the idle ones are dead too (a restart closes them all) or,
+        // through Sentinel, point at a possibly former primary. Drop them,
+        // or each would fail one request with 503.
+        invalidate();
         return;
     }
     std::lock_guard<std::mutex> lock(mutex_);

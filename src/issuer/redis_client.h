@@ -223,7 +223,6 @@ class RedisPool
                    std::uint64_t generation);
 
     RedisEndpoint endpoint_; // sentinels reordered under mutex_
-    const bool via_sentinel_;
     std::chrono::milliseconds timeout_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<RedisConnection>> idle_;

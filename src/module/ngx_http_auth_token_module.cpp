@@ -270,6 +270,13 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf) noexcept;
 char *note_use(ngx_conf_t *cf) noexcept;
+char *ngx_http_auth_token_positive_msec(ngx_conf_t *cf, void *post,
+                                        void *data) noexcept;
+
+// auth_token_timeout 0 would time every lookup out (and, as the longest
+// timeout, drop the connection after each); connect_timeout 0 every connect.
+ngx_conf_post_t ngx_http_auth_token_positive_msec_post = {
+    ngx_http_auth_token_positive_msec};
 
 // --- directives -----------------------------------------------------------
 
@@ -287,7 +294,8 @@ ngx_command_t ngx_http_auth_token_commands[] = {
     {ngx_string("auth_token_connect_timeout"),
      NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
      NGX_HTTP_MAIN_CONF_OFFSET,
-     offsetof(ngx_http_auth_token_main_conf_t, connect_timeout), nullptr},
+     offsetof(ngx_http_auth_token_main_conf_t, connect_timeout),
+     &ngx_http_auth_token_positive_msec_post},
 
     {ngx_string("auth_token_keyword"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
@@ -298,7 +306,8 @@ ngx_command_t ngx_http_auth_token_commands[] = {
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_LOC_CONF_OFFSET,
-     offsetof(ngx_http_auth_token_loc_conf_t, timeout), nullptr},
+     offsetof(ngx_http_auth_token_loc_conf_t, timeout),
+     &ngx_http_auth_token_positive_msec_post},
 
     {ngx_string("auth_token_cache"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
@@ -1442,6 +1451,16 @@ char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
     alcf->enable_file = cf->conf_file->file.name;
     alcf->enable_line = cf->conf_file->line;
     return note_use(cf);
+}
+
+// The post handler of the timeouts: "nginx -t" refuses 0.
+char *ngx_http_auth_token_positive_msec(ngx_conf_t *, void *,
+                                        void *data) noexcept
+{
+    if (*static_cast<ngx_msec_t *>(data) == 0) {
+        return const_cast<char *>("must be more than 0");
+    }
+    return NGX_CONF_OK;
 }
 
 // Records that the check is used here: for the check that a Redis address

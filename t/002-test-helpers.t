@@ -135,4 +135,26 @@ for my $how (qw( die signal sigpipe )) {
     };
 }
 
+# A test's exit status is what prove judges. An END block that runs
+# waitpid, system or a helper that does sets $? and replaces it: a file
+# whose tests all passed then "exits 9" (or one that died exits 0). So every
+# END block under t/ keeps it: `local $?`, or saves and restores it.
+subtest 'every END block under t/ keeps the exit status' => sub {
+    my $top = abs_path(dirname(__FILE__));
+    my @files = (glob("$top/*.t"), glob("$top/lib/*/*.pm"), glob("$top/lib/*/*/*.pm"));
+    my @bad;
+    for my $file (@files) {
+        open my $fh, '<', $file or die "$file: $!";
+        my @lines = <$fh>;
+        for my $i (0 .. $#lines) {
+            next unless $lines[$i] =~ /^\s*END\s*\{/;
+            my $head = join '', @lines[$i .. ($i + 3 > $#lines ? $#lines : $i + 3)];
+            push @bad, "$file:" . ($i + 1)
+                unless $head =~ /local\s+\$\?|my\s+\$\w+\s*=\s*\$\?/;
+        }
+    }
+    ok(@files > 10, 'the files were found (' . scalar(@files) . ')');
+    is(join("\n", @bad), '', 'none replaces $?');
+};
+
 done_testing();

@@ -18,6 +18,8 @@ my $dir = issuer_setup();
 authtokend_start();
 ctl_ok({ stdin => "alice-password\n" }, 'createuser', 'alice', '--password-stdin');
 my $alice = token_of('alice');
+ctl_ok({ stdin => "zoe-password\n" }, 'createuser', "Zo\x{c3}\x{ab}", '--password-stdin');
+my $zoe = token_of("Zo\x{c3}\x{ab}");
 my ($pem, $key) = test_certificate("$dir/tls");
 my $port = free_port();
 my $app_port = free_port();
@@ -105,6 +107,9 @@ SKIP: {
 $r = curl('-H', "Authorization: Token $alice", '-H', 'X-Auth-User: admin', "$base/api/x");
 is($r->{body}, "app GET /api/x user=alice id=1\n",
    'a token reaches the application with its identity, a forged X-Auth-User replaced');
+$r = curl('-H', "Authorization: Token $zoe", "$base/api/x");
+is($r->{body}, "app GET /api/x user=Zo%C3%AB id=2\n",
+   'a non-ASCII name reaches the application percent-encoded, as ASCII');
 $r = curl("$base/api/x");
 is($r->{status}, 401, 'no token: 401');
 

@@ -59,7 +59,7 @@ if ($standin == 0) {
     }
     POSIX::_exit(0);
 }
-END { if ($standin) { kill 'KILL', $standin; waitpid($standin, 0) } }
+END { local $?; if ($standin) { kill 'KILL', $standin; waitpid($standin, 0) } }
 
 $ENV{AUTHTOKEN_REDIS} = 'sentinel://127.0.0.1:' . $listen->sockport . '/authtoken';
 authtokend_start('--throttle-user-rate', '100/min', '--throttle-addr-rate', 'off');

@@ -151,6 +151,7 @@ sub curl {
 }
 
 END {
+    local $?;    # keep the test's exit status (stopping nginx sets $?)
     if ($$ == $owner) {
         conf_nginx_stop();
         remove_tree($root) if $root && !$ENV{TEST_NGINX_NO_CLEAN};

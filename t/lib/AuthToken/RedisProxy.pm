@@ -82,6 +82,7 @@ sub proxy_stop {
 }
 
 END {
+    local $?;    # keep the test's exit status (proxy_stop's waitpid sets $?)
     if ($$ == $owner) { proxy_stop($_) for @started }
 }
 

@@ -44,6 +44,10 @@ my $config = <<'HTTP';
             auth_token_cache zone=tiny:32k valid=1m invalid=1m;
             alias html/;
         }
+        location /redir/ {
+            auth_token on;
+            error_page 401 /s/x;
+        }
         location = /metrics {
             auth_token_metrics;
         }
@@ -196,6 +200,16 @@ subtest 'the two workers both count into the scrape' => sub {
     is(scalar(keys %by_pid), 2, 'both workers gave verdicts') or diag explain \%by_pid;
 };
 
+subtest 'a request checked again after an internal redirect is counted once' => sub {
+    my ($before) = scrape();
+    for (1 .. 3) {
+        is(get('0000000000000000000000000000000000000bad', '/redir/x')->{status}, 401,
+           'refused, then refused again in the error_page location');
+    }
+    my ($after) = scrape();
+    is(delta($before, $after, req_key('invalid')), 3, 'three requests, three verdicts');
+};
+
 subtest 'revocation messages are counted once per worker that applies them' => sub {
     my ($before) = scrape();
     my ($receivers) = redis_cmd('PUBLISH', 'authtoken:revocations', token_digest($alice));
@@ -265,8 +279,10 @@ subtest 'a full zone counts its evictions' => sub {
 
 subtest 'the counters survive a reload' => sub {
     my ($before) = scrape();
+    my %old = map { $_ => 1 } nginx_workers();
     nginx_reload($config, workers => 2, log_level => 'debug');
-    ok(wait_for(sub { my @w = nginx_workers(); @w == 2 }), 'two new workers');
+    ok(wait_for(sub { my @w = grep { !$old{$_} } nginx_workers(); @w == 2 }),
+       'two new workers');
     my $res = get(undef);
     is($res->{status}, 401, 'a request after the reload');
     my ($after) = scrape();
@@ -276,6 +292,18 @@ subtest 'the counters survive a reload' => sub {
         is(delta($before, $after, $k), 0, "$k unchanged") or last;
     }
     is(delta($before, $after, req_key('missing')), 1, 'and the new request added to it');
+};
+
+subtest 'a worker that dies is replaced and its counts stay' => sub {
+    my ($before) = scrape();
+    my ($victim) = nginx_workers();
+    kill 'KILL', $victim;
+    ok(wait_for(sub { my @w = grep { $_ != $victim } nginx_workers(); @w == 2 }),
+       'the master started a new worker');
+    get(undef) for 1 .. 4;
+    my ($after) = scrape();
+    is(delta($before, $after, req_key('missing')), 4, 'the four new requests added to the old count');
+    is(delta($before, $after, req_key('ok')), 0, 'nothing else moved');
 };
 
 subtest 'one debug line per verdict, never the key' => sub {

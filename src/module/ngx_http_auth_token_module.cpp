@@ -967,14 +967,16 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
             static_cast<unsigned>(ctx->outcome),
             static_cast<unsigned>(ctx->cache_status));
 #if (NGX_DEBUG)
-        ngx_str_t status = status_word(ctx->outcome);
-        ngx_str_t cache = cache_status_word(ctx->cache_status);
-        if (cache.len == 0) {
-            ngx_str_set(&cache, "-");
+        if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
+            ngx_str_t status = status_word(ctx->outcome);
+            ngx_str_t cache = cache_status_word(ctx->cache_status);
+            if (cache.len == 0) {
+                ngx_str_set(&cache, "-");
+            }
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth token verdict: %V, cache %V, lookup %uL us",
+                           &status, &cache, ctx->waited_us);
         }
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth token verdict: %V, cache %V, lookup %uL us",
-                       &status, &cache, ctx->waited_us);
 #endif
     }
 

@@ -178,6 +178,16 @@ void delete_locked(CacheContext *ctx, CacheNode *cn)
     ngx_slab_free_locked(ctx->shpool, cn);
 }
 
+// Deletes an entry to make room; one still useful (within valid + stale) is
+// an eviction for the metrics.
+void evict_locked(CacheContext *ctx, CacheNode *cn)
+{
+    if (static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) > 0) {
+        ctx->sh->evictions++;
+    }
+    delete_locked(ctx, cn);
+}
+
 // Drops up to two entries past their usefulness from the tail of `queue`,
 // or, with `force`, its oldest entry whatever its age.
 bool expire_locked(CacheContext *ctx, ngx_queue_t *queue, bool force)
@@ -190,11 +200,7 @@ bool expire_locked(CacheContext *ctx, ngx_queue_t *queue, bool force)
                                                   ngx_current_msec) > 0) {
             break;
         }
-        if (static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) >
-            0) {
-            ctx->sh->evictions++;
-        }
-        delete_locked(ctx, cn);
+        evict_locked(ctx, cn);
         freed = true;
         force = false;
     }
@@ -436,7 +442,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         if (ngx_queue_empty(victims)) {
             break;
         }
-        delete_locked(
+        evict_locked(
             ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
         evicted++;
         cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));

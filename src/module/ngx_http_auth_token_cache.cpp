@@ -42,6 +42,8 @@ struct CacheShared {
     ngx_queue_t positive; // found tokens, most recently used first
     ngx_queue_t negative; // unknown tokens, kept apart and bounded
     ngx_uint_t negative_count;
+    ngx_uint_t entries;      // for the metrics
+    std::uint64_t evictions; // live entries dropped for room
     std::uint64_t epoch;
     std::uint64_t revision;
     // The highest revocation sequence number applied to this zone, valid
@@ -162,6 +164,7 @@ CacheNode *find_locked(CacheContext *ctx, const authtoken::Sha256 &digest,
 void delete_locked(CacheContext *ctx, CacheNode *cn)
 {
     ngx_queue_remove(&cn->queue);
+    ctx->sh->entries--;
     if (cn->verdict == CachedVerdict::unknown) {
         ctx->sh->negative_count--;
     }
@@ -173,6 +176,16 @@ void delete_locked(CacheContext *ctx, CacheNode *cn)
         }
     }
     ngx_slab_free_locked(ctx->shpool, cn);
+}
+
+// Deletes an entry to make room; one still useful (within valid + stale) is
+// an eviction for the metrics.
+void evict_locked(CacheContext *ctx, CacheNode *cn)
+{
+    if (static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) > 0) {
+        ctx->sh->evictions++;
+    }
+    delete_locked(ctx, cn);
 }
 
 // Drops up to two entries past their usefulness from the tail of `queue`,
@@ -187,7 +200,7 @@ bool expire_locked(CacheContext *ctx, ngx_queue_t *queue, bool force)
                                                   ngx_current_msec) > 0) {
             break;
         }
-        delete_locked(ctx, cn);
+        evict_locked(ctx, cn);
         freed = true;
         force = false;
     }
@@ -268,6 +281,8 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&ctx->sh->positive);
     ngx_queue_init(&ctx->sh->negative);
     ctx->sh->negative_count = 0;
+    ctx->sh->entries = 0;
+    ctx->sh->evictions = 0;
     ctx->sh->epoch = 1;
     ctx->sh->revision = 0;
     ctx->sh->seq = 0;
@@ -427,7 +442,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         if (ngx_queue_empty(victims)) {
             break;
         }
-        delete_locked(
+        evict_locked(
             ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
         evicted++;
         cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
@@ -457,6 +472,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     cn->next = *bucket;
     *bucket = cn;
     ngx_queue_insert_head(queue, &cn->queue);
+    ctx->sh->entries++;
     if (negative) {
         ctx->sh->negative_count++;
     }
@@ -539,6 +555,18 @@ void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
             slot = 0;
         }
     }
+}
+
+void cache_stats(ngx_shm_zone_t *zone, CacheStats &out)
+{
+    CacheContext *ctx = context(zone);
+    ngx_slab_pool_t *shpool = ctx->shpool;
+    ZoneLock lock(ctx);
+    out.entries = ctx->sh->entries;
+    out.evictions = ctx->sh->evictions;
+    out.size_bytes = zone->shm.size;
+    std::size_t pages = shpool->last - shpool->pages;
+    out.used_bytes = (pages - shpool->pfree) * ngx_pagesize;
 }
 
 void cache_invalidate_all(ngx_shm_zone_t *zone)

@@ -74,6 +74,15 @@ void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 // invalidated.
 bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current);
 
+// For auth_token_metrics, read under the zone's lock.
+struct CacheStats {
+    ngx_uint_t entries;      // entries held, of any epoch
+    std::uint64_t evictions; // live entries dropped to make room
+    std::size_t used_bytes;  // the slab allocator's pages in use
+    std::size_t size_bytes;  // the zone's size
+};
+void cache_stats(ngx_shm_zone_t *zone, CacheStats &out);
+
 // Every entry stops being a hit (it may still serve as stale).
 void cache_invalidate_all(ngx_shm_zone_t *zone);
 

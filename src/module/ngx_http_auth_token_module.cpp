@@ -16,6 +16,7 @@
 
 #include "module/ngx_includes.h"
 #include "module/ngx_http_auth_token_cache.h"
+#include "module/ngx_http_auth_token_metrics.h"
 #include "module/ngx_http_auth_token_redis.h"
 
 #include "core/authorization_header.h"
@@ -32,6 +33,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 extern "C" {
 extern ngx_module_t ngx_http_auth_token_module;
@@ -46,6 +48,7 @@ using ngx_auth_token::CachedEntry;
 using ngx_auth_token::CachedVerdict;
 using ngx_auth_token::CachePolicy;
 using ngx_auth_token::LookupReply;
+using ngx_auth_token::Metric;
 using ngx_auth_token::PendingLookup;
 using ngx_auth_token::RedisLink;
 
@@ -72,6 +75,9 @@ struct ngx_http_auth_token_main_conf_t {
     // The longest auth_token_timeout of any location: the shared connection
     // is only declared dead when no location would still be waiting.
     ngx_msec_t longest_timeout;
+    // The counters' zone, when Redis or auth_token_metrics is configured.
+    ngx_shm_zone_t *metrics_zone;
+    ngx_flag_t metrics_used;
 };
 
 struct ngx_http_auth_token_loc_conf_t {
@@ -131,6 +137,9 @@ struct ngx_http_auth_token_ctx_t {
     // Our WWW-Authenticate or Retry-After is in headers_out already: a
     // verdict given again after an internal redirect does not repeat it.
     unsigned header_added : 1;
+    // The verdict is in the metrics: a verdict given again after an
+    // internal redirect is not counted again.
+    unsigned counted : 1;
     // The lookup this request waits for, shared with the other requests of
     // this worker that carry the same key; `waiting` links them.
     SharedLookup *shared;
@@ -139,6 +148,10 @@ struct ngx_http_auth_token_ctx_t {
     std::uint64_t cache_revision;
     ngx_str_t user;
     ngx_str_t user_id;
+    // How long this request waited for Redis (metrics_now_us), for the
+    // debug log; 0 when it did not.
+    std::uint64_t wait_started_us;
+    std::uint64_t waited_us;
     // While waiting: `timeout` bounds the wait, `wakeup` is posted when the
     // reply is in. They are the request's own events, not its connection's
     // write event, so that nothing reaches a request that has moved on
@@ -161,6 +174,7 @@ struct ngx_http_auth_token_ctx_t {
 struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
+    std::uint64_t started_us; // metrics_now_us() when sent
     ngx_queue_t waiters; // of ngx_http_auth_token_ctx_t::waiting
     // Where and under which revision to store; store_zone is nullptr when
     // the starter bypassed the cache, and once the answer is stored.
@@ -269,6 +283,9 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept;
 char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf) noexcept;
+char *ngx_http_auth_token_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+                                  void *conf) noexcept;
+ngx_int_t ngx_http_auth_token_metrics_handler(ngx_http_request_t *r) noexcept;
 char *note_use(ngx_conf_t *cf) noexcept;
 char *ngx_http_auth_token_positive_msec(ngx_conf_t *cf, void *post,
                                         void *data) noexcept;
@@ -316,6 +333,9 @@ ngx_command_t ngx_http_auth_token_commands[] = {
 
     {ngx_string("auth_token_verify"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_auth_token_verify, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_metrics"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_auth_token_metrics, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
 
     ngx_null_command};
 
@@ -623,6 +643,7 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         !worker->digester.digest(key, ctx->digest, hex)) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "auth token lookup failed: no redis in this worker");
+        ngx_auth_token::metrics_add(Metric::error_connect);
         ctx->outcome = Outcome::error;
         ctx->state = LookupState::done;
         return ngx_http_auth_token_verdict(r, ctx);
@@ -674,6 +695,7 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         }
         authtoken::keys::TokenRecordLookup command(hex);
         const char *why = nullptr;
+        fresh->started_us = ngx_auth_token::metrics_now_us();
         fresh->pending = worker->link->start_lookup(
             command.resp(), ngx_http_auth_token_lookup_done, fresh.get(),
             &why);
@@ -682,10 +704,12 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "auth token lookup failed: redis %s: %s",
                           worker->redis_name.c_str(), why);
+            ngx_auth_token::metrics_add(Metric::error_connect);
             fail_lookup(ctx);
             ctx->state = LookupState::done;
             return ngx_http_auth_token_verdict(r, ctx);
         }
+        ngx_auth_token::metrics_add(Metric::redis_lookups);
         shared = fresh.get();
         found->second = std::move(fresh);
     }
@@ -696,6 +720,7 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
     // a timer bounds the wait, and reading is watched so that a client that
     // leaves is noticed.
     ctx->state = LookupState::waiting;
+    ctx->wait_started_us = ngx_auth_token::metrics_now_us();
     if (r == r->main && !r->post_action) {
         r->read_event_handler = ngx_http_test_reading;
     }
@@ -731,6 +756,7 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth token lookup failed: redis %s: %s",
                       worker->redis_name.c_str(), reply.error);
+        ngx_auth_token::metrics_add(Metric::error_reply);
         fail_lookup(ctx);
         return;
     }
@@ -768,6 +794,7 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
                       "malformed token record (uid \"%*s\", user \"%*s\")",
                       worker->redis_name.c_str(), uid.len, uid.data, user.len,
                       user.data);
+        ngx_auth_token::metrics_add(Metric::error_malformed);
         ctx->outcome = Outcome::error;
         return;
     }
@@ -787,6 +814,7 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
 void resume(ngx_http_auth_token_ctx_t *ctx) noexcept
 {
     ctx->state = LookupState::done;
+    ctx->waited_us = ngx_auth_token::metrics_now_us() - ctx->wait_started_us;
     if (ctx->timeout.timer_set) {
         ngx_del_timer(&ctx->timeout);
     }
@@ -822,9 +850,11 @@ void ngx_http_auth_token_timeout_handler(ngx_event_t *ev) noexcept
     }
     detach(ctx);
     ctx->state = LookupState::done;
+    ctx->waited_us = ngx_auth_token::metrics_now_us() - ctx->wait_started_us;
     ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "auth token lookup failed: redis %s: timed out after %M ms",
                   worker->redis_name.c_str(), ctx->conf->timeout);
+    ngx_auth_token::metrics_add(Metric::error_timeout);
     worker->link->report_timeout(
         std::max(ctx->conf->timeout, worker->stall_timeout));
     fail_lookup(ctx);
@@ -844,6 +874,8 @@ void ngx_http_auth_token_lookup_done(void *data,
         worker->in_flight.erase(found);
     }
 
+    ngx_auth_token::metrics_observe_lookup(ngx_auth_token::metrics_now_us() -
+                                           shared->started_us);
     TokenVerdict verdict = TokenVerdict::malformed;
     if (reply.ok) {
         verdict = authtoken::judge_token_record(reply.record, ngx_time());
@@ -934,6 +966,28 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
 {
     auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(
         ngx_http_get_module_loc_conf(r, ngx_http_auth_token_module));
+
+    if (ctx->outcome == Outcome::none) {
+        ctx->outcome = Outcome::error;
+    }
+    if (!ctx->counted) {
+        ctx->counted = 1;
+        ngx_auth_token::metrics_count_request(
+            static_cast<unsigned>(ctx->outcome),
+            static_cast<unsigned>(ctx->cache_status));
+#if (NGX_DEBUG)
+        if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
+            ngx_str_t status = status_word(ctx->outcome);
+            ngx_str_t cache = cache_status_word(ctx->cache_status);
+            if (cache.len == 0) {
+                ngx_str_set(&cache, "-");
+            }
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth token verdict: %V, cache %V, lookup %uL us",
+                           &status, &cache, ctx->waited_us);
+        }
+#endif
+    }
 
     switch (ctx->outcome) {
     case Outcome::ok:
@@ -1050,6 +1104,284 @@ ngx_int_t ngx_http_auth_token_body_filter(ngx_http_request_t *r,
 
     ngx_chain_t out = {b, nullptr};
     return next_body_filter(r, &out);
+}
+
+// --- metrics --------------------------------------------------------------
+//
+// The Prometheus text exposition format, version 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/): a HELP and
+// a TYPE line per metric family, then its samples.
+
+class Exposition
+{
+  public:
+    void family(const char *name, const char *type, const char *help)
+    {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    // `labels` is written as given: label values from us are plain words,
+    // a zone's name goes through label_value().
+    void sample(const char *name, std::string_view labels, std::uint64_t value)
+    {
+        out_ += name;
+        if (!labels.empty()) {
+            out_ += '{';
+            out_ += labels;
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += std::to_string(value);
+        out_ += '\n';
+    }
+    // A label value, quoted and escaped as the format requires.
+    static std::string label_value(std::string_view v)
+    {
+        std::string q = "\"";
+        for (char c : v) {
+            if (c == '\\' || c == '"') {
+                q += '\\';
+                q += c;
+            } else if (c == '\n') {
+                q += "\\n";
+            } else {
+                q += c;
+            }
+        }
+        q += '"';
+        return q;
+    }
+    void raw(const std::string &line)
+    {
+        out_ += line;
+    }
+    const std::string &text() const
+    {
+        return out_;
+    }
+
+  private:
+    std::string out_;
+};
+
+std::string seconds_label(std::uint64_t us)
+{
+    // le="0.00025": the shortest decimal for a whole number of microseconds.
+    std::string s = std::to_string(us / 1000000);
+    std::uint64_t frac = us % 1000000;
+    if (frac != 0) {
+        std::string f = std::to_string(1000000 + frac).substr(1);
+        while (f.back() == '0') {
+            f.pop_back();
+        }
+        s += '.';
+        s += f;
+    }
+    return s;
+}
+
+std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
+{
+    using ngx_auth_token::kCacheResults;
+    using ngx_auth_token::kStatuses;
+    using ngx_auth_token::metrics_read;
+    ngx_shm_zone_t *zone = amcf->metrics_zone;
+    auto read = [zone](Metric m) {
+        return metrics_read(zone, static_cast<unsigned>(m));
+    };
+    std::uint64_t requests[kStatuses][kCacheResults];
+    for (unsigned s = 0; s < kStatuses; s++) {
+        for (unsigned c = 0; c < kCacheResults; c++) {
+            requests[s][c] = metrics_read(zone, s * kCacheResults + c);
+        }
+    }
+
+    Exposition e;
+    e.family("nginx_auth_token_requests_total", "counter",
+             "Requests checked by auth_token, by verdict "
+             "($auth_token_status).");
+    for (unsigned s = 1; s < kStatuses; s++) {
+        std::uint64_t n = 0;
+        for (unsigned c = 0; c < kCacheResults; c++) {
+            n += requests[s][c];
+        }
+        ngx_str_t word = status_word(static_cast<Outcome>(s));
+        std::string label = "status=\"";
+        label.append(reinterpret_cast<char *>(word.data), word.len);
+        label += '"';
+        e.sample("nginx_auth_token_requests_total", label, n);
+    }
+
+    e.family("nginx_auth_token_cache_requests_total", "counter",
+             "Token checks that consulted an auth_token_cache zone, by "
+             "result ($auth_token_cache_status).");
+    for (unsigned c = 1; c < kCacheResults; c++) {
+        std::uint64_t n = 0;
+        for (unsigned s = 0; s < kStatuses; s++) {
+            n += requests[s][c];
+        }
+        ngx_str_t word = cache_status_word(static_cast<CacheStatus>(c));
+        std::string label = "cache_status=\"";
+        label.append(reinterpret_cast<char *>(word.data), word.len);
+        label += '"';
+        e.sample("nginx_auth_token_cache_requests_total", label, n);
+    }
+
+    e.family("nginx_auth_token_redis_lookups_total", "counter",
+             "Token record lookups sent to Redis (concurrent requests for "
+             "one key in a worker share one).");
+    e.sample("nginx_auth_token_redis_lookups_total", {},
+             read(Metric::redis_lookups));
+
+    e.family("nginx_auth_token_redis_errors_total", "counter",
+             "Requests whose Redis lookup failed, by cause: timeout "
+             "(auth_token_timeout), connect (no connection to Redis), reply "
+             "(an error reply or the connection lost while waiting), "
+             "malformed (a token record that is not valid).");
+    e.sample("nginx_auth_token_redis_errors_total", "cause=\"timeout\"",
+             read(Metric::error_timeout));
+    e.sample("nginx_auth_token_redis_errors_total", "cause=\"connect\"",
+             read(Metric::error_connect));
+    e.sample("nginx_auth_token_redis_errors_total", "cause=\"reply\"",
+             read(Metric::error_reply));
+    e.sample("nginx_auth_token_redis_errors_total", "cause=\"malformed\"",
+             read(Metric::error_malformed));
+
+    e.family("nginx_auth_token_redis_reconnects_total", "counter",
+             "Connections to Redis (lookup and subscriber) set up again after "
+             "one was lost.");
+    e.sample("nginx_auth_token_redis_reconnects_total", {},
+             read(Metric::reconnects));
+
+    e.family("nginx_auth_token_subscription_losses_total", "counter",
+             "Times a worker lost its subscription to the revocation "
+             "channel (each invalidates the cache).");
+    e.sample("nginx_auth_token_subscription_losses_total", {},
+             read(Metric::subscription_losses));
+
+    e.family("nginx_auth_token_revocations_total", "counter",
+             "Revocation messages applied to the cache, counted once per "
+             "worker that received them.");
+    e.sample("nginx_auth_token_revocations_total", {},
+             read(Metric::revocations));
+
+    constexpr const char *hist =
+        "nginx_auth_token_redis_lookup_duration_seconds";
+    e.family(hist, "histogram",
+             "Time from sending a token record lookup to Redis to its answer "
+             "or failure.");
+    {
+        std::string bucket = std::string(hist) + "_bucket";
+        std::uint64_t cumulative = 0;
+        auto first = static_cast<unsigned>(Metric::lookup_bucket);
+        for (unsigned b = 0; b <= ngx_auth_token::kBuckets; b++) {
+            cumulative += metrics_read(zone, first + b);
+            std::string le =
+                b < ngx_auth_token::kBuckets
+                    ? seconds_label(ngx_auth_token::kBucketBoundsUs[b])
+                    : "+Inf";
+            e.sample(bucket.c_str(), "le=\"" + le + "\"", cumulative);
+        }
+        std::uint64_t sum_us = read(Metric::lookup_sum_us);
+        std::string sum =
+            std::string(hist) + "_sum " + std::to_string(sum_us / 1000000) +
+            "." + std::to_string(1000000 + sum_us % 1000000).substr(1) + "\n";
+        e.raw(sum);
+        e.sample((std::string(hist) + "_count").c_str(), {},
+                 read(Metric::lookup_count));
+    }
+
+    if (amcf->cache_zones != nullptr) {
+        auto *zones = static_cast<ngx_shm_zone_t **>(amcf->cache_zones->elts);
+        ngx_uint_t n = amcf->cache_zones->nelts;
+        std::vector<ngx_auth_token::CacheStats> stats(n);
+        std::vector<std::string> labels(n);
+        for (ngx_uint_t i = 0; i < n; i++) {
+            ngx_auth_token::cache_stats(zones[i], stats[i]);
+            labels[i] =
+                "zone=" + Exposition::label_value(std::string_view(
+                              reinterpret_cast<char *>(zones[i]->shm.name.data),
+                              zones[i]->shm.name.len));
+        }
+        e.family("nginx_auth_token_cache_entries", "gauge",
+                 "Entries held in an auth_token_cache zone.");
+        for (ngx_uint_t i = 0; i < n; i++) {
+            e.sample("nginx_auth_token_cache_entries", labels[i],
+                     stats[i].entries);
+        }
+        e.family("nginx_auth_token_cache_used_bytes", "gauge",
+                 "Bytes of an auth_token_cache zone in use (whole pages of "
+                 "its slab allocator).");
+        for (ngx_uint_t i = 0; i < n; i++) {
+            e.sample("nginx_auth_token_cache_used_bytes", labels[i],
+                     stats[i].used_bytes);
+        }
+        e.family("nginx_auth_token_cache_size_bytes", "gauge",
+                 "The size of an auth_token_cache zone.");
+        for (ngx_uint_t i = 0; i < n; i++) {
+            e.sample("nginx_auth_token_cache_size_bytes", labels[i],
+                     stats[i].size_bytes);
+        }
+        e.family("nginx_auth_token_cache_evictions_total", "counter",
+                 "Entries still in use dropped from a full auth_token_cache "
+                 "zone to make room.");
+        for (ngx_uint_t i = 0; i < n; i++) {
+            e.sample("nginx_auth_token_cache_evictions_total", labels[i],
+                     stats[i].evictions);
+        }
+    }
+    return e.text();
+}
+
+ngx_int_t ngx_http_auth_token_metrics_handler(ngx_http_request_t *r) noexcept
+{
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_auth_token_module));
+
+    std::string text;
+    try {
+        text = render_metrics(amcf);
+    } catch (...) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = nullptr;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = static_cast<off_t>(text.size());
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    ngx_buf_t *b = ngx_create_temp_buf(r->pool, text.size());
+    if (b == nullptr) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->last = ngx_cpymem(b->last, text.data(), text.size());
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    ngx_chain_t out = {b, nullptr};
+    return ngx_http_output_filter(r, &out);
 }
 
 // --- variables ------------------------------------------------------------
@@ -1194,6 +1526,7 @@ void on_revocation(void *, std::string_view payload) noexcept
     for (ngx_uint_t i = 0; i < worker->cache_zones->nelts; i++) {
         ngx_auth_token::cache_remove(zones[i], digest, seq);
     }
+    ngx_auth_token::metrics_add(Metric::revocations);
     if (seq == 0) {
         return;
     }
@@ -1340,6 +1673,7 @@ void on_subscription_lost(void *) noexcept
         return;
     }
     worker->subscribed = false;
+    ngx_auth_token::metrics_add(Metric::subscription_losses);
     invalidate_zones("the subscription was lost");
     leave_zones();
 }
@@ -1349,13 +1683,17 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
         ngx_http_cycle_get_module_main_conf(cycle,
                                             ngx_http_auth_token_module));
-    if (amcf == nullptr || amcf->redis_name.len == 0) {
+    if (amcf == nullptr) {
         return NGX_OK;
     }
     // Helper processes (cache manager and loader) run init_process too, but
-    // serve no request: no connection, no subscription.
+    // serve no request: no connection, no subscription, no counters.
     if (ngx_process != NGX_PROCESS_WORKER &&
         ngx_process != NGX_PROCESS_SINGLE) {
+        return NGX_OK;
+    }
+    ngx_auth_token::metrics_attach(amcf->metrics_zone, ngx_worker);
+    if (amcf->redis_name.len == 0) {
         return NGX_OK;
     }
 
@@ -1510,6 +1848,20 @@ char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *,
     }
     alcf->verify = 1;
     return note_use(cf);
+}
+
+// auth_token_metrics: the location answers with the counters, as
+// stub_status does.
+char *ngx_http_auth_token_metrics(ngx_conf_t *cf, ngx_command_t *,
+                                  void *) noexcept
+{
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    clcf->handler = ngx_http_auth_token_metrics_handler;
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    amcf->metrics_used = 1;
+    return NGX_CONF_OK;
 }
 
 // auth_token_redis address [user=...] [password=...] [db=N];
@@ -1821,6 +2173,13 @@ char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
                       "\"auth_token_redis\" is set in the http block",
                       &amcf->used_in_file, amcf->used_at_line);
         return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (amcf->redis_name.len != 0 || amcf->metrics_used) {
+        amcf->metrics_zone =
+            ngx_auth_token::metrics_zone_add(cf, &ngx_http_auth_token_module);
+        if (amcf->metrics_zone == nullptr) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
     }
     return NGX_CONF_OK;
 }

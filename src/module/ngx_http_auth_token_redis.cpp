@@ -1,4 +1,5 @@
 #include "module/ngx_http_auth_token_redis.h"
+#include "module/ngx_http_auth_token_metrics.h"
 
 #include "core/redis_keys.h"
 
@@ -349,6 +350,10 @@ void RedisLink::setup_succeeded() noexcept
                       "auth token redis %s: set up after %ui failed attempts",
                       address_.name.c_str(), failed_attempts_);
     }
+    if (was_set_up_) {
+        metrics_add(Metric::reconnects);
+    }
+    was_set_up_ = true;
     backoff_ = 0;
     failed_attempts_ = 0;
     unlogged_ = 0;

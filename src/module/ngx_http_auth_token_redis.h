@@ -151,6 +151,8 @@ class RedisLink {
     std::string ping_pattern_; // channel_ + ":ping", see connect()
     SubscriptionHandler subscription_;
     bool subscribed_ = false;
+    // Set up once already: the next setup is a reconnect (for the metrics).
+    bool was_set_up_ = false;
 
     redisAsyncContext *ac_ = nullptr;
     ngx_connection_t *connection_ = nullptr;

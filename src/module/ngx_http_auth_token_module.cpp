@@ -1187,6 +1187,17 @@ std::string seconds_label(std::uint64_t us)
     return s;
 }
 
+// name="word", for the words of $auth_token_status and
+// $auth_token_cache_status (plain words: nothing to escape).
+std::string word_label(std::string_view name, ngx_str_t word)
+{
+    std::string label(name);
+    label += "=\"";
+    label.append(reinterpret_cast<char *>(word.data), word.len);
+    label += '"';
+    return label;
+}
+
 std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
 {
     using ngx_auth_token::kCacheResults;
@@ -1212,11 +1223,9 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
         for (unsigned c = 0; c < kCacheResults; c++) {
             n += requests[s][c];
         }
-        ngx_str_t word = status_word(static_cast<Outcome>(s));
-        std::string label = "status=\"";
-        label.append(reinterpret_cast<char *>(word.data), word.len);
-        label += '"';
-        e.sample("nginx_auth_token_requests_total", label, n);
+        e.sample("nginx_auth_token_requests_total",
+                 word_label("status", status_word(static_cast<Outcome>(s))),
+                 n);
     }
 
     e.family("nginx_auth_token_cache_requests_total", "counter",
@@ -1227,11 +1236,10 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
         for (unsigned s = 0; s < kStatuses; s++) {
             n += requests[s][c];
         }
-        ngx_str_t word = cache_status_word(static_cast<CacheStatus>(c));
-        std::string label = "cache_status=\"";
-        label.append(reinterpret_cast<char *>(word.data), word.len);
-        label += '"';
-        e.sample("nginx_auth_token_cache_requests_total", label, n);
+        e.sample("nginx_auth_token_cache_requests_total",
+                 word_label("cache_status",
+                            cache_status_word(static_cast<CacheStatus>(c))),
+                 n);
     }
 
     e.family("nginx_auth_token_redis_lookups_total", "counter",

@@ -1224,8 +1224,7 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
             n += requests[s][c];
         }
         e.sample("nginx_auth_token_requests_total",
-                 word_label("status", status_word(static_cast<Outcome>(s))),
-                 n);
+                 word_label("status", status_word(static_cast<Outcome>(s))), n);
     }
 
     e.family("nginx_auth_token_cache_requests_total", "counter",

@@ -132,7 +132,7 @@ FUZZ_SECONDS ?= 30
 
 test-fuzz:
 	@tools/ensure-deps test
-	tools/fuzz $(abspath $(BUILD))/fuzz $(FUZZ_SECONDS)
+	NGX_TREE=$(abspath $(BUILD))/nginx tools/fuzz $(abspath $(BUILD))/fuzz $(FUZZ_SECONDS)
 
 # Each planted fault in mutants/*.mut is applied, alone, to a copy of the
 # tree (build-mutate/, rebuilt incrementally), and the tests it names must

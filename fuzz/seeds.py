@@ -120,3 +120,49 @@ variants = {
 }
 for name, text in variants.items():
     write("fuzz_django_import", name, text.encode())
+
+
+# fuzz_cache_zone: a zone-size byte, then operations (see the target's
+# header): 0 lookup KEY; 2 answer PENDING VERDICT [USER-LEN USER UID-HI
+# UID-LO] EXPIRES POLICY STALE; 4 stale KEY; 5 revoke KEY SEQ; 6 check SEQ
+# (0xff: invalidate); 7 tick T (0x80 | seconds, or 37 ms steps).
+def lookup(k):
+    return bytes([0, k])
+
+
+def answer(verdict, user=b"", uid=(0, 7), expires=0, policy=3, stale=1):
+    out = bytes([2, 0, verdict])
+    if verdict != 2:  # not unknown: a user and a uid
+        out += bytes([len(user)]) + user + bytes(uid)
+    return out + bytes([expires, policy, stale])
+
+
+def tick(t):
+    return bytes([7, t])
+
+
+cache_seeds = {
+    # found, hit, a second later, revoked (message 1), then asked stale
+    "store-hit-revoke": bytes([0]) + lookup(1) + answer(0, b"alice")
+    + lookup(1) + tick(0x81) + lookup(1) + bytes([5, 1, 1]) + lookup(1)
+    + bytes([4, 1]),
+    # a token expiring one second from now, asked across that second
+    "token-expiry": bytes([0]) + lookup(2) + answer(0, b"bob", expires=5)
+    + lookup(2) + tick(0x81) + lookup(2) + tick(27) + lookup(2),
+    # a revocation overtakes a lookup in flight
+    "revocation-overtakes": bytes([0]) + lookup(3) + bytes([5, 3, 2])
+    + answer(0, b"carol") + lookup(3),
+    # first sequence check, a gap, a lost subscription
+    "sequence-gap": bytes([0, 6, 3]) + lookup(4) + answer(1, b"dave")
+    + bytes([6, 5]) + lookup(4) + bytes([4, 4]) + lookup(4)
+    + answer(0, b"dave") + bytes([6, 0xff]) + lookup(4),
+    # a flood of unknown keys, then the share is counted
+    "unknown-flood": bytes([0]) + b"".join(
+        lookup(k) + answer(2, policy=0x38, stale=0) for k in range(128)),
+    # a small zone filled with long user names: eviction
+    "full-zone": bytes([0]) + b"".join(
+        lookup(k) + answer(0, bytes([0x61 + k % 26]) * 200, policy=7)
+        for k in range(128)),
+}
+for name, data in cache_seeds.items():
+    write("fuzz_cache_zone", name, data)

@@ -64,7 +64,8 @@ using ngx_auth_token::CacheStats;
 
 // --- stand-ins for the nginx core functions the cache calls -------------
 
-namespace {
+namespace
+{
 
 bool g_locked = false;
 
@@ -78,7 +79,7 @@ std::map<ngx_pool_t *, FakePool> g_pools;
 // The slab stand-in's bookkeeping, per zone (one zone per input).
 struct FakeSlab {
     ngx_uint_t npages = 0;
-    std::map<void *, std::size_t> live; // pointer -> size class (bytes)
+    std::map<void *, std::size_t> live;        // pointer -> size class (bytes)
     std::map<std::size_t, std::size_t> chunks; // size class -> chunks in use
     std::size_t large_pages = 0;
     std::vector<ngx_slab_page_t> pages;
@@ -109,10 +110,9 @@ std::size_t pages_in_use()
 void *slab_alloc(ngx_slab_pool_t *pool, std::size_t size)
 {
     FUZZ_CHECK(size > 0, "zero-byte slab allocation");
-    std::size_t c = size <= ngx_pagesize / 2
-                        ? size_class(size)
-                        : (size + ngx_pagesize - 1) / ngx_pagesize *
-                              ngx_pagesize;
+    std::size_t c = size <= ngx_pagesize / 2 ? size_class(size)
+                                             : (size + ngx_pagesize - 1) /
+                                                   ngx_pagesize * ngx_pagesize;
     if (c <= ngx_pagesize / 2) {
         g_slab.chunks[c]++;
     } else {
@@ -269,7 +269,8 @@ u_char *ngx_sprintf(u_char *buf, const char *fmt, ...)
         } else if (*f == 'Z') {
             *buf++ = '\0';
         } else {
-            fuzz::fail("ngx_sprintf stand-in", std::string("unsupported %") + *f);
+            fuzz::fail("ngx_sprintf stand-in",
+                       std::string("unsupported %") + *f);
         }
     }
     va_end(args);
@@ -279,8 +280,8 @@ u_char *ngx_sprintf(u_char *buf, const char *fmt, ...)
 ngx_shm_zone_t *ngx_shared_memory_add(ngx_conf_t *cf, ngx_str_t *name,
                                       size_t size, void *tag)
 {
-    auto *zone =
-        static_cast<ngx_shm_zone_t *>(pool_alloc(cf->pool, sizeof(ngx_shm_zone_t)));
+    auto *zone = static_cast<ngx_shm_zone_t *>(
+        pool_alloc(cf->pool, sizeof(ngx_shm_zone_t)));
     zone->shm.size = size;
     zone->shm.name = *name;
     zone->tag = tag;
@@ -291,7 +292,8 @@ ngx_shm_zone_t *ngx_shared_memory_add(ngx_conf_t *cf, ngx_str_t *name,
 
 // --- the reference model -------------------------------------------------
 
-namespace {
+namespace
+{
 
 constexpr int kKeys = 128;
 constexpr time_t kStartSec = 1'700'000'000;
@@ -348,8 +350,9 @@ std::string describe(int key, const CachedEntry &got, const Model &m)
 {
     std::string s = "key " + std::to_string(key) + " answered verdict " +
                     std::to_string(static_cast<int>(got.verdict)) + " user " +
-                    fuzz::repr(str(got.user)) + " uid " + fuzz::repr(str(got.uid)) +
-                    " at msec " + std::to_string(ngx_current_msec) + " sec " +
+                    fuzz::repr(str(got.user)) + " uid " +
+                    fuzz::repr(str(got.uid)) + " at msec " +
+                    std::to_string(ngx_current_msec) + " sec " +
                     std::to_string(ngx_time()) + "; model: ";
     auto it = m.answers.find(key);
     if (it == m.answers.end()) {
@@ -360,8 +363,9 @@ std::string describe(int key, const CachedEntry &got, const Model &m)
            " user " + fuzz::repr(a.user) + " valid_until " +
            std::to_string(a.valid_until) + " stale_until " +
            std::to_string(a.stale_until) + " token_expires " +
-           std::to_string(a.token_expires) + " epoch " + std::to_string(a.epoch) +
-           " (current " + std::to_string(m.epoch) + ")";
+           std::to_string(a.token_expires) + " epoch " +
+           std::to_string(a.epoch) + " (current " + std::to_string(m.epoch) +
+           ")";
 }
 
 bool same(const CachedEntry &got, const Answer &a)
@@ -403,7 +407,8 @@ void run(const std::uint8_t *data, std::size_t size)
     // As ngx_slab_init(): the header and the page descriptors take their
     // share of the zone before the first page.
     g_slab.npages = (zone_size - sizeof(ngx_slab_pool_t)) /
-                    (ngx_pagesize + sizeof(ngx_slab_page_t)) - 1;
+                        (ngx_pagesize + sizeof(ngx_slab_page_t)) -
+                    1;
     g_slab.pages.resize(g_slab.npages);
     shpool->pages = g_slab.pages.data();
     shpool->last = shpool->pages + g_slab.npages;
@@ -429,14 +434,15 @@ void run(const std::uint8_t *data, std::size_t size)
             int key = in.byte() % kKeys;
             CachedEntry got{};
             std::uint64_t revision = 0;
-            if (ngx_auth_token::cache_find_fresh(zone, digest_of(key),
-                                                 &request_pool, got, revision)) {
+            if (ngx_auth_token::cache_find_fresh(
+                    zone, digest_of(key), &request_pool, got, revision)) {
                 auto it = m.answers.find(key);
                 bool ok = it != m.answers.end() && same(got, it->second) &&
                           it->second.epoch == m.epoch &&
                           before(ngx_current_msec, it->second.valid_until) &&
                           token_live(it->second, ngx_time());
-                FUZZ_CHECK(ok, "fresh hit not allowed: " + describe(key, got, m));
+                FUZZ_CHECK(ok,
+                           "fresh hit not allowed: " + describe(key, got, m));
             } else if (pending.size() < 16) {
                 pending.push_back({key, revision, m.changes});
             }
@@ -458,9 +464,10 @@ void run(const std::uint8_t *data, std::size_t size)
             if (v & 0x80) {
                 user.append(200 + in.byte(), 'u'); // past kMaxUser sometimes
             }
-            std::string uid = verdict == CachedVerdict::unknown
-                                  ? std::string()
-                                  : std::to_string(in.byte() * 1000 + in.byte());
+            std::string uid =
+                verdict == CachedVerdict::unknown
+                    ? std::string()
+                    : std::to_string(in.byte() * 1000 + in.byte());
             std::uint8_t e = in.byte();
             // 0: never expires; else within a few seconds of now, either way
             std::int64_t token_expires =
@@ -479,13 +486,15 @@ void run(const std::uint8_t *data, std::size_t size)
                                         token_expires, policy, pl.revision);
             CacheStats after{};
             ngx_auth_token::cache_stats(zone, after);
-            FUZZ_CHECK(after.entries + 13 >= before_stats.entries,
-                       "one store dropped " +
-                           std::to_string(before_stats.entries - after.entries) +
-                           " entries");
-            FUZZ_CHECK(after.evictions <= before_stats.evictions + 9,
-                       "one store evicted " +
-                           std::to_string(after.evictions - before_stats.evictions));
+            FUZZ_CHECK(
+                after.entries + 13 >= before_stats.entries,
+                "one store dropped " +
+                    std::to_string(before_stats.entries - after.entries) +
+                    " entries");
+            FUZZ_CHECK(
+                after.evictions <= before_stats.evictions + 9,
+                "one store evicted " +
+                    std::to_string(after.evictions - before_stats.evictions));
 
             // The model stores what the header promises to store: only
             // when nothing changed since the lookup began, with a nonzero
@@ -518,7 +527,8 @@ void run(const std::uint8_t *data, std::size_t size)
                           got.verdict != CachedVerdict::unknown &&
                           before(ngx_current_msec, it->second.stale_until) &&
                           token_live(it->second, ngx_time());
-                FUZZ_CHECK(ok, "stale hit not allowed: " + describe(key, got, m));
+                FUZZ_CHECK(ok,
+                           "stale hit not allowed: " + describe(key, got, m));
             }
             break;
         }
@@ -544,9 +554,9 @@ void run(const std::uint8_t *data, std::size_t size)
             bool invalidated = ngx_auth_token::cache_check_sequence(zone, s);
             bool expect = m.seq_known && s > m.seq;
             FUZZ_CHECK(invalidated == expect,
-                       "cache_check_sequence(" + std::to_string(s) + ") returned " +
-                           std::to_string(invalidated) + ", the zone applied up to " +
-                           std::to_string(m.seq) +
+                       "cache_check_sequence(" + std::to_string(s) +
+                           ") returned " + std::to_string(invalidated) +
+                           ", the zone applied up to " + std::to_string(m.seq) +
                            (m.seq_known ? "" : " (first check)"));
             if (!m.seq_known) {
                 m.seq_known = true;
@@ -586,14 +596,15 @@ void run(const std::uint8_t *data, std::size_t size)
     for (int key = 0; key < kKeys; key++) {
         CachedEntry got{};
         std::uint64_t revision = 0;
-        if (ngx_auth_token::cache_find_fresh(zone, digest_of(key), &request_pool,
-                                             got, revision) &&
+        if (ngx_auth_token::cache_find_fresh(zone, digest_of(key),
+                                             &request_pool, got, revision) &&
             got.verdict == CachedVerdict::unknown) {
             negative_hits++;
         }
     }
     FUZZ_CHECK(negative_hits <= negative_max,
-               std::to_string(negative_hits) + " unknown tokens cached, the share is " +
+               std::to_string(negative_hits) +
+                   " unknown tokens cached, the share is " +
                    std::to_string(negative_max));
     pool_destroy(&request_pool);
 
@@ -608,7 +619,8 @@ void run(const std::uint8_t *data, std::size_t size)
 
 } // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
+                                      std::size_t size)
 {
     run(data, size);
     return 0;

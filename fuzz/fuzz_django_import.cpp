@@ -87,6 +87,38 @@ void check_refusal(const std::string &text, const std::string &message)
         FUZZ_CHECK(line >= 1 && line <= lines && column >= 1, d);
         return;
     }
+    // The whole-file checks say how many and where, group by group:
+    // "refused N <what>: at /1/pk, /5/pk (and M more); N <what>: at ...".
+    // Every pointer shown must name a place in the document.
+    if (message.rfind("refused ", 0) == 0) {
+        std::size_t groups = 0;
+        for (std::size_t pos = message.find(": at "); pos != std::string::npos;
+             pos = message.find(": at ", pos)) {
+            pos += 5;
+            std::size_t end = message.find_first_of(";(", pos);
+            std::string list = message.substr(
+                pos, end == std::string::npos ? std::string::npos : end - pos);
+            for (std::size_t start = 0; start < list.size();) {
+                std::size_t comma = list.find(", ", start);
+                std::string pointer = list.substr(
+                    start, comma == std::string::npos ? std::string::npos
+                                                      : comma - start);
+                while (!pointer.empty() && pointer.back() == ' ') {
+                    pointer.pop_back();
+                }
+                try {
+                    FUZZ_CHECK(document.contains(json::json_pointer(pointer)),
+                               d);
+                } catch (const json::exception &) {
+                    fuzz::fail("not a JSON Pointer", d);
+                }
+                start = comma == std::string::npos ? list.size() : comma + 2;
+            }
+            groups++;
+        }
+        FUZZ_CHECK(groups > 0, d);
+        return;
+    }
     // "at <pointer>: ..."
     FUZZ_CHECK(message.rfind("at /", 0) == 0, d);
     std::size_t colon = message.find(": ");

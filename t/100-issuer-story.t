@@ -55,12 +55,13 @@ ctl_ok({ stdin => "late-pass\n" }, 'createuser', 'late', '--password-stdin',
 # 5. A user without a token whose first login creates it (TEST 17 checks
 # that token through nginx). Made here, not in the block's --- init, for
 # the same reason as step 3's.
+our $first_login_token;
 ctl_ok({ stdin => "first-pass\n" }, 'createuser', 'first', '--password-stdin',
        '--no-auto-create-token');
 {
     my ($s, undef, $body) = AuthToken::Issuer::obtain_direct('first', 'first-pass');
     die "obtain: $s $body" unless $s == 200;
-    ($main::first_login_token) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
+    ($first_login_token) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
         or die "no token in $body";
 }
 

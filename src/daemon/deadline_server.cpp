@@ -1,4 +1,4 @@
-#include "deadline_server.h"
+#include "daemon/deadline_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "issuer/event_log.h"
+#include "daemon/event_log.h"
 
 namespace authtoken
 {

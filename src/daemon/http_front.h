@@ -3,9 +3,9 @@
 // the body limit, and which address a request comes from.
 #pragma once
 
-#include "obtain_service.h"
+#include "daemon/obtain_service.h"
 
-#include "issuer/issuer_settings.h"
+#include "issuer/settings/issuer_settings.h"
 
 #include <httplib.h>
 

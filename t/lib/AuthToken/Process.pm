@@ -14,6 +14,10 @@ package AuthToken::Process;
 #                                     until 127.0.0.1:$port accepts; dies
 #                                     (with the log's tail) if $pid exits
 #                                     first or $timeout (10 s) passes
+#   wait_socket($path, pid => ..., timeout => s)
+#                                     until a unix socket is at $path: true,
+#                                     or false once $pid exited or $timeout
+#                                     (10 s) passed
 #   wait_log($file, $re, $timeout)    until a line of $file matches $re
 #   wait_until($timeout, $check)      polls $check every 10 ms; the seconds
 #                                     it took, or undef on timeout
@@ -47,7 +51,8 @@ use Redis;
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT = qw(free_port spawn wait_port wait_log wait_until wait_exit
+our @EXPORT = qw(free_port spawn wait_port wait_socket wait_log wait_until
+                 wait_exit
                  stop_pid pid_file nginx_binary nginx_prefix_start
                  nginx_prefix_stop redis_client redis_call redis_calls
                  redis_at);
@@ -123,6 +128,16 @@ sub wait_port {
     }
     die "$what did not listen on 127.0.0.1:$port; its log ($log):\n"
         . _tail($log);
+}
+
+sub wait_socket {
+    my ($path, %opt) = @_;
+    my $exited;
+    wait_until($opt{timeout} || 10, sub {
+        -S $path
+            || ($opt{pid} && ($exited = waitpid($opt{pid}, WNOHANG) == $opt{pid}));
+    });
+    return -S $path && !$exited;
 }
 
 sub wait_log {

@@ -26,7 +26,7 @@ use AuthToken::TestRedis;
 use Exporter 'import';
 our @EXPORT = qw(issuer_setup authtokend_start authtokend_stop authtokend_port
                  authtokend_log authtokend_pid ctl ctl_ok token_of
-                 daemon_request obtain_direct);
+                 daemon_request obtain_direct obtain_token);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my $owner = $$;
@@ -148,6 +148,17 @@ sub obtain_direct {
         headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
                      %headers },
         body => $body);
+}
+
+# The token a login straight to the daemon answers with; dies unless the
+# answer is 200 {"token":"<40 hex>"}.
+sub obtain_token {
+    my ($username, $password) = @_;
+    my ($status, undef, $body) = obtain_direct($username, $password);
+    die "obtain: $status $body" unless $status == 200;
+    my ($token) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
+        or die "no token in $body";
+    return $token;
 }
 
 END {

@@ -55,23 +55,17 @@ sub proxy_start {
     POSIX::_exit(0);
 }
 
-sub proxy_delay {
-    my ($proxy, $ms, $text) = @_;
-    print { $proxy->{ctl} } "delay $ms $text\n";
-    select undef, undef, undef, 0.05;    # let the proxy read it
-}
-
-sub proxy_hold {
-    my ($proxy, $ms, $text) = @_;
-    print { $proxy->{ctl} } "hold $ms $text\n";
+# One control line to the proxy ("verb ms text"), then a moment for it to
+# read it.
+sub _tell {
+    my ($proxy, @words) = @_;
+    print { $proxy->{ctl} } "@words\n";
     select undef, undef, undef, 0.05;
 }
 
-sub proxy_blackhole {
-    my ($proxy, $text) = @_;
-    print { $proxy->{ctl} } "blackhole 0 $text\n";
-    select undef, undef, undef, 0.05;
-}
+sub proxy_delay     { _tell($_[0], delay => $_[1], $_[2]) }
+sub proxy_hold      { _tell($_[0], hold => $_[1], $_[2]) }
+sub proxy_blackhole { _tell($_[0], blackhole => 0, $_[1]) }
 
 sub proxy_stop {
     my ($proxy) = @_;

@@ -190,6 +190,30 @@ void handle_health(httplib::Response &res, RedisPool &pool)
     }
 }
 
+// GET /metrics: the exposition, rendered at each scrape (HEAD: its
+// headers). Other methods get 405 with Allow before any body is read, and
+// the connection is closed, as on the obtain-token path. Runs before
+// routing; with the metrics setting off the path is unknown (404).
+httplib::Server::HandlerResponse route_metrics(const httplib::Request &req,
+                                               httplib::Response &res,
+                                               const IssuerMetrics *metrics)
+{
+    if (metrics == nullptr || req.path != "/metrics") {
+        return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        res.set_header("Allow", "GET, HEAD");
+        answer_and_close(
+            res, 405,
+            detail_body("Method \"" + req.method + "\" not allowed."));
+        log::info(req.method + " " + req.path + ": 405");
+        return httplib::Server::HandlerResponse::Handled;
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(metrics->render(), IssuerMetrics::kContentType);
+    return httplib::Server::HandlerResponse::Handled;
+}
+
 // Every error leaves as JSON: handlers set their own bodies; this fills in
 // the ones httplib makes by itself (404, 400 for unparsable requests, 413
 // for oversize bodies elsewhere, 500).
@@ -227,10 +251,16 @@ httplib::Server::HandlerResponse fill_error_body(const httplib::Request &req,
 } // namespace
 
 void install_routes(httplib::Server &server, const IssuerSettings &settings,
-                    const ObtainService &obtain, RedisPool &pool)
+                    const ObtainService &obtain, RedisPool &pool,
+                    const IssuerMetrics *metrics)
 {
     server.set_pre_routing_handler(
-        [&settings](const httplib::Request &req, httplib::Response &res) {
+        [&settings, metrics](const httplib::Request &req,
+                             httplib::Response &res) {
+            if (route_metrics(req, res, metrics) ==
+                httplib::Server::HandlerResponse::Handled) {
+                return httplib::Server::HandlerResponse::Handled;
+            }
             return check_obtain_request(req, res, settings);
         });
     server.Post(kObtainPath,
@@ -259,7 +289,6 @@ void install_routes(httplib::Server &server, const IssuerSettings &settings,
                [&pool](const httplib::Request &, httplib::Response &res) {
                    handle_health(res, pool);
                });
-
     server.set_error_handler(
         httplib::Server::HandlerWithResponse(fill_error_body));
     server.set_exception_handler([](const httplib::Request &req,

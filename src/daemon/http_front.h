@@ -3,6 +3,7 @@
 // the body limit, and which address a request comes from.
 #pragma once
 
+#include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
 
 #include "issuer/settings/issuer_settings.h"
@@ -12,9 +13,10 @@
 namespace authtoken
 {
 
-// Registers every route and handler on `server`. The references must
-// outlive the server.
+// Registers every route and handler on `server`, GET /metrics only when
+// `metrics` is not null. The references must outlive the server.
 void install_routes(httplib::Server &server, const IssuerSettings &settings,
-                    const ObtainService &obtain, RedisPool &pool);
+                    const ObtainService &obtain, RedisPool &pool,
+                    const IssuerMetrics *metrics);
 
 } // namespace authtoken

@@ -1,10 +1,12 @@
 // authtokend: the issuer daemon. Reads its settings (flags > AUTHTOKEN_*
 // environment > config file > defaults), opens the secret and the Lua
-// scripts, and serves POST /api-token-auth/ and GET /healthz until SIGTERM,
+// scripts, and serves POST /api-token-auth/, GET /healthz and GET /metrics
+// (unless the metrics setting is off) until SIGTERM,
 // which lets requests in flight finish and exits 0.
 #include "daemon/concurrency_limit.h"
 #include "daemon/deadline_server.h"
 #include "daemon/http_front.h"
+#include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
 
 #include "daemon/event_log.h"
@@ -77,6 +79,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --request-timeout S    for a whole request, from its first byte (10)
   --keep-alive-timeout S idle wait for the next request (2)
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
+  --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
+                         on the listen address (default: on)
 
 Every option is also a config-file key (listen = ...) and an environment
 variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
@@ -308,9 +312,11 @@ int run(std::vector<std::string> args)
     ListenAddress address = parse_listen(settings.listen);
     RedisEndpoint endpoint = redis_endpoint(settings);
 
+    IssuerMetrics metrics;
     ScriptLibrary scripts(settings.scripts_dir);
-    RedisPool pool(endpoint,
-                   std::chrono::milliseconds(settings.redis_timeout_ms));
+    RedisPool pool(
+        endpoint, std::chrono::milliseconds(settings.redis_timeout_ms),
+        [&metrics](RedisFailure cause) { metrics.redis_failure(cause); });
     if (settings.create_secret &&
         access(settings.secret_file.c_str(), F_OK) != 0) {
         refuse_new_secret_over_sealed_keys(pool, settings.secret_file);
@@ -350,7 +356,8 @@ int run(std::vector<std::string> args)
     }
     unsigned hashes = hashing_slots(settings);
     ConcurrencyLimit hashing(hashes);
-    ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing);
+    ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
+                         metrics);
 
     DeadlineServer server(connection_limits(settings));
     // One thread per connection, and many of them: a connection that is
@@ -362,7 +369,8 @@ int run(std::vector<std::string> args)
     server.new_task_queue = [connections] {
         return new httplib::ThreadPool(connections);
     };
-    install_routes(server, settings, obtain, pool);
+    install_routes(server, settings, obtain, pool,
+                   settings.metrics ? &metrics : nullptr);
 
     SignalWatcher watcher(server);
     std::string where = bind_server(

@@ -219,26 +219,25 @@ void IssuerMetrics::observe_hash(std::chrono::nanoseconds duration) noexcept
                            std::memory_order_relaxed);
 }
 
-IssuerMetrics::HashTimer::HashTimer(IssuerMetrics &metrics) noexcept
+IssuerMetrics::HashWait::HashWait(IssuerMetrics &metrics) noexcept
     : metrics_(metrics)
 {
     metrics_.hashes_waiting_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void IssuerMetrics::HashTimer::started() noexcept
+IssuerMetrics::HashWait::~HashWait()
 {
     metrics_.hashes_waiting_.fetch_sub(1, std::memory_order_relaxed);
-    metrics_.hashes_running_.fetch_add(1, std::memory_order_relaxed);
-    started_ = true;
-    start_ = std::chrono::steady_clock::now();
 }
 
-IssuerMetrics::HashTimer::~HashTimer()
+IssuerMetrics::HashRun::HashRun(IssuerMetrics &metrics) noexcept
+    : metrics_(metrics), start_(std::chrono::steady_clock::now())
 {
-    if (!started_) {
-        metrics_.hashes_waiting_.fetch_sub(1, std::memory_order_relaxed);
-        return;
-    }
+    metrics_.hashes_running_.fetch_add(1, std::memory_order_relaxed);
+}
+
+IssuerMetrics::HashRun::~HashRun()
+{
     metrics_.observe_hash(std::chrono::steady_clock::now() - start_);
     metrics_.hashes_running_.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -70,22 +70,38 @@ class IssuerMetrics
     // An existing token the daemon replaced (and so revoked) at a login.
     void token_revoked() noexcept;
 
-    // One password hash (check, dummy check or new hash), from waiting for
-    // a hashing slot to its end: construct before taking the slot,
-    // started() once it is held. Keeps the queue and in-flight gauges and
-    // observes the hash's own time (not the wait) in the histogram.
-    class HashTimer
+    // One password hash (check, dummy check or new hash) in two scopes:
+    //
+    //   std::optional<ConcurrencyLimit::Permit> slot;
+    //   { IssuerMetrics::HashWait wait(metrics); slot.emplace(limit); }
+    //   IssuerMetrics::HashRun run(metrics);   // ends before slot does
+    //   ... hash ...
+    //
+    // HashWait counts the hash as waiting while a slot is awaited; HashRun
+    // counts it in flight and observes its own time (not the wait) in the
+    // histogram. A HashRun must end before its slot is released, or the
+    // in-flight gauge can show more hashes than there are slots.
+    class HashWait
     {
       public:
-        explicit HashTimer(IssuerMetrics &metrics) noexcept;
-        ~HashTimer();
-        void started() noexcept;
-        HashTimer(const HashTimer &) = delete;
-        HashTimer &operator=(const HashTimer &) = delete;
+        explicit HashWait(IssuerMetrics &metrics) noexcept;
+        ~HashWait();
+        HashWait(const HashWait &) = delete;
+        HashWait &operator=(const HashWait &) = delete;
 
       private:
         IssuerMetrics &metrics_;
-        bool started_ = false;
+    };
+    class HashRun
+    {
+      public:
+        explicit HashRun(IssuerMetrics &metrics) noexcept;
+        ~HashRun();
+        HashRun(const HashRun &) = delete;
+        HashRun &operator=(const HashRun &) = delete;
+
+      private:
+        IssuerMetrics &metrics_;
         std::chrono::steady_clock::time_point start_;
     };
 

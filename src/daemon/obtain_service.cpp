@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 namespace authtoken
@@ -43,9 +44,13 @@ std::string token_body(const std::string &key)
 
 template <typename Hash> auto ObtainService::hash(Hash &&hash) const
 {
-    IssuerMetrics::HashTimer timer(metrics_);
-    ConcurrencyLimit::Permit cpu(hashing_);
-    timer.started();
+    std::optional<ConcurrencyLimit::Permit> slot;
+    {
+        IssuerMetrics::HashWait wait(metrics_);
+        slot.emplace(hashing_);
+    }
+    // Ends (and stops counting in flight) before the slot is released.
+    IssuerMetrics::HashRun run(metrics_);
     return hash();
 }
 

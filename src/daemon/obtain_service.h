@@ -32,8 +32,8 @@ class ObtainService
   public:
     ObtainService(RedisPool &pool, const ScriptLibrary &scripts,
                   const TokenSealer &sealer, const LoginThrottle &throttle,
-                  passwords::HasherPolicy policy, ConcurrencyLimit &hashing,
-                  IssuerMetrics &metrics)
+                  const passwords::HasherPolicy &policy,
+                  ConcurrencyLimit &hashing, IssuerMetrics &metrics)
         : pool_(pool), scripts_(scripts), sealer_(sealer), throttle_(throttle),
           policy_(policy), hashing_(hashing), metrics_(metrics)
     {

@@ -261,6 +261,17 @@ subtest 'the process_* families, as the official clients define them' => sub {
     is($m->{'TYPE process_cpu_seconds'}, 'counter', 'process_cpu_seconds_total is a counter');
 };
 
+subtest 'every authtokend series the example dashboard queries exists' => sub {
+    my $m = scrape();
+    open my $fh, '<', 'examples/grafana-dashboard.json' or die "dashboard: $!";
+    my $json = do { local $/; <$fh> };
+    my %names = map { $_ => 1 } $json =~ /\b((?:authtokend|process)_[a-z_]+)/g;
+    ok(scalar(keys %names) >= 8, 'the dashboard queries the issuer');
+    for my $name (sort keys %names) {
+        ok(scalar(grep { /^\Q$name\E\{/ } keys %$m), "$name is scraped");
+    }
+};
+
 subtest 'only GET and HEAD' => sub {
     my ($s, $h, $b) = daemon_request('POST', '/metrics', body => 'x');
     is("$s $b", '405 {"detail":"Method \"POST\" not allowed."}', 'POST: 405');

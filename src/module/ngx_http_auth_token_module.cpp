@@ -955,7 +955,12 @@ ngx_int_t add_retry_after(ngx_http_request_t *r) noexcept
     h->next = nullptr;
 #endif
     ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
+    // A static string: nginx only reads header values.
+    constexpr std::string_view retry_after =
+        authtoken::drf::kUnavailableRetryAfter;
+    h->value.len = retry_after.size();
+    h->value.data =
+        reinterpret_cast<u_char *>(const_cast<char *>(retry_after.data()));
     return NGX_OK;
 }
 

@@ -34,9 +34,18 @@ struct CachedEntry {
     ngx_str_t uid;
 };
 
-// Registers (or references, when size is 0) the zone `name`.
-ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-                               void *tag);
+// Registers (or references, when size is 0) the zone `name` for the
+// directive being parsed, named `directive` in error messages. nullptr,
+// with the error logged, when the zone is declared for another use or with
+// another size, or memory runs out.
+ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, const ngx_str_t &directive,
+                               ngx_str_t *name, size_t size,
+                               void *tag) noexcept;
+
+// Once the configuration is read: false, with the error logged, when no
+// directive gave `zone` a size.
+bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
+                           ngx_shm_zone_t *zone) noexcept;
 
 // A hit: an entry of the current epoch, within `valid` (or `invalid`), whose
 // token has not expired. Copies the strings into `pool`. On a miss, sets

@@ -2088,18 +2088,23 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
                 size = ngx_parse_size(&s);
                 if (size == NGX_ERROR) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "invalid zone size \"%V\"", &value[i]);
+                                       "invalid zone size \"%V\" in \"%V\"",
+                                       &value[i], &cmd->name);
                     return static_cast<char *>(NGX_CONF_ERROR);
                 }
                 if (size < static_cast<ssize_t>(8 * ngx_pagesize)) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "zone \"%V\" is too small", &value[i]);
+                                       "zone \"%V\" is too small in \"%V\", "
+                                       "the least is %uz bytes",
+                                       &value[i], &cmd->name,
+                                       static_cast<size_t>(8 * ngx_pagesize));
                     return static_cast<char *>(NGX_CONF_ERROR);
                 }
             }
             if (name.len == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone name \"%V\"", &value[i]);
+                                   "invalid zone name \"%V\" in \"%V\"",
+                                   &value[i], &cmd->name);
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             continue;
@@ -2132,7 +2137,8 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     alcf->cache_zone = ngx_auth_token::cache_zone_add(
-        cf, &name, static_cast<size_t>(size), &ngx_http_auth_token_module);
+        cf, cmd->name, &name, static_cast<size_t>(size),
+        &ngx_http_auth_token_module);
     if (alcf->cache_zone == nullptr) {
         return static_cast<char *>(NGX_CONF_ERROR);
     }
@@ -2185,6 +2191,16 @@ char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
                       "\"auth_token_redis\" is set in the http block",
                       &amcf->used_in_file, amcf->used_at_line);
         return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (amcf->cache_zones != nullptr) {
+        static const ngx_str_t directive = ngx_string("auth_token_cache");
+        auto *zones = static_cast<ngx_shm_zone_t **>(amcf->cache_zones->elts);
+        for (ngx_uint_t i = 0; i < amcf->cache_zones->nelts; i++) {
+            if (!ngx_auth_token::cache_zone_check_size(cf, directive,
+                                                       zones[i])) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
     }
     if (amcf->redis_name.len != 0 || amcf->metrics_used) {
         amcf->metrics_zone =

@@ -57,6 +57,17 @@ struct CacheShared {
     u_char hash_key[16]; // SipHash key, random per zone
 };
 
+// CacheNode and CacheShared live in the shared zone: ngx_slab_alloc()ed and
+// filled field by field (never constructed), freed with ngx_slab_free() or
+// unmapped by nginx, never destroyed; every worker (and the next cycle's)
+// reads them at the same offsets.
+static_assert(std::is_standard_layout_v<CacheNode>);
+static_assert(std::is_trivial_v<CacheNode>);
+static_assert(std::is_trivially_destructible_v<CacheNode>);
+static_assert(std::is_standard_layout_v<CacheShared>);
+static_assert(std::is_trivial_v<CacheShared>);
+static_assert(std::is_trivially_destructible_v<CacheShared>);
+
 struct CacheContext {
     CacheShared *sh;
     ngx_slab_pool_t *shpool;

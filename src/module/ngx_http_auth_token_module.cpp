@@ -80,6 +80,14 @@ struct ngx_http_auth_token_main_conf_t {
     ngx_flag_t metrics_used;
 };
 
+// The configuration structs are plain C structs in the configuration's
+// pool: ngx_pcalloc()ed, never constructed, freed with the pool without a
+// destructor, and filled by nginx's ngx_conf_set_*_slot through offsetof.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_main_conf_t>);
+static_assert(std::is_trivial_v<ngx_http_auth_token_main_conf_t>);
+static_assert(
+    std::is_trivially_destructible_v<ngx_http_auth_token_main_conf_t>);
+
 struct ngx_http_auth_token_loc_conf_t {
     ngx_flag_t enable;
     // auth_token_verify: this location answers 204/401/503 itself, for
@@ -102,6 +110,12 @@ struct ngx_http_auth_token_loc_conf_t {
     ngx_msec_t cache_invalid;
     ngx_msec_t cache_stale;
 };
+
+// As the main conf; keyword_views points at an array in the same pool.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivial_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivially_destructible_v<std::string_view>);
 
 // --- per request ----------------------------------------------------------
 
@@ -160,6 +174,15 @@ struct ngx_http_auth_token_ctx_t {
     ngx_event_t wakeup;
 };
 
+// In the request pool's cleanup storage (ngx_pool_cleanup_add), built by
+// placement new. nginx frees the pool without a destructor; the cleanup
+// handler (ngx_http_auth_token_cleanup) detaches the request from its
+// lookup and removes its events, nothing more, so the type must need no
+// destructor. It survives internal redirects (nginx zeroes r->ctx, not the
+// pool), as nginx-otel's and realip's contexts do.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_ctx_t>);
+static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+
 // --- per worker -----------------------------------------------------------
 
 // One Redis lookup and the requests waiting for it. Concurrent misses for
@@ -171,6 +194,9 @@ struct ngx_http_auth_token_ctx_t {
 // to the store: the revision it read may already count a revocation that
 // this lookup's answer predates, and storing under it would make a revoked
 // token a hit (or a just-created one "unknown") for valid=/invalid=.
+//
+// On the heap, owned by WorkerState::in_flight (as the WorkerState and its
+// RedisLinks are), not in a pool: its destructor runs.
 struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
@@ -520,9 +546,8 @@ ngx_http_auth_token_check(ngx_http_request_t *r,
     if (cln == nullptr) {
         return NGX_ERROR;
     }
-    // Value-initialized: every field zero. Trivially destructible, so the
-    // pool may free it without a destructor call.
-    static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+    // Value-initialized: every field zero. Trivially destructible (asserted
+    // at the type), so the pool may free it without a destructor call.
     ctx = new (cln->data) ngx_http_auth_token_ctx_t();
     cln->handler = ngx_http_auth_token_cleanup;
     ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
@@ -2293,7 +2318,8 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
     auto *words = static_cast<ngx_str_t *>(conf->keywords->elts);
     for (ngx_uint_t i = 0; i < conf->keyword_count; i++) {
-        // std::string_view is trivially copyable: fine in pool memory.
+        // std::string_view is trivially destructible (asserted at the
+        // loc conf): fine in pool memory.
         new (&conf->keyword_views[i]) std::string_view(
             reinterpret_cast<const char *>(words[i].data), words[i].len);
     }

@@ -112,7 +112,8 @@ constexpr std::size_t kMaxUid = 32;
 // lock, because LRU order has nothing to do with pages.
 constexpr int kEvictOnFailure = 8;
 
-void free_mac(void *data)
+// A pool cleanup handler: called from C.
+void free_mac(void *data) noexcept
 {
     EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX *>(data));
 }
@@ -261,7 +262,7 @@ bool token_expired(const CacheNode *cn)
     return cn->token_expires != 0 && cn->token_expires <= ngx_time();
 }
 
-ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     auto *octx = static_cast<CacheContext *>(data);
     auto *ctx = static_cast<CacheContext *>(shm_zone->data);
@@ -478,7 +479,7 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 }
 
 bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                      ngx_pool_t *pool, CachedEntry &out)
+                      ngx_pool_t *pool, CachedEntry &out) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -498,7 +499,7 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                  CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
                  std::int64_t token_expires, const CachePolicy &policy,
-                 std::uint64_t revision)
+                 std::uint64_t revision) noexcept
 {
     if (user.len > kMaxUser || uid.len > kMaxUid) {
         return; // not worth a special case: such users are simply not cached
@@ -578,7 +579,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 }
 
 void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                  std::uint64_t seq)
+                  std::uint64_t seq) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -597,7 +598,7 @@ void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
 }
 
-bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -617,7 +618,7 @@ bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
     return true;
 }
 
-ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -645,7 +646,7 @@ ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
     return dead;
 }
 
-void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -656,7 +657,7 @@ void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
     }
 }
 
-void cache_stats(ngx_shm_zone_t *zone, CacheStats &out)
+void cache_stats(ngx_shm_zone_t *zone, CacheStats &out) noexcept
 {
     CacheContext *ctx = context(zone);
     ngx_slab_pool_t *shpool = ctx->shpool;
@@ -668,7 +669,7 @@ void cache_stats(ngx_shm_zone_t *zone, CacheStats &out)
     out.used_bytes = (pages - shpool->pfree) * ngx_pagesize;
 }
 
-void cache_invalidate_all(ngx_shm_zone_t *zone)
+void cache_invalidate_all(ngx_shm_zone_t *zone) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);

@@ -49,7 +49,7 @@ ngx_int_t metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 
 } // namespace
 
-ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag)
+ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag) noexcept
 {
     static ngx_str_t name = ngx_string("ngx_http_auth_token_metrics");
     // The slots, and room for the slab pool's own pages.
@@ -65,7 +65,7 @@ ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag)
     return zone;
 }
 
-void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number)
+void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number) noexcept
 {
     if (zone == nullptr) {
         own_slot = nullptr;

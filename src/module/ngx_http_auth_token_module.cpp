@@ -13,6 +13,23 @@
 // or 503. Denials go through nginx's own error handling (satisfy any,
 // auth_delay and error_page all apply); when nginx sends its built-in error
 // page for our verdict, the filters below replace it with DRF's JSON body.
+//
+// The C boundary. Every function that nginx or hiredis calls (handlers,
+// filters, directive and conf callbacks, event handlers and timers, pool
+// cleanups, zone init, the RedisLink and adapter callbacks) is noexcept:
+// an exception escaping one would terminate the worker. Each is either
+// non-throwing by construction (nginx pools, the slab allocator, hiredis's
+// malloc: failures are return values) or catches at the boundary, logs at
+// "alert" and fails closed. The ones that use C++ allocation:
+//   - ngx_http_auth_token_check_key(): the in-flight map and its lookup
+//     (500, as for any allocation failure in an access handler);
+//   - ngx_http_auth_token_metrics_handler(): the exposition text (500);
+//   - ngx_http_auth_token_init_process(): the worker's state and links
+//     (the worker does not start);
+//   - RedisLink::acquire_slot()/release_slot(): a lookup slot (the lookup
+//     is refused, 503; a slot not returned to the free list is leaked).
+// clang-tidy's bugprone-exception-escape checks the rest as far as it can
+// see (the module_exception_escape test); it cannot see std::bad_alloc.
 
 #include "module/ngx_includes.h"
 #include "module/ngx_http_auth_token_cache.h"
@@ -707,6 +724,8 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             auto placed = worker->in_flight.emplace(ctx->digest, nullptr);
             found = placed.first;
         } catch (...) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "auth token lookup failed: out of memory");
             return NGX_ERROR;
         }
         fresh->digest = ctx->digest;
@@ -1393,6 +1412,8 @@ ngx_int_t ngx_http_auth_token_metrics_handler(ngx_http_request_t *r) noexcept
     try {
         text = render_metrics(amcf);
     } catch (...) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth token metrics: out of memory");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1772,6 +1793,12 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
     } catch (const std::exception &e) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "auth token: cannot set up the worker: %s", e.what());
+        delete worker;
+        worker = nullptr;
+        return NGX_ERROR;
+    } catch (...) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "auth token: cannot set up the worker");
         delete worker;
         worker = nullptr;
         return NGX_ERROR;

@@ -616,6 +616,10 @@ PendingLookup *RedisLink::acquire_slot() noexcept
         free_slots_.pop_back();
         return lookup;
     } catch (...) {
+        // Called from request handlers and timers: nothing may escape.
+        ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                      "auth token redis %s: no memory for a lookup slot",
+                      address_.name.c_str());
         return nullptr;
     }
 }
@@ -628,7 +632,11 @@ void RedisLink::release_slot(PendingLookup *lookup) noexcept
     try {
         free_slots_.push_back(lookup);
     } catch (...) {
-        // The slot is leaked until the worker exits; harmless.
+        // Called from hiredis's reply callbacks: nothing may escape. The
+        // slot is leaked until the worker exits; harmless.
+        ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                      "auth token redis %s: no memory to reuse a lookup slot",
+                      address_.name.c_str());
     }
 }
 

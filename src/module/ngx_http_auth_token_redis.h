@@ -121,8 +121,7 @@ class RedisLink {
 
     // hiredis's and nginx's C callbacks (see the .cpp): each is noexcept,
     // allocates nothing, and passes on to the member of the same name.
-    static void on_connect_cb(const redisAsyncContext *ac,
-                              int status) noexcept;
+    static void on_connect_cb(const redisAsyncContext *ac, int status) noexcept;
     static void on_disconnect_cb(const redisAsyncContext *ac,
                                  int status) noexcept;
     static void on_lookup_reply_cb(redisAsyncContext *ac, void *reply,

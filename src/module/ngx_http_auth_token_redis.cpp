@@ -125,7 +125,7 @@ RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
 
 RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
                      ngx_log_t *log, std::string channel,
-                     SubscriptionHandler handler)
+                     const SubscriptionHandler &handler)
     : RedisLink(std::move(address), connect_timeout, log)
 {
     channel_ = std::move(channel);

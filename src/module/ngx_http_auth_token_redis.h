@@ -72,7 +72,7 @@ class RedisLink {
               ngx_log_t *log);
     // A subscriber link: SUBSCRIBE `channel` on every (re)connect.
     RedisLink(RedisAddress address, ngx_msec_t connect_timeout, ngx_log_t *log,
-              std::string channel, SubscriptionHandler handler);
+              std::string channel, const SubscriptionHandler &handler);
     ~RedisLink();
     RedisLink(const RedisLink &) = delete;
     RedisLink &operator=(const RedisLink &) = delete;

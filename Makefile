@@ -175,7 +175,8 @@ bench:
 	@tools/bench $(abspath $(BUILD))
 
 # docs/capacity.md's figures: private redis-server, redis-benchmark and
-# authtokend on loopback (about 10 minutes; --quick: 10^4 users, a minute).
+# authtokend on loopback (about 15 minutes; --quick: 10^4 users, about
+# 20 s, which t/600-capacity-quick.t runs in the suite).
 CAPACITY_ARGS ?=
 
 capacity:

@@ -8,6 +8,8 @@
 #   make run    start Redis + authtokend + nginx with the module on 127.0.0.1
 #   make stop   stop what `make run` started
 #   make bench  measure (loopback only, bounded in time)
+#   make capacity  memory per user at 10^5 and 10^6 users, lookups and
+#               logins per core (docs/capacity.md; CAPACITY_ARGS=--quick)
 #   make install  install (PREFIX=/usr/local, DESTDIR=); make deb  the
 #               Debian packages; make test-install  run them unpacked
 # Each target first installs the Debian packages it needs (as root) or
@@ -21,7 +23,8 @@ PROVE_ARGS ?= -r t/
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
 .PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
-        test-fuzz test-nginx-matrix test-mutation run stop bench soak clean
+        test-fuzz test-nginx-matrix test-mutation run stop bench soak \
+        capacity clean
 
 all: build
 
@@ -170,6 +173,16 @@ bench:
 	@tools/ensure-deps bench
 	@$(MAKE) --no-print-directory build
 	@tools/bench $(abspath $(BUILD))
+
+# docs/capacity.md's figures: private redis-server, redis-benchmark and
+# authtokend on loopback (about 15 minutes; --quick: 10^4 users, about
+# 20 s, which t/600-capacity-quick.t runs in the suite).
+CAPACITY_ARGS ?=
+
+capacity:
+	@tools/ensure-deps capacity
+	@$(MAKE) --no-print-directory build
+	@tools/capacity --build-dir $(abspath $(BUILD)) $(CAPACITY_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) $(NGINX_BUILD) build-mutate t/servroot t/servroot-*

@@ -66,7 +66,9 @@ constexpr bool equals_ascii_case_insensitive(std::string_view a,
 // bytes.isascii(): every byte below 0x80 (true for empty).
 constexpr bool is_ascii(std::string_view bytes) noexcept
 {
+    // std::any_of is constexpr only from C++20.
     for (char c : bytes) {
+        // cppcheck-suppress useStlAlgorithm
         if (static_cast<unsigned char>(c) >= 0x80) {
             return false;
         }

@@ -33,7 +33,9 @@ struct DrfError {
 // then the compile-time body is byte for byte what JSONRenderer writes.
 constexpr bool renders_verbatim(const DrfError &error)
 {
+    // std::any_of is constexpr only from C++20.
     for (char c : error.detail) {
+        // cppcheck-suppress useStlAlgorithm
         if (c < ' ' || c > '~' || c == '"' || c == '\\') {
             return false;
         }

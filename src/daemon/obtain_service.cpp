@@ -28,7 +28,9 @@ std::string loggable(std::string_view username)
 
 std::string token_body(const std::string &key)
 {
-    return render_drf_json({{"token", key}});
+    nlohmann::ordered_json body;
+    body["token"] = key;
+    return render_drf_json(body);
 }
 
 // AuthTokenSerializer.validate(): wrong password, unknown or inactive user.

@@ -14,6 +14,7 @@
 // Invariant: same verdict, and for a key the same bytes, pointing into the
 // value.
 #include "core/authorization_header.h"
+#include "core/utf8.h"
 #include "fuzz_support.h"
 
 #include <string>

@@ -31,8 +31,4 @@ ParsedAuthorization parse_authorization(std::string_view value,
                                         const std::string_view *keywords,
                                         std::size_t keyword_count) noexcept;
 
-// Python's strict UTF-8 decoder: no overlong forms, no surrogates, nothing
-// above U+10FFFF.
-bool is_valid_utf8(std::string_view bytes) noexcept;
-
 } // namespace authtoken

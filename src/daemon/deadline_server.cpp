@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "core/drf_messages.h"
 #include "daemon/event_log.h"
+#include "drf/json_renderer.h"
 
 namespace authtoken
 {
@@ -341,23 +343,19 @@ void refuse_head(ConnectionStream &stream, Head head,
     case Head::kRequestLineTooLong:
         status = 414;
         reason = "URI Too Long";
-        detail = "Request line is longer than " +
-                 std::to_string(limits.max_line_size) + " bytes.";
+        detail = drf::request_line_longer_than_detail(limits.max_line_size);
         break;
     case Head::kHeaderLineTooLong:
-        detail = "A request header line is longer than " +
-                 std::to_string(limits.max_line_size) + " bytes.";
+        detail = drf::header_line_longer_than_detail(limits.max_line_size);
         break;
     case Head::kTooManyFields:
-        detail = "Request has more than " +
-                 std::to_string(limits.max_header_fields) + " header fields.";
+        detail = drf::more_header_fields_than_detail(limits.max_header_fields);
         break;
     default:
-        detail = "Request headers are larger than " +
-                 std::to_string(limits.max_head_size) + " bytes.";
+        detail = drf::headers_larger_than_detail(limits.max_head_size);
         break;
     }
-    std::string body = R"({"detail":")" + detail + R"("})";
+    std::string body = render_drf_detail(detail);
     std::string answer = "HTTP/1.1 " + std::to_string(status) + " " + reason +
                          "\r\nContent-Type: application/json\r\n"
                          "Content-Length: " +

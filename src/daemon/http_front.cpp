@@ -3,8 +3,7 @@
 #include "core/drf_messages.h"
 #include "daemon/client_address.h"
 #include "daemon/event_log.h"
-
-#include <nlohmann/json.hpp>
+#include "drf/json_renderer.h"
 
 #include <atomic>
 
@@ -20,11 +19,6 @@ constexpr const char *kAllow = "POST, OPTIONS";
 // obtain handler needs the raw bytes (DRF's parsers decide, in
 // obtain_request.cpp), so the pre-routing handler moves the header here.
 constexpr const char *kStashedContentType = "X-Authtoken-Content-Type";
-
-std::string detail_body(std::string_view text)
-{
-    return nlohmann::json{{"detail", text}}.dump();
-}
 
 // Answers and then drops the connection: used when the rest of the body
 // was not read (over the limit), so it must not be taken for the next
@@ -45,8 +39,7 @@ void answer_and_close(httplib::Response &res, int status, std::string body)
 
 std::string too_large_body(std::size_t limit)
 {
-    return detail_body("Request body is larger than " + std::to_string(limit) +
-                       " bytes.");
+    return render_drf_detail(drf::body_larger_than_detail(limit));
 }
 
 // The client's address (client_address.h). A trusted proxy that does not
@@ -78,8 +71,8 @@ void answer_method_not_allowed(const httplib::Request &req,
     res.status = 405;
     res.set_header("Allow", kAllow);
     // DRF's MethodNotAllowed; a HEAD answer has no body by definition.
-    res.set_content(detail_body("Method \"" + req.method + "\" not allowed."),
-                    kJson);
+    res.set_content(
+        render_drf_detail(drf::method_not_allowed_detail(req.method)), kJson);
 }
 
 httplib::Server::HandlerResponse
@@ -157,7 +150,7 @@ void handle_obtain(const httplib::Request &req, httplib::Response &res,
         return;
     }
     if (!complete) {
-        answer_and_close(res, 400, detail_body("Incomplete request body."));
+        answer_and_close(res, 400, std::string(drf::kIncompleteBody.body));
         log::info("obtain-token from " + client + ": 400 body not read");
         return;
     }
@@ -186,7 +179,7 @@ void handle_health(httplib::Response &res, RedisPool &pool)
         log::error(std::string("healthz: redis failed: ") + e.what());
         res.status = 503;
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
-        res.set_content(std::string(drf::kUnavailableBody), kJson);
+        res.set_content(std::string(drf::kUnavailable.body), kJson);
     }
 }
 
@@ -205,7 +198,7 @@ httplib::Server::HandlerResponse route_metrics(const httplib::Request &req,
         res.set_header("Allow", "GET, HEAD");
         answer_and_close(
             res, 405,
-            detail_body("Method \"" + req.method + "\" not allowed."));
+            render_drf_detail(drf::method_not_allowed_detail(req.method)));
         log::info(req.method + " " + req.path + ": 405");
         return httplib::Server::HandlerResponse::Handled;
     }
@@ -223,28 +216,16 @@ httplib::Server::HandlerResponse fill_error_body(const httplib::Request &req,
     if (!res.body.empty() || res.has_header("Content-Type")) {
         return httplib::Server::HandlerResponse::Unhandled;
     }
-    const char *text = "Request failed.";
-    switch (res.status) {
-    case 400:
-        text = "Malformed request.";
-        break;
-    case 404:
-        text = "Not found.";
-        break;
-    case 413:
-        text = "Request body too large.";
-        break;
-    case 414:
-        text = "Request URI too long.";
-        break;
-    case 500:
-        text = "A server error occurred.";
-        break;
-    default:
-        break;
+    std::string_view body = drf::kRequestFailed.body;
+    for (const drf::DrfError &error :
+         {drf::kParseError, drf::kNotFound, drf::kBodyTooLarge,
+          drf::kUriTooLong, drf::kServerError}) {
+        if (error.status == res.status) {
+            body = error.body;
+        }
     }
     log::info(req.method + " " + req.path + ": " + std::to_string(res.status));
-    res.set_content(detail_body(text), kJson);
+    res.set_content(std::string(body), kJson);
     return httplib::Server::HandlerResponse::Handled;
 }
 
@@ -303,7 +284,7 @@ void install_routes(httplib::Server &server, const IssuerSettings &settings,
         }
         log::error(req.method + " " + req.path + ": 500: " + what);
         res.status = 500;
-        res.set_content(R"({"detail":"A server error occurred."})", kJson);
+        res.set_content(std::string(drf::kServerError.body), kJson);
     });
     server.set_payload_max_length(settings.max_body_size);
     server.set_read_timeout(settings.read_timeout, 0);

@@ -3,10 +3,9 @@
 #include "core/drf_messages.h"
 #include "daemon/client_address.h"
 #include "daemon/event_log.h"
+#include "drf/json_renderer.h"
 #include "drf/obtain_request.h"
 #include "issuer/store/user_store.h"
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <optional>
@@ -16,13 +15,6 @@ namespace authtoken
 {
 namespace
 {
-
-// rest_framework/authtoken/serializers.py, AuthTokenSerializer.validate()
-constexpr std::string_view kUnableToLogInBody =
-    R"({"non_field_errors":["Unable to log in with provided credentials."]})";
-// APIException.default_detail, for what should never happen.
-constexpr std::string_view kServerErrorBody =
-    R"({"detail":"A server error occurred."})";
 
 // Usernames come from the client: keep log lines short and one line.
 std::string loggable(std::string_view username)
@@ -37,7 +29,15 @@ std::string loggable(std::string_view username)
 
 std::string token_body(const std::string &key)
 {
-    return nlohmann::json{{"token", key}}.dump();
+    nlohmann::ordered_json body;
+    body["token"] = key;
+    return render_drf_json(body);
+}
+
+// AuthTokenSerializer.validate(): wrong password, unknown or inactive user.
+ObtainAnswer unable_to_log_in()
+{
+    return {400, render_drf_non_field_error(drf::kUnableToLogIn), 0};
 }
 
 } // namespace
@@ -64,11 +64,13 @@ ObtainAnswer ObtainService::obtain(std::string_view content_type,
         log::error("obtain-token from " + client +
                    ": redis failed: " + e.what());
         metrics_.login(LoginOutcome::unavailable);
-        return {503, std::string(drf::kUnavailableBody), 0};
+        return {drf::kUnavailable.status, std::string(drf::kUnavailable.body),
+                0};
     } catch (const std::exception &e) {
         log::error("obtain-token from " + client + ": " + e.what());
         metrics_.login(LoginOutcome::server_error);
-        return {500, std::string(kServerErrorBody), 0};
+        return {drf::kServerError.status, std::string(drf::kServerError.body),
+                0};
     }
 }
 
@@ -97,7 +99,8 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         log::info("obtain-token for " + who + " from " + client +
                   ": 429 throttled for " + std::to_string(seconds) + "s");
         metrics_.login(LoginOutcome::throttled);
-        return {429, throttled_body(seconds), seconds};
+        return {429, render_drf_detail(drf::throttled_detail(seconds)),
+                seconds};
     }
     if (ticket.delay_ms > 0) {
         // The username's own window is full: slow down, never lock out.
@@ -154,7 +157,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                                 : "inactive user"));
         metrics_.login(verdict.matched ? LoginOutcome::inactive
                                        : LoginOutcome::wrong_credentials);
-        return {400, std::string(kUnableToLogInBody), 0};
+        return unable_to_log_in();
     }
 
     IssuedToken token;
@@ -166,13 +169,13 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         log::info("obtain-token for " + who + " from " + client +
                   ": 400 user deleted during the login");
         metrics_.login(LoginOutcome::wrong_credentials);
-        return {400, std::string(kUnableToLogInBody), 0};
+        return unable_to_log_in();
     } catch (const CredentialsChanged &) {
         throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client +
                   ": 400 password, status or token changed during the login");
         metrics_.login(LoginOutcome::wrong_credentials);
-        return {400, std::string(kUnableToLogInBody), 0};
+        return unable_to_log_in();
     }
     // Made in Redis whatever happens next.
     if (token.created) {

@@ -1,6 +1,6 @@
 #include "drf/char_field.h"
 
-#include "drf/obtain_messages.h"
+#include "core/drf_messages.h"
 #include "drf/python/str_strip.h"
 
 namespace authtoken

@@ -1,5 +1,6 @@
 #include "drf/django_parse_header.h"
 
+#include "core/ascii.h"
 #include "drf/python/codecs.h"
 #include "drf/python/urllib_parse_unquote.h"
 #include "drf/python/str_strip.h"
@@ -11,22 +12,6 @@ namespace authtoken
 {
 namespace
 {
-
-bool is_ascii(std::string_view bytes)
-{
-    return std::all_of(bytes.begin(), bytes.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x80;
-    });
-}
-
-std::string ascii_lower(std::string_view bytes)
-{
-    std::string out(bytes);
-    std::transform(out.begin(), out.end(), out.begin(), [](char c) {
-        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-    });
-    return out;
-}
 
 // bytes.replace(from, to): left to right, without overlaps.
 std::string replace_all(std::string_view text, std::string_view from,
@@ -111,7 +96,7 @@ std::optional<HeaderParameter> parse_parameter(std::string_view part)
 {
     std::size_t equals = part.find('=');
     HeaderParameter parameter;
-    std::string_view name = strip_python_bytes(part.substr(0, equals));
+    std::string_view name = strip_ascii_space(part.substr(0, equals));
     if (!is_ascii(name)) {
         return std::nullopt; // name.decode('ascii') raised
     }
@@ -122,7 +107,7 @@ std::optional<HeaderParameter> parse_parameter(std::string_view part)
         extended = std::count(part.begin(), part.end(), '\'') == 2;
     }
     std::string unquoted =
-        unquote_header_value(strip_python_bytes(part.substr(equals + 1)));
+        unquote_header_value(strip_ascii_space(part.substr(equals + 1)));
     if (extended) {
         auto decoded = decode_extended_value(unquoted);
         if (!decoded) {
@@ -150,14 +135,14 @@ const HeaderParameter *ParsedHeader::find(std::string_view name) const
 std::optional<ParsedHeader> parse_header_like_django(std::string_view line)
 {
     std::vector<std::string_view> parts = split_header_parts(line);
-    std::string_view main_value = strip_python_bytes(parts.front());
+    std::string_view main_value = strip_ascii_space(parts.front());
     if (!is_ascii(main_value)) {
         return std::nullopt; // the main value's decode('ascii') raised
     }
     ParsedHeader header;
     header.main_value = ascii_lower(main_value);
     for (std::size_t i = 1; i < parts.size(); i++) {
-        std::string_view part = strip_python_bytes(parts[i]);
+        std::string_view part = strip_ascii_space(parts[i]);
         if (part.find('=') == std::string_view::npos) {
             continue;
         }

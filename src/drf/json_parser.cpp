@@ -1,5 +1,7 @@
 #include "drf/json_parser.h"
 
+#include "core/drf_messages.h"
+#include "core/json_scan.h"
 #include "drf/python/float_repr.h"
 #include "drf/python/json_decode_error.h"
 
@@ -13,8 +15,6 @@ namespace authtoken
 namespace
 {
 
-constexpr std::string_view kErrorPrefix = "JSON parse error - ";
-
 constexpr std::string_view kUtf8Bom = "\xef\xbb\xbf";
 
 // nlohmann's out_of_range.406, "number overflow parsing ...".
@@ -23,41 +23,16 @@ constexpr int kNumberOverflowId = 406;
 JsonParseResult failure(std::string_view message)
 {
     JsonParseResult result;
-    result.error.assign(kErrorPrefix);
+    result.error.assign(drf::kJsonParseErrorPrefix);
     result.error.append(message);
     return result;
-}
-
-// Calls `visit(index)` for each byte outside string literals until it
-// returns true, and returns that index (or the text's size). Only used on
-// text that nlohmann found valid up to the point of interest, so quotes
-// and escapes there mean what they say.
-template <typename Visit>
-std::size_t find_outside_strings(std::string_view text, Visit visit)
-{
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); i++) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (visit(i)) {
-            return i;
-        }
-    }
-    return text.size();
 }
 
 // Where the first bracket past kMaxJsonDepth opens, for the error message.
 std::size_t too_deep_position(std::string_view text)
 {
     std::size_t depth = 0;
-    return find_outside_strings(text, [&](std::size_t i) {
+    return find_outside_json_strings(text, [&](std::size_t i) {
         if (text[i] == '[' || text[i] == '{') {
             return ++depth > kMaxJsonDepth;
         }
@@ -72,8 +47,8 @@ std::size_t too_deep_position(std::string_view text)
 // would accept "{}\0junk"; for Python it is a character like any other.
 std::size_t first_nul_outside_strings(std::string_view text)
 {
-    return find_outside_strings(text,
-                                [&](std::size_t i) { return text[i] == '\0'; });
+    return find_outside_json_strings(
+        text, [&](std::size_t i) { return text[i] == '\0'; });
 }
 
 // Python's int(): a JSON integer too long for 64 bits reaches us as a

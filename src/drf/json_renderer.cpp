@@ -1,5 +1,7 @@
 #include "drf/json_renderer.h"
 
+#include "core/drf_messages.h"
+
 namespace authtoken
 {
 namespace
@@ -36,6 +38,13 @@ std::string render_drf_detail(std::string_view text)
 {
     nlohmann::ordered_json body;
     body["detail"] = std::string(text);
+    return render_drf_json(body);
+}
+
+std::string render_drf_non_field_error(std::string_view message)
+{
+    nlohmann::ordered_json body;
+    body[std::string(drf::kNonFieldErrors)] = {std::string(message)};
     return render_drf_json(body);
 }
 

@@ -1,5 +1,6 @@
 // Response bodies as DRF's JSONRenderer writes them, so that ours are byte
-// for byte the same.
+// for byte the same: every body authtokend renders goes through here. The
+// texts are in core/drf_messages.h.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,14 @@ namespace authtoken
 // string comes out as U+FFFD rather than throwing.
 std::string render_drf_json(const nlohmann::ordered_json &value);
 
-// {"detail":"<text>"}, the body of DRF's APIException responses.
+// {"detail":"<text>"}, the body of DRF's APIException responses. The
+// fixed ones are ready-made in core/drf_messages.h (DrfError::body); this
+// renders those with a value in them (drf::throttled_detail() and the
+// like).
 std::string render_drf_detail(std::string_view text);
+
+// {"non_field_errors":["<message>"]}, a serializer's ValidationError that
+// belongs to no one field (AuthTokenSerializer.validate()).
+std::string render_drf_non_field_error(std::string_view message);
 
 } // namespace authtoken

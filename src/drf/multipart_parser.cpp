@@ -1,5 +1,7 @@
 #include "drf/multipart_parser.h"
 
+#include "core/ascii.h"
+#include "core/drf_messages.h"
 #include "drf/django_parse_header.h"
 #include "drf/python/base64_b64decode.h"
 #include "drf/python/str_strip.h"
@@ -12,16 +14,6 @@ namespace authtoken
 namespace
 {
 
-constexpr std::string_view kErrorPrefix = "Multipart form parse error - ";
-constexpr std::string_view kTooManyFields =
-    "The number of GET/POST parameters exceeded "
-    "settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.";
-constexpr std::string_view kTooManyFiles =
-    "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES.";
-constexpr std::string_view kTooBig =
-    "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.";
-constexpr std::string_view kBadBase64File = "Could not decode base64 data.";
-
 // parse_boundary_stream() looks for the end of a part's headers in the
 // part's first 1024 bytes only.
 constexpr std::size_t kMaxPartHeaderBytes = 1024;
@@ -29,7 +21,7 @@ constexpr std::size_t kMaxPartHeaderBytes = 1024;
 MultipartParseResult failure(std::string_view message)
 {
     MultipartParseResult result;
-    result.error.assign(kErrorPrefix);
+    result.error.assign(drf::kMultipartParseErrorPrefix);
     result.error.append(message);
     return result;
 }
@@ -93,13 +85,6 @@ bool is_valid_boundary(std::string_view boundary)
                        [](char c) { return c >= ' ' && c <= '~'; });
 }
 
-bool is_ascii(std::string_view bytes)
-{
-    return std::all_of(bytes.begin(), bytes.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x80;
-    });
-}
-
 // MultiPartParser.__init__(): the boundary, or the error it raises.
 std::optional<std::string> find_boundary(std::string_view content_type,
                                          std::string &error)
@@ -107,11 +92,12 @@ std::optional<std::string> find_boundary(std::string_view content_type,
     // Django checks the raw value, case-sensitively, although DRF chose the
     // parser case-insensitively: "Multipart/form-data" fails here.
     if (content_type.substr(0, 10) != "multipart/") {
-        error = "Invalid Content-Type: " + latin1_to_utf8(content_type);
+        error = std::string(drf::kInvalidContentTypePrefix) +
+                latin1_to_utf8(content_type);
         return std::nullopt;
     }
     if (!is_ascii(content_type)) {
-        error = "Invalid non-ASCII Content-Type in multipart: " +
+        error = std::string(drf::kNonAsciiContentTypePrefix) +
                 latin1_to_utf8(content_type);
         return std::nullopt;
     }
@@ -119,11 +105,11 @@ std::optional<std::string> find_boundary(std::string_view content_type,
     const HeaderParameter *boundary =
         header ? header->find("boundary") : nullptr;
     if (!boundary) {
-        error = "Invalid boundary in multipart: None";
+        error = std::string(drf::kInvalidBoundaryPrefix) + "None";
         return std::nullopt;
     }
     if (!is_valid_boundary(boundary->value)) {
-        error = "Invalid boundary in multipart: " + boundary->value;
+        error = std::string(drf::kInvalidBoundaryPrefix) + boundary->value;
         return std::nullopt;
     }
     return boundary->value;
@@ -195,7 +181,7 @@ std::string field_name_of(const HeaderParameter &name, TextEncoding encoding)
     if (name.decoded) {
         return std::string(strip_python_str(name.value));
     }
-    return decode_replacing(strip_python_bytes(name.value), encoding);
+    return decode_replacing(strip_ascii_space(name.value), encoding);
 }
 
 // sanitize_file_name(): what follows the last '/' and then the last '\';
@@ -272,7 +258,7 @@ class PartCollector
         // preamble and the "--" epilogue.
         if (headers.kind != PartKind::file &&
             ++post_keys_ > kMaxFormFields + 2) {
-            return kTooManyFields;
+            return drf::kTooManyFormFields;
         }
         const HeaderParameter *name =
             headers.disposition ? headers.disposition->find("name") : nullptr;
@@ -306,7 +292,7 @@ class PartCollector
         // Counted before base64 decoding, with 2 more for "&=".
         field_bytes_ += content.size() + count_code_points(field_name) + 2;
         if (field_bytes_ > kMaxMultipartFieldBytes) {
-            return kTooBig;
+            return drf::kRequestDataTooBig;
         }
         form_.fields.push_back(
             {std::move(field_name),
@@ -320,7 +306,7 @@ class PartCollector
                                              bool base64)
     {
         if (++files_ > kMaxMultipartFiles) {
-            return kTooManyFiles;
+            return drf::kTooManyFiles;
         }
         auto file_name = sanitize_file_name(
             parameter_text(*disposition.find("filename"), encoding_));
@@ -328,7 +314,7 @@ class PartCollector
             return std::nullopt;
         }
         if (base64 && !is_decodable_base64_file(content)) {
-            return kBadBase64File;
+            return drf::kBadBase64File;
         }
         // Django completes files only for a truthy field name.
         if (!field_name.empty()) {

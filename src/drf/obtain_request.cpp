@@ -8,7 +8,7 @@
 #include "drf/form_parser.h"
 #include "drf/json_parser.h"
 #include "drf/multipart_parser.h"
-#include "drf/obtain_messages.h"
+#include "core/drf_messages.h"
 #include "drf/request_data.h"
 #include "drf/parser_negotiation.h"
 
@@ -32,11 +32,9 @@ ObtainParseResult answer(int status, std::string body)
     return result;
 }
 
-ObtainParseResult non_field_error(std::string message)
+ObtainParseResult non_field_error(std::string_view message)
 {
-    nlohmann::ordered_json body;
-    body[std::string(drf::kNonFieldErrors)] = {std::move(message)};
-    return answer(kBadRequest, render_drf_json(body));
+    return answer(kBadRequest, render_drf_non_field_error(message));
 }
 
 // QueryDict's d[key] is the last value sent for that key.
@@ -109,12 +107,10 @@ ObtainParseResult validate_obtain_data(const ObtainData &data)
 {
     if (data.non_mapping) {
         if (data.non_mapping->type == DataValue::Type::none) {
-            return non_field_error(std::string(drf::kNoDataProvided));
+            return non_field_error(drf::kNoDataProvided);
         }
-        std::string message(drf::kInvalidDataBefore);
-        message += python_type_name(data.non_mapping->type);
-        message += drf::kInvalidDataAfter;
-        return non_field_error(std::move(message));
+        return non_field_error(drf::invalid_data_message(
+            python_type_name(data.non_mapping->type)));
     }
     CharFieldResult username = validate_char_field(data.username, true);
     // AuthTokenSerializer: password = CharField(trim_whitespace=False)
@@ -138,10 +134,9 @@ ObtainParseResult validate_obtain_data(const ObtainData &data)
 ObtainParseResult unsupported_media_type(std::string_view content_type)
 {
     // The header as Django has it: its bytes read as latin-1.
-    std::string detail(drf::kUnsupportedMediaBefore);
-    detail += latin1_to_utf8(content_type);
-    detail += drf::kUnsupportedMediaAfter;
-    return answer(kUnsupportedMediaType, render_drf_detail(detail));
+    return answer(kUnsupportedMediaType,
+                  render_drf_detail(drf::unsupported_media_type_detail(
+                      latin1_to_utf8(content_type))));
 }
 
 } // namespace

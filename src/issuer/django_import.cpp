@@ -1,4 +1,6 @@
 #include "issuer/django_import.h"
+
+#include "core/json_scan.h"
 #include "issuer/django_username.h"
 #include "issuer/password_hasher.h"
 
@@ -219,36 +221,22 @@ ImportedToken read_token(const json &object, const std::string &pointer)
 // find the first such number outside strings, as Python's error would.
 std::size_t find_number_overflow(std::string_view text)
 {
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); i++) {
+    std::size_t number_end = 0; // past the number last looked at
+    std::size_t at = find_outside_json_strings(text, [&](std::size_t i) {
         char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = false;
-            }
-            continue;
+        if (i < number_end || (c != '-' && (c < '0' || c > '9'))) {
+            return false;
         }
-        if (c == '"') {
-            in_string = true;
-            continue;
+        number_end = i;
+        while (number_end < text.size() &&
+               std::string_view("0123456789+-.eE").find(text[number_end]) !=
+                   std::string_view::npos) {
+            number_end++;
         }
-        if (c == '-' || (c >= '0' && c <= '9')) {
-            std::size_t end = i;
-            while (end < text.size() &&
-                   std::string_view("0123456789+-.eE").find(text[end]) !=
-                       std::string_view::npos) {
-                end++;
-            }
-            std::string number(text.substr(i, end - i));
-            if (std::isinf(std::strtod(number.c_str(), nullptr))) {
-                return i;
-            }
-            i = end - 1;
-        }
-    }
-    return 0;
+        std::string number(text.substr(i, number_end - i));
+        return std::isinf(std::strtod(number.c_str(), nullptr)) != 0;
+    });
+    return at == text.size() ? 0 : at;
 }
 
 json parse_json(std::string_view text)

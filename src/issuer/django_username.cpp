@@ -1,4 +1,6 @@
 #include "issuer/django_username.h"
+
+#include "core/drf_messages.h"
 #include "drf/python/str_strip.h"
 
 #include <unictype.h>
@@ -15,13 +17,6 @@ namespace authtoken
 {
 namespace
 {
-
-// django/contrib/auth/validators.py, UnicodeUsernameValidator.message.
-constexpr const char *kInvalidUsername =
-    "Enter a valid username. This value may contain only letters, numbers, "
-    "and @/./+/-/_ characters.";
-// django/db/models/fields/__init__.py, Field.default_error_messages.
-constexpr const char *kBlank = "This field cannot be blank.";
 
 const std::uint8_t *bytes_of(std::string_view s)
 {
@@ -82,7 +77,7 @@ std::size_t username_length(std::string_view name)
 std::vector<std::string> validate_username(std::string_view name)
 {
     if (name.empty()) {
-        return {kBlank};
+        return {std::string(drf::kUsernameBlank)};
     }
     std::vector<std::string> errors;
     bool valid = true;
@@ -94,15 +89,11 @@ std::vector<std::string> validate_username(std::string_view name)
         i += n > 0 ? static_cast<std::size_t>(n) : 1;
     }
     if (!valid) {
-        errors.emplace_back(kInvalidUsername);
+        errors.emplace_back(drf::kInvalidUsername);
     }
     std::size_t length = username_length(name);
     if (length > kUsernameMaxLength) {
-        // MaxLengthValidator.message.
-        errors.push_back("Ensure this value has at most " +
-                         std::to_string(kUsernameMaxLength) +
-                         " characters (it has " + std::to_string(length) +
-                         ").");
+        errors.push_back(drf::max_length_message(kUsernameMaxLength, length));
     }
     return errors;
 }

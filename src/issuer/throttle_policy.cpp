@@ -48,13 +48,4 @@ std::int64_t retry_after_seconds(std::int64_t wait_ms)
     return seconds < 1 ? 1 : seconds;
 }
 
-std::string throttled_body(std::int64_t seconds)
-{
-    std::string body = "{\"detail\":\"Request was throttled. Expected "
-                       "available in ";
-    body += std::to_string(seconds);
-    body += seconds == 1 ? " second.\"}" : " seconds.\"}";
-    return body;
-}
-
 } // namespace authtoken

@@ -1,5 +1,6 @@
-// Failed-login throttling, the pure part: DRF's rate strings and DRF's
-// Throttled message. The counting itself is redis/throttle.lua, so every
+// Failed-login throttling, the pure part: DRF's rate strings and the wait
+// (DRF's Throttled message is drf::throttled_detail() in
+// core/drf_messages.h). The counting itself is redis/throttle.lua, so every
 // daemon instance shares one sliding window per username and per address.
 #pragma once
 
@@ -27,9 +28,5 @@ ThrottleRate parse_throttle_rate(std::string_view text);
 // The whole seconds a client is told to wait: DRF rounds up (math.ceil),
 // and we never say 0 while still refusing.
 std::int64_t retry_after_seconds(std::int64_t wait_ms);
-
-// {"detail":"Request was throttled. Expected available in N seconds."},
-// singular for 1, as rest_framework.exceptions.Throttled.
-std::string throttled_body(std::int64_t seconds);
 
 } // namespace authtoken

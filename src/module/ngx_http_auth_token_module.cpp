@@ -589,19 +589,19 @@ ngx_http_auth_token_check(ngx_http_request_t *r,
     switch (parsed.verdict) {
     case HeaderVerdict::not_provided:
         ctx->outcome = Outcome::missing;
-        ctx->detail_body = authtoken::drf::kNotProvidedBody;
+        ctx->detail_body = authtoken::drf::kNotProvided.body;
         break;
     case HeaderVerdict::no_credentials:
         ctx->outcome = Outcome::malformed;
-        ctx->detail_body = authtoken::drf::kNoCredentialsBody;
+        ctx->detail_body = authtoken::drf::kNoCredentials.body;
         break;
     case HeaderVerdict::contains_spaces:
         ctx->outcome = Outcome::malformed;
-        ctx->detail_body = authtoken::drf::kContainsSpacesBody;
+        ctx->detail_body = authtoken::drf::kContainsSpaces.body;
         break;
     case HeaderVerdict::invalid_characters:
         ctx->outcome = Outcome::malformed;
-        ctx->detail_body = authtoken::drf::kInvalidCharactersBody;
+        ctx->detail_body = authtoken::drf::kInvalidCharacters.body;
         break;
     case HeaderVerdict::key_present:
         return ngx_http_auth_token_check_key(r, ctx, parsed.key);
@@ -1052,12 +1052,12 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
                       "invalid token header for token authentication");
         break;
     case Outcome::invalid:
-        ctx->detail_body = authtoken::drf::kInvalidTokenBody;
+        ctx->detail_body = authtoken::drf::kInvalidToken.body;
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "token was not found for token authentication");
         break;
     case Outcome::inactive: {
-        ctx->detail_body = authtoken::drf::kInactiveBody;
+        ctx->detail_body = authtoken::drf::kInactive.body;
         LogEscaped user(ctx->user);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "user \"%*s\" of the token is inactive", user.len,
@@ -1070,7 +1070,7 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
         // Fail closed: never a pass when the store cannot be asked.
         ctx->outcome = Outcome::error;
         ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        ctx->detail_body = authtoken::drf::kUnavailableBody;
+        ctx->detail_body = authtoken::drf::kUnavailable.body;
         if (!ctx->header_added) {
             if (add_retry_after(r) != NGX_OK) {
                 return NGX_ERROR;

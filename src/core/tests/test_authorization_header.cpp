@@ -2,6 +2,7 @@
 #include "cmocka_cpp.h"
 
 #include "core/authorization_header.h"
+#include "core/utf8.h"
 
 #include <string>
 #include <string_view>

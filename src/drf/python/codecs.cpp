@@ -1,5 +1,8 @@
 #include "drf/python/codecs.h"
 
+#include "core/ascii.h"
+#include "core/utf8.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
@@ -28,7 +31,7 @@ std::string normalize_codec_name(std::string_view name)
             out += '_';
         }
         pending_separator = false;
-        out += static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        out += ascii_lower(ch);
     }
     return out;
 }
@@ -86,59 +89,6 @@ std::optional<TextEncoding> find_alias(std::string_view normalized)
         return std::nullopt;
     }
     return found->encoding;
-}
-
-// One step of CPython's UTF-8 decoder. `length` is how many bytes the step
-// covers: the whole character when valid, otherwise the "maximal subpart"
-// that CPython reports as one error (and replaces with one U+FFFD).
-struct Utf8Step {
-    enum class Kind { valid, invalid_start, invalid_continuation, truncated };
-    Kind kind;
-    std::size_t length;
-};
-
-constexpr bool is_continuation(unsigned char c)
-{
-    return c >= 0x80 && c <= 0xbf;
-}
-
-Utf8Step scan_utf8(const unsigned char *p, std::size_t available)
-{
-    unsigned char lead = p[0];
-    if (lead < 0x80) {
-        return {Utf8Step::Kind::valid, 1};
-    }
-    std::size_t need;
-    unsigned char lo = 0x80, hi = 0xbf; // allowed range of the second byte
-    if (lead >= 0xc2 && lead <= 0xdf) {
-        need = 2;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-        need = 3;
-        if (lead == 0xe0) {
-            lo = 0xa0; // overlong
-        } else if (lead == 0xed) {
-            hi = 0x9f; // surrogates
-        }
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-        need = 4;
-        if (lead == 0xf0) {
-            lo = 0x90; // overlong
-        } else if (lead == 0xf4) {
-            hi = 0x8f; // above U+10FFFF
-        }
-    } else {
-        return {Utf8Step::Kind::invalid_start, 1};
-    }
-    for (std::size_t k = 1; k < need; k++) {
-        if (k >= available) {
-            return {Utf8Step::Kind::truncated, available};
-        }
-        bool ok = (k == 1) ? (p[1] >= lo && p[1] <= hi) : is_continuation(p[k]);
-        if (!ok) {
-            return {Utf8Step::Kind::invalid_continuation, k};
-        }
-    }
-    return {Utf8Step::Kind::valid, need};
 }
 
 std::string_view reason_for(Utf8Step::Kind kind)
@@ -215,7 +165,7 @@ StrictDecodeResult decode_strict(std::string_view bytes, TextEncoding encoding,
 
     std::size_t valid_end = 0;
     while (valid_end < n) {
-        Utf8Step step = scan_utf8(p + valid_end, n - valid_end);
+        Utf8Step step = utf8_step(bytes, valid_end);
         if (step.kind == Utf8Step::Kind::truncated && !final) {
             break; // kept back for more input that never comes
         }
@@ -250,7 +200,7 @@ std::string decode_replacing(std::string_view bytes, TextEncoding encoding)
             i++;
             continue;
         }
-        Utf8Step step = scan_utf8(p + i, n - i);
+        Utf8Step step = utf8_step(bytes, i);
         if (step.kind == Utf8Step::Kind::valid) {
             out.append(bytes.substr(i, step.length));
         } else {

@@ -1,5 +1,7 @@
 #include "drf/python/json_decode_error.h"
 
+#include "core/ascii.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
@@ -10,17 +12,6 @@ namespace authtoken
 {
 namespace
 {
-
-bool starts_with(std::string_view text, std::string_view prefix)
-{
-    return text.substr(0, prefix.size()) == prefix;
-}
-
-bool ends_with(std::string_view text, std::string_view suffix)
-{
-    return text.size() >= suffix.size() &&
-           text.substr(text.size() - suffix.size()) == suffix;
-}
 
 bool is_json_space(char c)
 {

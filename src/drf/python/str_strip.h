@@ -1,6 +1,6 @@
-// Python's strip() without arguments, for str and for bytes. DRF's CharField
-// trims with str.strip(), which knows Unicode whitespace; Django's header
-// parsing strips bytes, which knows only ASCII whitespace.
+// Python's str.strip() without arguments: DRF's CharField trims with it,
+// and it knows Unicode whitespace. (bytes.strip(), which knows only ASCII
+// whitespace, is strip_ascii_space() in core/ascii.h.)
 #pragma once
 
 #include <string_view>
@@ -13,10 +13,9 @@ namespace authtoken
 // U+2029, U+202F, U+205F and U+3000 (Python 3.11's table).
 bool is_python_space(char32_t code_point);
 
-// str.strip() of valid UTF-8 text.
+// str.strip() of valid UTF-8 text (every caller's text comes out of a
+// decoder, latin1_to_utf8() or an ASCII check). A byte that does not start
+// a valid character is kept and ends the strip at that side.
 std::string_view strip_python_str(std::string_view utf8);
-
-// bytes.strip(): space, \t, \n, \r, \v and \f.
-std::string_view strip_python_bytes(std::string_view bytes);
 
 } // namespace authtoken

@@ -3,6 +3,7 @@
 // from a real DRF; the other expected answers were produced by Debian 12's
 // python3-django 3.2.25 and python3-djangorestframework 3.14.0 running
 // ObtainAuthToken with authenticate() stubbed out.
+#include "core/drf_messages.h"
 #include "drf/json_renderer.h"
 #include "drf/obtain_request.h"
 #include "drf/python/float_repr.h"
@@ -931,6 +932,59 @@ void test_renderer_writes_compact_utf8_json_like_drf(void **)
                         "\\u2029\"],\"a\":1}");
 }
 
+// The module's ready-made bodies (core/drf_messages.h) are what the one
+// renderer writes for their details, and their details and statuses are
+// DRF's, written out.
+void test_catalogue_bodies_are_what_the_renderer_writes(void **)
+{
+    namespace drf = authtoken::drf;
+    const drf::DrfError all[] = {
+        drf::kNotProvided,       drf::kNoCredentials,  drf::kContainsSpaces,
+        drf::kInvalidCharacters, drf::kInvalidToken,   drf::kInactive,
+        drf::kUnavailable,       drf::kServerError,    drf::kParseError,
+        drf::kNotFound,          drf::kIncompleteBody, drf::kBodyTooLarge,
+        drf::kUriTooLong,        drf::kRequestFailed};
+    for (const drf::DrfError &error : all) {
+        assert_string_equal(authtoken::render_drf_detail(error.detail).c_str(),
+                            std::string(error.body).c_str());
+    }
+    assert_int_equal(drf::kInvalidToken.status, 401);
+    assert_string_equal(std::string(drf::kInvalidToken.body).c_str(),
+                        R"({"detail":"Invalid token."})");
+    assert_int_equal(drf::kUnavailable.status, 503);
+    assert_int_equal(drf::kServerError.status, 500);
+    assert_string_equal(std::string(drf::kServerError.body).c_str(),
+                        R"({"detail":"A server error occurred."})");
+}
+
+// The details that hold a value, rendered: DRF 3.14's Throttled (singular
+// for 1), MethodNotAllowed and UnsupportedMediaType, and the serializer's
+// non_field_errors dict.
+void test_details_with_values_render_as_drf_writes_them(void **)
+{
+    namespace drf = authtoken::drf;
+    using authtoken::render_drf_detail;
+    assert_string_equal(
+        render_drf_detail(drf::throttled_detail(1)).c_str(),
+        R"({"detail":"Request was throttled. Expected available in 1 second."})");
+    assert_string_equal(
+        render_drf_detail(drf::throttled_detail(42)).c_str(),
+        R"({"detail":"Request was throttled. Expected available in 42 seconds."})");
+    assert_string_equal(
+        render_drf_detail(drf::method_not_allowed_detail("GET")).c_str(),
+        R"({"detail":"Method \"GET\" not allowed."})");
+    assert_string_equal(
+        render_drf_detail(drf::unsupported_media_type_detail("text/plain"))
+            .c_str(),
+        R"({"detail":"Unsupported media type \"text/plain\" in request."})");
+    assert_string_equal(
+        render_drf_detail(drf::body_larger_than_detail(4096)).c_str(),
+        R"({"detail":"Request body is larger than 4096 bytes."})");
+    assert_string_equal(
+        authtoken::render_drf_non_field_error(drf::kUnableToLogIn).c_str(),
+        R"({"non_field_errors":["Unable to log in with provided credentials."]})");
+}
+
 // The helpers above build most expected bodies with the production
 // renderer. These are the bytes DRF 3.15 sends, written out, so that a
 // fault in the renderer or in a message constant cannot hide behind them.
@@ -1099,6 +1153,8 @@ int main()
         cmocka_unit_test(test_nul_characters_are_not_allowed_in_either_field),
         cmocka_unit_test(test_both_fields_are_reported_together_username_first),
         cmocka_unit_test(test_renderer_writes_compact_utf8_json_like_drf),
+        cmocka_unit_test(test_catalogue_bodies_are_what_the_renderer_writes),
+        cmocka_unit_test(test_details_with_values_render_as_drf_writes_them),
         cmocka_unit_test(test_expected_bodies_are_drf_bytes_written_out),
         cmocka_unit_test(test_random_bodies_never_crash_and_always_answer),
     };

@@ -219,7 +219,7 @@ void redis_urls(void **)
         describe_endpoint(parse_redis_url("redis://:pw@h:1/0")).c_str(), "pw"));
 }
 
-void throttle_rates_and_messages(void **)
+void throttle_rates_and_waits(void **)
 {
     ThrottleRate r = parse_throttle_rate("5/min");
     assert_int_equal(r.requests, 5);
@@ -230,12 +230,6 @@ void throttle_rates_and_messages(void **)
     assert_int_equal(retry_after_seconds(1), 1);
     assert_int_equal(retry_after_seconds(1000), 1);
     assert_int_equal(retry_after_seconds(1001), 2);
-    assert_string_equal(
-        throttled_body(1).c_str(),
-        R"({"detail":"Request was throttled. Expected available in 1 second."})");
-    assert_string_equal(
-        throttled_body(42).c_str(),
-        R"({"detail":"Request was throttled. Expected available in 42 seconds."})");
 }
 
 } // namespace
@@ -252,7 +246,7 @@ int main(void)
         cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test(redis_urls),
-        cmocka_unit_test(throttle_rates_and_messages),
+        cmocka_unit_test(throttle_rates_and_waits),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

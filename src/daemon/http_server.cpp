@@ -247,13 +247,15 @@ class HeadGate
 {
   public:
     using Pass = std::function<void(int, const sockaddr *, socklen_t)>;
+    using Count = std::function<std::size_t()>;
 
+    // `open`: the connections MHD serves now.
     HeadGate(int listen_fd, const HttpLimits &limits, Lingerer &lingerer,
-             Pass pass)
+             Pass pass, Count open)
         : listen_fd_(listen_fd), limits_(limits),
           head_{limits.max_line_size, limits.max_head_size,
                 limits.max_header_fields},
-          lingerer_(lingerer), pass_(std::move(pass)),
+          lingerer_(lingerer), pass_(std::move(pass)), open_(std::move(open)),
           buffer_(limits.max_head_size + 1)
     {
         epoll_ = epoll_create1(EPOLL_CLOEXEC);
@@ -356,9 +358,14 @@ class HeadGate
                 }
                 return;
             }
-            if (pending_.size() >= limits_.max_connections) {
+            if (pending_.size() + open_() >= limits_.max_connections) {
                 ::close(fd); // as MHD does over its connection limit
                 continue;
+            }
+            if (limits_.max_head_size > 32768) {
+                // The head waits in the receive buffer until it is whole.
+                int size = static_cast<int>(2 * limits_.max_head_size);
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
             }
             p.accepted = Clock::now();
             p.deadline = p.accepted + limits_.read_timeout;
@@ -448,6 +455,7 @@ class HeadGate
     const HeadLimits head_;
     Lingerer &lingerer_;
     Pass pass_;
+    Count open_;
     std::vector<char> buffer_;
     int epoll_ = -1;
     std::map<int, Pending> pending_;
@@ -857,6 +865,10 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
                                  socklen_t len) {
             // On failure (over the connection limit) MHD closes it.
             MHD_add_connection(daemon, fd, addr, len);
+        },
+        [impl = impl_.get()] {
+            std::lock_guard<std::mutex> lock(impl->mutex);
+            return impl->connections.size();
         });
     impl_->gate->start();
 }

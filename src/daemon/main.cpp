@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -74,10 +75,11 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --max-header-size BYTES  request line + headers; over it 431 (default 32768;
                          a line over 8192 bytes gets 414 or 431)
   --max-header-fields N  more header fields get 431 (default 100)
-  --max-connections N    connections served at once (default 128)
+  --max-connections N    connections open at once (default 128)
   --threads N            password hashes at once (default 0: one per core)
-  --read-timeout S       per read, and for a new connection's first byte (5)
-  --request-timeout S    for a whole request, from its first byte (10)
+  --read-timeout S       idle while reading, and for a new connection's
+                         first byte (5)
+  --request-timeout S    for a whole request (10)
   --keep-alive-timeout S idle wait for the next request (2)
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
 
@@ -290,6 +292,29 @@ unsigned hashing_slots(const IssuerSettings &settings)
     return cores > 0 ? cores : 2;
 }
 
+// Each connection is a descriptor (two while it lingers): raise the soft
+// limit towards the hard one to fit max_connections.
+void fit_open_files(unsigned connections)
+{
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+        return;
+    }
+    rlim_t want = 2 * static_cast<rlim_t>(connections) + 64;
+    if (nofile.rlim_cur >= want) {
+        return;
+    }
+    nofile.rlim_cur = std::min(want, nofile.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    if (nofile.rlim_cur < want) {
+        log::warn("max_connections " + std::to_string(connections) +
+                  " needs " + std::to_string(want) +
+                  " open files, the hard limit is " +
+                  std::to_string(nofile.rlim_max) +
+                  ": raise LimitNOFILE= (systemd) or ulimit -n");
+    }
+}
+
 // Handlers running at once at most (each may wait on Redis, a throttle
 // delay or a hashing slot); beyond, requests queue for a worker.
 constexpr unsigned kMaxWorkers = 256;
@@ -421,6 +446,7 @@ int run(std::vector<std::string> args)
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
     HttpLimits limits = http_limits(settings);
+    fit_open_files(limits.max_connections);
     HttpServer server(listener.fd, limits,
                       make_router(settings, obtain, pool));
     log::info("redis " + describe_endpoint(endpoint) + ", " +

@@ -71,7 +71,8 @@ struct IssuerSettings {
     std::size_t max_body_size = 16 * 1024;
     // The request head (request line + header fields): bytes in all, and
     // fields. Over either: 431 and the connection closed. A request line
-    // or header line over 8192 bytes (httplib's fixed line limit) gets
+    // or header line over 8192 bytes (nginx's large_client_header_buffers
+    // line size) gets
     // 414 / 431. nginx's model: large_client_header_buffers 4 8k.
     std::size_t max_header_size = 32 * 1024;
     unsigned max_header_fields = 100;
@@ -79,7 +80,7 @@ struct IssuerSettings {
                                 // connection's first byte
     unsigned write_timeout = 5; // seconds
     // Seconds for a whole request (line, headers, body) from its first
-    // byte: the slowloris bound, which httplib's per-read timeout is not.
+    // byte: the slowloris bound, which a per-read timeout is not.
     unsigned request_timeout = 10;
     unsigned keep_alive_timeout = 2; // seconds idle between requests
     // Seconds to read and drop the rest of a body refused unread (413)

@@ -70,11 +70,12 @@ HttpResponse method_not_allowed(const HttpRequest &req)
 
 HttpResponse options_answer()
 {
-    HttpResponse res = json_answer(200, R"({"name":"Obtain Auth Token","renders":)"
-                                        R"(["application/json"],"parses":)"
-                                        R"(["application/json",)"
-                                        R"("application/x-www-form-urlencoded",)"
-                                        R"("multipart/form-data"]})");
+    HttpResponse res =
+        json_answer(200, R"({"name":"Obtain Auth Token","renders":)"
+                         R"(["application/json"],"parses":)"
+                         R"(["application/json",)"
+                         R"("application/x-www-form-urlencoded",)"
+                         R"("multipart/form-data"]})");
     res.set_header("Allow", kAllow);
     return res;
 }
@@ -82,8 +83,7 @@ HttpResponse options_answer()
 HttpResponse obtain_too_large(const HttpRequest &req,
                               const IssuerSettings &settings)
 {
-    HttpResponse res =
-        json_answer(413, too_large_body(settings.max_body_size));
+    HttpResponse res = json_answer(413, too_large_body(settings.max_body_size));
     res.set_header("Allow", kAllow);
     res.close = true;
     log::info("obtain-token from " + client_of(req, settings) +
@@ -172,8 +172,11 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
         }
         return d;
     }
-    if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
-        d.handler = [&pool](const HttpRequest &) { return handle_health(pool); };
+    if (req.path == "/healthz" &&
+        (req.method == "GET" || req.method == "HEAD")) {
+        d.handler = [&pool](const HttpRequest &) {
+            return handle_health(pool);
+        };
         return d;
     }
     log::info(req.method + " " + req.path + ": 404");

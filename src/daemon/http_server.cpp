@@ -252,9 +252,9 @@ class HeadGate
     // `open`: the connections MHD serves now.
     HeadGate(int listen_fd, const HttpLimits &limits, Lingerer &lingerer,
              Pass pass, Count open)
-        : listen_fd_(listen_fd), limits_(limits),
-          head_{limits.max_line_size, limits.max_head_size,
-                limits.max_header_fields},
+        : listen_fd_(listen_fd),
+          limits_(limits), head_{limits.max_line_size, limits.max_head_size,
+                                 limits.max_header_fields},
           lingerer_(lingerer), pass_(std::move(pass)), open_(std::move(open)),
           buffer_(limits.max_head_size + 1)
     {
@@ -434,9 +434,11 @@ class HeadGate
         std::string body = R"({"detail":")" + detail + R"("})";
         std::string answer =
             "HTTP/1.1 " + std::to_string(status) +
-            (status == 414 ? " URI Too Long" : " Request Header Fields Too Large") +
+            (status == 414 ? " URI Too Long"
+                           : " Request Header Fields Too Large") +
             "\r\nContent-Type: application/json\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+            body;
         log::info("request head from " + peer_of(pending_[fd]) + ": " +
                   std::to_string(status) + " " + detail);
         forget(fd);
@@ -467,8 +469,9 @@ class HeadGate
 
 bool HttpRequest::has_header(std::string_view name) const
 {
-    return std::any_of(headers.begin(), headers.end(),
-                       [name](const auto &h) { return iequals(h.first, name); });
+    return std::any_of(headers.begin(), headers.end(), [name](const auto &h) {
+        return iequals(h.first, name);
+    });
 }
 
 std::string HttpRequest::header(std::string_view name) const
@@ -562,10 +565,9 @@ struct HttpServer::Impl {
 
     static Connection *connection_of(MHD_Connection *conn)
     {
-        const MHD_ConnectionInfo *info = MHD_get_connection_info(
-            conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        return info ? static_cast<Connection *>(info->socket_context)
-                    : nullptr;
+        const MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return info ? static_cast<Connection *>(info->socket_context) : nullptr;
     }
 
     // Queues `res` (event-loop thread, or a suspended connection's worker).
@@ -601,9 +603,9 @@ struct HttpServer::Impl {
         MHD_destroy_response(response);
         // Until the next request line: the keep-alive wait.
         c->idle = true;
-        set_deadline(c, Clock::now() + limits.keep_alive_timeout +
-                            (close ? limits.lingering_time
-                                   : std::chrono::seconds(0)));
+        set_deadline(
+            c, Clock::now() + limits.keep_alive_timeout +
+                   (close ? limits.lingering_time : std::chrono::seconds(0)));
         return ok;
     }
 
@@ -847,8 +849,8 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->daemon = MHD_start_daemon(
         flags, 0, nullptr, nullptr, &access_handler, impl_.get(),
         MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, impl_.get(),
-        MHD_OPTION_CONNECTION_LIMIT,
-        limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits.read_timeout.count()),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED,
         &request_completed, impl_.get(), MHD_OPTION_NOTIFY_CONNECTION,
@@ -861,8 +863,7 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->watchdog = std::thread([impl = impl_.get()] { impl->watch(); });
     impl_->gate = std::make_unique<HeadGate>(
         listen_fd, impl_->limits, impl_->lingerer,
-        [daemon = impl_->daemon](int fd, const sockaddr *addr,
-                                 socklen_t len) {
+        [daemon = impl_->daemon](int fd, const sockaddr *addr, socklen_t len) {
             // On failure (over the connection limit) MHD closes it.
             MHD_add_connection(daemon, fd, addr, len);
         },

@@ -187,10 +187,9 @@ Listener listen_unix(const ListenAddress &address,
             0) {
             int e = errno;
             close(fd);
-            throw std::runtime_error("socket_group: cannot chown " +
-                                     address.host + " to " +
-                                     socket_options.group + ": " +
-                                     std::strerror(e));
+            throw std::runtime_error(
+                "socket_group: cannot chown " + address.host + " to " +
+                socket_options.group + ": " + std::strerror(e));
         }
     }
     // Connecting needs write permission on the socket, and bind() made
@@ -307,9 +306,8 @@ void fit_open_files(unsigned connections)
     nofile.rlim_cur = std::min(want, nofile.rlim_max);
     setrlimit(RLIMIT_NOFILE, &nofile);
     if (nofile.rlim_cur < want) {
-        log::warn("max_connections " + std::to_string(connections) +
-                  " needs " + std::to_string(want) +
-                  " open files, the hard limit is " +
+        log::warn("max_connections " + std::to_string(connections) + " needs " +
+                  std::to_string(want) + " open files, the hard limit is " +
                   std::to_string(nofile.rlim_max) +
                   ": raise LimitNOFILE= (systemd) or ulimit -n");
     }
@@ -447,8 +445,7 @@ int run(std::vector<std::string> args)
         listen_on(address, {settings.socket_mode, settings.socket_group});
     HttpLimits limits = http_limits(settings);
     fit_open_files(limits.max_connections);
-    HttpServer server(listener.fd, limits,
-                      make_router(settings, obtain, pool));
+    HttpServer server(listener.fd, limits, make_router(settings, obtain, pool));
     log::info("redis " + describe_endpoint(endpoint) + ", " +
               std::to_string(limits.max_connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +

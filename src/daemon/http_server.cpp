@@ -85,9 +85,17 @@ class WorkerPool
     WorkerPool(const WorkerPool &) = delete;
     WorkerPool &operator=(const WorkerPool &) = delete;
 
+    // Once join() has begun, runs `job` in the caller's thread: a request
+    // finishing during the stop is still answered, and no thread outlives
+    // the pool.
     void submit(std::function<void()> job)
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (stopping_) {
+            lock.unlock();
+            job();
+            return;
+        }
         jobs_.push_back(std::move(job));
         if (idle_ == 0 && threads_.size() < max_) {
             threads_.emplace_back([this] { run(); });

@@ -18,7 +18,7 @@
 // before the real value, base64 parts, extra fields). The answer must be
 // exactly DRF's: the username stripped, the password as sent, or the
 // blank/NUL errors DRF gives for them.
-#include "issuer/obtain_request.h"
+#include "drf/obtain_request.h"
 #include "fuzz_support.h"
 
 #include <nlohmann/json.hpp>

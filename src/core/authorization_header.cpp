@@ -1,4 +1,4 @@
-#include "authorization_header.h"
+#include "core/authorization_header.h"
 
 namespace authtoken {
 namespace {

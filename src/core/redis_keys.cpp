@@ -1,4 +1,4 @@
-#include "redis_keys.h"
+#include "core/redis_keys.h"
 
 #include <cstring>
 #include <stdexcept>

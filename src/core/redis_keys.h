@@ -2,7 +2,7 @@
 // the module, the daemon and the CLI all build keys here.
 #pragma once
 
-#include "token_digest.h"
+#include "core/token_digest.h"
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,6 @@
-#include "token_digest.h"
+#include "core/token_digest.h"
 
-#include "digit_values.h"
+#include "core/digit_values.h"
 
 #include <openssl/evp.h>
 

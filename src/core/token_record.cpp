@@ -1,4 +1,4 @@
-#include "token_record.h"
+#include "core/token_record.h"
 
 namespace authtoken {
 namespace {

@@ -6,11 +6,11 @@
 
 #include "issuer/django_import.h"
 #include "issuer/django_username.h"
-#include "issuer/issuer_settings.h"
+#include "issuer/settings/issuer_settings.h"
 #include "issuer/password_hasher.h"
-#include "issuer/redis_client.h"
+#include "issuer/store/redis_client.h"
 #include "issuer/token_sealer.h"
-#include "issuer/user_store.h"
+#include "issuer/store/user_store.h"
 
 #include <nlohmann/json.hpp>
 #include <uniwidth.h>

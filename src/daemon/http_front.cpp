@@ -1,8 +1,8 @@
-#include "http_front.h"
+#include "daemon/http_front.h"
 
 #include "core/drf_messages.h"
-#include "issuer/client_address.h"
-#include "issuer/event_log.h"
+#include "daemon/client_address.h"
+#include "daemon/event_log.h"
 
 #include <nlohmann/json.hpp>
 

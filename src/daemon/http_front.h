@@ -4,10 +4,10 @@
 // (connections, limits, threads) is http_server.h.
 #pragma once
 
-#include "http_server.h"
-#include "obtain_service.h"
+#include "daemon/http_server.h"
+#include "daemon/obtain_service.h"
 
-#include "issuer/issuer_settings.h"
+#include "issuer/settings/issuer_settings.h"
 
 namespace authtoken
 {

@@ -1,8 +1,8 @@
-#include "http_server.h"
+#include "daemon/http_server.h"
 
-#include "request_head.h"
+#include "daemon/request_head.h"
 
-#include "issuer/event_log.h"
+#include "daemon/event_log.h"
 
 #include <microhttpd.h>
 

@@ -2,15 +2,15 @@
 // environment > config file > defaults), opens the secret and the Lua
 // scripts, and serves POST /api-token-auth/ and GET /healthz until SIGTERM,
 // which lets requests in flight finish and exits 0.
-#include "concurrency_limit.h"
-#include "http_front.h"
-#include "http_server.h"
-#include "obtain_service.h"
+#include "daemon/concurrency_limit.h"
+#include "daemon/http_front.h"
+#include "daemon/http_server.h"
+#include "daemon/obtain_service.h"
 
-#include "issuer/event_log.h"
-#include "issuer/issuer_settings.h"
-#include "issuer/login_throttle.h"
-#include "issuer/redis_client.h"
+#include "daemon/event_log.h"
+#include "issuer/settings/issuer_settings.h"
+#include "issuer/store/login_throttle.h"
+#include "issuer/store/redis_client.h"
 #include "issuer/token_sealer.h"
 
 #include <arpa/inet.h>

@@ -1,10 +1,10 @@
-#include "obtain_service.h"
+#include "daemon/obtain_service.h"
 
 #include "core/drf_messages.h"
-#include "issuer/client_address.h"
-#include "issuer/event_log.h"
-#include "issuer/obtain_request.h"
-#include "issuer/user_store.h"
+#include "daemon/client_address.h"
+#include "daemon/event_log.h"
+#include "drf/obtain_request.h"
+#include "issuer/store/user_store.h"
 
 #include <nlohmann/json.hpp>
 

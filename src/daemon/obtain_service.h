@@ -6,11 +6,11 @@
 // upgrade) runs under `hashing`, the daemon's bound on CPU work.
 #pragma once
 
-#include "concurrency_limit.h"
+#include "daemon/concurrency_limit.h"
 
-#include "issuer/login_throttle.h"
+#include "issuer/store/login_throttle.h"
 #include "issuer/password_hasher.h"
-#include "issuer/redis_client.h"
+#include "issuer/store/redis_client.h"
 #include "issuer/token_sealer.h"
 
 #include <string>

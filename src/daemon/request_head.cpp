@@ -1,4 +1,4 @@
-#include "request_head.h"
+#include "daemon/request_head.h"
 
 namespace authtoken
 {

@@ -1,6 +1,6 @@
-#include "django_import.h"
-#include "django_username.h"
-#include "password_hasher.h"
+#include "issuer/django_import.h"
+#include "issuer/django_username.h"
+#include "issuer/password_hasher.h"
 
 #include <nlohmann/json.hpp>
 

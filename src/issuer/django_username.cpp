@@ -1,5 +1,5 @@
-#include "django_username.h"
-#include "python_whitespace.h"
+#include "issuer/django_username.h"
+#include "drf/python/str_strip.h"
 
 #include <unictype.h>
 #include <uninorm.h>

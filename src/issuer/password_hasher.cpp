@@ -1,4 +1,4 @@
-#include "password_hasher.h"
+#include "issuer/password_hasher.h"
 
 #include "core/digit_values.h"
 

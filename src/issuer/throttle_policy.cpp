@@ -1,4 +1,4 @@
-#include "throttle_policy.h"
+#include "issuer/throttle_policy.h"
 
 #include <stdexcept>
 

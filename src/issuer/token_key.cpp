@@ -1,4 +1,4 @@
-#include "token_key.h"
+#include "issuer/token_key.h"
 
 #include <openssl/rand.h>
 

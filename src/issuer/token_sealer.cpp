@@ -1,4 +1,4 @@
-#include "token_sealer.h"
+#include "issuer/token_sealer.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>

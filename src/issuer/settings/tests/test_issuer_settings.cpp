@@ -1,0 +1,258 @@
+// Settings precedence (flags > environment > file > defaults), the config
+// file format, flag spelling, Redis URLs and throttle rates.
+#include "issuer/settings/issuer_settings.h"
+#include "issuer/store/redis_url.h"
+#include "issuer/throttle_policy.h"
+
+#include <cstring>
+#include <map>
+#include <string>
+
+// cmocka last: its macros (fail, ...) clash with names in C++ headers.
+#include "core/tests/cmocka_cpp.h"
+
+using namespace authtoken;
+
+namespace
+{
+
+std::map<std::string, std::string> g_env;
+std::map<std::string, std::string> g_files;
+
+std::optional<std::string> fake_env(const std::string &name)
+{
+    auto it = g_env.find(name);
+    if (it == g_env.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+std::string fake_read(const std::string &path)
+{
+    return g_files.at(path);
+}
+
+int reset(void **)
+{
+    g_env.clear();
+    g_files.clear();
+    return 0;
+}
+
+void defaults_without_any_source(void **)
+{
+    IssuerSettings s = resolve_settings({}, fake_env, fake_read);
+    assert_string_equal(s.listen.c_str(), "127.0.0.1:8000");
+    assert_int_equal(s.pbkdf2_iterations, 600000);
+    assert_true(s.auto_create_token);
+    assert_int_equal(s.throttle_user_addr_rate.requests, 5);
+    assert_int_equal(s.throttle_user_rate.seconds, 3600);
+    assert_string_equal(s.real_ip_header.c_str(), "");
+}
+
+void flags_beat_environment_beat_file(void **)
+{
+    g_files["/etc/a.conf"] = "# comment\n"
+                             "listen = 127.0.0.1:1\n"
+                             "redis = redis://file:1/0\n"
+                             "pbkdf2_iterations = 10  # trailing comment\n"
+                             "\n"
+                             "auto_create_token = off\n";
+    g_env["AUTHTOKEN_CONFIG"] = "/etc/a.conf";
+    g_env["AUTHTOKEN_REDIS"] = "redis://env:2/0";
+    g_env["AUTHTOKEN_PBKDF2_ITERATIONS"] = "20";
+    g_env["AUTHTOKEN_INSECURE_TEST_HASHING"] = "on";
+    IssuerSettings s =
+        resolve_settings({{"pbkdf2_iterations", "30"}}, fake_env, fake_read);
+    assert_string_equal(s.listen.c_str(), "127.0.0.1:1");    // file
+    assert_string_equal(s.redis.c_str(), "redis://env:2/0"); // env
+    assert_int_equal(s.pbkdf2_iterations, 30);               // flag
+    assert_false(s.auto_create_token);
+}
+
+void config_flag_beats_config_env(void **)
+{
+    g_files["/a"] = "listen = a:1\n";
+    g_files["/b"] = "listen = b:1\n";
+    g_env["AUTHTOKEN_CONFIG"] = "/a";
+    IssuerSettings s =
+        resolve_settings({{"config", "/b"}}, fake_env, fake_read);
+    assert_string_equal(s.listen.c_str(), "b:1");
+}
+
+void config_errors_name_file_and_line(void **)
+{
+    g_files["/c"] = "listen = x:1\nbogus = 1\n";
+    try {
+        resolve_settings({{"config", "/c"}}, fake_env, fake_read);
+        fail();
+    } catch (const SettingsError &e) {
+        assert_non_null(strstr(e.what(), "/c:2"));
+        assert_non_null(strstr(e.what(), "bogus"));
+    }
+}
+
+void bad_environment_value_is_named(void **)
+{
+    g_env["AUTHTOKEN_THROTTLE_USER_RATE"] = "5/fortnight";
+    try {
+        resolve_settings({}, fake_env, fake_read);
+        fail();
+    } catch (const SettingsError &e) {
+        assert_non_null(strstr(e.what(), "AUTHTOKEN_THROTTLE_USER_RATE"));
+    }
+}
+
+// Below 600000 only with the insecure test setting named; above the
+// hasher's own cap never (it made every login answer 500).
+void pbkdf2_iterations_floor_and_cap(void **)
+{
+    for (const char *low : {"1", "1000", "599999"}) {
+        try {
+            resolve_settings({{"pbkdf2_iterations", low}}, fake_env, fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", low);
+        } catch (const SettingsError &e) {
+            assert_non_null(strstr(e.what(), "insecure_test_hashing"));
+        }
+    }
+    IssuerSettings s = resolve_settings(
+        {{"pbkdf2_iterations", "1000"}, {"insecure_test_hashing", "on"}},
+        fake_env, fake_read);
+    assert_int_equal(hasher_policy(s).pbkdf2_iterations, 1000);
+    assert_true(hasher_policy(s).allow_insecure_iterations);
+    s = resolve_settings({{"pbkdf2_iterations", "10000000"}}, fake_env,
+                         fake_read);
+    assert_int_equal(s.pbkdf2_iterations, 10000000);
+    for (const char *high : {"10000001", "100000000"}) {
+        try {
+            resolve_settings(
+                {{"pbkdf2_iterations", high}, {"insecure_test_hashing", "on"}},
+                fake_env, fake_read);
+            fail_msg("accepted pbkdf2_iterations %s", high);
+        } catch (const SettingsError &) {
+        }
+    }
+    s = resolve_settings({{"password_hasher", "argon2id"}}, fake_env,
+                         fake_read);
+    assert_true(hasher_policy(s).hasher == passwords::Hasher::argon2id);
+    try {
+        resolve_settings({{"password_hasher", "md5"}}, fake_env, fake_read);
+        fail();
+    } catch (const SettingsError &) {
+    }
+}
+
+// A password given on the command line is masked in argv once read: in
+// every URL form (redis://, sentinel://, the query's password= and
+// sentinel_password=), and nothing else is touched.
+void redis_passwords_are_masked_in_argv(void **)
+{
+    std::string a = "redis://:pw1@h:1/0";
+    std::string b =
+        "sentinel://u:pw2@s1:26379,s2:26379/svc/0?sentinel_password=pw3";
+    std::string c = "unix:///run/r.sock?db=1&password=pw4";
+    std::string d = "redis://h:1/0";
+    std::string flag_a = "--redis", flag_b = "--redis=" + b, flag_c = "--redis";
+    char *argv[] = {nullptr,       flag_a.data(), a.data(),
+                    flag_b.data(), flag_c.data(), c.data()};
+    assert_true(hide_redis_password_in_argv(6, argv));
+    assert_string_equal(a.c_str(), "redis://:xxx@h:1/0");
+    assert_string_equal(flag_b.c_str(),
+                        "--redis=sentinel://u:xxx@s1:26379,s2:26379/svc/"
+                        "0?sentinel_password=xxx");
+    assert_string_equal(c.c_str(), "unix:///run/r.sock?db=1&password=xxx");
+    char *plain[] = {nullptr, flag_a.data(), d.data()};
+    assert_false(hide_redis_password_in_argv(3, plain));
+    assert_string_equal(d.c_str(), "redis://h:1/0");
+}
+
+void flags_are_taken_out_of_argv(void **)
+{
+    std::vector<std::string> args = {"--redis",
+                                     "redis://h:1/2",
+                                     "createuser",
+                                     "bob",
+                                     "--superuser",
+                                     "--pbkdf2-iterations=7",
+                                     "--no-auto-create-token"};
+    auto flags = take_setting_flags(args);
+    assert_string_equal(flags.at("redis").c_str(), "redis://h:1/2");
+    assert_string_equal(flags.at("pbkdf2_iterations").c_str(), "7");
+    assert_string_equal(flags.at("auto_create_token").c_str(), "0");
+    assert_int_equal(args.size(), 3);
+    assert_string_equal(args[2].c_str(), "--superuser");
+}
+
+void redis_urls(void **)
+{
+    RedisEndpoint e = parse_redis_url("redis://:s%40cret@db.local:6380/3");
+    assert_string_equal(e.host.c_str(), "db.local");
+    assert_int_equal(e.port, 6380);
+    assert_string_equal(e.password.c_str(), "s@cret");
+    assert_int_equal(e.db, 3);
+
+    e = parse_redis_url("redis://127.0.0.1");
+    assert_int_equal(e.port, 6379);
+    assert_int_equal(e.db, 0);
+
+    e = parse_redis_url("redis://user:pw@[::1]:7000");
+    assert_string_equal(e.host.c_str(), "::1");
+    assert_string_equal(e.username.c_str(), "user");
+    assert_int_equal(e.port, 7000);
+
+    e = parse_redis_url("unix:///run/redis.sock?db=2&password=pw");
+    assert_string_equal(e.unix_path.c_str(), "/run/redis.sock");
+    assert_int_equal(e.db, 2);
+    assert_string_equal(e.password.c_str(), "pw");
+
+    for (const char *bad :
+         {"http://x", "redis://h:99999", "redis://h:x", "redis://h/abc",
+          "unix://relative.sock", "unix:///s?foo=1"}) {
+        try {
+            parse_redis_url(bad);
+            fail_msg("accepted %s", bad);
+        } catch (const std::invalid_argument &) {
+        }
+    }
+    assert_null(strstr(
+        describe_endpoint(parse_redis_url("redis://:pw@h:1/0")).c_str(), "pw"));
+}
+
+void throttle_rates_and_messages(void **)
+{
+    ThrottleRate r = parse_throttle_rate("5/min");
+    assert_int_equal(r.requests, 5);
+    assert_int_equal(r.seconds, 60);
+    assert_int_equal(parse_throttle_rate("100/day").seconds, 86400);
+    assert_int_equal(parse_throttle_rate("3/s").seconds, 1);
+    assert_false(parse_throttle_rate("off").enabled());
+    assert_int_equal(retry_after_seconds(1), 1);
+    assert_int_equal(retry_after_seconds(1000), 1);
+    assert_int_equal(retry_after_seconds(1001), 2);
+    assert_string_equal(
+        throttled_body(1).c_str(),
+        R"({"detail":"Request was throttled. Expected available in 1 second."})");
+    assert_string_equal(
+        throttled_body(42).c_str(),
+        R"({"detail":"Request was throttled. Expected available in 42 seconds."})");
+}
+
+} // namespace
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(defaults_without_any_source, reset),
+        cmocka_unit_test_setup(flags_beat_environment_beat_file, reset),
+        cmocka_unit_test_setup(config_flag_beats_config_env, reset),
+        cmocka_unit_test_setup(config_errors_name_file_and_line, reset),
+        cmocka_unit_test_setup(bad_environment_value_is_named, reset),
+        cmocka_unit_test_setup(flags_are_taken_out_of_argv, reset),
+        cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
+        cmocka_unit_test(redis_passwords_are_masked_in_argv),
+        cmocka_unit_test(redis_urls),
+        cmocka_unit_test(throttle_rates_and_messages),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

@@ -1,0 +1,577 @@
+#include "issuer/store/redis_client.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+namespace authtoken
+{
+namespace
+{
+
+timeval to_timeval(std::chrono::milliseconds ms)
+{
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+}
+
+std::string sha1_hex(std::string_view text)
+{
+    unsigned char raw[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char *>(text.data()), text.size(),
+         raw);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : raw) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 0x0f]);
+    }
+    return out;
+}
+
+std::string read_whole_file(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Where Redis is, as a reader knows it: no scheme, no password, no db.
+std::string address_of(const RedisEndpoint &endpoint)
+{
+    if (!endpoint.unix_path.empty()) {
+        return "unix:" + endpoint.unix_path;
+    }
+    bool v6 = endpoint.host.find(':') != std::string::npos;
+    return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" +
+           std::to_string(endpoint.port);
+}
+
+bool ends_with(std::string_view s, std::string_view suffix)
+{
+    return s.size() >= suffix.size() &&
+           s.substr(s.size() - suffix.size()) == suffix;
+}
+
+} // namespace
+
+void FreeReply::operator()(redisReply *reply) const noexcept
+{
+    freeReplyObject(reply);
+}
+
+std::string reply_string(const redisReply *reply)
+{
+    if (reply == nullptr || reply->type == REDIS_REPLY_NIL) {
+        return {};
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        return std::to_string(reply->integer);
+    }
+    return std::string(reply->str, reply->len);
+}
+
+bool reply_is_nil(const redisReply *reply)
+{
+    return reply == nullptr || reply->type == REDIS_REPLY_NIL;
+}
+
+long long reply_integer(const redisReply *reply)
+{
+    if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER) {
+        return reply->integer;
+    }
+    if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+        return std::stoll(std::string(reply->str, reply->len));
+    }
+    throw RedisError("unexpected reply type, wanted an integer");
+}
+
+std::size_t reply_size(const redisReply *reply)
+{
+    return reply != nullptr && reply->type == REDIS_REPLY_ARRAY
+               ? reply->elements
+               : 0;
+}
+
+const redisReply *reply_element(const redisReply *reply, std::size_t i)
+{
+    if (i >= reply_size(reply)) {
+        throw RedisError("unexpected reply shape");
+    }
+    return reply->element[i];
+}
+
+void RedisConnection::FreeContext::operator()(redisContext *c) const noexcept
+{
+    redisFree(c);
+}
+
+namespace
+{
+
+// A Sentinel, as a plain endpoint with the Sentinels' own credentials.
+RedisEndpoint sentinel_endpoint(const RedisEndpoint &endpoint,
+                                const SentinelAddress &sentinel)
+{
+    RedisEndpoint e;
+    e.host = sentinel.host;
+    e.port = sentinel.port;
+    e.username = endpoint.sentinel_username;
+    e.password = endpoint.sentinel_password;
+    return e;
+}
+
+} // namespace
+
+RedisConnection::RedisConnection(const RedisEndpoint &endpoint,
+                                 std::chrono::milliseconds timeout)
+    : timeout_(timeout)
+{
+    if (!endpoint.via_sentinel()) {
+        address_ = address_of(endpoint);
+        open(endpoint);
+        return;
+    }
+    // Sentinel client spec, step 1: ask each Sentinel in turn; one that
+    // cannot be reached, times out or does not know the name is skipped.
+    RedisEndpoint primary = endpoint;
+    primary.sentinels.clear();
+    std::string why;
+    bool found = false;
+    for (std::size_t i = 0; i < endpoint.sentinels.size() && !found; i++) {
+        RedisEndpoint asked =
+            sentinel_endpoint(endpoint, endpoint.sentinels[i]);
+        try {
+            RedisConnection sentinel(asked, timeout);
+            Reply addr = sentinel.command(
+                {"SENTINEL", "get-master-addr-by-name", endpoint.service_name});
+            if (reply_size(addr.get()) != 2) {
+                why += "; " + address_of(asked) + " does not know \"" +
+                       endpoint.service_name + "\"";
+                continue;
+            }
+            primary.host = reply_string(reply_element(addr.get(), 0));
+            primary.port =
+                static_cast<int>(reply_integer(reply_element(addr.get(), 1)));
+            sentinel_used_ = i;
+            found = true;
+        } catch (const RedisError &e) {
+            why += std::string("; ") + e.what();
+        }
+    }
+    if (!found) {
+        throw RedisError("no Sentinel named the primary of \"" +
+                         endpoint.service_name + "\"" + why);
+    }
+    // Step 2: connect, then make sure it is a master: a Sentinel may name
+    // a node that was just demoted, or not yet promoted.
+    address_ = address_of(primary) + " (primary of \"" + endpoint.service_name +
+               "\" by Sentinel)";
+    open(primary);
+    via_sentinel_ = true;
+    Reply role = command({"ROLE"});
+    std::string is = reply_string(reply_element(role.get(), 0));
+    if (is != "master") {
+        throw RedisError("Redis at " + address_ + " is a " + is +
+                         ", not a master");
+    }
+}
+
+void RedisConnection::open(const RedisEndpoint &endpoint)
+{
+    timeval tv = to_timeval(timeout_);
+    ctx_.reset(
+        endpoint.unix_path.empty()
+            ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
+            : redisConnectUnixWithTimeout(endpoint.unix_path.c_str(), tv));
+    if (!ctx_) {
+        throw RedisError("cannot allocate a Redis context");
+    }
+    if (ctx_->err) {
+        throw RedisError("cannot connect to Redis at " + address_ + ": " +
+                         ctx_->errstr);
+    }
+    // The same timeout bounds every reply, so a stalled Redis costs a
+    // request at most this long (then 503), never a thread forever.
+    redisSetTimeout(ctx_.get(), tv);
+
+    if (!endpoint.password.empty()) {
+        if (endpoint.username.empty()) {
+            command({"AUTH", endpoint.password});
+        } else {
+            command({"AUTH", endpoint.username, endpoint.password});
+        }
+    }
+    if (endpoint.db != 0) {
+        std::string db = std::to_string(endpoint.db);
+        command({"SELECT", db});
+    }
+}
+
+RedisConnection::~RedisConnection() = default;
+
+Reply RedisConnection::command(const std::vector<std::string_view> &args)
+{
+    if (broken_) {
+        throw RedisError("connection is broken");
+    }
+    std::vector<const char *> argv;
+    std::vector<std::size_t> argvlen;
+    argv.reserve(args.size());
+    argvlen.reserve(args.size());
+    for (std::string_view a : args) {
+        argv.push_back(a.data());
+        argvlen.push_back(a.size());
+    }
+    Reply reply(static_cast<redisReply *>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(),
+                         argvlen.data())));
+    if (!reply) {
+        // hiredis 0.14 reports its socket timeout as an I/O error with
+        // errno EAGAIN ("Resource temporarily unavailable").
+        int error = errno;
+        broken_ = true;
+        if (ctx_->err == REDIS_ERR_IO &&
+            (error == EAGAIN || error == EWOULDBLOCK ||
+             std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)) {
+            throw RedisTimeout("Redis at " + address_ +
+                               " timed out: no answer within " +
+                               std::to_string(timeout_.count()) + " ms");
+        }
+        throw RedisConnectionLost(
+            "connection to Redis at " + address_ +
+            " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        std::string_view error(reply->str, reply->len);
+        // A primary demoted to replica by a failover: nothing was written;
+        // the next connection asks Sentinel where the primary is now.
+        if (via_sentinel_ && error.substr(0, 9) == "READONLY ") {
+            broken_ = true;
+        }
+        throw RedisError(std::string(error));
+    }
+    return reply;
+}
+
+ScriptLibrary::ScriptLibrary(const std::string &dir)
+{
+    // The check runs first in every script, as one chunk with it: Redis
+    // knows scripts only by the SHA-1 of their whole text.
+    std::string deadline = read_whole_file(dir + "/lib/deadline.lua");
+    std::unique_ptr<DIR, int (*)(DIR *)> d(opendir(dir.c_str()), closedir);
+    if (!d) {
+        throw std::runtime_error("cannot open scripts directory " + dir);
+    }
+    while (dirent *entry = readdir(d.get())) {
+        std::string name = entry->d_name;
+        if (!ends_with(name, ".lua")) {
+            continue;
+        }
+        std::string source = deadline + read_whole_file(dir + "/" + name);
+        std::string sha = sha1_hex(source);
+        scripts_.emplace(name.substr(0, name.size() - 4),
+                         Script{std::move(source), std::move(sha)});
+    }
+    if (scripts_.empty()) {
+        throw std::runtime_error("no *.lua scripts in " + dir);
+    }
+}
+
+void ScriptLibrary::load_all(RedisConnection &conn) const
+{
+    for (const auto &[name, script] : scripts_) {
+        try {
+            conn.command({"SCRIPT", "LOAD", script.source});
+        } catch (const RedisError &e) {
+            throw RedisError("cannot load " + name + ".lua: " + e.what());
+        }
+    }
+}
+
+const ScriptLibrary::Script &ScriptLibrary::find(std::string_view name) const
+{
+    auto it = scripts_.find(name);
+    if (it == scripts_.end()) {
+        throw std::runtime_error("missing script " + std::string(name) +
+                                 ".lua");
+    }
+    return it->second;
+}
+
+Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
+                         const std::vector<std::string_view> &keys,
+                         const std::vector<std::string_view> &args) const
+{
+    const Script &script = find(name);
+    std::string deadline = std::to_string(redis_time_ms(conn) +
+                                          conn.timeout().count());
+    // Redis read its TIME before this moment, so the script's deadline is
+    // no later than sent + timeout on this clock.
+    auto sent = std::chrono::steady_clock::now();
+    std::string numkeys = std::to_string(keys.size());
+    std::vector<std::string_view> argv = {"EVALSHA", script.sha1, numkeys};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.push_back(deadline);
+    argv.insert(argv.end(), args.begin(), args.end());
+    try {
+        try {
+            return conn.command(argv);
+        } catch (const RedisError &e) {
+            if (conn.broken() ||
+                std::string_view(e.what()).substr(0, 8) != "NOSCRIPT") {
+                throw;
+            }
+        }
+        argv[0] = "EVAL";
+        argv[1] = script.source;
+        return conn.command(argv);
+    } catch (const RedisTimeout &e) {
+        throw ScriptTimedOut(e.what());
+    } catch (const RedisConnectionLost &e) {
+        // The script may have run, or may still run (a stalled Redis reads
+        // it later) until its deadline: wait that out, so that "made
+        // before then or not at all" is true when the caller says it.
+        std::this_thread::sleep_until(sent + conn.timeout());
+        throw ScriptTimedOut(std::string(e.what()) +
+                             " after the change was sent; waited out its " +
+                             std::to_string(conn.timeout().count()) +
+                             " ms deadline");
+    } catch (const RedisError &e) {
+        std::string_view what = e.what();
+        if (conn.broken()) {
+            throw;
+        }
+        // Our scripts refuse with redis.error_reply("REFUSED: <reason>").
+        if (what.substr(0, 9) == "REFUSED: ") {
+            throw ScriptRefused(std::string(what.substr(9)));
+        }
+        // The script started after its deadline (the command was slow to
+        // send, or Redis to read it) and changed nothing.
+        if (what.substr(0, 6) == "LATE: ") {
+            throw RedisTimeout("Redis at " + conn.address() +
+                               " did not start the change within " +
+                               std::to_string(conn.timeout().count()) +
+                               " ms; nothing was changed");
+        }
+        throw;
+    }
+}
+
+// Redis's clock, in ms: TIME answers [seconds, microseconds]. Redis read
+// the time before the caller got it, and the caller then waits a whole
+// timeout for the script's reply, so this time + that timeout is never
+// later than the moment the caller gives up: a script that only starts
+// after the caller gave up is always past its deadline.
+long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
+{
+    Reply now = conn.command({"TIME"});
+    if (reply_size(now.get()) != 2) {
+        throw RedisError("unexpected reply to TIME");
+    }
+    return reply_integer(reply_element(now.get(), 0)) * 1000 +
+           reply_integer(reply_element(now.get(), 1)) / 1000;
+}
+
+RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout)
+{
+}
+
+RedisPool::Lease::Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn,
+                        std::uint64_t generation)
+    : pool_(&pool), conn_(std::move(conn)), generation_(generation)
+{
+}
+
+RedisPool::Lease::~Lease()
+{
+    if (conn_) {
+        pool_->give_back(std::move(conn_), generation_);
+    }
+}
+
+RedisPool::Lease RedisPool::lease()
+{
+    RedisEndpoint where;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!idle_.empty()) {
+            auto conn = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(conn), generation_);
+        }
+        where = endpoint_;
+        generation = generation_;
+    }
+    // Connect outside the lock: a slow connect must not stall other leases.
+    auto conn = std::make_unique<RedisConnection>(where, timeout_);
+    if (conn->sentinel_used() != 0) {
+        // The spec: the Sentinel that answered goes first from now on.
+        const SentinelAddress &answered =
+            where.sentinels[conn->sentinel_used()];
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto &list = endpoint_.sentinels;
+        auto it = std::find_if(
+            list.begin(), list.end(), [&](const SentinelAddress &s) {
+                return s.host == answered.host && s.port == answered.port;
+            });
+        if (it != list.end()) {
+            std::rotate(list.begin(), it, it + 1);
+        }
+    }
+    return Lease(*this, std::move(conn), generation);
+}
+
+void RedisPool::invalidate()
+{
+    std::vector<std::unique_ptr<RedisConnection>> dropped;
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_++;
+    dropped.swap(idle_);
+}
+
+void RedisPool::give_back(std::unique_ptr<RedisConnection> conn,
+                          std::uint64_t generation)
+{
+    if (conn->broken()) {
+        // A broken connection means Redis restarted, stalled or failed
+        // over: the idle ones are dead too (a restart closes them all) or,
+        // through Sentinel, point at a possibly former primary. Drop them,
+        // or each would fail one request with 503.
+        invalidate();
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (generation == generation_) {
+        idle_.push_back(std::move(conn));
+    }
+}
+
+SentinelWatcher::SentinelWatcher(
+    RedisEndpoint endpoint, std::function<void(const std::string &)> on_event)
+    : endpoint_(std::move(endpoint)), on_event_(std::move(on_event))
+{
+    // The thread takes no signals: the process's own handling (sigwait
+    // in a thread of its choosing) stays as it is.
+    sigset_t all;
+    sigset_t before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+SentinelWatcher::~SentinelWatcher()
+{
+    stop_ = true;
+    thread_.join();
+}
+
+void SentinelWatcher::run()
+{
+    bool subscribed_before = false;
+    while (!stop_) {
+        for (const SentinelAddress &sentinel : endpoint_.sentinels) {
+            if (stop_) {
+                return;
+            }
+            listen(sentinel, subscribed_before);
+        }
+        // Every Sentinel is away: try again shortly.
+        for (int i = 0; i < 5 && !stop_; i++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+}
+
+// Subscribes on one Sentinel and reads events until it goes away or the
+// watcher stops. The reads are polled, so the thread sees stop_ in time.
+void SentinelWatcher::listen(const SentinelAddress &sentinel,
+                             bool &subscribed_before)
+{
+    constexpr std::chrono::milliseconds kTimeout(1000);
+    std::unique_ptr<redisContext, void (*)(redisContext *)> ctx(
+        redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
+                                to_timeval(kTimeout)),
+        redisFree);
+    if (!ctx || ctx->err) {
+        return;
+    }
+    redisSetTimeout(ctx.get(), to_timeval(kTimeout));
+    auto ok = [](void *r) {
+        Reply reply(static_cast<redisReply *>(r));
+        return reply && reply->type != REDIS_REPLY_ERROR;
+    };
+    if (!endpoint_.sentinel_password.empty()) {
+        bool authed =
+            endpoint_.sentinel_username.empty()
+                ? ok(redisCommand(ctx.get(), "AUTH %s",
+                                  endpoint_.sentinel_password.c_str()))
+                : ok(redisCommand(ctx.get(), "AUTH %s %s",
+                                  endpoint_.sentinel_username.c_str(),
+                                  endpoint_.sentinel_password.c_str()));
+        if (!authed) {
+            return;
+        }
+    }
+    if (!ok(redisCommand(ctx.get(), "SUBSCRIBE +switch-master"))) {
+        return;
+    }
+    if (subscribed_before) {
+        on_event_("resubscribed");
+    }
+    subscribed_before = true;
+    while (!stop_) {
+        pollfd p{ctx->fd, POLLIN, 0};
+        int n = poll(&p, 1, 200);
+        if (n < 0 && errno != EINTR) {
+            return;
+        }
+        if (n <= 0) {
+            continue;
+        }
+        if (redisBufferRead(ctx.get()) != REDIS_OK) {
+            return; // the Sentinel went away
+        }
+        void *raw = nullptr;
+        while (redisGetReplyFromReader(ctx.get(), &raw) == REDIS_OK && raw) {
+            Reply message(static_cast<redisReply *>(raw));
+            raw = nullptr;
+            // ["message", "+switch-master",
+            //  "<name> <old-ip> <old-port> <new-ip> <new-port>"]
+            if (reply_size(message.get()) != 3) {
+                continue;
+            }
+            std::string text = reply_string(reply_element(message.get(), 2));
+            if (text.substr(0, text.find(' ')) == endpoint_.service_name) {
+                on_event_("+switch-master " + text);
+            }
+        }
+        if (ctx->err) {
+            return;
+        }
+    }
+}
+
+} // namespace authtoken

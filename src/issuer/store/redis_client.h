@@ -1,0 +1,258 @@
+// A small synchronous Redis client over hiredis for the issuer: the daemon's
+// pool threads and the CLI may block on Redis, the nginx module never does.
+// Every argument goes through redisCommandArgv, so user input is never
+// formatted into a command string.
+#pragma once
+
+#include "issuer/store/redis_url.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+struct redisContext;
+struct redisReply;
+
+namespace authtoken
+{
+
+// Redis is unreachable, timed out, or answered with an error.
+class RedisError : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// No answer within the timeout. The command may have reached Redis, and a
+// Redis that is only stalled (paused, swapping, a long script) still runs
+// it when it wakes up: for a write, the outcome is unknown.
+class RedisTimeout : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
+
+// The connection failed (reset, closed, the server died) after a command
+// was sent: a write may or may not have been made.
+class RedisConnectionLost : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
+
+// A script was sent but its reply did not come within the timeout: none
+// came, or the connection was lost and the caller waited out the rest of
+// the timeout before saying so. The script carries a deadline
+// (redis/lib/deadline.lua): it ran before the caller gave up, or it will
+// never run. Which one is unknown.
+class ScriptTimedOut : public RedisTimeout
+{
+  public:
+    using RedisTimeout::RedisTimeout;
+};
+
+// An error reply raised by one of our scripts with redis.error_reply(),
+// e.g. "no such user": not a fault of Redis itself.
+class ScriptRefused : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct FreeReply {
+    void operator()(redisReply *reply) const noexcept;
+};
+using Reply = std::unique_ptr<redisReply, FreeReply>;
+
+// Views of a reply, so callers do not touch hiredis types.
+std::string reply_string(const redisReply *reply); // "" for nil
+bool reply_is_nil(const redisReply *reply);
+long long reply_integer(const redisReply *reply);
+std::size_t reply_size(const redisReply *reply); // array length
+const redisReply *reply_element(const redisReply *reply, std::size_t i);
+
+class RedisConnection
+{
+  public:
+    // Connects, authenticates and selects the database, or throws
+    // RedisError ("cannot connect to Redis at <addr>: <reason>") or
+    // RedisTimeout ("Redis at <addr> timed out: no answer within N ms").
+    //
+    // For a sentinel:// endpoint it follows Redis's "Sentinel client spec"
+    // (https://redis.io/docs/reference/sentinel-clients/): asks each
+    // Sentinel in the endpoint's order `SENTINEL get-master-addr-by-name`
+    // until one answers, connects to that address, and checks with `ROLE`
+    // that it is a master (a demoted or not yet promoted node is refused
+    // with RedisError, and the next connect asks again). Each Sentinel and
+    // the primary get the same timeout. Such a connection turns broken()
+    // on a -READONLY reply, so its owner drops it and reconnects.
+    RedisConnection(const RedisEndpoint &endpoint,
+                    std::chrono::milliseconds timeout);
+    ~RedisConnection();
+    RedisConnection(const RedisConnection &) = delete;
+    RedisConnection &operator=(const RedisConnection &) = delete;
+
+    // Runs one command. Throws RedisTimeout when no answer came within the
+    // timeout, RedisConnectionLost on other I/O errors, RedisError on error
+    // replies; after an I/O error or a timeout (or, through Sentinel, a
+    // -READONLY reply) the connection is broken() for good.
+    Reply command(const std::vector<std::string_view> &args);
+    bool broken() const noexcept
+    {
+        return broken_;
+    }
+    std::chrono::milliseconds timeout() const noexcept
+    {
+        return timeout_;
+    }
+    const std::string &address() const noexcept
+    {
+        return address_;
+    }
+    // Through Sentinel: the index in endpoint.sentinels of the Sentinel
+    // that named the primary. 0 otherwise.
+    std::size_t sentinel_used() const noexcept
+    {
+        return sentinel_used_;
+    }
+
+  private:
+    void open(const RedisEndpoint &endpoint);
+    struct FreeContext {
+        void operator()(redisContext *c) const noexcept;
+    };
+    std::unique_ptr<redisContext, FreeContext> ctx_;
+    std::string address_; // for messages: "127.0.0.1:6379", "unix:/path"
+    std::chrono::milliseconds timeout_;
+    bool broken_ = false;
+    bool via_sentinel_ = false;
+    std::size_t sentinel_used_ = 0;
+};
+
+// The Lua scripts in redis/*.lua, read once at startup, each behind the
+// deadline check in redis/lib/deadline.lua. Each runs with EVALSHA; a
+// server that lost its script cache (restart, SCRIPT FLUSH, failover)
+// answers NOSCRIPT and gets the source once with EVAL.
+class ScriptLibrary
+{
+  public:
+    // Reads every *.lua in `dir`, and `dir`/lib/deadline.lua. Throws
+    // std::runtime_error when the directory or a script cannot be read.
+    explicit ScriptLibrary(const std::string &dir);
+
+    // Sends SCRIPT LOAD for every script, so that a syntax error shows at
+    // startup and not on the first request.
+    void load_all(RedisConnection &conn) const;
+
+    // Runs script `name` (file name without .lua): asks Redis for its TIME,
+    // then sends the script with the deadline TIME + the connection's
+    // timeout, past which the script refuses to start. Error replies from
+    // the script itself come back as ScriptRefused; no reply in time as
+    // ScriptTimedOut once the script was sent (RedisTimeout before).
+    Reply run(RedisConnection &conn, std::string_view name,
+              const std::vector<std::string_view> &keys,
+              const std::vector<std::string_view> &args) const;
+
+  private:
+    struct Script {
+        std::string source;
+        std::string sha1;
+    };
+    const Script &find(std::string_view name) const;
+    static long long redis_time_ms(RedisConnection &conn);
+    std::map<std::string, Script, std::less<>> scripts_;
+};
+
+// A pool of connections for the daemon's worker threads. lease() reuses an
+// idle connection or opens a new one; a broken connection is dropped when
+// its lease ends instead of going back to the pool. Through Sentinel, a
+// broken connection (the primary died, or answered -READONLY after being
+// demoted) or invalidate() (a +switch-master event) drops every idle
+// connection and every leased one when it comes back, so the next lease
+// asks Sentinel again; the Sentinel that answered moves to the front of
+// the list, as the Sentinel client spec asks.
+class RedisPool
+{
+  public:
+    RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+
+    class Lease
+    {
+      public:
+        Lease(RedisPool &pool, std::unique_ptr<RedisConnection> conn,
+              std::uint64_t generation);
+        ~Lease();
+        Lease(Lease &&) = default;
+        Lease(const Lease &) = delete;
+        Lease &operator=(const Lease &) = delete;
+        Lease &operator=(Lease &&) = delete;
+        RedisConnection &operator*() const
+        {
+            return *conn_;
+        }
+        RedisConnection *operator->() const
+        {
+            return conn_.get();
+        }
+
+      private:
+        RedisPool *pool_;
+        std::unique_ptr<RedisConnection> conn_;
+        std::uint64_t generation_;
+    };
+
+    Lease lease();
+    const RedisEndpoint &endpoint() const
+    {
+        return endpoint_;
+    }
+    // Forgets every connection: the next lease connects afresh.
+    void invalidate();
+
+  private:
+    void give_back(std::unique_ptr<RedisConnection> conn,
+                   std::uint64_t generation);
+
+    RedisEndpoint endpoint_; // sentinels reordered under mutex_
+    std::chrono::milliseconds timeout_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<RedisConnection>> idle_;
+    std::uint64_t generation_ = 0; // bumped by invalidate()
+};
+
+// Listens to the Sentinels of a sentinel:// endpoint for `+switch-master`
+// of its service, on a thread of its own: SUBSCRIBE on the first Sentinel
+// that answers, the next one when it goes away. Calls on_event (on that
+// thread) with the event's text on a switch of this service, and with
+// "resubscribed" after a lost subscription came back, since a switch may
+// have been missed meanwhile. The destructor stops the thread within
+// about 200 ms.
+class SentinelWatcher
+{
+  public:
+    SentinelWatcher(RedisEndpoint endpoint,
+                    std::function<void(const std::string &)> on_event);
+    ~SentinelWatcher();
+    SentinelWatcher(const SentinelWatcher &) = delete;
+    SentinelWatcher &operator=(const SentinelWatcher &) = delete;
+
+  private:
+    void run();
+    void listen(const SentinelAddress &sentinel, bool &subscribed_before);
+
+    RedisEndpoint endpoint_;
+    std::function<void(const std::string &)> on_event_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+} // namespace authtoken

@@ -1,0 +1,246 @@
+#include "issuer/store/user_store.h"
+
+#include "core/redis_keys.h"
+#include "core/token_digest.h"
+#include "issuer/token_key.h"
+
+#include <nlohmann/json.hpp>
+
+namespace authtoken
+{
+namespace
+{
+
+std::string digest_of(std::string_view key)
+{
+    Sha256Hex hex = token_digest_hex(key);
+    return std::string(hex.data(), hex.size());
+}
+
+const char *flag(bool on)
+{
+    return on ? "1" : "0";
+}
+
+UserRecord record_from_hash(std::uint64_t uid, const redisReply *hash)
+{
+    UserRecord user;
+    user.uid = uid;
+    for (std::size_t i = 0; i + 1 < reply_size(hash); i += 2) {
+        std::string field = reply_string(reply_element(hash, i));
+        std::string value = reply_string(reply_element(hash, i + 1));
+        if (field == "username") {
+            user.username = value;
+        } else if (field == "password") {
+            user.password = value;
+        } else if (field == "is_active") {
+            user.is_active = value == "1";
+        } else if (field == "is_staff") {
+            user.is_staff = value == "1";
+        } else if (field == "is_superuser") {
+            user.is_superuser = value == "1";
+        } else if (field == "email") {
+            user.email = value;
+        } else if (field == "date_joined") {
+            user.date_joined = value;
+        } else if (field == "token") {
+            user.token_digest = value;
+        } else if (field == "token_sealed") {
+            user.token_sealed = value;
+        } else if (field == "token_created") {
+            user.token_created = value;
+        }
+    }
+    return user;
+}
+
+} // namespace
+
+Reply UserStore::run(std::string_view script,
+                     const std::vector<std::string_view> &keys,
+                     const std::vector<std::string_view> &args)
+{
+    try {
+        return scripts_.run(conn_, script, keys, args);
+    } catch (const ScriptTimedOut &e) {
+        // Every script run here writes.
+        throw WriteOutcomeUnknown(std::string(e.what()) +
+                                  "; the change was made before then or not "
+                                  "at all, and will not be made later");
+    } catch (const ScriptRefused &e) {
+        std::string_view why = e.what();
+        if (why == "no such user") {
+            throw NoSuchUser("no such user");
+        }
+        if (why == "credentials changed") {
+            throw CredentialsChanged("credentials changed");
+        }
+        if (why == "username taken") {
+            throw UsernameTaken("username taken");
+        }
+        throw;
+    }
+}
+
+std::optional<UserRecord> UserStore::find_user(std::string_view username)
+{
+    Reply uid = conn_.command({"GET", keys::username_key(username)});
+    if (reply_is_nil(uid.get())) {
+        return std::nullopt;
+    }
+    std::uint64_t id = std::stoull(reply_string(uid.get()));
+    Reply hash = conn_.command({"HGETALL", keys::user_key(id)});
+    if (reply_size(hash.get()) == 0) {
+        return std::nullopt; // deleted between the two reads
+    }
+    return record_from_hash(id, hash.get());
+}
+
+std::vector<UserRecord> UserStore::list_users()
+{
+    std::vector<UserRecord> users;
+    Reply uids = conn_.command({"ZRANGE", keys::kUsers, "0", "-1"});
+    for (std::size_t i = 0; i < reply_size(uids.get()); i++) {
+        std::uint64_t id =
+            std::stoull(reply_string(reply_element(uids.get(), i)));
+        Reply hash = conn_.command({"HGETALL", keys::user_key(id)});
+        if (reply_size(hash.get()) != 0) {
+            users.push_back(record_from_hash(id, hash.get()));
+        }
+    }
+    return users;
+}
+
+UserStore::Candidate UserStore::new_candidate() const
+{
+    Candidate c;
+    c.key = generate_token_key();
+    c.digest = digest_of(c.key);
+    c.sealed = sealer_.seal(c.key, c.digest);
+    c.created = utc_timestamp_now();
+    return c;
+}
+
+std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
+{
+    Candidate token;
+    if (with_token) {
+        token = new_candidate();
+    }
+    std::string date_joined = utc_timestamp_now();
+    Reply uid = run("create_user",
+                    {keys::username_key(user.username), keys::kNextUid,
+                     keys::kUsers, keys::kSchema},
+                    {user.username, user.password, flag(user.is_active),
+                     flag(user.is_staff), flag(user.is_superuser), user.email,
+                     date_joined, token.digest, token.sealed, token.created});
+    return static_cast<std::uint64_t>(reply_integer(uid.get()));
+}
+
+IssuedToken UserStore::issue(std::string_view username, const char *mode,
+                             const std::vector<std::string_view> &expected)
+{
+    Candidate candidate = new_candidate();
+    std::vector<std::string_view> args = {mode, candidate.digest,
+                                          candidate.sealed, candidate.created};
+    args.insert(args.end(), expected.begin(), expected.end());
+    Reply reply = run("issue_token", {keys::username_key(username)}, args);
+    std::string digest = reply_string(reply_element(reply.get(), 0));
+    bool created = reply_integer(reply_element(reply.get(), 2)) == 1;
+    if (created) {
+        return {candidate.key, true};
+    }
+    UserRecord existing;
+    existing.username = std::string(username);
+    existing.token_digest = digest;
+    existing.token_sealed = reply_string(reply_element(reply.get(), 1));
+    return {reveal_token(existing), false};
+}
+
+IssuedToken UserStore::get_or_create_token(std::string_view username)
+{
+    return issue(username, "get");
+}
+
+IssuedToken UserStore::issue_token_for_login(std::string_view username,
+                                             const UserRecord &seen,
+                                             std::string_view verified_password)
+{
+    std::string uid = std::to_string(seen.uid);
+    return issue(username, "get", {uid, verified_password, seen.token_digest});
+}
+
+IssuedToken UserStore::regenerate_token(std::string_view username)
+{
+    return issue(username, "reset");
+}
+
+std::string UserStore::reveal_token(const UserRecord &user) const
+{
+    auto key = sealer_.unseal(user.token_sealed, user.token_digest);
+    // The digest check guards against a record whose digest field was
+    // edited: the key we hand out must be the one nginx will find.
+    if (!key || digest_of(*key) != user.token_digest) {
+        throw SealBroken("the token of user \"" + user.username +
+                         "\" cannot be unsealed with this secret file");
+    }
+    return *key;
+}
+
+bool UserStore::revoke_token(std::string_view username)
+{
+    Reply r = run("revoke_token", {keys::username_key(username)}, {});
+    return reply_integer(r.get()) == 1;
+}
+
+bool UserStore::set_active(std::string_view username, bool active)
+{
+    Reply r = run("set_active", {keys::username_key(username)}, {flag(active)});
+    return reply_integer(r.get()) == 1;
+}
+
+bool UserStore::set_password(std::string_view username,
+                             std::string_view encoded,
+                             std::string_view expected_current)
+{
+    Reply r = run("set_password", {keys::username_key(username)},
+                  {encoded, expected_current});
+    return reply_integer(r.get()) == 1;
+}
+
+void UserStore::delete_user(std::string_view username)
+{
+    run("delete_user", {keys::username_key(username), keys::kUsers}, {});
+}
+
+ImportSummary UserStore::import_users(const std::vector<ImportedUser> &users)
+{
+    nlohmann::json plan = nlohmann::json::array();
+    for (const ImportedUser &u : users) {
+        std::string digest, sealed;
+        if (u.token_key) {
+            digest = digest_of(*u.token_key);
+            sealed = sealer_.seal(*u.token_key, digest);
+        }
+        plan.push_back({{"uid", std::to_string(u.uid)},
+                        {"username", u.username},
+                        {"password", u.password},
+                        {"is_active", flag(u.is_active)},
+                        {"is_staff", flag(u.is_staff)},
+                        {"is_superuser", flag(u.is_superuser)},
+                        {"email", u.email},
+                        {"date_joined", u.date_joined},
+                        {"last_login", u.last_login},
+                        {"token", digest},
+                        {"token_sealed", sealed},
+                        {"token_created", u.token_created}});
+    }
+    std::string payload = plan.dump();
+    Reply r = run("import_django",
+                  {keys::kUsers, keys::kNextUid, keys::kSchema}, {payload});
+    return {reply_integer(reply_element(r.get(), 0)),
+            reply_integer(reply_element(r.get(), 1)),
+            reply_integer(reply_element(r.get(), 2))};
+}
+
+} // namespace authtoken

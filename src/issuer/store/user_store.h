@@ -1,0 +1,156 @@
+// Users and their tokens in Redis (redis/SCHEMA.md), for authtokend and
+// authtokenctl. Reads are plain commands; every write is one of the Lua
+// scripts in redis/, so each operation is atomic and publishes the digests
+// it touches on authtoken:revocations.
+#pragma once
+
+#include "issuer/django_import.h"
+#include "issuer/store/redis_client.h"
+#include "issuer/token_sealer.h"
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authtoken
+{
+
+struct UserRecord {
+    std::uint64_t uid = 0;
+    std::string username;
+    std::string password;
+    bool is_active = false;
+    bool is_staff = false;
+    bool is_superuser = false;
+    std::string email;
+    std::string date_joined;
+    std::string token_digest; // "" when the user has no token
+    std::string token_sealed;
+    std::string token_created;
+};
+
+struct NewUser {
+    std::string username;
+    std::string password; // encoded (make_password / make_unusable_password)
+    bool is_active = true;
+    bool is_staff = false;
+    bool is_superuser = false;
+    std::string email;
+};
+
+struct IssuedToken {
+    std::string key;
+    bool created = false; // false: the user's existing token
+};
+
+struct ImportSummary {
+    long long created = 0;
+    long long updated = 0;
+    long long unchanged = 0;
+};
+
+class NoSuchUser : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+// The user record a login checked changed before its token was issued
+// (issue_token_for_login).
+class CredentialsChanged : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+class UsernameTaken : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+// A write script was sent but Redis did not answer in time: it ran before
+// then, or it never will (its deadline, redis/lib/deadline.lua). A RedisError, so
+// that callers answering "Redis failed" (the daemon's 503) need nothing
+// more; callers reporting an outcome (the CLI) must say it is unknown.
+class WriteOutcomeUnknown : public RedisError
+{
+  public:
+    using RedisError::RedisError;
+};
+// A sealed key that does not open: the secret file is not the one the key
+// was sealed with, or the record was tampered with.
+class SealBroken : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+class UserStore
+{
+  public:
+    UserStore(RedisConnection &conn, const ScriptLibrary &scripts,
+              const TokenSealer &sealer)
+        : conn_(conn), scripts_(scripts), sealer_(sealer)
+    {
+    }
+
+    std::optional<UserRecord> find_user(std::string_view username);
+    std::vector<UserRecord> list_users();
+
+    // Throws UsernameTaken. With `with_token`, the token is created in the
+    // same script (auto_create_token).
+    std::uint64_t create_user(const NewUser &user, bool with_token);
+
+    // The user's token, created if it has none. Throws NoSuchUser,
+    // SealBroken.
+    IssuedToken get_or_create_token(std::string_view username);
+    // The same for a login whose password check saw `seen` and verified
+    // `verified_password` (the encoded hash now stored, after any upgrade):
+    // issued only if the uid, that hash, is_active and the token seen are
+    // all unchanged, in one script. Throws CredentialsChanged, NoSuchUser,
+    // SealBroken.
+    IssuedToken issue_token_for_login(std::string_view username,
+                                      const UserRecord &seen,
+                                      std::string_view verified_password);
+    // A new token replacing the old one in one step. Throws NoSuchUser.
+    IssuedToken regenerate_token(std::string_view username);
+    // The key of an existing token (from the sealed form). Throws
+    // SealBroken.
+    std::string reveal_token(const UserRecord &user) const;
+
+    // False when the user had no token. Throws NoSuchUser.
+    bool revoke_token(std::string_view username);
+    // False when nothing changed. Throws NoSuchUser.
+    bool set_active(std::string_view username, bool active);
+    // With `expected_current` non-empty, stores only if the current hash is
+    // still that one (returns false otherwise). Throws NoSuchUser.
+    bool set_password(std::string_view username, std::string_view encoded,
+                      std::string_view expected_current = {});
+    // Throws NoSuchUser.
+    void delete_user(std::string_view username);
+
+    // One script for the whole file. Throws ScriptRefused on a conflict
+    // with existing data (nothing is written then).
+    ImportSummary import_users(const std::vector<ImportedUser> &users);
+
+  private:
+    struct Candidate {
+        std::string key;
+        std::string digest;
+        std::string sealed;
+        std::string created;
+    };
+    Candidate new_candidate() const;
+    IssuedToken issue(std::string_view username, const char *mode,
+                      const std::vector<std::string_view> &expected = {});
+    Reply run(std::string_view script,
+              const std::vector<std::string_view> &keys,
+              const std::vector<std::string_view> &args);
+
+    RedisConnection &conn_;
+    const ScriptLibrary &scripts_;
+    const TokenSealer &sealer_;
+};
+
+} // namespace authtoken

@@ -58,7 +58,7 @@ struct HttpLimits {
     // Bodies over this get 413 (announced: before reading; chunked: once
     // read to their end, the excess dropped).
     std::size_t max_body_size = 16384;
-    unsigned max_connections = 128;
+    unsigned max_connections = 1024;
     // Handlers running at once (each may wait on Redis or a throttle
     // delay); more requests queue for a worker.
     unsigned workers = 128;

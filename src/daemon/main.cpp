@@ -75,7 +75,7 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --max-header-size BYTES  request line + headers; over it 431 (default 32768;
                          a line over 8192 bytes gets 414 or 431)
   --max-header-fields N  more header fields get 431 (default 100)
-  --max-connections N    connections open at once (default 128)
+  --max-connections N    connections open at once (default 1024)
   --threads N            password hashes at once (default 0: one per core)
   --read-timeout S       idle while reading, and for a new connection's
                          first byte (5)

@@ -83,11 +83,13 @@ struct IssuerSettings {
     // byte: the slowloris bound, which a per-read timeout is not.
     unsigned request_timeout = 10;
     unsigned keep_alive_timeout = 2; // seconds idle between requests
-    // Seconds to read and drop the rest of a body refused unread (413)
-    // before closing, so the peer gets the answer and not a reset.
+    // Seconds to read and drop the rest of a request answered unread (405,
+    // 413, 414, 431) before closing, so the peer gets the answer and not a
+    // reset.
     unsigned lingering_time = 5;
-    // Connections served at once, one thread each; more wait to be served.
-    unsigned max_connections = 128;
+    // Connections open at once (epoll: a slow one costs no thread); more
+    // are closed at once.
+    unsigned max_connections = 1024;
     unsigned threads = 0; // password hashes at once; 0 = one per core
     unsigned redis_timeout_ms = 1000;
     bool create_secret = false; // daemon: create the secret file if absent

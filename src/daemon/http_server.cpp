@@ -484,12 +484,10 @@ bool HttpRequest::has_header(std::string_view name) const
 
 std::string HttpRequest::header(std::string_view name) const
 {
-    for (const auto &h : headers) {
-        if (iequals(h.first, name)) {
-            return h.second;
-        }
-    }
-    return {};
+    auto it =
+        std::find_if(headers.begin(), headers.end(),
+                     [name](const auto &h) { return iequals(h.first, name); });
+    return it == headers.end() ? std::string() : it->second;
 }
 
 // One per connection (MHD's socket context), from accept to close.
@@ -728,7 +726,7 @@ struct HttpServer::Impl {
         req->running = true;
         set_deadline(c, kNever);
         MHD_suspend_connection(conn);
-        workers.submit([this, conn, req] {
+        workers.submit([conn, req] {
             try {
                 req->answer = req->handler(req->http);
             } catch (const std::exception &e) {

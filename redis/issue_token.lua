@@ -15,7 +15,8 @@
 -- ARGV: mode ('get' | 'reset'), digest, sealed, created; then optionally
 --   the uid, the verified encoded password, and the token digest the check
 --   saw ('' = the user had no token)
--- Returns {digest, sealed, created (1 = the candidate was stored)};
+-- Returns {digest, sealed, created (1 = the candidate was stored),
+--   replaced (1 = an old token record was deleted for it)};
 -- REFUSED: no such user; REFUSED: credentials changed
 local uid = redis.call('GET', KEYS[1])
 if not uid then
@@ -45,4 +46,4 @@ redis.call('HSET', 'authtoken:token:' .. ARGV[2], 'uid', uid, 'user', cur[3],
            'active', cur[4] or '1', 'expires', '0', 'created', ARGV[4])
 redis.call('PUBLISH', 'authtoken:revocations',
              ARGV[2] .. ' ' .. redis.call('INCR', 'authtoken:revocation-seq'))
-return {ARGV[2], ARGV[3], 1}
+return {ARGV[2], ARGV[3], 1, cur[1] and 1 or 0}

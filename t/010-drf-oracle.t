@@ -20,24 +20,7 @@ seed_token($alice, uid => 1, user => 'alice', active => 1);
 seed_token($bob,   uid => 2, user => 'bob',   active => 0);
 
 our (@raw, @body);
-my $spec = '';
-my @cases = oracle_cases(qr/^hello_/);
-for my $i (0 .. $#cases) {
-    my $case = $cases[$i];
-    my $rs = $case->{response};
-    $raw[$i] = oracle_raw_request($case, $fill);
-    $body[$i] = oracle_body($case, $fill);
-
-    my $www = $rs->{headers}{'WWW-Authenticate'};
-    my $note = $case->{note} ? " ($case->{note})" : '';
-    $spec .= "=== TEST " . ($i + 1) . ": $case->{name}$note\n"
-           . "--- raw_request eval\n\$::raw[$i]\n"
-           . "--- error_code: $rs->{status}\n"
-           . "--- response_headers\n"
-           . "Content-Type: $rs->{headers}{'Content-Type'}\n"
-           . (defined $www ? "WWW-Authenticate: $www\n" : "!WWW-Authenticate\n")
-           . "--- response_body eval\n\$::body[$i]\n\n";
-}
+my $spec = oracle_spec(qr/^hello_/, $fill, 'WWW-Authenticate');
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -89,6 +89,40 @@ my @bad = (
     ['auth_token_connect_timeout 0',
      "auth_token_redis 127.0.0.1:6379; auth_token_connect_timeout 0ms;",
      qr/"auth_token_connect_timeout" directive must be more than 0/],
+    # A cache zone's size errors name the directive and where the zone got
+    # its size (nginx's own messages name neither).
+    ['a cache zone given two sizes',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens:1m; }
+        location /b { auth_token on; auth_token_cache zone=tokens:2m; } }",
+     qr/zone "tokens" of "auth_token_cache" is 2097152 bytes here but 1048576 in \S+nginx\.conf:\d+; give its size in one place only/],
+    ['a cache zone never given a size',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens; } }",
+     qr/zone "tokens" of "auth_token_cache" in \S+nginx\.conf:\d+ has no size; give it one in one of its "auth_token_cache" directives \(zone=tokens:10m\)/],
+    ['a cache zone declared for another use',
+     "auth_token_redis 127.0.0.1:6379;
+      limit_req_zone \$binary_remote_addr zone=tokens:1m rate=1r/s;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens:1m; } }",
+     qr/zone "tokens" of "auth_token_cache" is already declared for a different use/],
+    ['a cache zone too small',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens:8k; } }",
+     qr/zone "zone=tokens:8k" is too small in "auth_token_cache", the least is 32768 bytes in \S+nginx\.conf:\d+/],
+    ['a cache zone size that is not a size',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens:lots; } }",
+     qr/invalid zone size "zone=tokens:lots" in "auth_token_cache"/],
+    ['a cache zone without a name',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=:1m; } }",
+     qr/invalid zone name "zone=:1m" in "auth_token_cache"/],
     ['auth_token with a value other than on/off',
      "auth_token yes;",
      qr/invalid value "yes" in "auth_token" directive, it must be "on" or "off"/],
@@ -117,6 +151,17 @@ my @good = (
     ['a host name resolved at start',
      "auth_token_redis localhost:6379;
       server { listen 127.0.0.1:1; location / { auth_token on; } }"],
+    ['a cache zone sized in one location and named in others',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens; }
+        location /b { auth_token on; auth_token_cache zone=tokens:1m; }
+        location /c { auth_token on; auth_token_cache zone=tokens valid=1m; } }"],
+    ['a cache zone given the same size twice',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1;
+        location /a { auth_token on; auth_token_cache zone=tokens:1m; }
+        location /b { auth_token on; auth_token_cache zone=tokens:1m; } }"],
     ['auth_token off everywhere without Redis',
      "server { listen 127.0.0.1:1; location / { auth_token off; } }"],
 );

@@ -12,6 +12,7 @@ use IO::Socket::INET;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup qw(track);
 use AuthToken::TestRedis;
 use AuthToken::Server;
 
@@ -49,12 +50,9 @@ if ($backend == 0) {
     exit 0;
 }
 close $listen;
+track($backend);    # killed and reaped at the end
 $ENV{TEST_NGINX_BACKEND_PORT} = $backend_port;
-END {
-    local $?;    # keep the test's exit status (waitpid sets $?)
-    if ($backend) { kill 'KILL', $backend; waitpid $backend, 0; }
-    unlink $backend_log if $backend_log;
-}
+END { local $?; unlink $backend_log if $backend_log }
 
 nginx_start(<<'HTTP');
     auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;

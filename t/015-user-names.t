@@ -12,6 +12,7 @@ use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use URI::Escape qw(uri_unescape);
 
+use AuthToken::Cleanup qw(track);
 use AuthToken::TestRedis;
 use AuthToken::Server;
 
@@ -65,7 +66,7 @@ if ($echo == 0) {
     exit 0;
 }
 close $echo_listen;
-END { local $?; if ($echo) { kill 'KILL', $echo; waitpid $echo, 0; } }
+track($echo);    # killed and reaped at the end
 
 nginx_start(<<'HTTP');
     auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;

@@ -9,6 +9,7 @@ use Time::HiRes qw(sleep time);
 
 use AuthToken::TestRedis;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 
 redis_start();
 plan skip_all => 'the servroot path is too long for a unix socket' unless redis_socket();
@@ -16,22 +17,8 @@ plan skip_all => 'the servroot path is too long for a unix socket' unless redis_
 my $alice = '9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b';
 seed_token($alice, uid => 7, user => 'alice', active => 1);
 
-nginx_start(<<'HTTP');
-    auth_token_redis unix:$TEST_NGINX_REDIS_SOCKET;
-    auth_token_cache zone=tokens:1m valid=1m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /api/ {
-            auth_token on;
-            add_header X-User $auth_token_user always;
-            add_header X-Cache $auth_token_cache_status always;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
-
-sub get { http_request('/api/x', $_[0] ? (Authorization => "Token $_[0]") : ()) }
+cache_nginx_start(cache => 'valid=1m', redis => 'unix:$TEST_NGINX_REDIS_SOCKET',
+                  location => '/api/', headers => ['X-User $auth_token_user']);
 
 # Every client of the worker's, seen by Redis: lookups and the subscriber.
 sub unix_clients {

@@ -12,11 +12,10 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
-use IO::Socket::UNIX;
-use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep);
 
+use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Server;
 use AuthToken::Issuer;
@@ -42,35 +41,16 @@ ok((grep { $_ eq 'off' } @{ $rules{$_} }), "$_ ships switched off")
 subtest 'redis-server starts with redis/users.acl as its aclfile' => sub {
     my $tmp = tempdir(CLEANUP => 1);
     my $sock = "$tmp/acl.sock";
-    my $pid = fork() // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>', "$tmp/redis.log" or exit 127;
-        open STDERR, '>&', \*STDOUT or exit 127;
-        exec 'redis-server', '--port', '0', '--unixsocket', $sock,
-             '--dir', $tmp, '--save', '', '--appendonly', 'no',
-             '--aclfile', "$repo/redis/users.acl";
-        exit 127;
-    }
-    my $exited;
-    for (1 .. 100) {
-        last if -S $sock;
-        if (waitpid($pid, WNOHANG) == $pid) { $exited = 1; last }
-        sleep 0.1;
-    }
+    my $pid = spawn("$tmp/redis.log", 'redis-server', '--port', '0',
+                    '--unixsocket', $sock, '--dir', $tmp, '--save', '',
+                    '--appendonly', 'no', '--aclfile', "$repo/redis/users.acl");
     my $reply = '';
-    if (!$exited && -S $sock) {
-        my $c = IO::Socket::UNIX->new(Peer => $sock);
-        if ($c) {
-            print $c "PING\r\n";
-            $reply = <$c> // '';
-        }
+    if (wait_socket($sock, pid => $pid)) {
+        $reply = eval { redis_call(redis_client($sock), 'PING') } // $@;
     }
     like($reply, qr/NOAUTH/, 'it loads the file and anonymous PING is refused')
         or diag(do { local (@ARGV, $/) = "$tmp/redis.log"; <> } // '');
-    if (!$exited) {
-        kill 'TERM', $pid;
-        waitpid($pid, 0);
-    }
+    stop_pid($pid);
 };
 
 my %pw = ('authtoken-edge' => 'edge-pw-0123', 'authtoken-issuer' => 'issuer-pw-4567',

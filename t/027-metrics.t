@@ -1,6 +1,7 @@
 # auth_token_metrics: known traffic through two workers, then a scrape
 # whose every counter equals what was sent; the text is read by a real
-# Prometheus parser (python3-prometheus-client); the counters survive a
+# Prometheus parser (python3-prometheus-client), and has every series the
+# example dashboard queries; the counters survive a
 # reload; the debug log has one line per verdict, without the key.
 use strict;
 use warnings;
@@ -152,6 +153,17 @@ subtest 'the scrape is Prometheus text 0.0.4 with every family' => sub {
        'the +Inf bucket is the count');
     ok(defined $m->{'nginx_auth_token_redis_lookup_duration_seconds_bucket{le="0.00025"}'},
        'buckets in seconds');
+};
+
+subtest 'every module series the example dashboard queries exists' => sub {
+    my ($m) = scrape();
+    open my $fh, '<', 'examples/grafana-dashboard.json' or die "dashboard: $!";
+    my $json = do { local $/; <$fh> };
+    my %names = map { $_ => 1 } $json =~ /\b(nginx_auth_token_[a-z_]+)/g;
+    ok(scalar(keys %names) >= 8, 'the dashboard queries the module');
+    for my $name (sort keys %names) {
+        ok(scalar(grep { /^\Q$name\E\{/ } keys %$m), "$name is scraped");
+    }
 };
 
 subtest 'verdicts, cache results and lookups are counted exactly, over two workers' => sub {

@@ -9,6 +9,7 @@ use Time::HiRes qw(sleep time);
 
 use AuthToken::TestRedis;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 
 redis_start();
 
@@ -42,30 +43,13 @@ sub config {
 HTTP
 }
 
-sub get {
-    my ($token, $path) = @_;
-    my $res = http_request($path || '/s/x',
-                           $token ? (Authorization => "Token $token") : ());
-    die "no response" unless $res;
-    return $res;
-}
-
 sub cache_of { $_[0]{headers}{'x-cache'} // '' }
-
-sub wait_subscribed {
-    my $t0 = time;
-    while (time - $t0 < 3) {
-        return 1 if cache_of(get('feedfacefeedfacefeedfacefeedfacefeedface')) ne 'BYPASS';
-        sleep 0.02;
-    }
-    return 0;
-}
 
 sub record_key { 'authtoken:token:' . token_digest($_[0]) }
 
 nginx_start(config('auth_token_cache zone=tokens:1m valid=30s invalid=5s;'));
 nginx_html(x => "ok\n");
-ok(wait_subscribed(), 'each worker subscribes to the revocation channel');
+ok(wait_subscribed(3), 'each worker subscribes to the revocation channel');
 
 subtest 'a found token is a miss, then a hit' => sub {
     my $res = get($alice);
@@ -146,7 +130,7 @@ subtest 'losing the subscription invalidates the cache' => sub {
     redis_cmd('CLIENT', 'KILL', 'TYPE', 'pubsub');
     my $res = get($alice);
     like(cache_of($res), qr/^(BYPASS|MISS)$/, 'no hit right after the loss: ' . cache_of($res));
-    ok(wait_subscribed(), 'subscribed again by itself');
+    ok(wait_subscribed(3), 'subscribed again by itself');
     $res = get($alice);
     is(cache_of($res), 'MISS', 'entries from before the loss are not trusted');
     is(cache_of(get($alice)), 'HIT', 'and the cache works again');
@@ -158,7 +142,7 @@ subtest 'a flood of unknown keys cannot evict the good entries' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tiny:32k valid=1m invalid=1m;'));
     nginx_html('x');
-    wait_subscribed();
+    wait_subscribed(3);
     get($alice);
     is(cache_of(get($alice)), 'HIT', 'alice cached in a tiny zone');
     for my $i (1 .. 1500) {
@@ -209,7 +193,7 @@ subtest 'the zone survives a reload' => sub {
     is(cache_of(get($alice)), 'HIT', 'cached');
     redis_cmd('DEL', record_key($alice));    # only the cache knows alice now
     nginx_reload(config('auth_token_cache zone=tiny:32k valid=1m invalid=1m;'));
-    ok(wait_subscribed(), 'new workers subscribe');
+    ok(wait_subscribed(3), 'new workers subscribe');
     my $res = get($alice);
     is(cache_of($res) . " $res->{status}", 'HIT 200', 'the new workers hit the old entry');
     seed_token($alice, uid => 7, user => 'alice', active => 1);
@@ -219,7 +203,7 @@ subtest 'two workers share one cache' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=1m;', workers => 2));
     nginx_html('x');
-    wait_subscribed();
+    wait_subscribed(3);
     sleep 0.2;
     my $first = get($alice);
     is(cache_of($first), 'MISS', 'one worker fills the entry');
@@ -236,7 +220,7 @@ subtest 'stale= answers known-good tokens while Redis is down' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=200ms stale=1m;'));
     nginx_html('x');
-    wait_subscribed();
+    wait_subscribed(3);
     get($alice);
     is(cache_of(get($alice)), 'HIT', 'cached');
     redis_kill();
@@ -257,7 +241,7 @@ subtest 'without stale= the same outage fails closed' => sub {
     nginx_stop();
     nginx_start(config('auth_token_cache zone=tokens:1m valid=200ms;'));
     nginx_html('x');
-    wait_subscribed();
+    wait_subscribed(3);
     get($alice);
     redis_kill();
     sleep 0.3;

@@ -11,31 +11,16 @@ use Time::HiRes qw(sleep time);
 
 use AuthToken::TestRedis;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 use AuthToken::Issuer;
 
 issuer_setup();
 ctl_ok({ stdin => "pw\n" }, 'createuser', 'rita', '--password-stdin');
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    auth_token_cache zone=tokens:1m valid=1h invalid=1h;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            add_header X-Cache $auth_token_cache_status always;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html('x');
-
-sub get { http_request('/s/x', Authorization => "Token $_[0]") }
+cache_nginx_start(cache => 'valid=1h invalid=1h');
 
 # Until each worker is subscribed, the cache is bypassed.
-my $t0 = time;
-sleep 0.02 until (get('0' x 40)->{headers}{'x-cache'} // '') ne 'BYPASS'
-                 || time - $t0 > 3;
+wait_subscribed(3);
 
 my @actions = (
     [regenerate => sub { token_of('rita', '-r') }],

@@ -13,6 +13,7 @@ use Time::HiRes qw(sleep time);
 use AuthToken::TestRedis;
 use AuthToken::RedisProxy;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 
 redis_start();
 my $proxy = proxy_start();
@@ -43,24 +44,6 @@ sub config {
         }
     }
 HTTP
-}
-
-sub get {
-    my ($token) = @_;
-    my $res = http_request('/s/x', Authorization => "Token $token");
-    die "no response" unless $res;
-    return $res;
-}
-
-sub seen { my $r = $_[0]; ($r->{headers}{'x-cache'} // '') . " $r->{status}" }
-
-sub wait_subscribed {
-    my $t0 = time;
-    while (time - $t0 < 5) {
-        return 1 if get('feedfacefeedfacefeedfacefeedfacefeedface')->{headers}{'x-cache'} ne 'BYPASS';
-        sleep 0.02;
-    }
-    return 0;
 }
 
 sub record_key { 'authtoken:token:' . token_digest($_[0]) }

@@ -16,6 +16,7 @@ use Time::HiRes qw(sleep time);
 use AuthToken::TestRedis;
 use AuthToken::RedisProxy;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 
 my $repo = abs_path(dirname(__FILE__) . '/..');
 
@@ -23,36 +24,8 @@ redis_start();
 my $proxy = proxy_start();
 $ENV{TEST_NGINX_PROXY_PORT} = $proxy->{port};
 
-nginx_start(<<'HTTP', workers => 1);
-    auth_token_redis 127.0.0.1:$TEST_NGINX_PROXY_PORT;
-    auth_token_cache zone=tokens:1m valid=5m invalid=5m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            add_header X-Cache $auth_token_cache_status always;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
-
-sub get {
-    my $res = http_request('/s/x', Authorization => "Token $_[0]");
-    die "no response" unless $res;
-    return $res;
-}
-
-sub seen { my $r = $_[0]; ($r->{headers}{'x-cache'} // '') . " $r->{status}" }
-
-sub wait_subscribed {
-    my $t0 = time;
-    while (time - $t0 < 5) {
-        return 1 if (get('feedfacefeedfacefeedfacefeedfacefeedface')->{headers}{'x-cache'} // '') ne 'BYPASS';
-        sleep 0.02;
-    }
-    return 0;
-}
+cache_nginx_start(cache => 'valid=5m invalid=5m',
+                  redis => '127.0.0.1:$TEST_NGINX_PROXY_PORT');
 
 # Polls until $token is refused; returns the seconds it took, or undef.
 sub refused_within {

@@ -13,39 +13,19 @@ use Time::HiRes qw(sleep time);
 
 use AuthToken::TestRedis;
 use AuthToken::Server;
+use AuthToken::CacheEdge;
 use AuthToken::Issuer;
 
 issuer_setup();
 ctl_ok({ stdin => "pw\n" }, 'createuser', 'rita', '--password-stdin');
 my $token = token_of('rita');
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    auth_token_cache zone=tokens:1m valid=1h invalid=1h;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            add_header X-Cache $auth_token_cache_status always;
-            add_header X-User $auth_token_user always;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
-
-sub get {
-    my $res = http_request('/s/x', Authorization => "Token $_[0]");
-    die "no response" unless $res;
-    return $res;
-}
-
-sub seen { my $r = $_[0]; ($r->{headers}{'x-cache'} // '') . " $r->{status}" }
+cache_nginx_start(cache => 'valid=1h invalid=1h',
+                  headers => ['X-User $auth_token_user']);
 
 # Until the worker is subscribed (and has passed its first sequence
 # check), the cache is bypassed.
-my $t0 = time;
-sleep 0.02 until seen(get('0' x 40)) !~ /^BYPASS/ || time - $t0 > 5;
+wait_subscribed(5);
 isnt(seen(get('0' x 40)), 'BYPASS 401', 'the worker subscribed');
 
 # A message is applied by the worker's event loop, so it may land a moment

@@ -3,7 +3,8 @@
 # through it works, the login URL without its trailing slash answers a 308
 # that curl -L and httpie --follow repeat as a POST, and its error_log level
 # keeps a token sent twice out of the log, where `info` would write it (the
-# line docs/operations.md quotes). The demo config (examples/nginx-demo.conf)
+# line docs/operations.md quotes), and authtokend's /metrics is not
+# reachable through it. The demo config (examples/nginx-demo.conf)
 # is run by t/040-recipes.t with the curl and httpie commands of the docs.
 use strict;
 use warnings;
@@ -112,6 +113,15 @@ is($r->{body}, "app GET /api/x user=Zo%C3%AB id=2\n",
    'a non-ASCII name reaches the application percent-encoded, as ASCII');
 $r = curl("$base/api/x");
 is($r->{status}, 401, 'no token: 401');
+
+# authtokend serves GET /metrics (on by default): the public server must
+# not pass it on (docs/observability.md, Who can scrape).
+is((daemon_request('GET', '/metrics'))[0], 200, 'authtokend itself serves /metrics');
+for my $path ('/metrics', '/api-token-auth/../metrics', '/api-token-auth/%2e%2e/metrics') {
+    $r = curl('--path-as-is', "$base$path");
+    isnt($r->{status}, 200, "GET $path through the production example is not answered");
+    unlike($r->{body}, qr/authtokend_|process_/, "and never with the daemon's metrics");
+}
 
 # Authorization sent twice: nginx refuses the request (400) and, at info,
 # logs both header lines whole.

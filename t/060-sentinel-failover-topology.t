@@ -22,6 +22,7 @@ use IO::Socket::INET;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Process qw(spawn stop_pid);
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Topology;
@@ -144,14 +145,8 @@ sub refused_everywhere {
     # has passed, so that "made before then or not at all" is true.
     redis_cmd('CLIENT', 'PAUSE', '10000', 'WRITE');
     my $ctl_started = time;
-    my $ctl = fork // die "fork: $!";
-    if ($ctl == 0) {
-        open STDOUT, '>', "$dir/inflight.out";
-        open STDERR, '>&', \*STDOUT;
-        exec AuthToken::Issuer::build_dir() . '/authtokenctl',
-             '--redis-timeout-ms', '2000', 'revoke', 'u20';
-        die "exec: $!";
-    }
+    my $ctl = spawn("$dir/inflight.out", AuthToken::Issuer::build_dir()
+                    . '/authtokenctl', '--redis-timeout-ms', '2000', 'revoke', 'u20');
     sleep 0.5;
     my $killed = time;
     redis_kill();
@@ -293,8 +288,7 @@ like(authtokend_log(), qr/sentinel: \+switch-master authtoken /,
     }
     ($code, $out, $err) = ctl('--redis',
         'sentinel://127.0.0.1:' . $listen->sockport . '/authtoken', 'users');
-    kill 'KILL', $standin;
-    waitpid($standin, 0);
+    stop_pid($standin, signal => 'KILL');
     isnt($code, 0, 'a primary named by Sentinel that is a replica is refused');
     like($err, qr/is a slave, not a master/, '... because ROLE says so');
 }

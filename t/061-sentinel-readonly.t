@@ -12,6 +12,7 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
+use AuthToken::Cleanup qw(track);
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Topology;
@@ -59,7 +60,7 @@ if ($standin == 0) {
     }
     POSIX::_exit(0);
 }
-END { local $?; if ($standin) { kill 'KILL', $standin; waitpid($standin, 0) } }
+track($standin);    # killed and reaped at the end
 
 $ENV{AUTHTOKEN_REDIS} = 'sentinel://127.0.0.1:' . $listen->sockport . '/authtoken';
 authtokend_start('--throttle-user-rate', '100/min', '--throttle-addr-rate', 'off');

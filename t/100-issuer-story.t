@@ -41,11 +41,7 @@ ctl_ok('revoke', 'revoked');
 # After the revocation, obtain-token makes a new token (checked in TEST 15).
 # Made here, not in the block's --- init: upstream Test::Nginx evaluates a
 # block's sections before its init runs.
-my ($obtain_status, undef, $obtain_body) =
-    AuthToken::Issuer::obtain_direct('revoked', 'revoked-pass');
-die "obtain: $obtain_status $obtain_body" unless $obtain_status == 200;
-our ($revoked_new) = $obtain_body =~ /"token":"([0-9a-f]{40})"/;
-die "no token in $obtain_body" unless defined $revoked_new;
+our $revoked_new = AuthToken::Issuer::obtain_token('revoked', 'revoked-pass');
 die "same token after revoke" if $revoked_new eq $revoked;
 
 # 4. With auto_create_token off, a user has no token until it logs in.
@@ -58,12 +54,7 @@ ctl_ok({ stdin => "late-pass\n" }, 'createuser', 'late', '--password-stdin',
 our $first_login_token;
 ctl_ok({ stdin => "first-pass\n" }, 'createuser', 'first', '--password-stdin',
        '--no-auto-create-token');
-{
-    my ($s, undef, $body) = AuthToken::Issuer::obtain_direct('first', 'first-pass');
-    die "obtain: $s $body" unless $s == 200;
-    ($first_login_token) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
-        or die "no token in $body";
-}
+$first_login_token = AuthToken::Issuer::obtain_token('first', 'first-pass');
 
 no_shuffle();
 

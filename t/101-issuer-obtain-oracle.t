@@ -22,26 +22,9 @@ my $alice = token_of('alice');
 my $bob = token_of('bob');
 my $fill = oracle_placeholders(alice => $alice, bob => $bob);
 
+# Allow as captured; WWW-Authenticate never (no obtain_* capture has one).
 our (@raw, @body);
-my $spec = '';
-my @cases = oracle_cases(qr/^obtain_/);
-for my $i (0 .. $#cases) {
-    my $case = $cases[$i];
-    my $rs = $case->{response};
-    $raw[$i] = oracle_raw_request($case, $fill);
-    $body[$i] = oracle_body($case, $fill);
-
-    my $allow = $rs->{headers}{Allow};
-    my $note = $case->{note} ? " ($case->{note})" : '';
-    $spec .= "=== TEST " . ($i + 1) . ": $case->{name}$note\n"
-           . "--- raw_request eval\n\$::raw[$i]\n"
-           . "--- error_code: $rs->{status}\n"
-           . "--- response_headers\n"
-           . "Content-Type: $rs->{headers}{'Content-Type'}\n"
-           . (defined $allow ? "Allow: $allow\n" : "!Allow\n")
-           . "!WWW-Authenticate\n"
-           . "--- response_body eval\n\$::body[$i]\n\n";
-}
+my $spec = oracle_spec(qr/^obtain_/, $fill, 'Allow', 'WWW-Authenticate');
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -16,6 +16,7 @@ use Time::HiRes qw(sleep time);
 
 use lib dirname(__FILE__) . '/lib';
 use AuthToken::Issuer;
+use AuthToken::Process;
 
 plan skip_all => 'needs root, to connect as other users' if $>;
 
@@ -33,17 +34,11 @@ chmod 02750, $run;
 my $sock = "$run/authtokend.sock";
 
 my $log = "$top/authtokend.log";
-my $pid = fork // die "fork: $!";
-if (!$pid) {
-    open STDOUT, '>', $log;
-    open STDERR, '>&', \*STDOUT;
-    umask 077;
-    exec AuthToken::Issuer::build_dir() . '/authtokend', '--listen', "unix:$sock";
-    die "exec: $!";
-}
-my $deadline = time + 10;
-sleep 0.05 until -S $sock || time > $deadline || waitpid($pid, WNOHANG) == $pid;
-ok(-S $sock, 'authtokend listens on the unix socket under umask 0077')
+my $umask = umask 077;    # what the child inherits
+my $pid = spawn($log, AuthToken::Issuer::build_dir() . '/authtokend',
+                '--listen', "unix:$sock");
+umask $umask;
+ok(wait_socket($sock, pid => $pid), 'authtokend listens on the unix socket under umask 0077')
     or diag(do { local (@ARGV, $/) = $log; <> });
 
 my @st = stat $sock;
@@ -74,9 +69,7 @@ is(answered_as($nobody, $nginx_group), 0,
 isnt(answered_as($nobody, $other_group), 0,
      'a user outside that group cannot connect');
 
-kill 'TERM', $pid;
-waitpid($pid, 0);
-is($? >> 8, 0, 'authtokend stops cleanly on SIGTERM');
+is(stop_pid($pid, timeout => 10), 0, 'authtokend stops cleanly on SIGTERM');
 ok(!-e $sock, 'and removes its socket');
 
 done_testing();

@@ -9,13 +9,11 @@ use warnings;
 no warnings "portable";
 
 use File::Temp qw(tempdir);
-use IPC::Open3 qw(open3);
-use Symbol qw(gensym);
 use Test::More;
-use Time::HiRes qw(sleep);
 
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
+use AuthToken::Process;
 
 my $dir = issuer_setup();
 my $secret = $ENV{AUTHTOKEN_SECRET_FILE};
@@ -24,20 +22,16 @@ my $bin = ($ENV{AUTHTOKEN_BUILD_DIR} || 'build') . '/authtokend';
 # Runs authtokend until it exits or 3 s pass; returns (exit code, output).
 sub daemon_once {
     my (@flags) = @_;
-    my $err = gensym;
-    my $pid = open3(my $in, my $out, $err, $bin, '--listen', '127.0.0.1:0',
-                    @flags);
-    close $in;
-    my $code;
-    for (1 .. 60) {
-        if (waitpid($pid, POSIX::WNOHANG()) == $pid) { $code = $? >> 8; last }
-        sleep 0.05;
-    }
-    if (!defined $code) { kill 'TERM', $pid; waitpid($pid, 0); $code = -1 }
+    my $log = "$dir/daemon-once.log";
+    unlink $log;
+    my $pid = spawn($log, $bin, '--listen', '127.0.0.1:0', @flags);
+    my $status = wait_exit($pid, 3);
+    my $code = defined $status ? $status >> 8 : -1;
+    stop_pid($pid) unless defined $status;
+    open my $fh, '<', $log or return ($code, '');
     local $/;
-    return ($code, (<$out> // '') . (<$err> // ''));
+    return ($code, <$fh> // '');
 }
-use POSIX ();
 
 # A symbolic link to a perfectly good secret.
 symlink($secret, "$dir/link") or die "symlink: $!";

@@ -8,14 +8,12 @@
 use strict;
 use warnings;
 
-use IPC::Open3 qw(open3);
-use POSIX ();
-use Symbol qw(gensym);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
+use AuthToken::Process;
 
 my $dir = issuer_setup();
 authtokend_start('--redis-timeout-ms', '300');
@@ -62,16 +60,11 @@ authtokend_stop();
 # The unix socket: mode and group as set, not from the umask.
 sub start_on_socket {
     my ($path, @flags) = @_;
-    my $err = gensym;
-    my $pid = open3(my $in, my $o, $err, build_dir() . '/authtokend',
+    my $pid = spawn("$path.log", build_dir() . '/authtokend',
                     '--listen', "unix:$path", @flags);
-    close $in;
-    my $deadline = time + 10;
-    sleep 0.05 until -S $path || time > $deadline
-        || waitpid($pid, POSIX::WNOHANG()) == $pid;
+    wait_socket($path, pid => $pid);
     my @st = stat $path;
-    kill 'TERM', $pid;
-    waitpid($pid, 0);
+    stop_pid($pid, timeout => 10);
     return @st;
 }
 sub build_dir { $ENV{AUTHTOKEN_BUILD_DIR} || 'build' }

@@ -381,9 +381,9 @@ subtest 'slowloris faster than the read timeout, straight to the daemon' => sub 
                  $r ? $r->{status} : 'no answer', $took) if $ENV{TEST_VERBOSE};
     reap(\@pids, 8);
     # Whatever happened, it recovers once they are gone.
-    ok(defined wait_until(sub {
+    ok(defined wait_until(10, sub {
         my $r = post($dport, $FORM, 'username=alice&password=alice-pw', timeout => 2);
-        $r && $r->{status} == 200 }, 10), 'the daemon answers again once they are gone');
+        $r && $r->{status} == 200 }), 'the daemon answers again once they are gone');
 };
 
 {

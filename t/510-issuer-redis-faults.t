@@ -38,7 +38,7 @@ sub obtain {
 
 sub obtain_recovers {
     my ($limit) = @_;
-    return wait_until(sub { (obtain('bob', 'bob-pw'))[0] == 200 }, $limit);
+    return wait_until($limit, sub { (obtain('bob', 'bob-pw'))[0] == 200 });
 }
 
 sub consistent {
@@ -170,7 +170,7 @@ subtest 'Redis restarted empty' => sub {
     redis_cmd('SAVE');
     redis_restart();
     my ($s, $b) = (0, '');
-    wait_until(sub { ($s, $b) = obtain('bob', 'bob-pw'); $s != 503 }, 2);
+    wait_until(2, sub { ($s, $b) = obtain('bob', 'bob-pw'); $s != 503 });
     is("$s $b", '400 {"non_field_errors":["Unable to log in with provided credentials."]}',
        'bob is gone: 400 Unable to log in, not 503 and never his old token');
     ($s) = daemon_request('GET', '/healthz');

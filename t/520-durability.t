@@ -79,7 +79,7 @@ sub crash_and_restart {
     redis_kill();
     push @gaps, time - $acked_at;
     redis_restart();
-    wait_until(sub { my ($s) = daemon_request('GET', '/healthz'); $s == 200 }, 3)
+    wait_until(3, sub { my ($s) = daemon_request('GET', '/healthz'); $s == 200 })
         // die 'the daemon did not see Redis again';
 }
 
@@ -127,7 +127,7 @@ for my $i (1 .. $ROUNDS) {
     }
 }
 
-ok(defined wait_until(sub { my $r = api($acked_token{late1}); $r && $r->{status} == 200 }, 3),
+ok(defined wait_until(3, sub { my $r = api($acked_token{late1}); $r && $r->{status} == 200 }),
    'nginx reconnects after the last restart');
 
 subtest 'every acknowledged user survived and logs in with its latest password' => sub {

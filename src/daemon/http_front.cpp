@@ -134,6 +134,26 @@ HttpResponse handle_health(RedisPool &pool)
     }
 }
 
+// GET /metrics: the exposition, rendered at each scrape (HEAD: its
+// headers); it only reads counters, so it is answered on the event loop.
+// Other methods get 405 with Allow, as on the obtain-token path.
+HttpResponse metrics_answer(const HttpRequest &req,
+                            const IssuerMetrics &metrics)
+{
+    if (req.method != "GET" && req.method != "HEAD") {
+        HttpResponse res = json_answer(
+            405, detail_body("Method \"" + req.method + "\" not allowed."));
+        res.set_header("Allow", "GET, HEAD");
+        log::info(req.method + " " + req.path + ": 405");
+        return res;
+    }
+    HttpResponse res;
+    res.body = metrics.render();
+    res.content_type = IssuerMetrics::kContentType;
+    res.set_header("Cache-Control", "no-store");
+    return res;
+}
+
 // An announced body over the limit is refused before it is read.
 bool announces_too_large(const HttpRequest &req, std::size_t limit)
 {
@@ -151,7 +171,8 @@ bool announces_too_large(const HttpRequest &req, std::size_t limit)
 // given here; the rest name a handler that the server runs on a worker
 // thread once the body is in.
 Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
-               const ObtainService &obtain, RedisPool &pool)
+               const ObtainService &obtain, RedisPool &pool,
+               const IssuerMetrics *metrics)
 {
     Dispatch d;
     if (req.path == kObtainPath) {
@@ -179,6 +200,11 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
         };
         return d;
     }
+    // With the metrics setting off the path is unknown (404).
+    if (req.path == "/metrics" && metrics != nullptr) {
+        d.answer = metrics_answer(req, *metrics);
+        return d;
+    }
     log::info(req.method + " " + req.path + ": 404");
     d.answer = json_answer(404, detail_body("Not found."));
     return d;
@@ -187,10 +213,10 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
 } // namespace
 
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool)
+                   RedisPool &pool, const IssuerMetrics *metrics)
 {
-    return [&settings, &obtain, &pool](const HttpRequest &req) {
-        return route(req, settings, obtain, pool);
+    return [&settings, &obtain, &pool, metrics](const HttpRequest &req) {
+        return route(req, settings, obtain, pool, metrics);
     };
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "daemon/http_server.h"
+#include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
 
 #include "issuer/settings/issuer_settings.h"
@@ -13,8 +14,9 @@ namespace authtoken
 {
 
 // Every route of the daemon, dispatched in one place (route() in
-// http_front.cpp). The references must outlive the server.
+// http_front.cpp); GET /metrics only when `metrics` is not null. The
+// references must outlive the server.
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool);
+                   RedisPool &pool, const IssuerMetrics *metrics);
 
 } // namespace authtoken

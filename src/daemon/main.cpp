@@ -1,10 +1,12 @@
 // authtokend: the issuer daemon. Reads its settings (flags > AUTHTOKEN_*
 // environment > config file > defaults), opens the secret and the Lua
-// scripts, and serves POST /api-token-auth/ and GET /healthz until SIGTERM,
+// scripts, and serves POST /api-token-auth/, GET /healthz and GET /metrics
+// (unless the metrics setting is off) until SIGTERM,
 // which lets requests in flight finish and exits 0.
 #include "daemon/concurrency_limit.h"
 #include "daemon/http_front.h"
 #include "daemon/http_server.h"
+#include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
 
 #include "daemon/event_log.h"
@@ -82,6 +84,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --request-timeout S    for a whole request (10)
   --keep-alive-timeout S idle wait for the next request (2)
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
+  --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
+                         on the listen address (default: on)
 
 Every option is also a config-file key (listen = ...) and an environment
 variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
@@ -397,9 +401,11 @@ int run(std::vector<std::string> args)
     ListenAddress address = parse_listen(settings.listen);
     RedisEndpoint endpoint = redis_endpoint(settings);
 
+    IssuerMetrics metrics;
     ScriptLibrary scripts(settings.scripts_dir);
-    RedisPool pool(endpoint,
-                   std::chrono::milliseconds(settings.redis_timeout_ms));
+    RedisPool pool(
+        endpoint, std::chrono::milliseconds(settings.redis_timeout_ms),
+        [&metrics](RedisFailure cause) { metrics.redis_failure(cause); });
     if (settings.create_secret &&
         access(settings.secret_file.c_str(), F_OK) != 0) {
         refuse_new_secret_over_sealed_keys(pool, settings.secret_file);
@@ -439,13 +445,16 @@ int run(std::vector<std::string> args)
     }
     unsigned hashes = hashing_slots(settings);
     ConcurrencyLimit hashing(hashes);
-    ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing);
+    ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
+                         metrics);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
     HttpLimits limits = http_limits(settings);
     fit_open_files(limits.max_connections);
-    HttpServer server(listener.fd, limits, make_router(settings, obtain, pool));
+    HttpServer server(listener.fd, limits,
+                      make_router(settings, obtain, pool,
+                                  settings.metrics ? &metrics : nullptr));
     log::info("redis " + describe_endpoint(endpoint) + ", " +
               std::to_string(limits.max_connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +

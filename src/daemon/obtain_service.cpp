@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 namespace authtoken
@@ -41,6 +42,18 @@ std::string token_body(const std::string &key)
 
 } // namespace
 
+template <typename Hash> auto ObtainService::hash(Hash &&hash) const
+{
+    std::optional<ConcurrencyLimit::Permit> slot;
+    {
+        IssuerMetrics::HashWait wait(metrics_);
+        slot.emplace(hashing_);
+    }
+    // Ends (and stops counting in flight) before the slot is released.
+    IssuerMetrics::HashRun run(metrics_);
+    return hash();
+}
+
 ObtainAnswer ObtainService::obtain(std::string_view content_type,
                                    std::string_view body,
                                    const std::string &client) const noexcept
@@ -50,9 +63,11 @@ ObtainAnswer ObtainService::obtain(std::string_view content_type,
     } catch (const RedisError &e) {
         log::error("obtain-token from " + client +
                    ": redis failed: " + e.what());
+        metrics_.login(LoginOutcome::unavailable);
         return {503, std::string(drf::kUnavailableBody), 0};
     } catch (const std::exception &e) {
         log::error("obtain-token from " + client + ": " + e.what());
+        metrics_.login(LoginOutcome::server_error);
         return {500, std::string(kServerErrorBody), 0};
     }
 }
@@ -65,6 +80,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     if (!parsed.credentials) {
         log::info("obtain-token from " + client + ": " +
                   std::to_string(parsed.status) + " (request body)");
+        metrics_.login(LoginOutcome::bad_request);
         return {parsed.status, parsed.body, 0};
     }
     const ObtainCredentials &credentials = *parsed.credentials;
@@ -80,6 +96,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         long seconds = static_cast<long>(retry_after_seconds(ticket.wait_ms));
         log::info("obtain-token for " + who + " from " + client +
                   ": 429 throttled for " + std::to_string(seconds) + "s");
+        metrics_.login(LoginOutcome::throttled);
         return {429, throttled_body(seconds), seconds};
     }
     if (ticket.delay_ms > 0) {
@@ -94,28 +111,24 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     RedisPool::Lease conn = pool_.lease();
     UserStore store(*conn, scripts_, sealer_);
     std::optional<UserRecord> user = store.find_user(credentials.username);
-    passwords::PasswordVerdict verdict;
-    {
-        ConcurrencyLimit::Permit cpu(hashing_);
-        // Django's verify_password(): an unknown user, an unusable, empty,
-        // unknown or malformed hash runs the dummy hash, and a wrong
-        // password against a cheaper hash runs the missing iterations, so
-        // the time taken tells nothing about the user.
-        verdict = passwords::verify_password(
-            credentials.password, user ? user->password : std::string(),
-            policy_);
-    }
+    // Django's verify_password(): an unknown user, an unusable, empty,
+    // unknown or malformed hash runs the dummy hash, and a wrong password
+    // against a cheaper hash runs the missing iterations, so the time taken
+    // tells nothing about the user.
+    passwords::PasswordVerdict verdict = hash([&] {
+        return passwords::verify_password(credentials.password,
+                                          user ? user->password : std::string(),
+                                          policy_);
+    });
 
     // The hash this login verified, as stored once the token is issued.
     std::string verified = user ? user->password : std::string();
     if (verdict.matched && verdict.must_update) {
         // Django's check_password setter: upgrade the hash on success, even
         // before is_active is looked at.
-        std::string upgraded;
-        {
-            ConcurrencyLimit::Permit cpu(hashing_);
-            upgraded = passwords::make_password(credentials.password, policy_);
-        }
+        std::string upgraded = hash([&] {
+            return passwords::make_password(credentials.password, policy_);
+        });
         if (store.set_password(credentials.username, upgraded,
                                user->password)) {
             verified = upgraded;
@@ -139,6 +152,8 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                  ? passwords::describe(format)
              : !verdict.matched ? "wrong password"
                                 : "inactive user"));
+        metrics_.login(verdict.matched ? LoginOutcome::inactive
+                                       : LoginOutcome::wrong_credentials);
         return {400, std::string(kUnableToLogInBody), 0};
     }
 
@@ -150,14 +165,24 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client +
                   ": 400 user deleted during the login");
+        metrics_.login(LoginOutcome::wrong_credentials);
         return {400, std::string(kUnableToLogInBody), 0};
     } catch (const CredentialsChanged &) {
         throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client +
                   ": 400 password, status or token changed during the login");
+        metrics_.login(LoginOutcome::wrong_credentials);
         return {400, std::string(kUnableToLogInBody), 0};
     }
+    // Made in Redis whatever happens next.
+    if (token.created) {
+        metrics_.token_created();
+    }
+    if (token.replaced) {
+        metrics_.token_revoked();
+    }
     throttle_.finish(*conn, ticket, false);
+    metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
               (token.created ? " (new token)" : ""));
     return {200, token_body(token.key), 0};

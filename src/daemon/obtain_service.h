@@ -3,10 +3,12 @@
 // does it (unknown users cost one dummy hash, inactive users fail, old
 // hashes are upgraded), the failed-login throttle, then the user's one
 // token, created if it has none. Every password hash (check, dummy check,
-// upgrade) runs under `hashing`, the daemon's bound on CPU work.
+// upgrade) runs under `hashing`, the daemon's bound on CPU work. Every
+// answer, hash and token made is counted in `metrics`.
 #pragma once
 
 #include "daemon/concurrency_limit.h"
+#include "daemon/issuer_metrics.h"
 
 #include "issuer/store/login_throttle.h"
 #include "issuer/password_hasher.h"
@@ -30,9 +32,10 @@ class ObtainService
   public:
     ObtainService(RedisPool &pool, const ScriptLibrary &scripts,
                   const TokenSealer &sealer, const LoginThrottle &throttle,
-                  passwords::HasherPolicy policy, ConcurrencyLimit &hashing)
+                  const passwords::HasherPolicy &policy,
+                  ConcurrencyLimit &hashing, IssuerMetrics &metrics)
         : pool_(pool), scripts_(scripts), sealer_(sealer), throttle_(throttle),
-          policy_(policy), hashing_(hashing)
+          policy_(policy), hashing_(hashing), metrics_(metrics)
     {
     }
 
@@ -45,6 +48,8 @@ class ObtainService
     ObtainAnswer obtain_or_throw(std::string_view content_type,
                                  std::string_view body,
                                  const std::string &client) const;
+    // Runs `hash` under a hashing slot, timed and counted.
+    template <typename Hash> auto hash(Hash &&hash) const;
 
     RedisPool &pool_;
     const ScriptLibrary &scripts_;
@@ -52,6 +57,7 @@ class ObtainService
     const LoginThrottle &throttle_;
     passwords::HasherPolicy policy_;
     ConcurrencyLimit &hashing_;
+    IssuerMetrics &metrics_;
 };
 
 } // namespace authtoken

@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <type_traits>
 
 namespace ngx_auth_token {
 namespace {
@@ -56,6 +57,17 @@ struct CacheShared {
     u_char hash_key[16]; // SipHash key, random per zone
 };
 
+// CacheNode and CacheShared live in the shared zone: ngx_slab_alloc()ed and
+// filled field by field (never constructed), freed with ngx_slab_free() or
+// unmapped by nginx, never destroyed; every worker (and the next cycle's)
+// reads them at the same offsets.
+static_assert(std::is_standard_layout_v<CacheNode>);
+static_assert(std::is_trivial_v<CacheNode>);
+static_assert(std::is_trivially_destructible_v<CacheNode>);
+static_assert(std::is_standard_layout_v<CacheShared>);
+static_assert(std::is_trivial_v<CacheShared>);
+static_assert(std::is_trivially_destructible_v<CacheShared>);
+
 struct CacheContext {
     CacheShared *sh;
     ngx_slab_pool_t *shpool;
@@ -66,7 +78,20 @@ struct CacheContext {
     // (in a worker, after fork) and freed with the cycle's pool.
     EVP_MAC_CTX *mac;
     bool mac_failed;
+    // Where the zone was first named, and where it was given its size,
+    // for the configuration's error messages.
+    ngx_str_t named_in_file;
+    ngx_uint_t named_at_line;
+    ngx_str_t sized_in_file;
+    ngx_uint_t sized_at_line;
 };
+
+// In the configuration's pool: ngx_pcalloc()ed, never constructed, freed
+// with the pool without a destructor (the EVP_MAC_CTX has a pool cleanup
+// of its own).
+static_assert(std::is_standard_layout_v<CacheContext>);
+static_assert(std::is_trivial_v<CacheContext>);
+static_assert(std::is_trivially_destructible_v<CacheContext>);
 
 // A hit moves its entry to the head of its queue at most once a second
 // (memcached bumps an item at most once a minute, ITEM_UPDATE_INTERVAL, for
@@ -87,7 +112,8 @@ constexpr std::size_t kMaxUid = 32;
 // lock, because LRU order has nothing to do with pages.
 constexpr int kEvictOnFailure = 8;
 
-void free_mac(void *data)
+// A pool cleanup handler: called from C.
+void free_mac(void *data) noexcept
 {
     EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX *>(data));
 }
@@ -236,7 +262,7 @@ bool token_expired(const CacheNode *cn)
     return cn->token_expires != 0 && cn->token_expires <= ngx_time();
 }
 
-ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     auto *octx = static_cast<CacheContext *>(data);
     auto *ctx = static_cast<CacheContext *>(shm_zone->data);
@@ -323,12 +349,64 @@ class ZoneLock {
     CacheContext *ctx_;
 };
 
+// The zone `name` of this cycle, or nullptr when no directive named it yet.
+ngx_shm_zone_t *find_zone(ngx_conf_t *cf, const ngx_str_t &name) noexcept
+{
+    ngx_list_part_t *part = &cf->cycle->shared_memory.part;
+    auto *zones = static_cast<ngx_shm_zone_t *>(part->elts);
+    for (ngx_uint_t i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == nullptr) {
+                return nullptr;
+            }
+            part = part->next;
+            zones = static_cast<ngx_shm_zone_t *>(part->elts);
+            i = 0;
+        }
+        if (zones[i].shm.name.len == name.len &&
+            ngx_strncmp(zones[i].shm.name.data, name.data, name.len) == 0) {
+            return &zones[i];
+        }
+    }
+}
+
+// Where the directive being parsed is, kept for the cycle (an included
+// file's name may not outlive its parse).
+bool note_place(ngx_conf_t *cf, ngx_str_t &file, ngx_uint_t &line) noexcept
+{
+    file.len = cf->conf_file->file.name.len;
+    file.data = ngx_pstrdup(cf->pool, &cf->conf_file->file.name);
+    line = cf->conf_file->line;
+    return file.data != nullptr || file.len == 0;
+}
+
 } // namespace
 
-ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-                               void *tag)
+ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, const ngx_str_t &directive,
+                               ngx_str_t *name, size_t size, void *tag) noexcept
 {
-    ngx_shm_zone_t *zone = ngx_shared_memory_add(cf, name, size, tag);
+    // nginx's own checks (ngx_shared_memory_add) would refuse these too,
+    // but without naming the directive or where the zone was sized.
+    ngx_shm_zone_t *zone = find_zone(cf, *name);
+    if (zone != nullptr && zone->tag != tag) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is already declared for "
+                           "a different use",
+                           name, &directive);
+        return nullptr;
+    }
+    if (zone != nullptr && size != 0 && zone->shm.size != 0 &&
+        size != zone->shm.size) {
+        auto *ctx = context(zone);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is %uz bytes here but "
+                           "%uz in %V:%ui; give its size in one place only",
+                           name, &directive, size, zone->shm.size,
+                           &ctx->sized_in_file, ctx->sized_at_line);
+        return nullptr;
+    }
+
+    zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone == nullptr) {
         return nullptr;
     }
@@ -338,19 +416,41 @@ ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
         if (ctx == nullptr) {
             return nullptr;
         }
+        if (!note_place(cf, ctx->named_in_file, ctx->named_at_line)) {
+            return nullptr;
+        }
         zone->init = cache_init_zone;
         zone->data = ctx;
     }
-    if (size != 0) {
+    auto *ctx = context(zone);
+    if (size != 0 && ctx->sized_at_line == 0) {
+        if (!note_place(cf, ctx->sized_in_file, ctx->sized_at_line)) {
+            return nullptr;
+        }
         // A node is about 100 bytes plus the username, in a 128-byte slab.
-        context(zone)->negative_max = std::max<ngx_uint_t>(64, size / 10 / 128);
+        ctx->negative_max = std::max<ngx_uint_t>(64, size / 10 / 128);
     }
     return zone;
 }
 
+bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
+                           ngx_shm_zone_t *zone) noexcept
+{
+    if (zone->shm.size != 0) {
+        return true;
+    }
+    auto *ctx = context(zone);
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "zone \"%V\" of \"%V\" in %V:%ui has no size; give it "
+                  "one in one of its \"%V\" directives (zone=%V:10m)",
+                  &zone->shm.name, &directive, &ctx->named_in_file,
+                  ctx->named_at_line, &directive, &zone->shm.name);
+    return false;
+}
+
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
-                      std::uint64_t &revision)
+                      std::uint64_t &revision) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -379,7 +479,7 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 }
 
 bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                      ngx_pool_t *pool, CachedEntry &out)
+                      ngx_pool_t *pool, CachedEntry &out) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -399,7 +499,7 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                  CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
                  std::int64_t token_expires, const CachePolicy &policy,
-                 std::uint64_t revision)
+                 std::uint64_t revision) noexcept
 {
     if (user.len > kMaxUser || uid.len > kMaxUid) {
         return; // not worth a special case: such users are simply not cached
@@ -479,7 +579,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 }
 
 void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                  std::uint64_t seq)
+                  std::uint64_t seq) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -498,7 +598,7 @@ void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
 }
 
-bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -518,7 +618,7 @@ bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current)
     return true;
 }
 
-ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -546,7 +646,7 @@ ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid)
     return dead;
 }
 
-void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);
@@ -557,7 +657,7 @@ void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid)
     }
 }
 
-void cache_stats(ngx_shm_zone_t *zone, CacheStats &out)
+void cache_stats(ngx_shm_zone_t *zone, CacheStats &out) noexcept
 {
     CacheContext *ctx = context(zone);
     ngx_slab_pool_t *shpool = ctx->shpool;
@@ -569,7 +669,7 @@ void cache_stats(ngx_shm_zone_t *zone, CacheStats &out)
     out.used_bytes = (pages - shpool->pfree) * ngx_pagesize;
 }
 
-void cache_invalidate_all(ngx_shm_zone_t *zone)
+void cache_invalidate_all(ngx_shm_zone_t *zone) noexcept
 {
     CacheContext *ctx = context(zone);
     ZoneLock lock(ctx);

@@ -34,9 +34,18 @@ struct CachedEntry {
     ngx_str_t uid;
 };
 
-// Registers (or references, when size is 0) the zone `name`.
-ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-                               void *tag);
+// Registers (or references, when size is 0) the zone `name` for the
+// directive being parsed, named `directive` in error messages. nullptr,
+// with the error logged, when the zone is declared for another use or with
+// another size, or memory runs out.
+ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, const ngx_str_t &directive,
+                               ngx_str_t *name, size_t size,
+                               void *tag) noexcept;
+
+// Once the configuration is read: false, with the error logged, when no
+// directive gave `zone` a size.
+bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
+                           ngx_shm_zone_t *zone) noexcept;
 
 // A hit: an entry of the current epoch, within `valid` (or `invalid`), whose
 // token has not expired. Copies the strings into `pool`. On a miss, sets
@@ -45,25 +54,25 @@ ngx_shm_zone_t *cache_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
 // store its (possibly revoked) answer, see cache_store().
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
-                      std::uint64_t &revision);
+                      std::uint64_t &revision) noexcept;
 
 // A known-good entry, whatever its epoch, still within valid + stale and
 // before the token's own expiry.
 bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                      ngx_pool_t *pool, CachedEntry &out);
+                      ngx_pool_t *pool, CachedEntry &out) noexcept;
 
 // Stores a verdict unless the cache changed since `revision` was read.
 // `token_expires` is Unix seconds, 0 for never.
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                  CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
                  std::int64_t token_expires, const CachePolicy &policy,
-                 std::uint64_t revision);
+                 std::uint64_t revision) noexcept;
 
 // A revocation message: drops the digest's entry. `seq` is the message's
 // number in the revocation sequence (0 when it had none); the zone keeps
 // the highest one applied, for cache_check_sequence().
 void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                  std::uint64_t seq);
+                  std::uint64_t seq) noexcept;
 
 // `current` is the revocation sequence read from Redis, after a PING on the
 // subscription confirmed that every message published before that read
@@ -72,7 +81,7 @@ void cache_remove(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 // subscriber in any worker): every entry stops being a hit. The first
 // check of a new zone only records `current`. Returns true when it
 // invalidated.
-bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current);
+bool cache_check_sequence(ngx_shm_zone_t *zone, std::uint64_t current) noexcept;
 
 // For auth_token_metrics, read under the zone's lock.
 struct CacheStats {
@@ -81,10 +90,10 @@ struct CacheStats {
     std::size_t used_bytes;  // the slab allocator's pages in use
     std::size_t size_bytes;  // the zone's size
 };
-void cache_stats(ngx_shm_zone_t *zone, CacheStats &out);
+void cache_stats(ngx_shm_zone_t *zone, CacheStats &out) noexcept;
 
 // Every entry stops being a hit (it may still serve as stale).
-void cache_invalidate_all(ngx_shm_zone_t *zone);
+void cache_invalidate_all(ngx_shm_zone_t *zone) noexcept;
 
 // The zone's record of the workers whose subscription is up (by pid, at
 // most 64; more are not recorded). A worker that joins and finds a
@@ -93,7 +102,7 @@ void cache_invalidate_all(ngx_shm_zone_t *zone);
 // miss, whoever published it: it invalidates the zone and returns the dead
 // worker's pid, 0 otherwise. A worker leaves when its subscription drops
 // or it exits.
-ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid);
-void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid);
+ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept;
+void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept;
 
 } // namespace ngx_auth_token

@@ -1,6 +1,7 @@
 #include "module/ngx_http_auth_token_metrics.h"
 
 #include <ctime>
+#include <type_traits>
 
 namespace ngx_auth_token
 {
@@ -19,9 +20,16 @@ struct MetricsShared {
     MetricsSlot slot[kSlots];
 };
 
+// In the shared zone: ngx_slab_calloc()ed, never constructed, and unmapped
+// by nginx without destructors, by processes that may not even be this
+// build's (the zone outlives a reload into another module version).
+static_assert(std::is_standard_layout_v<MetricsShared>);
+static_assert(std::is_trivial_v<MetricsShared>);
+static_assert(std::is_trivially_destructible_v<MetricsShared>);
+
 MetricsSlot *own_slot = nullptr;
 
-ngx_int_t metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_int_t metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     if (data != nullptr) {
         // A reload: the old cycle's counters continue.
@@ -41,7 +49,7 @@ ngx_int_t metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 } // namespace
 
-ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag)
+ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag) noexcept
 {
     static ngx_str_t name = ngx_string("ngx_http_auth_token_metrics");
     // The slots, and room for the slab pool's own pages.
@@ -57,7 +65,7 @@ ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag)
     return zone;
 }
 
-void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number)
+void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number) noexcept
 {
     if (zone == nullptr) {
         own_slot = nullptr;

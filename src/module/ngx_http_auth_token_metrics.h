@@ -53,12 +53,12 @@ constexpr unsigned kMetrics =
     static_cast<unsigned>(Metric::lookup_bucket) + kBuckets + 1;
 
 // Registers the zone (once per configuration).
-ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag);
+ngx_shm_zone_t *metrics_zone_add(ngx_conf_t *cf, void *tag) noexcept;
 
 // Called in each worker's init_process: from now on this process counts
 // into its slot. Until then (the master, helper processes) counting is a
 // no-op.
-void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number);
+void metrics_attach(ngx_shm_zone_t *zone, ngx_uint_t worker_number) noexcept;
 
 // Adds to this worker's slot: one relaxed atomic add, no lock.
 void metrics_add(Metric m, std::uint64_t n = 1) noexcept;

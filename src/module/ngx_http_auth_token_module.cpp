@@ -13,6 +13,23 @@
 // or 503. Denials go through nginx's own error handling (satisfy any,
 // auth_delay and error_page all apply); when nginx sends its built-in error
 // page for our verdict, the filters below replace it with DRF's JSON body.
+//
+// The C boundary. Every function that nginx or hiredis calls (handlers,
+// filters, directive and conf callbacks, event handlers and timers, pool
+// cleanups, zone init, the RedisLink and adapter callbacks) is noexcept:
+// an exception escaping one would terminate the worker. Each is either
+// non-throwing by construction (nginx pools, the slab allocator, hiredis's
+// malloc: failures are return values) or catches at the boundary, logs at
+// "alert" and fails closed. The ones that use C++ allocation:
+//   - ngx_http_auth_token_check_key(): the in-flight map and its lookup
+//     (500, as for any allocation failure in an access handler);
+//   - ngx_http_auth_token_metrics_handler(): the exposition text (500);
+//   - ngx_http_auth_token_init_process(): the worker's state and links
+//     (the worker does not start);
+//   - RedisLink::acquire_slot()/release_slot(): a lookup slot (the lookup
+//     is refused, 503; a slot not returned to the free list is leaked).
+// clang-tidy's bugprone-exception-escape checks the rest as far as it can
+// see (the module_exception_escape test); it cannot see std::bad_alloc.
 
 #include "module/ngx_includes.h"
 #include "module/ngx_http_auth_token_cache.h"
@@ -80,6 +97,14 @@ struct ngx_http_auth_token_main_conf_t {
     ngx_flag_t metrics_used;
 };
 
+// The configuration structs are plain C structs in the configuration's
+// pool: ngx_pcalloc()ed, never constructed, freed with the pool without a
+// destructor, and filled by nginx's ngx_conf_set_*_slot through offsetof.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_main_conf_t>);
+static_assert(std::is_trivial_v<ngx_http_auth_token_main_conf_t>);
+static_assert(
+    std::is_trivially_destructible_v<ngx_http_auth_token_main_conf_t>);
+
 struct ngx_http_auth_token_loc_conf_t {
     ngx_flag_t enable;
     // auth_token_verify: this location answers 204/401/503 itself, for
@@ -102,6 +127,12 @@ struct ngx_http_auth_token_loc_conf_t {
     ngx_msec_t cache_invalid;
     ngx_msec_t cache_stale;
 };
+
+// As the main conf; keyword_views points at an array in the same pool.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivial_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_loc_conf_t>);
+static_assert(std::is_trivially_destructible_v<std::string_view>);
 
 // --- per request ----------------------------------------------------------
 
@@ -160,6 +191,15 @@ struct ngx_http_auth_token_ctx_t {
     ngx_event_t wakeup;
 };
 
+// In the request pool's cleanup storage (ngx_pool_cleanup_add), built by
+// placement new. nginx frees the pool without a destructor; the cleanup
+// handler (ngx_http_auth_token_cleanup) detaches the request from its
+// lookup and removes its events, nothing more, so the type must need no
+// destructor. It survives internal redirects (nginx zeroes r->ctx, not the
+// pool), as nginx-otel's and realip's contexts do.
+static_assert(std::is_standard_layout_v<ngx_http_auth_token_ctx_t>);
+static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+
 // --- per worker -----------------------------------------------------------
 
 // One Redis lookup and the requests waiting for it. Concurrent misses for
@@ -171,6 +211,9 @@ struct ngx_http_auth_token_ctx_t {
 // to the store: the revision it read may already count a revocation that
 // this lookup's answer predates, and storing under it would make a revoked
 // token a hit (or a just-created one "unknown") for valid=/invalid=.
+//
+// On the heap, owned by WorkerState::in_flight (as the WorkerState and its
+// RedisLinks are), not in a pool: its destructor runs.
 struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
@@ -520,9 +563,8 @@ ngx_http_auth_token_check(ngx_http_request_t *r,
     if (cln == nullptr) {
         return NGX_ERROR;
     }
-    // Value-initialized: every field zero. Trivially destructible, so the
-    // pool may free it without a destructor call.
-    static_assert(std::is_trivially_destructible_v<ngx_http_auth_token_ctx_t>);
+    // Value-initialized: every field zero. Trivially destructible (asserted
+    // at the type), so the pool may free it without a destructor call.
     ctx = new (cln->data) ngx_http_auth_token_ctx_t();
     cln->handler = ngx_http_auth_token_cleanup;
     ngx_http_set_ctx(r, ctx, ngx_http_auth_token_module);
@@ -682,6 +724,8 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             auto placed = worker->in_flight.emplace(ctx->digest, nullptr);
             found = placed.first;
         } catch (...) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "auth token lookup failed: out of memory");
             return NGX_ERROR;
         }
         fresh->digest = ctx->digest;
@@ -955,7 +999,12 @@ ngx_int_t add_retry_after(ngx_http_request_t *r) noexcept
     h->next = nullptr;
 #endif
     ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
+    // A static string: nginx only reads header values.
+    constexpr std::string_view retry_after =
+        authtoken::drf::kUnavailableRetryAfter;
+    h->value.len = retry_after.size();
+    h->value.data =
+        reinterpret_cast<u_char *>(const_cast<char *>(retry_after.data()));
     return NGX_OK;
 }
 
@@ -1363,6 +1412,8 @@ ngx_int_t ngx_http_auth_token_metrics_handler(ngx_http_request_t *r) noexcept
     try {
         text = render_metrics(amcf);
     } catch (...) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth token metrics: out of memory");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1745,6 +1796,12 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         delete worker;
         worker = nullptr;
         return NGX_ERROR;
+    } catch (...) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "auth token: cannot set up the worker");
+        delete worker;
+        worker = nullptr;
+        return NGX_ERROR;
     }
     if (worker->subscriber != nullptr) {
         worker->subscriber->start();
@@ -2083,18 +2140,23 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
                 size = ngx_parse_size(&s);
                 if (size == NGX_ERROR) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "invalid zone size \"%V\"", &value[i]);
+                                       "invalid zone size \"%V\" in \"%V\"",
+                                       &value[i], &cmd->name);
                     return static_cast<char *>(NGX_CONF_ERROR);
                 }
                 if (size < static_cast<ssize_t>(8 * ngx_pagesize)) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "zone \"%V\" is too small", &value[i]);
+                                       "zone \"%V\" is too small in \"%V\", "
+                                       "the least is %uz bytes",
+                                       &value[i], &cmd->name,
+                                       static_cast<size_t>(8 * ngx_pagesize));
                     return static_cast<char *>(NGX_CONF_ERROR);
                 }
             }
             if (name.len == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone name \"%V\"", &value[i]);
+                                   "invalid zone name \"%V\" in \"%V\"",
+                                   &value[i], &cmd->name);
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             continue;
@@ -2127,7 +2189,8 @@ char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     alcf->cache_zone = ngx_auth_token::cache_zone_add(
-        cf, &name, static_cast<size_t>(size), &ngx_http_auth_token_module);
+        cf, cmd->name, &name, static_cast<size_t>(size),
+        &ngx_http_auth_token_module);
     if (alcf->cache_zone == nullptr) {
         return static_cast<char *>(NGX_CONF_ERROR);
     }
@@ -2180,6 +2243,16 @@ char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
                       "\"auth_token_redis\" is set in the http block",
                       &amcf->used_in_file, amcf->used_at_line);
         return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (amcf->cache_zones != nullptr) {
+        static const ngx_str_t directive = ngx_string("auth_token_cache");
+        auto *zones = static_cast<ngx_shm_zone_t **>(amcf->cache_zones->elts);
+        for (ngx_uint_t i = 0; i < amcf->cache_zones->nelts; i++) {
+            if (!ngx_auth_token::cache_zone_check_size(cf, directive,
+                                                       zones[i])) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
     }
     if (amcf->redis_name.len != 0 || amcf->metrics_used) {
         amcf->metrics_zone =
@@ -2272,7 +2345,8 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
     auto *words = static_cast<ngx_str_t *>(conf->keywords->elts);
     for (ngx_uint_t i = 0; i < conf->keyword_count; i++) {
-        // std::string_view is trivially copyable: fine in pool memory.
+        // std::string_view is trivially destructible (asserted at the
+        // loc conf): fine in pool memory.
         new (&conf->keyword_views[i]) std::string_view(
             reinterpret_cast<const char *>(words[i].data), words[i].len);
     }

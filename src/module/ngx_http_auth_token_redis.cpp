@@ -22,90 +22,9 @@ constexpr std::size_t kMaxInFlight = 65536;
 // While setup keeps failing, one attempt's lines per this many ms.
 constexpr ngx_msec_t kFailureLogInterval = 10000;
 
-RedisLink *link_of(void *privdata)
+RedisLink *link_of(void *privdata) noexcept
 {
     return static_cast<RedisLink *>(privdata);
-}
-
-// hiredis -> nginx event adapter. hiredis calls these with ev.data.
-void ev_add_read(void *privdata)
-{
-    link_of(privdata)->add_read();
-}
-void ev_del_read(void *privdata)
-{
-    link_of(privdata)->del_read();
-}
-void ev_add_write(void *privdata)
-{
-    link_of(privdata)->add_write();
-}
-void ev_del_write(void *privdata)
-{
-    link_of(privdata)->del_write();
-}
-void ev_cleanup(void *privdata)
-{
-    link_of(privdata)->cleanup();
-}
-
-void on_connect_cb(const redisAsyncContext *ac, int status)
-{
-    link_of(ac->data)->on_connected(status);
-}
-void on_disconnect_cb(const redisAsyncContext *ac, int status)
-{
-    link_of(ac->data)->on_disconnected(status, ac->err ? ac->errstr : nullptr);
-}
-void on_lookup_reply_cb(redisAsyncContext *, void *reply, void *privdata)
-{
-    auto *lookup = static_cast<PendingLookup *>(privdata);
-    lookup->link->on_reply(lookup, reply);
-}
-void on_value_reply_cb(redisAsyncContext *, void *reply, void *privdata)
-{
-    auto *lookup = static_cast<PendingLookup *>(privdata);
-    lookup->link->on_value_reply(lookup, reply);
-}
-void on_schema_reply_cb(redisAsyncContext *ac, void *reply, void *)
-{
-    link_of(ac->data)->on_schema_reply(reply);
-}
-void on_subscription_reply_cb(redisAsyncContext *ac, void *reply, void *)
-{
-    link_of(ac->data)->on_subscription_reply(reply);
-}
-void on_auth_reply_cb(redisAsyncContext *ac, void *reply, void *)
-{
-    link_of(ac->data)->on_setup_reply(reply, "AUTH");
-}
-void on_select_reply_cb(redisAsyncContext *ac, void *reply, void *)
-{
-    link_of(ac->data)->on_setup_reply(reply, "SELECT");
-}
-
-// nginx event handlers. The connection's data is the link.
-void read_handler(ngx_event_t *ev)
-{
-    auto *c = static_cast<ngx_connection_t *>(ev->data);
-    link_of(c->data)->handle_read();
-}
-void write_handler(ngx_event_t *ev)
-{
-    auto *c = static_cast<ngx_connection_t *>(ev->data);
-    link_of(c->data)->handle_write();
-}
-void flush_handler(ngx_event_t *ev)
-{
-    link_of(ev->data)->flush();
-}
-void connect_timer_handler(ngx_event_t *ev)
-{
-    link_of(ev->data)->connect_timed_out();
-}
-void reconnect_timer_handler(ngx_event_t *ev)
-{
-    link_of(ev->data)->reconnect_due();
 }
 
 void init_event(ngx_event_t &ev, ngx_event_handler_pt handler, void *data,
@@ -117,19 +36,88 @@ void init_event(ngx_event_t &ev, ngx_event_handler_pt handler, void *data,
     ev.cancelable = cancelable ? 1 : 0;
 }
 
-std::string_view as_view(const redisReply *r)
+std::string_view as_view(const redisReply *r) noexcept
 {
     return {r->str, static_cast<std::size_t>(r->len)};
 }
 
 } // namespace
 
+// --- the C callbacks --------------------------------------------------------
+//
+// hiredis calls these with the context's data (the link) or the command's
+// privdata (its PendingLookup slot), nginx with the timer's data (the
+// link). None allocates or throws: they only pass on to the members.
+
+void RedisLink::on_connect_cb(const redisAsyncContext *ac, int status) noexcept
+{
+    link_of(ac->data)->on_connected(status);
+}
+
+void RedisLink::on_disconnect_cb(const redisAsyncContext *ac,
+                                 int status) noexcept
+{
+    link_of(ac->data)->on_disconnected(status, ac->err ? ac->errstr : nullptr);
+}
+
+void RedisLink::on_lookup_reply_cb(redisAsyncContext *, void *reply,
+                                   void *privdata) noexcept
+{
+    auto *lookup = static_cast<PendingLookup *>(privdata);
+    lookup->link->on_reply(lookup, reply);
+}
+
+void RedisLink::on_value_reply_cb(redisAsyncContext *, void *reply,
+                                  void *privdata) noexcept
+{
+    auto *lookup = static_cast<PendingLookup *>(privdata);
+    lookup->link->on_value_reply(lookup, reply);
+}
+
+void RedisLink::on_schema_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *) noexcept
+{
+    link_of(ac->data)->on_schema_reply(reply);
+}
+
+void RedisLink::on_subscription_reply_cb(redisAsyncContext *ac, void *reply,
+                                         void *) noexcept
+{
+    link_of(ac->data)->on_subscription_reply(reply);
+}
+
+void RedisLink::on_auth_reply_cb(redisAsyncContext *ac, void *reply,
+                                 void *) noexcept
+{
+    link_of(ac->data)->on_setup_reply(reply, "AUTH");
+}
+
+void RedisLink::on_select_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *) noexcept
+{
+    link_of(ac->data)->on_setup_reply(reply, "SELECT");
+}
+
+void RedisLink::on_cleanup_cb(void *data) noexcept
+{
+    link_of(data)->on_cleanup();
+}
+
+void RedisLink::connect_timer_handler(ngx_event_t *ev) noexcept
+{
+    link_of(ev->data)->connect_timed_out();
+}
+
+void RedisLink::reconnect_timer_handler(ngx_event_t *ev) noexcept
+{
+    link_of(ev->data)->reconnect_due();
+}
+
 RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
                      ngx_log_t *log)
     : address_(std::move(address)), connect_timeout_(connect_timeout),
-      log_(log)
+      log_(log), events_(log, address_.name.c_str(), on_cleanup_cb, this)
 {
-    init_event(flush_event_, flush_handler, this, log, false);
     // Neither timer may keep a gracefully exiting worker alive.
     init_event(connect_timer_, connect_timer_handler, this, log, true);
     init_event(reconnect_timer_, reconnect_timer_handler, this, log, true);
@@ -137,7 +125,7 @@ RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
 
 RedisLink::RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
                      ngx_log_t *log, std::string channel,
-                     SubscriptionHandler handler)
+                     const SubscriptionHandler &handler)
     : RedisLink(std::move(address), connect_timeout, log)
 {
     channel_ = std::move(channel);
@@ -212,32 +200,18 @@ void RedisLink::connect() noexcept
         return;
     }
 
-    ngx_connection_t *c = ngx_get_connection(ac->c.fd, log_);
-    if (c == nullptr) {
+    if (ngx_http_auth_token_redis_attach(ac, &events_) != NGX_OK) {
         failure_ = "no free worker connections";
         redisAsyncFree(ac);
         schedule_reconnect();
         return;
     }
-    c->data = this;
-    c->read->handler = read_handler;
-    c->write->handler = write_handler;
-    c->read->log = log_;
-    c->write->log = log_;
 
     ac_ = ac;
-    connection_ = c;
     state_ = State::connecting;
     failure_ = nullptr;
     in_flight_ = 0;
-
     ac->data = this;
-    ac->ev.data = this;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
 
     redisAsyncSetConnectCallback(ac, on_connect_cb);
     redisAsyncSetDisconnectCallback(ac, on_disconnect_cb);
@@ -554,7 +528,7 @@ bool RedisLink::ping() noexcept
     if (redisAppendCommandArgv(&ac_->c, 2, argv, lens) != REDIS_OK) {
         return false;
     }
-    add_write();
+    ac_->ev.addWrite(ac_->ev.data); // what hiredis's _EL_ADD_WRITE does
     return true;
 }
 
@@ -642,6 +616,10 @@ PendingLookup *RedisLink::acquire_slot() noexcept
         free_slots_.pop_back();
         return lookup;
     } catch (...) {
+        // Called from request handlers and timers: nothing may escape.
+        ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                      "auth token redis %s: no memory for a lookup slot",
+                      address_.name.c_str());
         return nullptr;
     }
 }
@@ -654,98 +632,23 @@ void RedisLink::release_slot(PendingLookup *lookup) noexcept
     try {
         free_slots_.push_back(lookup);
     } catch (...) {
-        // The slot is leaked until the worker exits; harmless.
+        // Called from hiredis's reply callbacks: nothing may escape. The
+        // slot is leaked until the worker exits; harmless.
+        ngx_log_error(NGX_LOG_ALERT, log_, 0,
+                      "auth token redis %s: no memory to reuse a lookup slot",
+                      address_.name.c_str());
     }
 }
 
-// --- the event adapter ----------------------------------------------------
-//
-// Events are registered level-triggered: hiredis reads at most one buffer
-// per call, so with edge-triggered epoll a reply left in the socket would
-// never be announced again.
-
-void RedisLink::add_read() noexcept
+// The adapter has let go of the context, which hiredis frees next (from
+// redisAsyncFree() or from inside redisAsyncHandleRead/Write): every
+// pending callback has run.
+void RedisLink::on_cleanup() noexcept
 {
-    if (connection_ != nullptr && !connection_->read->active) {
-        if (ngx_add_event(connection_->read, NGX_READ_EVENT,
-                          NGX_LEVEL_EVENT) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ALERT, log_, 0,
-                          "auth token redis %s: cannot add read event",
-                          address_.name.c_str());
-        }
-    }
-}
-
-void RedisLink::del_read() noexcept
-{
-    if (connection_ != nullptr && connection_->read->active) {
-        ngx_del_event(connection_->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-// Once connected, writes are not driven by the write event but by one
-// posted event per loop iteration: every lookup queued while nginx handled
-// this round of events goes out in one write(2), without an epoll_ctl pair
-// per lookup. Only when the socket is full does the write event take over.
-void RedisLink::add_write() noexcept
-{
-    if (connection_ == nullptr) {
-        return;
-    }
-    if (state_ == State::connected && !flushing_) {
-        if (!flush_event_.posted) {
-            ngx_post_event(&flush_event_, &ngx_posted_events);
-        }
-        return;
-    }
-    if (!connection_->write->active) {
-        if (ngx_add_event(connection_->write, NGX_WRITE_EVENT,
-                          NGX_LEVEL_EVENT) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ALERT, log_, 0,
-                          "auth token redis %s: cannot add write event",
-                          address_.name.c_str());
-        }
-    }
-}
-
-void RedisLink::del_write() noexcept
-{
-    if (connection_ != nullptr && connection_->write->active) {
-        ngx_del_event(connection_->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-// hiredis is about to free the context (and then close the fd itself):
-// give the ngx_connection_t back without closing the descriptor.
-void RedisLink::cleanup() noexcept
-{
-    ngx_connection_t *c = connection_;
-    if (c != nullptr) {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-        c->read->closed = 1;
-        c->write->closed = 1;
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
-    }
-    if (flush_event_.posted) {
-        ngx_delete_posted_event(&flush_event_);
-    }
     if (connect_timer_.timer_set) {
         ngx_del_timer(&connect_timer_);
     }
 
-    connection_ = nullptr;
     ac_ = nullptr;
     state_ = State::idle;
     in_flight_ = 0;
@@ -756,33 +659,6 @@ void RedisLink::cleanup() noexcept
         }
     }
     schedule_reconnect();
-}
-
-// The three handlers below call into hiredis last: it may free the context
-// (and so call cleanup()) inside, and nothing of it may be touched after.
-
-void RedisLink::flush() noexcept
-{
-    if (ac_ == nullptr) {
-        return;
-    }
-    flushing_ = true;
-    redisAsyncHandleWrite(ac_);
-    flushing_ = false; // the link itself outlives the context
-}
-
-void RedisLink::handle_read() noexcept
-{
-    if (ac_ != nullptr) {
-        redisAsyncHandleRead(ac_);
-    }
-}
-
-void RedisLink::handle_write() noexcept
-{
-    if (ac_ != nullptr) {
-        redisAsyncHandleWrite(ac_);
-    }
 }
 
 } // namespace ngx_auth_token

@@ -1,9 +1,10 @@
 // One Redis connection per nginx worker, driven by nginx's event loop.
 //
-// hiredis's async API does the protocol; this class is the adapter that
-// plugs hiredis's socket into nginx events (the fd wrapped in an
-// ngx_connection_t), reconnects with backoff, bounds connect time with an
-// nginx timer, and hands each lookup's reply to whoever asked for it, or to
+// hiredis's async API does the protocol and the adapter
+// (ngx_http_auth_token_redis_adapter.h) plugs its socket into nginx events;
+// this class sets the connection up (AUTH, SELECT, the schema check or
+// SUBSCRIBE), reconnects with backoff, bounds connect time with an nginx
+// timer, and hands each lookup's reply to whoever asked for it, or to
 // nobody if the asker has gone away meanwhile.
 //
 // Ownership: the link owns the hiredis context and every in-flight lookup
@@ -14,6 +15,7 @@
 #pragma once
 
 #include "core/token_record.h"
+#include "module/ngx_http_auth_token_redis_adapter.h"
 #include "module/ngx_includes.h"
 
 #include <deque>
@@ -70,7 +72,7 @@ class RedisLink {
               ngx_log_t *log);
     // A subscriber link: SUBSCRIBE `channel` on every (re)connect.
     RedisLink(RedisAddress address, ngx_msec_t connect_timeout, ngx_log_t *log,
-              std::string channel, SubscriptionHandler handler);
+              std::string channel, const SubscriptionHandler &handler);
     ~RedisLink();
     RedisLink(const RedisLink &) = delete;
     RedisLink &operator=(const RedisLink &) = delete;
@@ -114,7 +116,30 @@ class RedisLink {
         return address_.name;
     }
 
-    // Called from the hiredis/nginx C callbacks; not part of the interface.
+  private:
+    enum class State { idle, connecting, connected };
+
+    // hiredis's and nginx's C callbacks (see the .cpp): each is noexcept,
+    // allocates nothing, and passes on to the member of the same name.
+    static void on_connect_cb(const redisAsyncContext *ac, int status) noexcept;
+    static void on_disconnect_cb(const redisAsyncContext *ac,
+                                 int status) noexcept;
+    static void on_lookup_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *privdata) noexcept;
+    static void on_value_reply_cb(redisAsyncContext *ac, void *reply,
+                                  void *privdata) noexcept;
+    static void on_schema_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *privdata) noexcept;
+    static void on_subscription_reply_cb(redisAsyncContext *ac, void *reply,
+                                         void *privdata) noexcept;
+    static void on_auth_reply_cb(redisAsyncContext *ac, void *reply,
+                                 void *privdata) noexcept;
+    static void on_select_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *privdata) noexcept;
+    static void on_cleanup_cb(void *data) noexcept;
+    static void connect_timer_handler(ngx_event_t *ev) noexcept;
+    static void reconnect_timer_handler(ngx_event_t *ev) noexcept;
+
     void on_connected(int status) noexcept;
     void on_disconnected(int status, const char *error) noexcept;
     void on_reply(PendingLookup *lookup, void *reply) noexcept;
@@ -122,19 +147,9 @@ class RedisLink {
     void on_schema_reply(void *reply) noexcept;
     void on_subscription_reply(void *reply) noexcept;
     void on_setup_reply(void *reply, const char *what) noexcept;
-    void add_read() noexcept;
-    void del_read() noexcept;
-    void add_write() noexcept;
-    void del_write() noexcept;
-    void cleanup() noexcept;
-    void flush() noexcept;
-    void handle_read() noexcept;
-    void handle_write() noexcept;
+    void on_cleanup() noexcept;
     void connect_timed_out() noexcept;
     void reconnect_due() noexcept;
-
-  private:
-    enum class State { idle, connecting, connected };
 
     void connect() noexcept;
     void schedule_reconnect() noexcept;
@@ -155,12 +170,11 @@ class RedisLink {
     bool was_set_up_ = false;
 
     redisAsyncContext *ac_ = nullptr;
-    ngx_connection_t *connection_ = nullptr;
+    // hiredis's socket in nginx's event loop (the adapter's state).
+    RedisEvents events_;
     State state_ = State::idle;
-    bool flushing_ = false;
     bool destroying_ = false;
 
-    ngx_event_t flush_event_{};
     ngx_event_t connect_timer_{};
     ngx_event_t reconnect_timer_{};
     // Grows with every attempt that did not get as far as a working setup

@@ -149,6 +149,8 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s, const std::string &v) {
              s.auto_create_token = parse_bool(v);
          }},
+        {"metrics", [](IssuerSettings &s,
+                       const std::string &v) { s.metrics = parse_bool(v); }},
         {"throttle_user_rate",
          [](IssuerSettings &s, const std::string &v) {
              s.throttle_user_rate = parse_throttle_rate(v);
@@ -198,9 +200,9 @@ const std::map<std::string, Setter> &setters()
              s.read_timeout = parse_unsigned(v, 1, 3600);
          }},
         {"write_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.write_timeout = parse_unsigned(v, 1, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.write_timeout = parse_unsigned(v, 1, 3600); }},
         {"request_timeout",
          [](IssuerSettings &s,
             const std::string
@@ -457,7 +459,8 @@ std::map<std::string, std::string>
 take_setting_flags(std::vector<std::string> &args)
 {
     static const std::set<std::string> on_off = {
-        "auto_create_token", "create_secret", "insecure_test_hashing"};
+        "auto_create_token", "create_secret", "insecure_test_hashing",
+        "metrics"};
     std::map<std::string, std::string> flags;
     std::vector<std::string> rest;
     for (std::size_t i = 0; i < args.size(); i++) {

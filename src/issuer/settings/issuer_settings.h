@@ -54,6 +54,8 @@ struct IssuerSettings {
     // pbkdf2_sha256 (Django's default) or argon2id.
     passwords::Hasher password_hasher = passwords::Hasher::pbkdf2_sha256;
     bool auto_create_token = true;
+    // Daemon: serve GET /metrics (Prometheus) on the listen address.
+    bool metrics = true;
     // Failed logins (login_throttle.h): hard windows per (username,
     // address) and per address, a soft one (progressive delay) per
     // username, and attempts in flight at once.

@@ -229,6 +229,13 @@ void RedisConnection::open(const RedisEndpoint &endpoint)
 
 RedisConnection::~RedisConnection() = default;
 
+void RedisConnection::report(RedisFailure cause) const noexcept
+{
+    if (observer_ != nullptr) {
+        (*observer_)(cause);
+    }
+}
+
 Reply RedisConnection::command(const std::vector<std::string_view> &args)
 {
     if (broken_) {
@@ -253,10 +260,12 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
         if (ctx_->err == REDIS_ERR_IO &&
             (error == EAGAIN || error == EWOULDBLOCK ||
              std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)) {
+            report(RedisFailure::timeout);
             throw RedisTimeout("Redis at " + address_ +
                                " timed out: no answer within " +
                                std::to_string(timeout_.count()) + " ms");
         }
+        report(RedisFailure::connection_lost);
         throw RedisConnectionLost(
             "connection to Redis at " + address_ +
             " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
@@ -267,6 +276,16 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
         // the next connection asks Sentinel where the primary is now.
         if (via_sentinel_ && error.substr(0, 9) == "READONLY ") {
             broken_ = true;
+        }
+        // NOSCRIPT is answered by sending the script, REFUSED: is one of
+        // our scripts saying no (ScriptLibrary::run): neither is a failure.
+        if (error.substr(0, 8) == "READONLY") {
+            report(RedisFailure::readonly);
+        } else if (error.substr(0, 6) == "LATE: ") {
+            report(RedisFailure::timeout);
+        } else if (error.substr(0, 8) != "NOSCRIPT" &&
+                   error.substr(0, 9) != "REFUSED: ") {
+            report(RedisFailure::reply_error);
         }
         throw RedisError(std::string(error));
     }
@@ -323,8 +342,8 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
                          const std::vector<std::string_view> &args) const
 {
     const Script &script = find(name);
-    std::string deadline = std::to_string(redis_time_ms(conn) +
-                                          conn.timeout().count());
+    std::string deadline =
+        std::to_string(redis_time_ms(conn) + conn.timeout().count());
     // Redis read its TIME before this moment, so the script's deadline is
     // no later than sent + timeout on this clock.
     auto sent = std::chrono::steady_clock::now();
@@ -392,8 +411,10 @@ long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
            reply_integer(reply_element(now.get(), 1)) / 1000;
 }
 
-RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), timeout_(timeout)
+RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout,
+                     RedisFailureObserver on_failure)
+    : endpoint_(std::move(endpoint)), timeout_(timeout),
+      on_failure_(std::move(on_failure))
 {
 }
 
@@ -425,7 +446,18 @@ RedisPool::Lease RedisPool::lease()
         generation = generation_;
     }
     // Connect outside the lock: a slow connect must not stall other leases.
-    auto conn = std::make_unique<RedisConnection>(where, timeout_);
+    std::unique_ptr<RedisConnection> conn;
+    try {
+        conn = std::make_unique<RedisConnection>(where, timeout_);
+    } catch (const RedisError &) {
+        if (on_failure_) {
+            on_failure_(RedisFailure::connect);
+        }
+        throw;
+    }
+    if (on_failure_) {
+        conn->set_failure_observer(&on_failure_);
+    }
     if (conn->sentinel_used() != 0) {
         // The spec: the Sentinel that answered goes first from now on.
         const SentinelAddress &answered =

@@ -68,6 +68,23 @@ class ScriptRefused : public std::runtime_error
     using std::runtime_error::runtime_error;
 };
 
+// What went wrong with Redis, for a RedisPool's failure observer (the
+// daemon's metrics). Each failed connect or command is reported once, where
+// it is decided; NOSCRIPT (answered by sending the script) and a script's
+// own REFUSED: reply (a domain answer, ScriptRefused) are not failures.
+enum class RedisFailure : std::size_t {
+    connect,         // no connection: refused, unreachable, connect timed
+                     // out, AUTH/SELECT refused, no Sentinel named a
+                     // primary, or the node named is not a master
+    timeout,         // no reply within the timeout, or a script that did
+                     // not start before its deadline (LATE:)
+    connection_lost, // the connection failed after the command was sent
+    readonly,        // -READONLY: a primary demoted by a failover
+    reply_error,     // any other error reply
+    count_
+};
+using RedisFailureObserver = std::function<void(RedisFailure)>;
+
 struct FreeReply {
     void operator()(redisReply *reply) const noexcept;
 };
@@ -106,6 +123,13 @@ class RedisConnection
     // replies; after an I/O error or a timeout (or, through Sentinel, a
     // -READONLY reply) the connection is broken() for good.
     Reply command(const std::vector<std::string_view> &args);
+    // Called with each failure of command() from now on (not with those
+    // of the connect, which the constructor throws). Must outlive the
+    // connection; nullptr: none.
+    void set_failure_observer(const RedisFailureObserver *observer) noexcept
+    {
+        observer_ = observer;
+    }
     bool broken() const noexcept
     {
         return broken_;
@@ -127,6 +151,7 @@ class RedisConnection
 
   private:
     void open(const RedisEndpoint &endpoint);
+    void report(RedisFailure cause) const noexcept;
     struct FreeContext {
         void operator()(redisContext *c) const noexcept;
     };
@@ -135,6 +160,7 @@ class RedisConnection
     std::chrono::milliseconds timeout_;
     bool broken_ = false;
     bool via_sentinel_ = false;
+    const RedisFailureObserver *observer_ = nullptr;
     std::size_t sentinel_used_ = 0;
 };
 
@@ -183,7 +209,11 @@ class ScriptLibrary
 class RedisPool
 {
   public:
-    RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+    // `on_failure`, if set, is called (on the failing thread, so it must be
+    // cheap and thread-safe) with each failed connect of lease() and each
+    // failed command on a leased connection.
+    RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout,
+              RedisFailureObserver on_failure = nullptr);
 
     class Lease
     {
@@ -224,6 +254,7 @@ class RedisPool
 
     RedisEndpoint endpoint_; // sentinels reordered under mutex_
     std::chrono::milliseconds timeout_;
+    RedisFailureObserver on_failure_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<RedisConnection>> idle_;
     std::uint64_t generation_ = 0; // bumped by invalidate()

@@ -148,7 +148,9 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
     std::string digest = reply_string(reply_element(reply.get(), 0));
     bool created = reply_integer(reply_element(reply.get(), 2)) == 1;
     if (created) {
-        return {candidate.key, true};
+        bool replaced = reply_size(reply.get()) > 3 &&
+                        reply_integer(reply_element(reply.get(), 3)) == 1;
+        return {candidate.key, true, replaced};
     }
     UserRecord existing;
     existing.username = std::string(username);

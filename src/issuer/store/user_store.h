@@ -44,6 +44,9 @@ struct NewUser {
 struct IssuedToken {
     std::string key;
     bool created = false; // false: the user's existing token
+    // Created in place of an existing token (now revoked): regenerate, or
+    // a token whose sealed key was missing.
+    bool replaced = false;
 };
 
 struct ImportSummary {
@@ -70,8 +73,8 @@ class UsernameTaken : public std::runtime_error
     using std::runtime_error::runtime_error;
 };
 // A write script was sent but Redis did not answer in time: it ran before
-// then, or it never will (its deadline, redis/lib/deadline.lua). A RedisError, so
-// that callers answering "Redis failed" (the daemon's 503) need nothing
+// then, or it never will (its deadline, redis/lib/deadline.lua). A RedisError,
+// so that callers answering "Redis failed" (the daemon's 503) need nothing
 // more; callers reporting an outcome (the CLI) must say it is unknown.
 class WriteOutcomeUnknown : public RedisError
 {

@@ -13,9 +13,8 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
-use IO::Socket::INET;
-use POSIX ":sys_wait_h";
-use Time::HiRes qw(sleep time);
+
+use AuthToken::Process;
 
 use Exporter 'import';
 our @EXPORT = qw(repo_file doc_blocks test_certificate conf_nginx_start
@@ -65,7 +64,6 @@ sub test_certificate {
     return ($pem, $key);
 }
 
-sub _nginx { $ENV{TEST_NGINX_BINARY} || 'nginx' }
 sub conf_nginx_root { $root }
 
 sub _prepare {
@@ -85,7 +83,7 @@ sub _prepare {
 sub conf_nginx_test {
     my ($conf) = @_;
     my @g = _prepare($conf);
-    my $out = qx{@{[_nginx()]} -t -p $root/ -c conf/nginx.conf @{[
+    my $out = qx{@{[nginx_binary()]} -t -p $root/ -c conf/nginx.conf @{[
                    @g ? "-g '$g[1]'" : '']} 2>&1};
     return ($? >> 8, $out);
 }
@@ -95,31 +93,17 @@ sub conf_nginx_start {
     my ($conf, $port) = @_;
     conf_nginx_stop();
     my @g = _prepare($conf);
-    my $out = qx{@{[_nginx()]} -p $root/ -c conf/nginx.conf @{[
-                   @g ? "-g '$g[1]'" : '']} 2>&1};
-    die "nginx failed to start: $out" if $?;
+    nginx_prefix_start($root, @g ? $g[1] : ());
     $started = 1;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 0.2);
-        if ($s) { close $s; return $root; }
-        sleep 0.05;
-    }
-    die "nginx did not listen on $port";
+    wait_port($port, what => 'nginx', log => "$root/logs/error.log",
+              timeout => 5);
+    return $root;
 }
 
 sub conf_nginx_stop {
     return unless $started;
     $started = 0;
-    open my $fh, '<', "$root/logs/nginx.pid" or return;
-    my $pid = <$fh>;
-    return unless $pid && $pid =~ /^(\d+)/;
-    $pid = $1;
-    kill 'QUIT', $pid;
-    my $deadline = time + 5;
-    sleep 0.05 while kill(0, $pid) && time < $deadline;
-    kill 'KILL', $pid if kill 0, $pid;
+    nginx_prefix_stop($root);
 }
 
 # curl with the given arguments: { status, version, headers => { lc name

@@ -13,7 +13,7 @@ use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Cleanup;
-
+use AuthToken::Process qw(wait_until);
 use AuthToken::TestRedis;
 
 use Exporter 'import';
@@ -227,18 +227,6 @@ sub keyspace_problems {
             unless $hash{"authtoken:user:$uid"};
     }
     return @p;
-}
-
-# Polls $cond every 20 ms for up to $limit seconds; returns the time it
-# took, or undef.
-sub wait_until {
-    my ($cond, $limit) = @_;
-    my $t0 = time;
-    while (time - $t0 < $limit) {
-        return time - $t0 if $cond->();
-        sleep 0.02;
-    }
-    return undef;
 }
 
 # A TCP proxy in front of Redis for one client connection that passes

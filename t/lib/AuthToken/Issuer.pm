@@ -16,19 +16,17 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempfile);
 use HTTP::Tiny;
-use IO::Socket::INET;
 use IPC::Open3 qw(open3);
-use POSIX ":sys_wait_h";
 use Symbol qw(gensym);
-use Time::HiRes qw(sleep time);
 
 use AuthToken::Cleanup;
+use AuthToken::Process;
 use AuthToken::TestRedis;
 
 use Exporter 'import';
 our @EXPORT = qw(issuer_setup authtokend_start authtokend_stop authtokend_port
                  authtokend_log authtokend_pid ctl ctl_ok token_of
-                 daemon_request obtain_direct);
+                 daemon_request obtain_direct obtain_token);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my $owner = $$;
@@ -69,44 +67,24 @@ sub authtokend_start {
     $daemon_port = $ENV{TEST_NGINX_AUTHTOKEND_PORT} = free_port();
     $daemon_log = "$dir/authtokend.log";
     my $bin = build_dir() . '/authtokend';
-    $daemon_pid = fork // die "fork: $!";
-    if ($daemon_pid == 0) {
-        open STDOUT, '>>', $daemon_log;
-        open STDERR, '>&', \*STDOUT;
-        exec $bin, '--listen', "127.0.0.1:$daemon_port", @flags;
-        die "exec $bin: $!";
-    }
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        if (waitpid($daemon_pid, WNOHANG) == $daemon_pid) {
-            undef $daemon_pid;
-            die "authtokend exited at startup:\n" . authtokend_log();
-        }
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$daemon_port",
-                                      Timeout => 0.2);
-        if ($s) { close $s; return $daemon_port; }
-        sleep 0.05;
-    }
-    die "authtokend did not start:\n" . authtokend_log();
+    $daemon_pid = spawn($daemon_log, $bin, '--listen',
+                        "127.0.0.1:$daemon_port", @flags);
+    eval {
+        wait_port($daemon_port, what => 'authtokend', log => $daemon_log,
+                  pid => $daemon_pid);
+        1;
+    } or do {
+        my $error = $@;
+        undef $daemon_pid unless kill 0, $daemon_pid;    # reaped: it exited
+        die $error;
+    };
+    return $daemon_port;
 }
 
 # SIGTERM, then the exit status (undef if it had to be killed).
 sub authtokend_stop {
     return unless $daemon_pid;
-    kill 'TERM', $daemon_pid;
-    my $deadline = time + 10;
-    my $status;
-    while (time < $deadline) {
-        if (waitpid($daemon_pid, WNOHANG) == $daemon_pid) {
-            $status = $? >> 8;
-            last;
-        }
-        sleep 0.05;
-    }
-    if (!defined $status) {
-        kill 'KILL', $daemon_pid;
-        waitpid($daemon_pid, 0);
-    }
+    my $status = stop_pid($daemon_pid, timeout => 10);
     undef $daemon_pid;
     return $status;
 }
@@ -170,6 +148,17 @@ sub obtain_direct {
         headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
                      %headers },
         body => $body);
+}
+
+# The token a login straight to the daemon answers with; dies unless the
+# answer is 200 {"token":"<40 hex>"}.
+sub obtain_token {
+    my ($username, $password) = @_;
+    my ($status, undef, $body) = obtain_direct($username, $password);
+    die "obtain: $status $body" unless $status == 200;
+    my ($token) = $body =~ /^\{"token":"([0-9a-f]{40})"\}$/
+        or die "no token in $body";
+    return $token;
 }
 
 END {

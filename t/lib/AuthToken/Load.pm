@@ -15,6 +15,7 @@ use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Cleanup;
+use AuthToken::Process;
 
 use Exporter 'import';
 our @EXPORT = qw(wrk_start wrk_wait wrk_binary write_tokens worker_connections
@@ -47,13 +48,8 @@ sub wrk_start {
                '-d', ($o{duration} || 5) . 's', '--timeout', '10s',
                '-s', "$repo/tools/soak.d/verdicts.lua",
                $o{url}, '--', $o{tokens});
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDOUT, '>', $out or die "$out: $!";
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd;
-        die "exec @cmd: $!";
-    }
+    unlink $out;
+    my $pid = spawn($out, @cmd);
     $running{$pid} = 1;
     return { pid => $pid, out => $out, cmd => "@cmd",
              deadline => time + ($o{duration} || 5) + 30 };
@@ -63,18 +59,8 @@ sub wrk_start {
 # {output} (wrk's whole output) added; dies if wrk fails or hangs.
 sub wrk_wait {
     my ($h) = @_;
-    my $status;
-    while (time < $h->{deadline}) {
-        if (waitpid($h->{pid}, WNOHANG) == $h->{pid}) {
-            $status = $?;
-            last;
-        }
-        sleep 0.1;
-    }
-    if (!defined $status) {
-        kill 'KILL', $h->{pid};
-        waitpid($h->{pid}, 0);
-    }
+    my $status = wait_exit($h->{pid}, $h->{deadline} - time);
+    stop_pid($h->{pid}, signal => 'KILL') unless defined $status;
     delete $running{$h->{pid}};
     my $output = '';
     if (open my $fh, '<', $h->{out}) { local $/; $output = <$fh> // '' }
@@ -139,10 +125,7 @@ sub log_lines {
 END {
     if ($$ == $owner) {
         local $?;
-        for my $pid (keys %running) {
-            kill 'KILL', $pid;
-            waitpid($pid, 0);
-        }
+        stop_pid($_, signal => 'KILL') for keys %running;
     }
 }
 

@@ -14,7 +14,7 @@ use JSON::PP;
 
 use Exporter 'import';
 our @EXPORT = qw(fixtures_dir oracle_cases oracle_placeholders
-                 oracle_raw_request oracle_body);
+                 oracle_raw_request oracle_body oracle_spec);
 
 sub fixtures_dir {
     return $ENV{AUTHTOKEN_FIXTURES_DIR}
@@ -63,6 +63,34 @@ sub oracle_raw_request {
 sub oracle_body {
     my ($case, $fill) = @_;
     return encode('UTF-8', $fill->($case->{response}{body}));
+}
+
+# The Test::Nginx::Socket blocks for the cases matching $pattern: each sends
+# the captured request as raw bytes and expects the captured status,
+# Content-Type, body, and each header of @headers as captured ("!Name"
+# when the capture has none). The requests and bodies go to @main::raw
+# and @main::body, which the blocks read (`--- raw_request eval`).
+sub oracle_spec {
+    my ($pattern, $fill, @headers) = @_;
+    my @cases = oracle_cases($pattern);
+    my $spec = '';
+    for my $i (0 .. $#cases) {
+        my $case = $cases[$i];
+        my $rs = $case->{response};
+        $main::raw[$i] = oracle_raw_request($case, $fill);
+        $main::body[$i] = oracle_body($case, $fill);
+        my $note = $case->{note} ? " ($case->{note})" : '';
+        $spec .= "=== TEST " . ($i + 1) . ": $case->{name}$note\n"
+               . "--- raw_request eval\n\$::raw[$i]\n"
+               . "--- error_code: $rs->{status}\n"
+               . "--- response_headers\n"
+               . "Content-Type: $rs->{headers}{'Content-Type'}\n"
+               . join('', map { defined $rs->{headers}{$_}
+                                    ? "$_: $rs->{headers}{$_}\n" : "!$_\n" }
+                              @headers)
+               . "--- response_body eval\n\$::body[$i]\n\n";
+    }
+    return $spec;
 }
 
 1;

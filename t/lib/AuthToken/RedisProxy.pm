@@ -55,23 +55,17 @@ sub proxy_start {
     POSIX::_exit(0);
 }
 
-sub proxy_delay {
-    my ($proxy, $ms, $text) = @_;
-    print { $proxy->{ctl} } "delay $ms $text\n";
-    select undef, undef, undef, 0.05;    # let the proxy read it
-}
-
-sub proxy_hold {
-    my ($proxy, $ms, $text) = @_;
-    print { $proxy->{ctl} } "hold $ms $text\n";
+# One control line to the proxy ("verb ms text"), then a moment for it to
+# read it.
+sub _tell {
+    my ($proxy, @words) = @_;
+    print { $proxy->{ctl} } "@words\n";
     select undef, undef, undef, 0.05;
 }
 
-sub proxy_blackhole {
-    my ($proxy, $text) = @_;
-    print { $proxy->{ctl} } "blackhole 0 $text\n";
-    select undef, undef, undef, 0.05;
-}
+sub proxy_delay     { _tell($_[0], delay => $_[1], $_[2]) }
+sub proxy_hold      { _tell($_[0], hold => $_[1], $_[2]) }
+sub proxy_blackhole { _tell($_[0], blackhole => 0, $_[1]) }
 
 sub proxy_stop {
     my ($proxy) = @_;
@@ -86,6 +80,21 @@ END {
     if ($$ == $owner) { proxy_stop($_) for @started }
 }
 
+# Bytes held one way ($p->{$held}, to $p->{$to}) go out once their time
+# ($p->{$until}) has come; until then the select waits no longer than that.
+sub _release {
+    my ($p, $now, $wait, $until, $held, $to) = @_;
+    return unless $p->{$until};
+    my $left = $p->{$until} - $now;
+    if ($left <= 0) {
+        syswrite($p->{$to}, $p->{$held}) if length $p->{$held};
+        $p->{$held} = '';
+        $p->{$until} = 0;
+    } elsif ($left < $$wait) {
+        $$wait = $left;
+    }
+}
+
 # The child: one select loop over the listener, the control pipe and every
 # pair of sockets.
 sub _serve {
@@ -97,25 +106,8 @@ sub _serve {
         my $now = time;
         my $wait = 1;
         for my $p (values %pair) {
-            if ($p->{up_until}) {
-                my $left = $p->{up_until} - $now;
-                if ($left <= 0) {
-                    syswrite($p->{redis}, $p->{up_held}) if length $p->{up_held};
-                    $p->{up_held} = '';
-                    $p->{up_until} = 0;
-                } elsif ($left < $wait) {
-                    $wait = $left;
-                }
-            }
-            next unless $p->{held_until};
-            my $left = $p->{held_until} - $now;
-            if ($left <= 0) {
-                syswrite($p->{client}, $p->{held}) if length $p->{held};
-                $p->{held} = '';
-                $p->{held_until} = 0;
-            } elsif ($left < $wait) {
-                $wait = $left;
-            }
+            _release($p, $now, \$wait, 'up_until', 'up_held', 'redis');
+            _release($p, $now, \$wait, 'held_until', 'held', 'client');
         }
         for my $fh ($sel->can_read($wait)) {
             if ($fh == $listen) {

@@ -13,16 +13,16 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use IO::Select;
 use IO::Socket::INET;
-use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Cleanup;
-use AuthToken::TestRedis qw(free_port);
+use AuthToken::Process;
 
 use Exporter 'import';
 our @EXPORT = qw(nginx_start nginx_stop nginx_reload nginx_pid nginx_port
                  nginx_error_log nginx_workers http_request http_send
                  http_read nginx_html);
+our @EXPORT_OK = qw(nginx_conf_text);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my ($root, $port, $started, $valgrind_pid);
@@ -39,10 +39,15 @@ sub nginx_html {
     close $fh or die "$root/html/$name: $!";
 }
 
-sub _nginx { $ENV{TEST_NGINX_BINARY} || 'nginx' }
-
-sub _write_conf {
+# The nginx.conf of a server root: the http{} body $http (any
+# $TEST_NGINX_* in it replaced from the environment) in a main context with
+# the modules of $TEST_NGINX_LOAD_MODULES, logs and temp paths under
+# $opt{root}. %opt: workers (1), log_level (info), worker_connections
+# (1024), valgrind (foreground, one process), main_config (more main-context
+# lines). Also what AuthToken::Topology's edges run.
+sub nginx_conf_text {
     my ($http, %opt) = @_;
+    my $root = $opt{root};
     my $modules = join '', map { "load_module $_;\n" }
                             split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
     my $workers = $opt{workers} || 1;
@@ -51,13 +56,13 @@ sub _write_conf {
     my $conns = $opt{worker_connections} || 1024;
     my $user = $> == 0 ? "user root root;\n" : '';
     my $main = $opt{main_config} || '';
+    my $level = $opt{log_level} || 'info';
     $http =~ s/\$TEST_NGINX_(\w+)/$ENV{"TEST_NGINX_$1"}/g;
-    open my $fh, '>', "$root/conf/nginx.conf" or die $!;
-    print $fh <<"CONF";
+    return <<"CONF";
 $modules$user
 worker_processes $workers;
 $process
-error_log logs/error.log $opt{log_level};
+error_log logs/error.log $level;
 pid logs/nginx.pid;
 $main
 events { worker_connections $conns; accept_mutex off; }
@@ -71,6 +76,12 @@ http {
     $http
 }
 CONF
+}
+
+sub _write_conf {
+    my ($http, %opt) = @_;
+    open my $fh, '>', "$root/conf/nginx.conf" or die $!;
+    print $fh nginx_conf_text($http, %opt, root => $root);
     close $fh;
 }
 
@@ -87,37 +98,21 @@ sub nginx_start {
     _write_conf($http, %opt);
     if ($opt{valgrind}) {
         # One process in the foreground under memcheck (master_process off).
-        $valgrind_pid = fork // die "fork: $!";
-        if ($valgrind_pid == 0) {
-            open STDOUT, '>', "$root/logs/stdout.log";
-            open STDERR, '>&', \*STDOUT;
-            exec 'valgrind', '--tool=memcheck', '--leak-check=full',
-                 '--show-leak-kinds=definite', '--num-callers=40',
-                 "--log-file=$opt{valgrind}", _nginx(),
-                 '-p', "$root/", '-c', 'conf/nginx.conf';
-            die "exec valgrind: $!";
-        }
+        $valgrind_pid = spawn("$root/logs/stdout.log",
+            'valgrind', '--tool=memcheck', '--leak-check=full',
+            '--show-leak-kinds=definite', '--num-callers=40',
+            "--log-file=$opt{valgrind}", nginx_binary(),
+            '-p', "$root/", '-c', 'conf/nginx.conf');
     } else {
-        my $out = `@{[_nginx()]} -p $root/ -c conf/nginx.conf 2>&1`;
-        die "nginx failed to start: $out" if $?;
+        nginx_prefix_start($root);
     }
     $started = 1;
-    my $deadline = time + ($opt{valgrind} ? 60 : 5);
-    while (time < $deadline) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 0.2);
-        if ($s) { close $s; return $root; }
-        sleep 0.05;
-    }
-    die "nginx did not listen on $port";
+    wait_port($port, what => 'nginx', log => "$root/logs/error.log",
+              timeout => $opt{valgrind} ? 60 : 5);
+    return $root;
 }
 
-sub nginx_pid {
-    open my $fh, '<', "$root/logs/nginx.pid" or return;
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
+sub nginx_pid { pid_file("$root/logs/nginx.pid") }
 
 # The worker pids, from the process table (children of the master).
 sub nginx_workers {
@@ -140,27 +135,22 @@ sub nginx_stop {
     if ($valgrind_pid) {
         # A graceful stop, so exit_process runs and leaks are meaningful.
         kill 'QUIT', $valgrind_pid;
+        my $status;
         my $deadline = time + 60;
         while (time < $deadline) {
-            last if waitpid($valgrind_pid, WNOHANG) == $valgrind_pid;
+            last if defined($status = wait_exit($valgrind_pid, 0));
             # Under valgrind a signal is seen only when epoll_wait()
             # returns: a connection wakes it.
             IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                   Timeout => 0.2);
             sleep 0.2;
         }
-        kill 'KILL', $valgrind_pid if kill 0, $valgrind_pid;
+        stop_pid($valgrind_pid, signal => 'KILL') unless defined $status;
         undef $valgrind_pid;
         $started = 0;
         return;
     }
-    my $pid = nginx_pid();
-    if ($pid) {
-        kill 'QUIT', $pid;
-        my $deadline = time + 5;
-        sleep 0.05 while kill(0, $pid) && time < $deadline;
-        kill 'KILL', $pid if kill 0, $pid;
-    }
+    nginx_prefix_stop($root);
     $started = 0;
 }
 

@@ -15,11 +15,10 @@ use File::Basename qw(dirname);
 use File::Copy qw(copy);
 use File::Path qw(make_path remove_tree);
 use HTTP::Tiny;
-use IO::Socket::INET;
-use POSIX ":sys_wait_h";
-use Time::HiRes qw(sleep time);
 
-use AuthToken::TestRedis qw(free_port redis_port);
+use AuthToken::Process;
+use AuthToken::Server qw(nginx_conf_text);
+use AuthToken::TestRedis qw(redis_port redis_server_start);
 
 use Exporter 'import';
 our @EXPORT = qw(replica_start replica_kill replica_port sentinel_start
@@ -35,70 +34,9 @@ our $service = 'authtoken';
 
 $SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
 
-sub _wait_port {
-    my ($port, $what, $log) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 0.2);
-        if ($s) { close $s; return; }
-        sleep 0.05;
-    }
-    die "$what did not listen on $port; see $log";
-}
-
-sub _spawn {
-    my ($log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDOUT, '>>', $log;
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd;
-        die "exec $cmd[0]: $!";
-    }
-    return $pid;
-}
-
-sub _stop_pid {
-    my ($pid, $sig) = @_;
-    return unless $pid;
-    kill 'CONT', $pid;
-    kill $sig || 'TERM', $pid;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        return if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.02;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-}
-
-# Polls $check every 10 ms until it returns true or $timeout seconds pass;
-# returns the seconds waited, or undef on timeout.
-sub wait_until {
-    my ($timeout, $check) = @_;
-    my $t0 = time;
-    while (time - $t0 < $timeout) {
-        return time - $t0 if $check->();
-        sleep 0.01;
-    }
-    return undef;
-}
-
 # One command to the node on $port (a replica, the primary or a Sentinel);
 # dies on an error reply or when it cannot connect.
-sub node_cmd {
-    my ($port, @args) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)
-        or die "cannot connect to 127.0.0.1:$port: $!";
-    binmode $s;
-    my $req = '*' . @args . "\r\n";
-    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
-    print $s $req;
-    my $reply = AuthToken::TestRedis::_read_reply($s);
-    close $s;
-    return $reply;
-}
+sub node_cmd { redis_at(@_) }
 
 # INFO <section> as a hash.
 sub node_info {
@@ -121,12 +59,9 @@ sub replica_start {
     # A config file of its own: Sentinel rewrites it (CONFIG REWRITE) when
     # it re-points or promotes the replica.
     copy("$repo/redis/redis-test.conf", "$r->{dir}/redis.conf") or die $!;
-    $r->{pid} = _spawn("$r->{dir}/redis.log",
-        $ENV{TEST_REDIS_SERVER} || 'redis-server',
-        "$r->{dir}/redis.conf", '--port', $r->{port},
-        '--dir', $r->{dir}, '--replicaof', '127.0.0.1', $of,
-        @{ $opt{options} || [] });
-    _wait_port($r->{port}, "replica $name", "$r->{dir}/redis.log");
+    $r->{pid} = redis_server_start($r->{port}, $r->{dir},
+        conf => "$r->{dir}/redis.conf", what => "replica $name",
+        options => ['--replicaof', '127.0.0.1', $of, @{ $opt{options} || [] }]);
     return $r->{port} if $opt{nowait};
     wait_until(10, sub {
         (eval { node_info($r->{port}, 'replication')->{master_link_status} }
@@ -137,8 +72,7 @@ sub replica_start {
 sub replica_kill {
     my ($name) = @_;
     my $r = $replica{$name} or return;
-    kill 'KILL', $r->{pid};
-    waitpid($r->{pid}, 0);
+    stop_pid($r->{pid}, signal => 'KILL');
     undef $r->{pid};
 }
 
@@ -165,10 +99,11 @@ sentinel failover-timeout $service $failover
 sentinel parallel-syncs $service 2
 CONF
     close $fh;
-    $s->{pid} = _spawn("$s->{dir}/sentinel.log",
+    $s->{pid} = spawn("$s->{dir}/sentinel.log",
         $ENV{TEST_REDIS_SENTINEL} || 'redis-sentinel',
         "$s->{dir}/sentinel.conf");
-    _wait_port($s->{port}, "sentinel $name", "$s->{dir}/sentinel.log");
+    wait_port($s->{port}, what => "sentinel $name",
+              log => "$s->{dir}/sentinel.log", pid => $s->{pid});
     return $s->{port};
 }
 
@@ -210,37 +145,16 @@ sub edge_start {
     my $e = $edge{$name} = { port => free_port(), dir => "$base/$name" };
     remove_tree($e->{dir});
     make_path(map { "$e->{dir}/$_" } qw(conf logs html tmp));
-    my $modules = join '', map { "load_module $_;\n" }
-                            split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
-    my $user = $> == 0 ? "user root root;\n" : '';
     $http =~ s/\$PORT\b/$e->{port}/g;
     open my $fh, '>', "$e->{dir}/conf/nginx.conf" or die $!;
-    print $fh <<"CONF";
-$modules$user
-worker_processes 1;
-daemon on;
-master_process on;
-error_log logs/error.log info;
-pid logs/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log logs/access.log;
-    client_body_temp_path tmp;
-    proxy_temp_path tmp;
-    fastcgi_temp_path tmp;
-    uwsgi_temp_path tmp;
-    scgi_temp_path tmp;
-    $http
-}
-CONF
+    print $fh nginx_conf_text($http, root => $e->{dir});
     close $fh;
     open my $html, '>', "$e->{dir}/html/x" or die $!;
     close $html;
-    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
-    my $out = `$bin -p $e->{dir}/ -c conf/nginx.conf 2>&1`;
-    die "nginx $name failed to start: $out" if $?;
+    nginx_prefix_start($e->{dir});
     $e->{started} = 1;
-    _wait_port($e->{port}, "nginx $name", "$e->{dir}/logs/error.log");
+    wait_port($e->{port}, what => "nginx $name",
+              log => "$e->{dir}/logs/error.log");
     return $e->{port};
 }
 
@@ -248,9 +162,7 @@ sub edge_stop {
     my ($name) = @_;
     my $e = $edge{$name} or return;
     return unless $e->{started};
-    open my $fh, '<', "$e->{dir}/logs/nginx.pid" or return;
-    chomp(my $pid = <$fh> // '');
-    _stop_pid($pid, 'QUIT') if $pid;
+    nginx_prefix_stop($e->{dir});
     $e->{started} = 0;
 }
 
@@ -269,8 +181,8 @@ END {
     if ($$ == $owner) {
         my $status = $?;
         edge_stop($_) for keys %edge;
-        _stop_pid($_->{pid}) for grep { $_->{pid} } values %sentinel;
-        _stop_pid($_->{pid}) for grep { $_->{pid} } values %replica;
+        stop_pid($_->{pid}, cont => 1) for grep { $_->{pid} } values %sentinel;
+        stop_pid($_->{pid}, cont => 1) for grep { $_->{pid} } values %replica;
         remove_tree($base) if !$ENV{TEST_NGINX_NO_CLEAN};
         $? = $status;
     }

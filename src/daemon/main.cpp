@@ -55,7 +55,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --create-secret        create the secret file first if it does not exist
                          (refused when Redis already holds tokens)
   --config FILE          key = value settings file (also AUTHTOKEN_CONFIG)
-  --scripts-dir DIR      where the redis/*.lua scripts are
+  --scripts-dir DIR      where redis/authtoken.lua, the Redis Functions
+                         library, is
   --pbkdf2-iterations N  for new password hashes (600000, the floor, to
                          10000000)
   --password-hasher H    pbkdf2_sha256 (default) or argon2id, for new hashes
@@ -338,14 +339,25 @@ HttpLimits http_limits(const IssuerSettings &settings)
     return limits;
 }
 
-// Loads the scripts into Redis at startup so a broken script shows now.
-// Redis being down is not fatal: /healthz says 503 and requests load the
-// scripts on first use (EVALSHA falls back to EVAL).
-void preload_scripts(RedisPool &pool, const ScriptLibrary &scripts)
+// Loads the Functions library into Redis at startup (unless Redis has
+// this version already), so a library Redis refuses shows now. Redis being
+// down is not fatal: /healthz says 503 and the first call that finds no
+// library loads it.
+void preload_library(RedisPool &pool, const ScriptLibrary &library)
 {
     try {
         RedisPool::Lease conn = pool.lease();
-        scripts.load_all(*conn);
+        switch (library.load(*conn)) {
+        case ScriptLibrary::Loaded::current:
+            log::info("redis: Functions library authtoken " +
+                      library.version() + " already loaded");
+            break;
+        case ScriptLibrary::Loaded::loaded:
+        case ScriptLibrary::Loaded::replaced:
+            log::info("redis: loaded Functions library authtoken " +
+                      library.version());
+            break;
+        }
     } catch (const RedisError &e) {
         log::error(std::string("redis not ready at startup: ") + e.what());
     }
@@ -402,7 +414,12 @@ int run(std::vector<std::string> args)
     RedisEndpoint endpoint = redis_endpoint(settings);
 
     IssuerMetrics metrics;
-    ScriptLibrary scripts(settings.scripts_dir);
+    ScriptLibrary scripts(settings.scripts_dir, [](const std::string &other) {
+        log::warn("redis: replaced Functions library authtoken " + other +
+                  " with this issuer's: an issuer of another version shares "
+                  "this Redis, and each puts its own back when it meets the "
+                  "other's");
+    });
     RedisPool pool(
         endpoint, std::chrono::milliseconds(settings.redis_timeout_ms),
         [&metrics](RedisFailure cause) { metrics.redis_failure(cause); });
@@ -413,7 +430,7 @@ int run(std::vector<std::string> args)
         log::info("created secret file " + settings.secret_file);
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
-    preload_scripts(pool, scripts);
+    preload_library(pool, scripts);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
     std::optional<SentinelWatcher> failover;

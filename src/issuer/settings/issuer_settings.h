@@ -20,11 +20,12 @@
 namespace authtoken
 {
 
-// Where the Lua scripts are when no scripts_dir setting says: the installed
-// copy (AUTHTOKEN_SCRIPTS_DIR, CMake's <datadir>/authtoken/redis), or the
-// source tree's redis/ when this program is the one in the build tree it
-// was built in (AUTHTOKEN_BUILD_TREE, /proc/self/exe's directory), so that
-// `make run`, `make check` and t/ use the scripts being worked on.
+// Where redis/authtoken.lua (the issuer's Redis Functions library) is when
+// no scripts_dir setting says: the installed copy (AUTHTOKEN_SCRIPTS_DIR,
+// CMake's <datadir>/authtoken/redis), or the source tree's redis/ when this
+// program is the one in the build tree it was built in
+// (AUTHTOKEN_BUILD_TREE, /proc/self/exe's directory), so that
+// `make run`, `make check` and t/ use the library being worked on.
 std::string default_scripts_dir();
 
 struct IssuerSettings {

@@ -58,7 +58,7 @@
 #include <vector>
 
 using ngx_auth_token::CachedEntry;
-using ngx_auth_token::CachedVerdict;
+using authtoken::TokenVerdict;
 using ngx_auth_token::CachePolicy;
 using ngx_auth_token::CacheStats;
 
@@ -299,7 +299,7 @@ constexpr int kKeys = 128;
 constexpr time_t kStartSec = 1'700'000'000;
 
 struct Answer {
-    CachedVerdict verdict;
+    TokenVerdict verdict;
     std::string user;
     std::string uid;
     ngx_msec_t valid_until;
@@ -457,17 +457,16 @@ void run(const std::uint8_t *data, std::size_t size)
             Pending pl = pending[p];
             pending.erase(pending.begin() + p);
             std::uint8_t v = in.byte();
-            auto verdict = static_cast<CachedVerdict>(1 + v % 3);
-            std::string user = verdict == CachedVerdict::unknown
-                                   ? std::string()
-                                   : in.short_string();
+            // valid, inactive, unknown or expired: what the module stores
+            auto verdict = static_cast<TokenVerdict>(1 + (v & 0x7f) % 4);
+            bool unknown = !authtoken::names_user(verdict);
+            std::string user = unknown ? std::string() : in.short_string();
             if (v & 0x80) {
                 user.append(200 + in.byte(), 'u'); // past kMaxUser sometimes
             }
             std::string uid =
-                verdict == CachedVerdict::unknown
-                    ? std::string()
-                    : std::to_string(in.byte() * 1000 + in.byte());
+                unknown ? std::string()
+                        : std::to_string(in.byte() * 1000 + in.byte());
             std::uint8_t e = in.byte();
             // 0: never expires; else within a few seconds of now, either way
             std::int64_t token_expires =
@@ -482,8 +481,9 @@ void run(const std::uint8_t *data, std::size_t size)
             ngx_auth_token::cache_stats(zone, before_stats);
             ngx_str_t u{user.size(), reinterpret_cast<u_char *>(user.data())};
             ngx_str_t d{uid.size(), reinterpret_cast<u_char *>(uid.data())};
-            ngx_auth_token::cache_store(zone, digest_of(pl.key), verdict, u, d,
-                                        token_expires, policy, pl.revision);
+            ngx_auth_token::cache_store(zone, digest_of(pl.key),
+                                        {verdict, token_expires}, u, d,
+                                        policy, pl.revision);
             CacheStats after{};
             ngx_auth_token::cache_stats(zone, after);
             FUZZ_CHECK(
@@ -501,7 +501,6 @@ void run(const std::uint8_t *data, std::size_t size)
             // ttl, a token not yet expired, strings within the entry's
             // limits (a user of at most 255 bytes, a uid of at most 32).
             // Otherwise the key's earlier answer stays allowed.
-            bool unknown = verdict == CachedVerdict::unknown;
             ngx_msec_t ttl = unknown ? policy.invalid : policy.valid;
             if (pl.changes == m.changes && ttl != 0 &&
                 (token_expires == 0 || token_expires > ngx_time()) &&
@@ -524,7 +523,7 @@ void run(const std::uint8_t *data, std::size_t size)
                                                  &request_pool, got)) {
                 auto it = m.answers.find(key);
                 bool ok = it != m.answers.end() && same(got, it->second) &&
-                          got.verdict != CachedVerdict::unknown &&
+                          authtoken::names_user(got.verdict) &&
                           before(ngx_current_msec, it->second.stale_until) &&
                           token_live(it->second, ngx_time());
                 FUZZ_CHECK(ok,
@@ -598,7 +597,7 @@ void run(const std::uint8_t *data, std::size_t size)
         std::uint64_t revision = 0;
         if (ngx_auth_token::cache_find_fresh(zone, digest_of(key),
                                              &request_pool, got, revision) &&
-            got.verdict == CachedVerdict::unknown) {
+            !authtoken::names_user(got.verdict)) {
             negative_hits++;
         }
     }

@@ -287,8 +287,8 @@ end)
 -- write) and then writes. The file wins for every field it carries; users
 -- and tokens it does not mention are left alone. Running it twice changes
 -- nothing: unchanged users are not rewritten and a token whose digest is
--- already the user's keeps its sealed form. Bounded by the file, which
--- authtokenctl sends in batches.
+-- already the user's keeps its sealed form. It is as long as the file it
+-- is given: one step, for all or nothing.
 --
 -- KEYS[1] authtoken:users   KEYS[2] authtoken:next-uid
 -- KEYS[3] authtoken:schema

@@ -57,8 +57,8 @@
 #include <string>
 #include <vector>
 
-using ngx_auth_token::CachedEntry;
 using authtoken::TokenVerdict;
+using ngx_auth_token::CachedEntry;
 using ngx_auth_token::CachePolicy;
 using ngx_auth_token::CacheStats;
 
@@ -482,8 +482,8 @@ void run(const std::uint8_t *data, std::size_t size)
             ngx_str_t u{user.size(), reinterpret_cast<u_char *>(user.data())};
             ngx_str_t d{uid.size(), reinterpret_cast<u_char *>(uid.data())};
             ngx_auth_token::cache_store(zone, digest_of(pl.key),
-                                        {verdict, token_expires}, u, d,
-                                        policy, pl.revision);
+                                        {verdict, token_expires}, u, d, policy,
+                                        pl.revision);
             CacheStats after{};
             ngx_auth_token::cache_stats(zone, after);
             FUZZ_CHECK(

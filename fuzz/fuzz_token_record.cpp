@@ -124,7 +124,8 @@ std::string show(const TokenRecordView &r, std::int64_t now)
 
 void check_record(const TokenRecordView &record, std::int64_t now)
 {
-    authtoken::TokenJudgement judged = authtoken::judge_token_record(record, now);
+    authtoken::TokenJudgement judged =
+        authtoken::judge_token_record(record, now);
     TokenVerdict got = judged.verdict;
     TokenVerdict want = reference_judge(record, now);
     FUZZ_CHECK(got == want, show(record, now) + ": got " + name(got) +

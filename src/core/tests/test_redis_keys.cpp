@@ -164,13 +164,12 @@ void test_library_schema_version_is_redis_keys_h(void **)
 {
     std::string source = read_library();
     std::string line = "\nlocal SCHEMA_VERSION = '" +
-                       std::to_string(authtoken::keys::kSchemaVersion) +
-                       "'\n";
+                       std::to_string(authtoken::keys::kSchemaVersion) + "'\n";
     assert_true(source.find(line) != std::string::npos);
     const std::regex any(R"(\nlocal SCHEMA_VERSION = )");
-    auto n = std::distance(
-        std::sregex_iterator(source.begin(), source.end(), any),
-        std::sregex_iterator());
+    auto n =
+        std::distance(std::sregex_iterator(source.begin(), source.end(), any),
+                      std::sregex_iterator());
     assert_int_equal(n, 1);
 }
 

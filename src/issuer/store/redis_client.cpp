@@ -314,8 +314,8 @@ ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn) const
 {
     std::string loaded;
     try {
-        Reply version = conn.command({"FCALL_RO", "authtoken_version", "0"});
-        loaded = reply_string(version.get());
+        Reply answer = conn.command({"FCALL_RO", "authtoken_version", "0"});
+        loaded = reply_string(answer.get());
         if (loaded == version_) {
             return Loaded::current;
         }

@@ -165,8 +165,6 @@ like(as_user('authtoken-edge', ['HSET', 'authtoken:token:' . token_digest($dan),
 like(as_user('authtoken-edge', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
 like(as_user('authtoken-edge', ['FCALL', 'authtoken_revoke_token', '1', 'authtoken:username:dan', 'v', '0']),
      qr/NOPERM/, 'nor call the issuer\'s functions');
-like(as_user('authtoken-edge', ['FCALL_RO', 'authtoken_version', '0']), qr/NOPERM/,
-     'not even the read-only one');
 like(as_user('authtoken-edge', ['FUNCTION', 'LOAD', "#!lua name=x\nredis.register_function('x', function() return 1 end)"]),
      qr/NOPERM/, 'nor load a library');
 like(as_user('authtoken-edge', ['PUBLISH', 'authtoken:revocations', 'x']), qr/NOPERM/,

@@ -21,8 +21,10 @@ my $repo = abs_path(dirname(__FILE__) . '/..');
 my $source = do { local (@ARGV, $/) = "$repo/redis/authtoken.lua"; <> };
 my $version = sha1_hex($source);
 
+# (FCALL, not FCALL_RO: libredis-perl, under redis_cmd, sends a command
+# name with an underscore as two words.)
 sub loaded_version {
-    my $v = eval { redis_cmd('FCALL_RO', 'authtoken_version', 0) };
+    my $v = eval { redis_cmd('FCALL', 'authtoken_version', 0) };
     return defined $v ? $v : "none ($@)";
 }
 

@@ -277,6 +277,21 @@ u_char *ngx_sprintf(u_char *buf, const char *fmt, ...)
     return buf;
 }
 
+u_char *ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    auto *dst = static_cast<u_char *>(pool_alloc(pool, src->len + 1));
+    std::memcpy(dst, src->data, src->len);
+    return dst;
+}
+
+// cache_zone_add()'s refusals; the run names one zone once, so any call
+// is a fault.
+void ngx_conf_log_error(ngx_uint_t, ngx_conf_t *, ngx_err_t, const char *fmt,
+                        ...)
+{
+    fuzz::fail("cache_zone_add", std::string("refused: ") + fmt);
+}
+
 ngx_shm_zone_t *ngx_shared_memory_add(ngx_conf_t *cf, ngx_str_t *name,
                                       size_t size, void *tag)
 {
@@ -386,9 +401,17 @@ void run(const std::uint8_t *data, std::size_t size)
     g_cycle.log = &g_log;
     g_cycle.pool = &g_cycle_pool;
     ngx_pool_t conf_pool{};
+    // No zone declared yet (cache_zone_add looks for one of the same
+    // name), and a place for its messages.
+    g_cycle.shared_memory = ngx_list_t{};
+    ngx_conf_file_t conf_file{};
+    conf_file.file.name = ngx_string("fuzz.conf");
+    conf_file.line = 1;
     ngx_conf_t cf{};
     cf.pool = &conf_pool;
     cf.log = &g_log;
+    cf.cycle = &g_cycle;
+    cf.conf_file = &conf_file;
 
     // The zone, laid out as ngx_init_zone_pool() leaves it: the slab pool
     // header at the start of the shared memory, its data free for the
@@ -396,9 +419,10 @@ void run(const std::uint8_t *data, std::size_t size)
     ngx_uint_t zone_pages = 8 + in.byte() % 64;
     std::size_t zone_size = zone_pages * ngx_pagesize;
     ngx_str_t name = ngx_string("fuzz");
+    static const ngx_str_t directive = ngx_string("auth_token_cache");
     static int tag;
-    ngx_shm_zone_t *zone =
-        ngx_auth_token::cache_zone_add(&cf, &name, zone_size, &tag);
+    ngx_shm_zone_t *zone = ngx_auth_token::cache_zone_add(
+        &cf, directive, &name, zone_size, &tag);
     FUZZ_CHECK(zone != nullptr && zone->init != nullptr, "cache_zone_add");
     std::vector<u_char> shm(zone_size);
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(shm.data());

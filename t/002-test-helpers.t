@@ -157,4 +157,17 @@ subtest 'every END block under t/ keeps the exit status' => sub {
     is(join("\n", @bad), '', 'none replaces $?');
 };
 
+# Redis.pm sends a method name's '_' as a word break, so a command such as
+# FCALL_RO would reach Redis as "FCALL RO": the helper refuses it instead
+# of sending another command than the one asked for.
+subtest 'redis commands with an underscore are refused, not mangled' => sub {
+    require AuthToken::Process;
+    my $listener = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0',
+                                         ReuseAddr => 1) or die "listen: $!";
+    my $client = AuthToken::Process::redis_client($listener->sockport, read_timeout => 2);
+    my $sent = eval { AuthToken::Process::redis_call($client, 'FCALL_RO', 'f', 0); 1 };
+    ok(!$sent, 'FCALL_RO is not sent');
+    like($@, qr/cannot send 'FCALL_RO'/, 'and the error says why');
+};
+
 done_testing();

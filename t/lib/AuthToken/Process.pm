@@ -194,6 +194,12 @@ sub redis_client {
 sub _send {
     my ($client, $slot, $cmd, @args) = @_;
     my $method = uc $cmd;    # Redis.pm's generic dispatch (AUTOLOAD)
+    # Redis.pm sends a method name's '_' as a word break (client_list is
+    # CLIENT LIST), so FCALL_RO would go out as "FCALL RO": refuse rather
+    # than send another command than the test asked for.
+    die "redis_cmd: Redis.pm cannot send '$cmd' (it splits command names at '_'); "
+        . "send its words as separate arguments or use redis-cli\n"
+        if $cmd =~ /_/;
     $client->$method(@args, sub {
         my ($reply, $error) = @_;
         $$slot = defined $error ? \"redis error: $error\n" : [$reply];

@@ -415,13 +415,21 @@ class HeadGate
             std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
             head_);
         if (scan == HeadScan::kComplete) {
+            std::optional<FramingRefusal> framing = check_head_framing(
+                std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+            if (framing) {
+                refuse(fd, framing->error->status,
+                       std::string(framing->error->detail), framing->reason);
+                return;
+            }
             Pending p = it->second;
             forget(fd);
             pass_(fd, reinterpret_cast<const sockaddr *>(&p.addr), p.addr_len);
             return;
         }
         if (scan != HeadScan::kIncomplete) {
-            refuse(fd, scan);
+            refuse(fd, head_refusal_status(scan),
+                   head_refusal_detail(scan, head_), std::string());
             return;
         }
         if ((events & EPOLLRDHUP) != 0) {
@@ -437,20 +445,20 @@ class HeadGate
         }
     }
 
-    void refuse(int fd, HeadScan scan)
+    // `reason`, if any, is logged instead of the detail.
+    void refuse(int fd, int status, const std::string &detail,
+                const std::string &reason)
     {
-        int status = head_refusal_status(scan);
-        std::string detail = head_refusal_detail(scan, head_);
         std::string body = render_drf_detail(detail);
         std::string answer =
-            "HTTP/1.1 " + std::to_string(status) +
-            (status == 414 ? " URI Too Long"
-                           : " Request Header Fields Too Large") +
+            "HTTP/1.1 " + std::to_string(status) + " " +
+            MHD_get_reason_phrase_for(static_cast<unsigned>(status)) +
             "\r\nContent-Type: application/json\r\nContent-Length: " +
             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
             body;
         log::info("request head from " + peer_of(pending_[fd]) + ": " +
-                  std::to_string(status) + " " + detail);
+                  std::to_string(status) + " " +
+                  (reason.empty() ? detail : reason));
         forget(fd);
         // Small enough for any socket buffer: one try.
         (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
@@ -658,6 +666,26 @@ struct HttpServer::Impl {
         return res;
     }
 
+    // check_framing() on the requests after a connection's first (HeadGate
+    // checked that one's bytes): what MHD parsed.
+    static std::optional<HttpResponse>
+    check_request_framing(const HttpRequest &http)
+    {
+        std::optional<FramingRefusal> framing = check_framing(http.headers);
+        if (!framing) {
+            return std::nullopt;
+        }
+        log::info("request head from " +
+                  (http.peer.empty() ? std::string("unix socket") : http.peer) +
+                  ": " + std::to_string(framing->error->status) + " " +
+                  framing->reason);
+        HttpResponse res;
+        res.status = framing->error->status;
+        res.body = std::string(framing->error->body);
+        res.close = true;
+        return res;
+    }
+
     MHD_Result first_call(MHD_Connection *conn, Connection *c, Request &req)
     {
         req.head_seen = true;
@@ -672,6 +700,9 @@ struct HttpServer::Impl {
             },
             &req.http);
         std::optional<HttpResponse> refused = check_head(conn, req);
+        if (!refused) {
+            refused = check_request_framing(req.http);
+        }
         if (refused) {
             return send(conn, c, *refused);
         }

@@ -534,6 +534,8 @@ struct HttpServer::Impl {
 
     std::mutex mutex;
     std::set<Connection *> connections;
+    // Passed to MHD by the HeadGate, not yet started (connection_notify).
+    std::atomic<std::size_t> handed{0};
     // Requests between their request line and their end (for stop()).
     std::size_t in_flight = 0;
     std::condition_variable idle;
@@ -839,6 +841,12 @@ void connection_notify(void *cls, MHD_Connection *conn, void **socket_context,
         *socket_context = c;
         std::lock_guard<std::mutex> lock(impl->mutex);
         impl->connections.insert(c);
+        // Now counted in `connections` (a connection MHD added itself,
+        // none here, would find `handed` at 0).
+        std::size_t handed = impl->handed.load();
+        while (handed > 0 &&
+               !impl->handed.compare_exchange_weak(handed, handed - 1)) {
+        }
         return;
     }
     auto *c = static_cast<Connection *>(*socket_context);
@@ -888,6 +896,9 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->daemon = MHD_start_daemon(
         flags, 0, nullptr, nullptr, &access_handler, impl_.get(),
         MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, impl_.get(),
+        // The HeadGate closes a connection over max_connections itself and
+        // must never hand MHD one over this limit: MHD 0.9.75's event loop
+        // then locks a mutex it already holds and never runs again.
         MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits.read_timeout.count()),
@@ -902,13 +913,18 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->watchdog = std::thread([impl = impl_.get()] { impl->watch(); });
     impl_->gate = std::make_unique<HeadGate>(
         listen_fd, impl_->limits, impl_->lingerer,
-        [daemon = impl_->daemon](int fd, const sockaddr *addr, socklen_t len) {
-            // On failure (over the connection limit) MHD closes it.
-            MHD_add_connection(daemon, fd, addr, len);
+        [impl = impl_.get()](int fd, const sockaddr *addr, socklen_t len) {
+            // Counted until MHD starts it (connection_notify), so that the
+            // gate never passes more than max_connections. On failure MHD
+            // closes it.
+            impl->handed++;
+            if (MHD_add_connection(impl->daemon, fd, addr, len) != MHD_YES) {
+                impl->handed--;
+            }
         },
         [impl = impl_.get()] {
             std::lock_guard<std::mutex> lock(impl->mutex);
-            return impl->connections.size();
+            return impl->connections.size() + impl->handed.load();
         });
     impl_->gate->start();
 }

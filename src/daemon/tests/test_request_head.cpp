@@ -119,15 +119,15 @@ void framing_refuses_what_nginx_refuses(void **)
     assert_int_equal(framing_status("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
                                     "content-length: 3\r\n\r\n"),
                      400);
-    for (const char *value : {"+3", "-1", "3, 3", "0x10", "", "1 2",
-                              "99999999999999999999"}) {
+    for (const char *value :
+         {"+3", "-1", "3, 3", "0x10", "", "1 2", "99999999999999999999"}) {
         std::string head = std::string("POST / HTTP/1.1\r\nContent-Length: ") +
                            value + "\r\n\r\n";
         assert_int_equal(framing_status(head), 400);
     }
     assert_int_equal(framing_status("GET /a\0b HTTP/1.1\r\n\r\n"sv), 400);
-    assert_int_equal(
-        framing_status("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"sv), 400);
+    assert_int_equal(framing_status("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"sv),
+                     400);
     assert_int_equal(framing_status("POST / HTTP/1.1\r\n"
                                     "Transfer-Encoding: gzip, chunked\r\n\r\n"),
                      501);

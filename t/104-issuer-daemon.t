@@ -1,12 +1,14 @@
 # authtokend on its own (it is safe to expose directly): the answers that
 # are not about credentials. JSON for every error, 405/OPTIONS as DRF,
 # 413 before reading a body, /healthz and 503 when Redis is gone, and
-# SIGTERM finishing the request in flight and exiting 0.
+# SIGTERM finishing the request in flight and exiting 0, SIGHUP ignored
+# (logged) without dropping a request.
 use strict;
 use warnings;
 
 use IO::Select;
 use IO::Socket::INET;
+use POSIX ':sys_wait_h';
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -106,6 +108,34 @@ authtokend_start('--pbkdf2-iterations', '3000000');
     like($answer, qr{^HTTP/1\.1 400 }, 'the request in flight got its answer');
     like($answer, qr{\r\n\r\n\{"non_field_errors":\["Unable to log in with provided credentials\."\]\}\z},
          'the whole answer, body included');
+}
+
+# SIGHUP while a request is in flight: the daemon is not killed (it has
+# nothing to reload), the request is answered, the next one too, and the
+# signal is logged. Its default action killed it with the login in flight.
+authtokend_start('--pbkdf2-iterations', '3000000');
+{
+    my $sock = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1:' . authtokend_port(), Timeout => 30) or die;
+    my $body = 'username=nobody&password=x';
+    print $sock "POST /api-token-auth/ HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/x-www-form-urlencoded\r\n"
+        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
+        . $body;
+    sleep 0.3;
+    ok(!IO::Select->new($sock)->can_read(0),
+       'the obtain is still in flight when SIGHUP is sent (no answer yet)');
+    kill 'HUP', authtokend_pid();
+    local $/;
+    my $answer = <$sock> // '';
+    like($answer, qr{^HTTP/1\.1 400 .*\r\n\r\n\{"non_field_errors":\["Unable to log in with provided credentials\."\]\}\z}s,
+         'SIGHUP: the request in flight got its whole answer');
+    is(waitpid(authtokend_pid(), WNOHANG), 0,
+       'SIGHUP: the daemon is still running (has not exited)');
+    ($s) = daemon_request('GET', '/healthz');
+    is($s, 200, 'SIGHUP: the next request is answered');
+    like(authtokend_log(), qr/SIGHUP ignored/, 'SIGHUP: logged');
+    is(authtokend_stop(), 0, 'SIGTERM after SIGHUP exits 0');
 }
 
 done_testing();

@@ -104,6 +104,14 @@ inline constexpr DrfError kBodyTooLarge =
     AUTHTOKEN_DRF_ERROR(413, "Request body too large.");
 inline constexpr DrfError kUriTooLong =
     AUTHTOKEN_DRF_ERROR(414, "Request URI too long.");
+// A head whose body framing is ambiguous or unreadable: nginx's 400 for
+// Content-Length with Transfer-Encoding, a duplicate or invalid
+// Content-Length, a NUL byte (ngx_http_process_request_header).
+inline constexpr DrfError kAmbiguousFraming =
+    AUTHTOKEN_DRF_ERROR(400, "Malformed request head.");
+// nginx's 501 for a Transfer-Encoding other than chunked.
+inline constexpr DrfError kTransferEncodingNotImplemented = AUTHTOKEN_DRF_ERROR(
+    501, "Transfer-Encoding other than chunked is not supported.");
 // Any other error status the HTTP server makes by itself; status 0: the
 // answer keeps the one the server chose.
 inline constexpr DrfError kRequestFailed =
@@ -118,7 +126,9 @@ static_assert(
     renders_verbatim(kUnavailable) && renders_verbatim(kServerError) &&
     renders_verbatim(kParseError) && renders_verbatim(kNotFound) &&
     renders_verbatim(kIncompleteBody) && renders_verbatim(kBodyTooLarge) &&
-    renders_verbatim(kUriTooLong) && renders_verbatim(kRequestFailed));
+    renders_verbatim(kUriTooLong) && renders_verbatim(kRequestFailed) &&
+    renders_verbatim(kAmbiguousFraming) &&
+    renders_verbatim(kTransferEncodingNotImplemented));
 
 // --- Details that hold a value (render them with render_drf_detail) -------
 

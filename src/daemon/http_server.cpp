@@ -415,13 +415,21 @@ class HeadGate
             std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
             head_);
         if (scan == HeadScan::kComplete) {
+            std::optional<FramingRefusal> framing = check_head_framing(
+                std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+            if (framing) {
+                refuse(fd, framing->error->status,
+                       std::string(framing->error->detail), framing->reason);
+                return;
+            }
             Pending p = it->second;
             forget(fd);
             pass_(fd, reinterpret_cast<const sockaddr *>(&p.addr), p.addr_len);
             return;
         }
         if (scan != HeadScan::kIncomplete) {
-            refuse(fd, scan);
+            refuse(fd, head_refusal_status(scan),
+                   head_refusal_detail(scan, head_), std::string());
             return;
         }
         if ((events & EPOLLRDHUP) != 0) {
@@ -437,20 +445,20 @@ class HeadGate
         }
     }
 
-    void refuse(int fd, HeadScan scan)
+    // `reason`, if any, is logged instead of the detail.
+    void refuse(int fd, int status, const std::string &detail,
+                const std::string &reason)
     {
-        int status = head_refusal_status(scan);
-        std::string detail = head_refusal_detail(scan, head_);
         std::string body = render_drf_detail(detail);
         std::string answer =
-            "HTTP/1.1 " + std::to_string(status) +
-            (status == 414 ? " URI Too Long"
-                           : " Request Header Fields Too Large") +
+            "HTTP/1.1 " + std::to_string(status) + " " +
+            MHD_get_reason_phrase_for(static_cast<unsigned>(status)) +
             "\r\nContent-Type: application/json\r\nContent-Length: " +
             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
             body;
         log::info("request head from " + peer_of(pending_[fd]) + ": " +
-                  std::to_string(status) + " " + detail);
+                  std::to_string(status) + " " +
+                  (reason.empty() ? detail : reason));
         forget(fd);
         // Small enough for any socket buffer: one try.
         (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
@@ -526,6 +534,8 @@ struct HttpServer::Impl {
 
     std::mutex mutex;
     std::set<Connection *> connections;
+    // Passed to MHD by the HeadGate, not yet started (connection_notify).
+    std::atomic<std::size_t> handed{0};
     // Requests between their request line and their end (for stop()).
     std::size_t in_flight = 0;
     std::condition_variable idle;
@@ -658,6 +668,26 @@ struct HttpServer::Impl {
         return res;
     }
 
+    // check_framing() on the requests after a connection's first (HeadGate
+    // checked that one's bytes): what MHD parsed.
+    static std::optional<HttpResponse>
+    check_request_framing(const HttpRequest &http)
+    {
+        std::optional<FramingRefusal> framing = check_framing(http.headers);
+        if (!framing) {
+            return std::nullopt;
+        }
+        log::info("request head from " +
+                  (http.peer.empty() ? std::string("unix socket") : http.peer) +
+                  ": " + std::to_string(framing->error->status) + " " +
+                  framing->reason);
+        HttpResponse res;
+        res.status = framing->error->status;
+        res.body = std::string(framing->error->body);
+        res.close = true;
+        return res;
+    }
+
     MHD_Result first_call(MHD_Connection *conn, Connection *c, Request &req)
     {
         req.head_seen = true;
@@ -672,6 +702,9 @@ struct HttpServer::Impl {
             },
             &req.http);
         std::optional<HttpResponse> refused = check_head(conn, req);
+        if (!refused) {
+            refused = check_request_framing(req.http);
+        }
         if (refused) {
             return send(conn, c, *refused);
         }
@@ -808,6 +841,12 @@ void connection_notify(void *cls, MHD_Connection *conn, void **socket_context,
         *socket_context = c;
         std::lock_guard<std::mutex> lock(impl->mutex);
         impl->connections.insert(c);
+        // Now counted in `connections` (a connection MHD added itself,
+        // none here, would find `handed` at 0).
+        std::size_t handed = impl->handed.load();
+        while (handed > 0 &&
+               !impl->handed.compare_exchange_weak(handed, handed - 1)) {
+        }
         return;
     }
     auto *c = static_cast<Connection *>(*socket_context);
@@ -857,6 +896,9 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->daemon = MHD_start_daemon(
         flags, 0, nullptr, nullptr, &access_handler, impl_.get(),
         MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, impl_.get(),
+        // The HeadGate closes a connection over max_connections itself and
+        // must never hand MHD one over this limit: MHD 0.9.75's event loop
+        // then locks a mutex it already holds and never runs again.
         MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT,
         static_cast<unsigned>(limits.read_timeout.count()),
@@ -871,13 +913,18 @@ HttpServer::HttpServer(int listen_fd, const HttpLimits &limits, Router router)
     impl_->watchdog = std::thread([impl = impl_.get()] { impl->watch(); });
     impl_->gate = std::make_unique<HeadGate>(
         listen_fd, impl_->limits, impl_->lingerer,
-        [daemon = impl_->daemon](int fd, const sockaddr *addr, socklen_t len) {
-            // On failure (over the connection limit) MHD closes it.
-            MHD_add_connection(daemon, fd, addr, len);
+        [impl = impl_.get()](int fd, const sockaddr *addr, socklen_t len) {
+            // Counted until MHD starts it (connection_notify), so that the
+            // gate never passes more than max_connections. On failure MHD
+            // closes it.
+            impl->handed++;
+            if (MHD_add_connection(impl->daemon, fd, addr, len) != MHD_YES) {
+                impl->handed--;
+            }
         },
         [impl = impl_.get()] {
             std::lock_guard<std::mutex> lock(impl->mutex);
-            return impl->connections.size();
+            return impl->connections.size() + impl->handed.load();
         });
     impl_->gate->start();
 }

@@ -265,7 +265,11 @@ Listener listen_on(const ListenAddress &address,
 // SIGTERM/SIGINT are blocked in every thread and taken here with sigwait,
 // in the main thread, which then stops the server gracefully (HttpServer::
 // stop(): no new connections, the requests in flight are answered).
-// Blocked before any thread starts, so every thread inherits the mask.
+// SIGHUP (a closed terminal, a reflexive `kill -HUP`) is taken too, logged
+// and ignored: left to its default action it killed the daemon with the
+// logins in flight, and authtokend has nothing to reload (settings are
+// read at startup). Blocked before any thread starts, so every thread
+// inherits the mask.
 class StopSignals
 {
   public:
@@ -274,13 +278,21 @@ class StopSignals
         sigemptyset(&signals_);
         sigaddset(&signals_, SIGTERM);
         sigaddset(&signals_, SIGINT);
+        sigaddset(&signals_, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
     }
+    // SIGTERM or SIGINT.
     int wait()
     {
-        int sig = 0;
-        sigwait(&signals_, &sig);
-        return sig;
+        for (;;) {
+            int sig = 0;
+            sigwait(&signals_, &sig);
+            if (sig != SIGHUP) {
+                return sig;
+            }
+            log::info("SIGHUP ignored: nothing to reload; restart "
+                      "authtokend to apply new settings");
+        }
     }
 
   private:

@@ -7,9 +7,14 @@
 // outgrows its memory pool with its own HTML.
 #pragma once
 
+#include "core/drf_messages.h"
+
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace authtoken
 {
@@ -37,5 +42,26 @@ HeadScan scan_request_head(std::string_view bytes, const HeadLimits &limits);
 // status (414 or 431) and DRF-style detail text.
 int head_refusal_status(HeadScan scan);
 std::string head_refusal_detail(HeadScan scan, const HeadLimits &limits);
+
+// How the body of a request is framed must be beyond doubt, or a proxy in
+// front and this server could split one connection into different requests
+// (request smuggling, RFC 9112 section 6.3). nginx's rules
+// (ngx_http_process_request_header, 1.22): Content-Length together with
+// Transfer-Encoding, a second Content-Length, a Content-Length that is not
+// digits, or a NUL byte in the head get 400; a Transfer-Encoding other than
+// "chunked" gets 501. `reason` is the log line's cause.
+struct FramingRefusal {
+    const drf::DrfError *error;
+    std::string reason;
+};
+
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
+// Over fields as parsed (names and values without surrounding spaces).
+std::optional<FramingRefusal> check_framing(const HeaderFields &fields);
+
+// Over a complete head's bytes (scan_request_head said kComplete): the
+// NUL check, then check_framing() on its fields.
+std::optional<FramingRefusal> check_head_framing(std::string_view head);
 
 } // namespace authtoken

@@ -89,6 +89,54 @@ void refusals_say_status_and_limit(void **)
         "Request has more than 100 header fields.");
 }
 
+// Status of check_head_framing(head), 0 when the framing is accepted.
+int framing_status(std::string_view head)
+{
+    auto refusal = check_head_framing(head);
+    return refusal ? refusal->error->status : 0;
+}
+
+void framing_accepts_one_length_or_chunked(void **)
+{
+    using namespace std::string_view_literals;
+    assert_int_equal(framing_status("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_int_equal(
+        framing_status("POST / HTTP/1.1\r\nContent-Length:  12 \r\n\r\n"), 0);
+    assert_int_equal(
+        framing_status("POST / HTTP/1.1\nTransfer-Encoding: CHUNKED\n\n"), 0);
+    // A NUL in the body after the head is the body's business.
+    assert_int_equal(
+        framing_status("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\na\0b"sv),
+        0);
+}
+
+void framing_refuses_what_nginx_refuses(void **)
+{
+    using namespace std::string_view_literals;
+    assert_int_equal(framing_status("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+                                    "transfer-encoding: chunked\r\n\r\n"),
+                     400);
+    assert_int_equal(framing_status("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+                                    "content-length: 3\r\n\r\n"),
+                     400);
+    for (const char *value :
+         {"+3", "-1", "3, 3", "0x10", "", "1 2", "99999999999999999999"}) {
+        std::string head = std::string("POST / HTTP/1.1\r\nContent-Length: ") +
+                           value + "\r\n\r\n";
+        assert_int_equal(framing_status(head), 400);
+    }
+    assert_int_equal(framing_status("GET /a\0b HTTP/1.1\r\n\r\n"sv), 400);
+    assert_int_equal(framing_status("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"sv),
+                     400);
+    assert_int_equal(framing_status("POST / HTTP/1.1\r\n"
+                                    "Transfer-Encoding: gzip, chunked\r\n\r\n"),
+                     501);
+    assert_int_equal(framing_status("POST / HTTP/1.1\r\n"
+                                    "Transfer-Encoding: chunked\r\n"
+                                    "Transfer-Encoding: chunked\r\n\r\n"),
+                     501);
+}
+
 } // namespace
 
 int main(void)
@@ -100,6 +148,8 @@ int main(void)
         cmocka_unit_test(fields_are_counted),
         cmocka_unit_test(head_over_the_limit_is_refused_unfinished),
         cmocka_unit_test(refusals_say_status_and_limit),
+        cmocka_unit_test(framing_accepts_one_length_or_chunked),
+        cmocka_unit_test(framing_refuses_what_nginx_refuses),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -5,6 +5,7 @@
 // which lets requests in flight finish and exits 0.
 #include "daemon/concurrency_limit.h"
 #include "daemon/deadline_server.h"
+#include "daemon/heartbeat.h"
 #include "daemon/http_front.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
@@ -81,6 +82,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
   --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
                          on the listen address (default: on)
+  --heartbeat-interval S seconds between writes of authtoken:heartbeat, which
+                         nginx's auth_token_max_lag watches (1; 0 = off)
 
 Every option is also a config-file key (listen = ...) and an environment
 variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
@@ -371,6 +374,14 @@ int run(std::vector<std::string> args)
     };
     install_routes(server, settings, obtain, pool,
                    settings.metrics ? &metrics : nullptr);
+
+    // Started before the listener, stopped after it (declared after
+    // `server`'s users): edges see the heartbeat as soon as logins work.
+    std::optional<HeartbeatWriter> heartbeat;
+    if (settings.heartbeat_interval > 0) {
+        heartbeat.emplace(pool,
+                          std::chrono::seconds(settings.heartbeat_interval));
+    }
 
     SignalWatcher watcher(server);
     std::string where = bind_server(

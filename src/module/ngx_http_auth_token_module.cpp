@@ -276,7 +276,7 @@ struct WorkerState {
     // The number of the last message on this subscription (0: none yet).
     std::uint64_t last_message_seq = 0;
     // auth_token_max_lag (see heartbeat_read()): the heartbeat's value as
-    // last read (at most its first kHeartbeatBytes), and the moment
+    // last read (its first 64 bytes and its length), and the moment
     // (ngx_current_msec, monotonic) this worker saw it change, or started.
     // The lag is the time since then: no comparison with any wall clock.
     bool watch_heartbeat = false;
@@ -719,7 +719,9 @@ bool lag_exceeded(ngx_http_request_t *r,
                       "auth_token_max_lag %M ms: %s, lookups fail until it "
                       "changes",
                       worker->redis_name.c_str(), lag, alcf->max_lag,
-                      !worker->heartbeat_seen ? "the heartbeat was never read"
+                      !worker->heartbeat_seen
+                          ? "GET of the heartbeat never succeeded (does the "
+                            "Redis user's ACL allow it?)"
                       : worker->heartbeat_present
                           ? "the heartbeat has not changed for that long"
                           : "the heartbeat key is missing (no authtokend "

@@ -375,15 +375,15 @@ int run(std::vector<std::string> args)
     install_routes(server, settings, obtain, pool,
                    settings.metrics ? &metrics : nullptr);
 
-    // Started before the listener, stopped after it (declared after
-    // `server`'s users): edges see the heartbeat as soon as logins work.
+    SignalWatcher watcher(server);
+    // After the watcher, so that its thread inherits the mask that blocks
+    // SIGTERM (else the signal may land there and kill the process without
+    // the drain), and stopped before it.
     std::optional<HeartbeatWriter> heartbeat;
     if (settings.heartbeat_interval > 0) {
         heartbeat.emplace(pool,
                           std::chrono::seconds(settings.heartbeat_interval));
     }
-
-    SignalWatcher watcher(server);
     std::string where = bind_server(
         server, address, {settings.socket_mode, settings.socket_group});
     log::info("redis " + describe_endpoint(endpoint) + ", " +

@@ -8,9 +8,10 @@
 namespace authtoken
 {
 
-HeartbeatWriter::HeartbeatWriter(RedisPool &pool,
+HeartbeatWriter::HeartbeatWriter(const RedisEndpoint &endpoint,
+                                 std::chrono::milliseconds timeout,
                                  std::chrono::milliseconds interval)
-    : pool_(pool), interval_(interval), thread_([this] { run(); })
+    : pool_(endpoint, timeout), interval_(interval), thread_([this] { run(); })
 {
 }
 

@@ -381,7 +381,8 @@ int run(std::vector<std::string> args)
     // the drain), and stopped before it.
     std::optional<HeartbeatWriter> heartbeat;
     if (settings.heartbeat_interval > 0) {
-        heartbeat.emplace(pool,
+        heartbeat.emplace(endpoint,
+                          std::chrono::milliseconds(settings.redis_timeout_ms),
                           std::chrono::seconds(settings.heartbeat_interval));
     }
     std::string where = bind_server(

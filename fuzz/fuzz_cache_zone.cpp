@@ -57,8 +57,8 @@
 #include <string>
 #include <vector>
 
+using authtoken::TokenVerdict;
 using ngx_auth_token::CachedEntry;
-using ngx_auth_token::CachedVerdict;
 using ngx_auth_token::CachePolicy;
 using ngx_auth_token::CacheStats;
 
@@ -277,6 +277,21 @@ u_char *ngx_sprintf(u_char *buf, const char *fmt, ...)
     return buf;
 }
 
+u_char *ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    auto *dst = static_cast<u_char *>(pool_alloc(pool, src->len + 1));
+    std::memcpy(dst, src->data, src->len);
+    return dst;
+}
+
+// cache_zone_add()'s refusals; the run names one zone once, so any call
+// is a fault.
+void ngx_conf_log_error(ngx_uint_t, ngx_conf_t *, ngx_err_t, const char *fmt,
+                        ...)
+{
+    fuzz::fail("cache_zone_add", std::string("refused: ") + fmt);
+}
+
 ngx_shm_zone_t *ngx_shared_memory_add(ngx_conf_t *cf, ngx_str_t *name,
                                       size_t size, void *tag)
 {
@@ -299,7 +314,7 @@ constexpr int kKeys = 128;
 constexpr time_t kStartSec = 1'700'000'000;
 
 struct Answer {
-    CachedVerdict verdict;
+    TokenVerdict verdict;
     std::string user;
     std::string uid;
     ngx_msec_t valid_until;
@@ -386,9 +401,17 @@ void run(const std::uint8_t *data, std::size_t size)
     g_cycle.log = &g_log;
     g_cycle.pool = &g_cycle_pool;
     ngx_pool_t conf_pool{};
+    // No zone declared yet (cache_zone_add looks for one of the same
+    // name), and a place for its messages.
+    g_cycle.shared_memory = ngx_list_t{};
+    ngx_conf_file_t conf_file{};
+    conf_file.file.name = ngx_string("fuzz.conf");
+    conf_file.line = 1;
     ngx_conf_t cf{};
     cf.pool = &conf_pool;
     cf.log = &g_log;
+    cf.cycle = &g_cycle;
+    cf.conf_file = &conf_file;
 
     // The zone, laid out as ngx_init_zone_pool() leaves it: the slab pool
     // header at the start of the shared memory, its data free for the
@@ -396,9 +419,10 @@ void run(const std::uint8_t *data, std::size_t size)
     ngx_uint_t zone_pages = 8 + in.byte() % 64;
     std::size_t zone_size = zone_pages * ngx_pagesize;
     ngx_str_t name = ngx_string("fuzz");
+    static const ngx_str_t directive = ngx_string("auth_token_cache");
     static int tag;
-    ngx_shm_zone_t *zone =
-        ngx_auth_token::cache_zone_add(&cf, &name, zone_size, &tag);
+    ngx_shm_zone_t *zone = ngx_auth_token::cache_zone_add(
+        &cf, directive, &name, zone_size, &tag);
     FUZZ_CHECK(zone != nullptr && zone->init != nullptr, "cache_zone_add");
     std::vector<u_char> shm(zone_size);
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(shm.data());
@@ -457,17 +481,16 @@ void run(const std::uint8_t *data, std::size_t size)
             Pending pl = pending[p];
             pending.erase(pending.begin() + p);
             std::uint8_t v = in.byte();
-            auto verdict = static_cast<CachedVerdict>(1 + v % 3);
-            std::string user = verdict == CachedVerdict::unknown
-                                   ? std::string()
-                                   : in.short_string();
+            // valid, inactive, unknown or expired: what the module stores
+            auto verdict = static_cast<TokenVerdict>(1 + (v & 0x7f) % 4);
+            bool unknown = !authtoken::names_user(verdict);
+            std::string user = unknown ? std::string() : in.short_string();
             if (v & 0x80) {
                 user.append(200 + in.byte(), 'u'); // past kMaxUser sometimes
             }
             std::string uid =
-                verdict == CachedVerdict::unknown
-                    ? std::string()
-                    : std::to_string(in.byte() * 1000 + in.byte());
+                unknown ? std::string()
+                        : std::to_string(in.byte() * 1000 + in.byte());
             std::uint8_t e = in.byte();
             // 0: never expires; else within a few seconds of now, either way
             std::int64_t token_expires =
@@ -482,8 +505,9 @@ void run(const std::uint8_t *data, std::size_t size)
             ngx_auth_token::cache_stats(zone, before_stats);
             ngx_str_t u{user.size(), reinterpret_cast<u_char *>(user.data())};
             ngx_str_t d{uid.size(), reinterpret_cast<u_char *>(uid.data())};
-            ngx_auth_token::cache_store(zone, digest_of(pl.key), verdict, u, d,
-                                        token_expires, policy, pl.revision);
+            ngx_auth_token::cache_store(zone, digest_of(pl.key),
+                                        {verdict, token_expires}, u, d, policy,
+                                        pl.revision);
             CacheStats after{};
             ngx_auth_token::cache_stats(zone, after);
             FUZZ_CHECK(
@@ -501,7 +525,6 @@ void run(const std::uint8_t *data, std::size_t size)
             // ttl, a token not yet expired, strings within the entry's
             // limits (a user of at most 255 bytes, a uid of at most 32).
             // Otherwise the key's earlier answer stays allowed.
-            bool unknown = verdict == CachedVerdict::unknown;
             ngx_msec_t ttl = unknown ? policy.invalid : policy.valid;
             if (pl.changes == m.changes && ttl != 0 &&
                 (token_expires == 0 || token_expires > ngx_time()) &&
@@ -524,7 +547,7 @@ void run(const std::uint8_t *data, std::size_t size)
                                                  &request_pool, got)) {
                 auto it = m.answers.find(key);
                 bool ok = it != m.answers.end() && same(got, it->second) &&
-                          got.verdict != CachedVerdict::unknown &&
+                          authtoken::names_user(got.verdict) &&
                           before(ngx_current_msec, it->second.stale_until) &&
                           token_live(it->second, ngx_time());
                 FUZZ_CHECK(ok,
@@ -598,7 +621,7 @@ void run(const std::uint8_t *data, std::size_t size)
         std::uint64_t revision = 0;
         if (ngx_auth_token::cache_find_fresh(zone, digest_of(key),
                                              &request_pool, got, revision) &&
-            got.verdict == CachedVerdict::unknown) {
+            !authtoken::names_user(got.verdict)) {
             negative_hits++;
         }
     }

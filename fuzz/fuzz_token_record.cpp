@@ -124,20 +124,32 @@ std::string show(const TokenRecordView &r, std::int64_t now)
 
 void check_record(const TokenRecordView &record, std::int64_t now)
 {
-    TokenVerdict got = authtoken::judge_token_record(record, now);
+    authtoken::TokenJudgement judged =
+        authtoken::judge_token_record(record, now);
+    TokenVerdict got = judged.verdict;
     TokenVerdict want = reference_judge(record, now);
     FUZZ_CHECK(got == want, show(record, now) + ": got " + name(got) +
                                 ", expected " + name(want));
+    // The expiry comes with the verdict (nobody parses it again): the
+    // record's for a token that names a user, 0 for the others.
+    unsigned long long want_expires =
+        authtoken::names_user(got) && record.expires
+            ? *reference_decimal(*record.expires)
+            : 0;
+    FUZZ_CHECK(static_cast<unsigned long long>(judged.expires) == want_expires,
+               show(record, now) + ": expires " +
+                   std::to_string(judged.expires) + ", expected " +
+                   std::to_string(want_expires));
     if (got == TokenVerdict::valid) {
         FUZZ_CHECK(record.active && *record.active == "1",
                    show(record, now) + ": valid without active=1");
         std::int64_t earlier = now > 0 ? now / 2 : now;
-        FUZZ_CHECK(authtoken::judge_token_record(record, earlier) ==
+        FUZZ_CHECK(authtoken::judge_token_record(record, earlier).verdict ==
                        TokenVerdict::valid,
                    show(record, now) + ": valid now but not earlier");
     }
     if (got == TokenVerdict::expired && now < INT64_MAX / 2) {
-        FUZZ_CHECK(authtoken::judge_token_record(record, now * 2 + 1) ==
+        FUZZ_CHECK(authtoken::judge_token_record(record, now * 2 + 1).verdict ==
                        TokenVerdict::expired,
                    show(record, now) + ": expired now but not later");
     }

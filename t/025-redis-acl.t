@@ -1,6 +1,7 @@
 # Redis is the trust boundary: the shipped redis/users.acl gives nginx a
 # user that reads token records and hears revocations, and nothing else;
-# the issuer a user that runs its scripts but no administrative command;
+# the issuer a user that loads and calls its Functions library but no other
+# scripting and no administrative command;
 # and turns anonymous access off. The users are loaded from the shipped
 # file itself (each `user` line through ACL SETUSER), then switched on with
 # test passwords, and the module (auth_token_redis user= password=) and the
@@ -162,6 +163,10 @@ like(as_user('authtoken-edge', ['HMGET', $uid_key, 'password']), qr/NOPERM/,
 like(as_user('authtoken-edge', ['HSET', 'authtoken:token:' . token_digest($dan), 'active', '1']),
      qr/NOPERM/, 'nor write a token record');
 like(as_user('authtoken-edge', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
+like(as_user('authtoken-edge', ['FCALL', 'authtoken_revoke_token', '1', 'authtoken:username:dan', 'v', '0']),
+     qr/NOPERM/, 'nor call the issuer\'s functions');
+like(as_user('authtoken-edge', ['FUNCTION', 'LOAD', "#!lua name=x\nredis.register_function('x', function() return 1 end)"]),
+     qr/NOPERM/, 'nor load a library');
 like(as_user('authtoken-edge', ['PUBLISH', 'authtoken:revocations', 'x']), qr/NOPERM/,
      'nor publish revocations');
 like(as_user('authtoken-edge', ['KEYS', '*']), qr/NOPERM/, 'nor list keys');
@@ -181,7 +186,19 @@ my $role = as_user('authtoken-issuer', ['ROLE']);
 is(ref $role ? $role->[0] : $role, 'master',
    'authtoken-issuer may ask ROLE (sentinel:// needs it)');
 
-# What the issuer user must not do.
+# The issuer user loaded its Functions library itself (authtokenctl, at
+# connect, into this empty Redis) and runs it.
+sub flat { map { ref $_ eq 'ARRAY' ? flat(@$_) : ($_ // '') } @_ }
+like(join(' ', flat(as_user('test-admin', ['FUNCTION', 'LIST', 'LIBRARYNAME', 'authtoken']))),
+     qr/\bauthtoken_issue_token\b/, 'authtoken-issuer loaded its Functions library (FUNCTION LOAD)');
+
+# What the issuer user must not do: besides its library, no scripting.
+for my $cmd (['FUNCTION', 'FLUSH'], ['FUNCTION', 'DELETE', 'authtoken'],
+             ['FUNCTION', 'RESTORE', 'x'], ['FUNCTION', 'DUMP'],
+             ['EVAL', 'return 1', '0'], ['SCRIPT', 'FLUSH']) {
+    like(as_user('authtoken-issuer', $cmd), qr/NOPERM/,
+         "authtoken-issuer cannot run @$cmd[0 .. 1]");
+}
 for my $cmd (['CONFIG', 'GET', 'requirepass'], ['FLUSHALL'], ['KEYS', '*'],
              ['ACL', 'LIST'], ['CLIENT', 'KILL', 'TYPE', 'pubsub'], ['GET', 'not-ours']) {
     like(as_user('authtoken-issuer', $cmd), qr/NOPERM/,

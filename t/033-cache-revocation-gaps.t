@@ -9,6 +9,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Digest::SHA ();
 use File::Basename qw(dirname);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -50,14 +51,19 @@ sub make_user {
 
 sub slurp { open my $fh, '<', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 
-# redis/revoke_token.lua as authtokenctl runs it: the deadline library
-# first, then the script, with a deadline 5 s ahead on Redis's clock.
+# authtoken_revoke_token of redis/authtoken.lua as authtokenctl runs it:
+# the library loaded with its version (the file's SHA-1) written in, then
+# FCALL with that version and a deadline 5 s ahead on Redis's clock.
 sub revoke_with_issuer_script {
     my ($name) = @_;
-    my $lua = slurp("$repo/redis/lib/deadline.lua") . "\n" . slurp("$repo/redis/revoke_token.lua");
+    my $lua = slurp("$repo/redis/authtoken.lua");
+    my $version = Digest::SHA::sha1_hex($lua);
+    $lua =~ s/'\@LIBRARY_VERSION\@'/'$version'/;
+    redis_cmd('FUNCTION', 'LOAD', 'REPLACE', $lua);
     my ($sec, $usec) = @{ redis_cmd('TIME') };
     my $deadline = $sec * 1000 + int($usec / 1000) + 5000;
-    return redis_cmd('EVAL', $lua, 1, "authtoken:username:$name", $deadline);
+    return redis_cmd('FCALL', 'authtoken_revoke_token', 1, "authtoken:username:$name",
+                     $version, $deadline);
 }
 
 sub cached {
@@ -72,7 +78,7 @@ subtest 'the issuer\'s scripts number each revocation message' => sub {
     my $token = '1111111111111111111111111111111111111111';
     make_user('numbered', $token);
     my $before = redis_cmd('GET', 'authtoken:revocation-seq') // 0;
-    is(revoke_with_issuer_script('numbered'), 1, 'revoke_token.lua revoked it');
+    is(revoke_with_issuer_script('numbered'), 1, 'authtoken_revoke_token revoked it');
     is(redis_cmd('GET', 'authtoken:revocation-seq'), $before + 1, 'and counted one message');
     is(get($token)->{status}, 401, 'the token is refused');
 };

@@ -4,7 +4,7 @@
 # deactivate` returns, from a fresh lookup; `activate` lets it through
 # again, also from a fresh lookup. valid= is an hour and the sequence check
 # runs only every second, so neither can stand in for the message that
-# redis/set_active.lua publishes.
+# authtoken_set_active (redis/authtoken.lua) publishes.
 use strict;
 use warnings;
 

@@ -1,4 +1,4 @@
-# Where authtokenctl and authtokend find the Lua scripts when no
+# Where authtokenctl and authtokend find their Functions library when no
 # scripts_dir is set: the source tree's redis/ when the program is the one
 # in its build tree (make run, make check, t/), and the installed copy,
 # <datadir>/authtoken/redis from CMake's install prefix, anywhere else, so

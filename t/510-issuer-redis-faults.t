@@ -137,8 +137,8 @@ subtest 'Redis killed, then restarted with its data' => sub {
     is("$s $b", qq{200 {"token":"$bob"}}, 'bob\'s token is the same');
     is_deeply(redis_snapshot(), $before, 'the keyspace is what it was: the failed commands wrote nothing');
     consistent('after the restart');
-    # Writes work again (the restarted server has no scripts loaded:
-    # NOSCRIPT, then EVAL).
+    # Writes work again (the Functions library came back with the data:
+    # Redis keeps functions in its RDB).
     ($code, undef, $err) = ctl({ stdin => "k2-pw\n" }, 'createuser', 'killed2', '--password-stdin');
     is($code, 0, 'createuser works again') or diag $err;
     ($s) = obtain('killed2', 'k2-pw');

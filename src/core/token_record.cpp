@@ -60,34 +60,34 @@ std::size_t log_escape(std::string_view in, char *out,
     return n;
 }
 
-TokenVerdict judge_token_record(const TokenRecordView &record,
-                                std::int64_t now) noexcept
+TokenJudgement judge_token_record(const TokenRecordView &record,
+                                  std::int64_t now) noexcept
 {
     if (!record.uid && !record.user && !record.active && !record.expires) {
-        return TokenVerdict::unknown;
+        return {TokenVerdict::unknown, 0};
     }
 
     std::int64_t uid = 0;
     if (!record.uid || !parse_decimal(*record.uid, uid) || !record.user ||
         !is_usable_user_name(*record.user) || !record.active ||
         (*record.active != "0" && *record.active != "1")) {
-        return TokenVerdict::malformed;
+        return {TokenVerdict::malformed, 0};
     }
 
     std::int64_t expires = 0;
     if (record.expires && !parse_decimal(*record.expires, expires)) {
-        return TokenVerdict::malformed;
+        return {TokenVerdict::malformed, 0};
     }
 
     // DRF looks the token up first and checks is_active second; an expired
     // token is simply not a token any more.
     if (expires != 0 && expires <= now) {
-        return TokenVerdict::expired;
+        return {TokenVerdict::expired, 0};
     }
     if (*record.active != "1") {
-        return TokenVerdict::inactive;
+        return {TokenVerdict::inactive, expires};
     }
-    return TokenVerdict::valid;
+    return {TokenVerdict::valid, expires};
 }
 
 } // namespace authtoken

@@ -18,19 +18,37 @@ struct TokenRecordView {
     std::optional<std::string_view> expires;
 };
 
-enum class TokenVerdict {
-    valid,
-    unknown,   // no record: "Invalid token."
-    expired,   // past its expiry: "Invalid token." as for knox
-    inactive,  // the user is not active: "User inactive or deleted."
-    malformed, // a record we cannot read: fail closed, as an error
+// The one verdict vocabulary from the record to the response: the module
+// caches it as it is (in shared memory, hence the fixed type and values)
+// and turns it into $auth_token_status and the status code in one place.
+enum class TokenVerdict : unsigned char {
+    valid = 1,
+    inactive = 2,  // the user is not active: "User inactive or deleted."
+    unknown = 3,   // no record: "Invalid token."
+    expired = 4,   // past its expiry: "Invalid token." as for knox
+    malformed = 5, // a record we cannot read: fail closed, as an error
+};
+
+// Whether a verdict names a user (the record's uid and user are usable):
+// a token that is one, active or not.
+constexpr bool names_user(TokenVerdict verdict) noexcept
+{
+    return verdict == TokenVerdict::valid || verdict == TokenVerdict::inactive;
+}
+
+struct TokenJudgement {
+    TokenVerdict verdict;
+    // Unix seconds after which `verdict` no longer holds without the
+    // record changing: the record's `expires` for a token that names a
+    // user, 0 (never) for the others and for a token that never expires.
+    std::int64_t expires;
 };
 
 // `now` is Unix time in seconds. A record is malformed unless uid is a
 // decimal number, user is a usable user name (is_usable_user_name), active
 // is "0" or "1" and expires, when present, is a decimal number (0 = never).
-TokenVerdict judge_token_record(const TokenRecordView &record,
-                                std::int64_t now) noexcept;
+TokenJudgement judge_token_record(const TokenRecordView &record,
+                                  std::int64_t now) noexcept;
 
 // Whether `user` may become $auth_token_user and from there an upstream
 // header value: not empty, no byte below 0x20 and no 0x7f (CR/LF would

@@ -86,10 +86,18 @@ class Session
     {
         if (!store_) {
             sealer_.emplace(load_secret_file(settings_.secret_file));
-            scripts_ = std::make_unique<ScriptLibrary>(settings_.scripts_dir);
+            scripts_ = std::make_unique<ScriptLibrary>(
+                settings_.scripts_dir, [](const std::string &other) {
+                    std::cerr << "authtokenctl: warning: replaced Functions "
+                                 "library authtoken "
+                              << other
+                              << " in Redis with this one's: an issuer of "
+                                 "another version shares this Redis\n";
+                });
             conn_ = std::make_unique<RedisConnection>(
                 redis_endpoint(settings_),
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
+            scripts_->load(*conn_);
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
         }
         return *store_;

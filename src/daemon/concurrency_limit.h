@@ -1,7 +1,8 @@
-// A counting semaphore for the password hashes. Connections get a thread
-// each (so that slow clients cannot starve the others), and there are many
-// of them; the hashes they run are CPU work and are limited to about one
-// per core: a burst of logins queues here instead of oversubscribing the
+// A counting semaphore for the password hashes. Logins run on the HTTP
+// server's worker threads (http_server.h), many of them, since a login
+// mostly waits (Redis, a throttle delay); the hashes they run are CPU work
+// and are limited to about one per core: a burst of logins queues here, in
+// the workers and never in the event loop, instead of oversubscribing the
 // machine. (std::counting_semaphore is C++20.)
 #pragma once
 

@@ -4,9 +4,9 @@
 // (unless the metrics setting is off) until SIGTERM,
 // which lets requests in flight finish and exits 0.
 #include "daemon/concurrency_limit.h"
-#include "daemon/deadline_server.h"
 #include "daemon/heartbeat.h"
 #include "daemon/http_front.h"
+#include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
 
@@ -16,12 +16,16 @@
 #include "issuer/store/redis_client.h"
 #include "issuer/token_sealer.h"
 
-#include <httplib.h>
-
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,7 +56,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --create-secret        create the secret file first if it does not exist
                          (refused when Redis already holds tokens)
   --config FILE          key = value settings file (also AUTHTOKEN_CONFIG)
-  --scripts-dir DIR      where the redis/*.lua scripts are
+  --scripts-dir DIR      where redis/authtoken.lua, the Redis Functions
+                         library, is
   --pbkdf2-iterations N  for new password hashes (600000, the floor, to
                          10000000)
   --password-hasher H    pbkdf2_sha256 (default) or argon2id, for new hashes
@@ -74,10 +79,11 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --max-header-size BYTES  request line + headers; over it 431 (default 32768;
                          a line over 8192 bytes gets 414 or 431)
   --max-header-fields N  more header fields get 431 (default 100)
-  --max-connections N    connections served at once (default 128)
+  --max-connections N    connections open at once (default 1024)
   --threads N            password hashes at once (default 0: one per core)
-  --read-timeout S       per read, and for a new connection's first byte (5)
-  --request-timeout S    for a whole request, from its first byte (10)
+  --read-timeout S       idle while reading, and for a new connection's
+                         first byte (5)
+  --request-timeout S    for a whole request (10)
   --keep-alive-timeout S idle wait for the next request (2)
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
   --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
@@ -130,105 +136,158 @@ struct SocketOptions {
     std::string group;
 };
 
-// Binds, and returns what to print in "authtokend: listening on ...".
-std::string bind_server(httplib::Server &server, const ListenAddress &address,
-                        const SocketOptions &socket_options)
+// A bound, listening socket, and what to print in "authtokend: listening
+// on ...". The server (MHD) takes the socket over.
+struct Listener {
+    int fd = -1;
+    std::string where;
+};
+
+int listen_or_throw(int fd, const std::string &what)
 {
-    if (address.unix_socket) {
-        struct stat st {
-        };
-        // A socket left by a previous run would make bind fail.
-        if (lstat(address.host.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-            unlink(address.host.c_str());
-        }
-        server.set_address_family(AF_UNIX);
-        // Nobody may connect between bind() and the chmod below.
-        mode_t umask_before = umask(0177);
-        bool bound = server.bind_to_port(address.host, 80);
-        int bind_errno = errno;
-        umask(umask_before);
-        if (!bound) {
-            throw std::runtime_error("cannot listen on unix:" + address.host +
-                                     ": " + std::strerror(bind_errno));
-        }
-        if (!socket_options.group.empty()) {
-            struct group *gr = getgrnam(socket_options.group.c_str());
-            if (gr == nullptr) {
-                throw std::runtime_error("socket_group: no group \"" +
-                                         socket_options.group + "\"");
-            }
-            if (chown(address.host.c_str(), static_cast<uid_t>(-1),
-                      gr->gr_gid) != 0) {
-                throw std::runtime_error(
-                    "socket_group: cannot chown " + address.host + " to " +
-                    socket_options.group + ": " + std::strerror(errno));
-            }
-        }
-        // Connecting needs write permission on the socket, and bind() made
-        // it with the mode the umask left (0700 under systemd's
-        // UMask=0077): socket_mode (0660 unless set) decides, whatever the
-        // umask. Without socket_group the group is the directory's
-        // business: the unit's RuntimeDirectory is setgid to nginx's
-        // group, so the socket gets that group.
-        if (chmod(address.host.c_str(), socket_options.mode) != 0) {
-            throw std::runtime_error("socket_mode: cannot chmod " +
-                                     address.host + ": " +
-                                     std::strerror(errno));
-        }
-        return "unix:" + address.host;
+    if (listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        throw std::runtime_error("cannot listen on " + what + ": " +
+                                 std::strerror(e));
     }
-    int port = address.port;
-    if (port == 0) {
-        port = server.bind_to_any_port(address.host);
-        if (port < 0) {
-            throw std::runtime_error("cannot listen on " + address.host);
-        }
-    } else if (!server.bind_to_port(address.host, port)) {
-        throw std::runtime_error("cannot listen on " + address.host + ":" +
-                                 std::to_string(port) + ": " +
+    return fd;
+}
+
+Listener listen_unix(const ListenAddress &address,
+                     const SocketOptions &socket_options)
+{
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (address.host.size() >= sizeof(sun.sun_path)) {
+        throw SettingsError("listen: unix socket path too long");
+    }
+    std::memcpy(sun.sun_path, address.host.c_str(), address.host.size() + 1);
+    struct stat st {
+    };
+    // A socket left by a previous run would make bind fail.
+    if (lstat(address.host.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(address.host.c_str());
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw std::runtime_error(std::string("socket: ") +
                                  std::strerror(errno));
     }
+    // Nobody may connect between bind() and the chmod below.
+    mode_t umask_before = umask(0177);
+    int bound = bind(fd, reinterpret_cast<sockaddr *>(&sun), sizeof(sun));
+    int bind_errno = errno;
+    umask(umask_before);
+    if (bound != 0) {
+        close(fd);
+        throw std::runtime_error("cannot listen on unix:" + address.host +
+                                 ": " + std::strerror(bind_errno));
+    }
+    if (!socket_options.group.empty()) {
+        struct group *gr = getgrnam(socket_options.group.c_str());
+        if (gr == nullptr) {
+            close(fd);
+            throw std::runtime_error("socket_group: no group \"" +
+                                     socket_options.group + "\"");
+        }
+        if (chown(address.host.c_str(), static_cast<uid_t>(-1), gr->gr_gid) !=
+            0) {
+            int e = errno;
+            close(fd);
+            throw std::runtime_error(
+                "socket_group: cannot chown " + address.host + " to " +
+                socket_options.group + ": " + std::strerror(e));
+        }
+    }
+    // Connecting needs write permission on the socket, and bind() made
+    // it with the mode the umask left (0700 under systemd's
+    // UMask=0077): socket_mode (0660 unless set) decides, whatever the
+    // umask. Without socket_group the group is the directory's
+    // business: the unit's RuntimeDirectory is setgid to nginx's
+    // group, so the socket gets that group.
+    if (chmod(address.host.c_str(), socket_options.mode) != 0) {
+        int e = errno;
+        close(fd);
+        throw std::runtime_error("socket_mode: cannot chmod " + address.host +
+                                 ": " + std::strerror(e));
+    }
+    return {listen_or_throw(fd, "unix:" + address.host),
+            "unix:" + address.host};
+}
+
+Listener listen_tcp(const ListenAddress &address)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo *found = nullptr;
+    std::string port = std::to_string(address.port);
+    const char *host = address.host.empty() ? nullptr : address.host.c_str();
+    int rc = getaddrinfo(host, port.c_str(), &hints, &found);
+    if (rc != 0) {
+        throw std::runtime_error("cannot listen on " + address.host + ": " +
+                                 gai_strerror(rc));
+    }
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found,
+                                                             freeaddrinfo);
+    int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC,
+                    found->ai_protocol);
+    if (fd < 0) {
+        throw std::runtime_error(std::string("socket: ") +
+                                 std::strerror(errno));
+    }
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+        int e = errno;
+        close(fd);
+        throw std::runtime_error("cannot listen on " + address.host + ":" +
+                                 port + ": " + std::strerror(e));
+    }
+    sockaddr_storage bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr *>(&bound), &len);
+    int actual = ntohs(bound.ss_family == AF_INET6
+                           ? reinterpret_cast<sockaddr_in6 &>(bound).sin6_port
+                           : reinterpret_cast<sockaddr_in &>(bound).sin_port);
     bool v6 = address.host.find(':') != std::string::npos;
-    return (v6 ? "[" + address.host + "]" : address.host) + ":" +
-           std::to_string(port);
+    std::string where = (v6 ? "[" + address.host + "]" : address.host) + ":" +
+                        std::to_string(actual);
+    return {listen_or_throw(fd, where), where};
+}
+
+Listener listen_on(const ListenAddress &address,
+                   const SocketOptions &socket_options)
+{
+    return address.unix_socket ? listen_unix(address, socket_options)
+                               : listen_tcp(address);
 }
 
 // SIGTERM/SIGINT are blocked in every thread and taken here with sigwait,
-// so the stop happens in a normal thread (httplib's stop() is not
-// async-signal-safe). stop() closes the listening socket; listen() then
-// shuts the pool down, which lets the requests in flight finish.
-class SignalWatcher
+// in the main thread, which then stops the server gracefully (HttpServer::
+// stop(): no new connections, the requests in flight are answered).
+// Blocked before any thread starts, so every thread inherits the mask.
+class StopSignals
 {
   public:
-    explicit SignalWatcher(httplib::Server &server)
+    StopSignals()
     {
         sigemptyset(&signals_);
         sigaddset(&signals_, SIGTERM);
         sigaddset(&signals_, SIGINT);
         pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
-        thread_ = std::thread([this, &server] {
-            int sig = 0;
-            sigwait(&signals_, &sig);
-            if (!done_) {
-                log::info(std::string("stopping on ") +
-                          (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-            }
-            server.stop();
-        });
     }
-    ~SignalWatcher()
+    int wait()
     {
-        done_ = true;
-        pthread_kill(thread_.native_handle(), SIGTERM);
-        thread_.join();
+        int sig = 0;
+        sigwait(&signals_, &sig);
+        return sig;
     }
-    SignalWatcher(const SignalWatcher &) = delete;
-    SignalWatcher &operator=(const SignalWatcher &) = delete;
 
   private:
     sigset_t signals_{};
-    std::atomic<bool> done_{false};
-    std::thread thread_;
 };
 
 unsigned hashing_slots(const IssuerSettings &settings)
@@ -240,10 +299,36 @@ unsigned hashing_slots(const IssuerSettings &settings)
     return cores > 0 ? cores : 2;
 }
 
-ConnectionLimits connection_limits(const IssuerSettings &settings)
+// Each connection is a descriptor (two while it lingers): raise the soft
+// limit towards the hard one to fit max_connections.
+void fit_open_files(unsigned connections)
+{
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+        return;
+    }
+    rlim_t want = 2 * static_cast<rlim_t>(connections) + 64;
+    if (nofile.rlim_cur >= want) {
+        return;
+    }
+    nofile.rlim_cur = std::min(want, nofile.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    if (nofile.rlim_cur < want) {
+        log::warn("max_connections " + std::to_string(connections) + " needs " +
+                  std::to_string(want) + " open files, the hard limit is " +
+                  std::to_string(nofile.rlim_max) +
+                  ": raise LimitNOFILE= (systemd) or ulimit -n");
+    }
+}
+
+// Handlers running at once at most (each may wait on Redis, a throttle
+// delay or a hashing slot); beyond, requests queue for a worker.
+constexpr unsigned kMaxWorkers = 256;
+
+HttpLimits http_limits(const IssuerSettings &settings)
 {
     using std::chrono::seconds;
-    ConnectionLimits limits;
+    HttpLimits limits;
     limits.read_timeout = seconds(settings.read_timeout);
     limits.write_timeout = seconds(settings.write_timeout);
     limits.request_timeout = seconds(settings.request_timeout);
@@ -251,17 +336,31 @@ ConnectionLimits connection_limits(const IssuerSettings &settings)
     limits.lingering_time = seconds(settings.lingering_time);
     limits.max_head_size = settings.max_header_size;
     limits.max_header_fields = settings.max_header_fields;
+    limits.max_body_size = settings.max_body_size;
+    limits.max_connections = settings.max_connections;
+    limits.workers = std::min(settings.max_connections, kMaxWorkers);
     return limits;
 }
 
-// Loads the scripts into Redis at startup so a broken script shows now.
-// Redis being down is not fatal: /healthz says 503 and requests load the
-// scripts on first use (EVALSHA falls back to EVAL).
-void preload_scripts(RedisPool &pool, const ScriptLibrary &scripts)
+// Loads the Functions library into Redis at startup (unless Redis has
+// this version already), so a library Redis refuses shows now. Redis being
+// down is not fatal: /healthz says 503 and the first call that finds no
+// library loads it.
+void preload_library(RedisPool &pool, const ScriptLibrary &library)
 {
     try {
         RedisPool::Lease conn = pool.lease();
-        scripts.load_all(*conn);
+        switch (library.load(*conn)) {
+        case ScriptLibrary::Loaded::current:
+            log::info("redis: Functions library authtoken " +
+                      library.version() + " already loaded");
+            break;
+        case ScriptLibrary::Loaded::loaded:
+        case ScriptLibrary::Loaded::replaced:
+            log::info("redis: loaded Functions library authtoken " +
+                      library.version());
+            break;
+        }
     } catch (const RedisError &e) {
         log::error(std::string("redis not ready at startup: ") + e.what());
     }
@@ -310,13 +409,20 @@ int run(std::vector<std::string> args)
                   << kUsage;
         return 2;
     }
+    // Before any thread starts (Sentinel's, MHD's, the workers').
+    StopSignals signals;
     IssuerSettings settings =
         resolve_settings(flags, process_environment, read_config_file);
     ListenAddress address = parse_listen(settings.listen);
     RedisEndpoint endpoint = redis_endpoint(settings);
 
     IssuerMetrics metrics;
-    ScriptLibrary scripts(settings.scripts_dir);
+    ScriptLibrary scripts(settings.scripts_dir, [](const std::string &other) {
+        log::warn("redis: replaced Functions library authtoken " + other +
+                  " with this issuer's: an issuer of another version shares "
+                  "this Redis, and each puts its own back when it meets the "
+                  "other's");
+    });
     RedisPool pool(
         endpoint, std::chrono::milliseconds(settings.redis_timeout_ms),
         [&metrics](RedisFailure cause) { metrics.redis_failure(cause); });
@@ -327,7 +433,7 @@ int run(std::vector<std::string> args)
         log::info("created secret file " + settings.secret_file);
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
-    preload_scripts(pool, scripts);
+    preload_library(pool, scripts);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
     std::optional<SentinelWatcher> failover;
@@ -362,43 +468,40 @@ int run(std::vector<std::string> args)
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
 
-    DeadlineServer server(connection_limits(settings));
-    // One thread per connection, and many of them: a connection that is
-    // slow to send its request holds its thread until request_timeout, so
-    // the pool must be far larger than the number of slow clients to
-    // expect. CPU work is bounded separately (`hashing`). httplib's API
-    // takes ownership of a raw pointer here.
-    unsigned connections = settings.max_connections;
-    server.new_task_queue = [connections] {
-        return new httplib::ThreadPool(connections);
-    };
-    install_routes(server, settings, obtain, pool,
-                   settings.metrics ? &metrics : nullptr);
-
-    SignalWatcher watcher(server);
-    // After the watcher, so that its thread inherits the mask that blocks
-    // SIGTERM (else the signal may land there and kill the process without
-    // the drain), and stopped before it.
+    Listener listener =
+        listen_on(address, {settings.socket_mode, settings.socket_group});
+    HttpLimits limits = http_limits(settings);
+    fit_open_files(limits.max_connections);
+    HttpServer server(listener.fd, limits,
+                      make_router(settings, obtain, pool,
+                                  settings.metrics ? &metrics : nullptr));
+    // After StopSignals blocked SIGTERM, so that this thread inherits the
+    // mask (else the signal may land here and kill the process without the
+    // drain); stopped before the pool it uses goes.
     std::optional<HeartbeatWriter> heartbeat;
     if (settings.heartbeat_interval > 0) {
         heartbeat.emplace(endpoint,
                           std::chrono::milliseconds(settings.redis_timeout_ms),
                           std::chrono::seconds(settings.heartbeat_interval));
     }
-    std::string where = bind_server(
-        server, address, {settings.socket_mode, settings.socket_group});
     log::info("redis " + describe_endpoint(endpoint) + ", " +
-              std::to_string(connections) + " connections, " +
+              std::to_string(limits.max_connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +
               std::to_string(settings.pbkdf2_iterations));
-    std::fprintf(stderr, "authtokend: listening on %s\n", where.c_str());
+    std::fprintf(stderr, "authtokend: listening on %s\n",
+                 listener.where.c_str());
     std::fflush(stderr);
-    bool ok = server.listen_after_bind();
+    int sig = signals.wait();
+    log::info(std::string("stopping on ") +
+              (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    // A login may wait for its throttle delay, Redis and a hashing slot.
+    server.stop(std::chrono::seconds(settings.request_timeout +
+                                     settings.throttle_max_delay + 30));
     if (address.unix_socket) {
         unlink(address.host.c_str());
     }
-    log::info(ok ? "stopped" : "listener failed");
-    return ok ? 0 : 1;
+    log::info("stopped");
+    return 0;
 }
 
 } // namespace

@@ -25,7 +25,7 @@ namespace {
 // under the zone's mutex.
 struct CacheNode {
     CacheNode *next; // in its bucket
-    CachedVerdict verdict;
+    authtoken::TokenVerdict verdict;
     u_char user_len;
     u_char uid_len;
     std::uint32_t queued_at; // ngx_current_msec, truncated, of the last move
@@ -191,7 +191,7 @@ void delete_locked(CacheContext *ctx, CacheNode *cn)
 {
     ngx_queue_remove(&cn->queue);
     ctx->sh->entries--;
-    if (cn->verdict == CachedVerdict::unknown) {
+    if (!authtoken::names_user(cn->verdict)) {
         ctx->sh->negative_count--;
     }
     for (CacheNode **link = bucket_of(ctx, cn->hash); *link != nullptr;
@@ -470,9 +470,9 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     if (now - cn->queued_at >= kRequeueInterval) {
         cn->queued_at = now;
         ngx_queue_remove(&cn->queue);
-        ngx_queue_insert_head(cn->verdict == CachedVerdict::unknown
-                                  ? &ctx->sh->negative
-                                  : &ctx->sh->positive,
+        ngx_queue_insert_head(authtoken::names_user(cn->verdict)
+                                  ? &ctx->sh->positive
+                                  : &ctx->sh->negative,
                               &cn->queue);
     }
     return copy_out(pool, cn, out);
@@ -488,7 +488,7 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
     ZoneLock lock(ctx);
     CacheNode *cn = find_locked(ctx, digest, hash);
-    if (cn == nullptr || cn->verdict == CachedVerdict::unknown ||
+    if (cn == nullptr || !authtoken::names_user(cn->verdict) ||
         static_cast<ngx_msec_int_t>(cn->stale_until - ngx_current_msec) <= 0 ||
         token_expired(cn)) {
         return false;
@@ -497,14 +497,18 @@ bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 }
 
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                 CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
-                 std::int64_t token_expires, const CachePolicy &policy,
+                 authtoken::TokenJudgement judgement, ngx_str_t user,
+                 ngx_str_t uid, const CachePolicy &policy,
                  std::uint64_t revision) noexcept
 {
+    if (judgement.verdict == authtoken::TokenVerdict::malformed) {
+        return; // an error, not an answer
+    }
     if (user.len > kMaxUser || uid.len > kMaxUid) {
         return; // not worth a special case: such users are simply not cached
     }
-    bool negative = verdict == CachedVerdict::unknown;
+    std::int64_t token_expires = judgement.expires;
+    bool negative = !authtoken::names_user(judgement.verdict);
     ngx_msec_t ttl = negative ? policy.invalid : policy.valid;
     if (ttl == 0) {
         return;
@@ -555,7 +559,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         return;
     }
 
-    cn->verdict = verdict;
+    cn->verdict = judgement.verdict;
     cn->user_len = static_cast<u_char>(user.len);
     cn->uid_len = static_cast<u_char>(uid.len);
     cn->queued_at = static_cast<std::uint32_t>(ngx_current_msec);

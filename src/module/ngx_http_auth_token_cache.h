@@ -14,13 +14,12 @@
 #pragma once
 
 #include "core/token_digest.h"
+#include "core/token_record.h"
 #include "module/ngx_includes.h"
 
 #include <cstdint>
 
 namespace ngx_auth_token {
-
-enum class CachedVerdict : u_char { ok = 1, inactive = 2, unknown = 3 };
 
 struct CachePolicy {
     ngx_msec_t valid;   // how long a found token is trusted
@@ -29,7 +28,7 @@ struct CachePolicy {
 };
 
 struct CachedEntry {
-    CachedVerdict verdict;
+    authtoken::TokenVerdict verdict; // names_user(), unknown or expired
     ngx_str_t user; // copied into the caller's pool
     ngx_str_t uid;
 };
@@ -61,11 +60,13 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
 bool cache_find_stale(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out) noexcept;
 
-// Stores a verdict unless the cache changed since `revision` was read.
-// `token_expires` is Unix seconds, 0 for never.
+// Stores a judgement unless the cache changed since `revision` was read:
+// one that names a user (names_user()) for `valid`, an unknown or expired
+// token for `invalid`. Its `expires` (Unix seconds, 0 for never) bounds the
+// entry. A malformed verdict is never stored.
 void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
-                 CachedVerdict verdict, ngx_str_t user, ngx_str_t uid,
-                 std::int64_t token_expires, const CachePolicy &policy,
+                 authtoken::TokenJudgement judgement, ngx_str_t user,
+                 ngx_str_t uid, const CachePolicy &policy,
                  std::uint64_t revision) noexcept;
 
 // A revocation message: drops the digest's entry. `seq` is the message's

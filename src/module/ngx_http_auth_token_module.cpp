@@ -63,7 +63,6 @@ using authtoken::HeaderVerdict;
 using authtoken::Sha256;
 using authtoken::TokenVerdict;
 using ngx_auth_token::CachedEntry;
-using ngx_auth_token::CachedVerdict;
 using ngx_auth_token::CachePolicy;
 using ngx_auth_token::LookupReply;
 using ngx_auth_token::Metric;
@@ -652,17 +651,22 @@ bool set_user(ngx_http_auth_token_ctx_t *ctx, std::string_view user,
     return true;
 }
 
-Outcome outcome_of(CachedVerdict verdict)
+// The one translation of the core's verdict, fresh from Redis or cached,
+// into the request's outcome.
+Outcome outcome_of(TokenVerdict verdict)
 {
     switch (verdict) {
-    case CachedVerdict::ok:
+    case TokenVerdict::valid:
         return Outcome::ok;
-    case CachedVerdict::inactive:
+    case TokenVerdict::inactive:
         return Outcome::inactive;
-    case CachedVerdict::unknown:
+    case TokenVerdict::unknown:
+    case TokenVerdict::expired:
+        return Outcome::invalid;
+    case TokenVerdict::malformed:
         break;
     }
-    return Outcome::invalid;
+    return Outcome::error;
 }
 
 // While Redis cannot answer, a known-good cached entry may answer instead
@@ -858,7 +862,8 @@ void detach(ngx_http_auth_token_ctx_t *ctx) noexcept
 // Applies one Redis answer to one waiting request, and to the cache if
 // the lookup's answer is not stored yet.
 void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
-                 const LookupReply &reply, TokenVerdict verdict) noexcept
+                 const LookupReply &reply,
+                 authtoken::TokenJudgement judgement) noexcept
 {
     ngx_http_request_t *r = ctx->request;
 
@@ -871,30 +876,7 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
         return;
     }
 
-    CachedVerdict cached = CachedVerdict::unknown;
-    std::int64_t expires = 0;
-    switch (verdict) {
-    case TokenVerdict::valid:
-    case TokenVerdict::inactive:
-        if (!set_user(ctx, *reply.record.user, *reply.record.uid)) {
-            ctx->outcome = Outcome::error;
-            return;
-        }
-        cached = verdict == TokenVerdict::valid ? CachedVerdict::ok
-                                                : CachedVerdict::inactive;
-        ctx->outcome = outcome_of(cached);
-        if (reply.record.expires) {
-            // Digits only: judge_token_record() checked them.
-            for (char c : *reply.record.expires) {
-                expires = expires * 10 + (c - '0');
-            }
-        }
-        break;
-    case TokenVerdict::unknown:
-    case TokenVerdict::expired:
-        ctx->outcome = Outcome::invalid;
-        break;
-    case TokenVerdict::malformed: {
+    if (judgement.verdict == TokenVerdict::malformed) {
         // Fail closed. The name is shown escaped: a CR/LF in it is exactly
         // what made the record malformed.
         LogEscaped user(reply.record.user.value_or(std::string_view()));
@@ -908,13 +890,18 @@ void apply_reply(ngx_http_auth_token_ctx_t *ctx, SharedLookup *shared,
         ctx->outcome = Outcome::error;
         return;
     }
+    if (authtoken::names_user(judgement.verdict) &&
+        !set_user(ctx, *reply.record.user, *reply.record.uid)) {
+        ctx->outcome = Outcome::error;
+        return;
     }
+    ctx->outcome = outcome_of(judgement.verdict);
 
     worker->stale_logged = false;
     if (shared->store_zone != nullptr && worker->subscribed) {
         ngx_auth_token::cache_store(
-            shared->store_zone, shared->digest, cached, ctx->user, ctx->user_id,
-            expires, shared->store_policy, shared->store_revision);
+            shared->store_zone, shared->digest, judgement, ctx->user,
+            ctx->user_id, shared->store_policy, shared->store_revision);
     }
     shared->store_zone = nullptr;
 }
@@ -986,16 +973,16 @@ void ngx_http_auth_token_lookup_done(void *data,
 
     ngx_auth_token::metrics_observe_lookup(ngx_auth_token::metrics_now_us() -
                                            shared->started_us);
-    TokenVerdict verdict = TokenVerdict::malformed;
+    authtoken::TokenJudgement judgement{TokenVerdict::malformed, 0};
     if (reply.ok) {
-        verdict = authtoken::judge_token_record(reply.record, ngx_time());
+        judgement = authtoken::judge_token_record(reply.record, ngx_time());
     }
     while (!ngx_queue_empty(&shared->waiters)) {
         ngx_queue_t *q = ngx_queue_head(&shared->waiters);
         ngx_queue_remove(q);
         auto *ctx = ngx_queue_data(q, ngx_http_auth_token_ctx_t, waiting);
         ctx->shared = nullptr;
-        apply_reply(ctx, shared, reply, verdict);
+        apply_reply(ctx, shared, reply, judgement);
         resume(ctx);
     }
 }

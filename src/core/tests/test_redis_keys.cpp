@@ -1,17 +1,16 @@
 // Redis key names and commands as the parts spell them: the module's
 // pre-formatted HMGET must be exactly what hiredis would send for that
-// argv, and the Lua scripts may only spell names redis_keys.h spells.
+// argv, and redis/authtoken.lua spells exactly the names redis_keys.h
+// spells.
 #include "core/redis_keys.h"
 #include "core/token_digest.h"
 
 #include <hiredis/hiredis.h>
 
-#include <dirent.h>
-
 #include <fstream>
-#include <memory>
+#include <iterator>
+#include <map>
 #include <regex>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -91,48 +90,87 @@ void test_lookup_commands_differ_only_in_the_digest(void **)
     assert_string_equal(sa.c_str(), sb.c_str());
 }
 
-// The Lua scripts spell key names a second time (they derive keys from
-// their KEYS); every 'authtoken:...' literal in them must be one of the
-// names redis_keys.h spells, so that a rename cannot leave them behind.
-void test_scripts_spell_only_the_key_names_of_redis_keys_h(void **)
+std::string read_library()
+{
+    std::ifstream in(std::string(AUTHTOKEN_REDIS_DIR) + "/authtoken.lua");
+    assert_true(in.good());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// redis/authtoken.lua spells the key names a second time, for Lua, in one
+// table (KEY): it must hold exactly the names redis_keys.h spells, each
+// under its own name, so that neither side can change alone.
+void test_library_key_table_is_redis_keys_h(void **)
 {
     namespace k = authtoken::keys;
-    const std::set<std::string> known = {std::string(k::kSchema),
-                                         std::string(k::kTokenPrefix),
-                                         std::string(k::kUserPrefix),
-                                         std::string(k::kUsernamePrefix),
-                                         std::string(k::kUsers),
-                                         std::string(k::kNextUid),
-                                         std::string(k::kThrottlePrefix),
-                                         std::string(k::kRevocationChannel),
-                                         std::string(k::kRevocationSequence)};
-    const std::regex literal(R"(['"](authtoken:[^'"]*)['"])");
-    std::unique_ptr<DIR, int (*)(DIR *)> dir(opendir(AUTHTOKEN_REDIS_DIR),
-                                             closedir);
-    assert_non_null(dir.get());
-    int scripts = 0, literals = 0;
-    while (dirent *e = readdir(dir.get())) {
-        std::string name = e->d_name;
-        if (name.size() < 4 || name.substr(name.size() - 4) != ".lua") {
-            continue;
+    const std::map<std::string, std::string> expected = {
+        {"schema", std::string(k::kSchema)},
+        {"token", std::string(k::kTokenPrefix)},
+        {"user", std::string(k::kUserPrefix)},
+        {"username", std::string(k::kUsernamePrefix)},
+        {"users", std::string(k::kUsers)},
+        {"next_uid", std::string(k::kNextUid)},
+        {"throttle", std::string(k::kThrottlePrefix)},
+        {"revocations", std::string(k::kRevocationChannel)},
+        {"revocation_seq", std::string(k::kRevocationSequence)}};
+    std::string source = read_library();
+    std::size_t begin = source.find("\nlocal KEY = {\n");
+    assert_true(begin != std::string::npos);
+    std::size_t end = source.find("\n}\n", begin);
+    assert_true(end != std::string::npos);
+    std::string table = source.substr(begin, end - begin);
+    const std::regex entry(R"(^  ([a-z_]+) = '([^']*)',$)");
+    std::map<std::string, std::string> found;
+    std::istringstream lines(table.substr(table.find('{') + 2));
+    for (std::string line; std::getline(lines, line);) {
+        std::smatch m;
+        if (!std::regex_match(line, m, entry)) {
+            fail_msg("authtoken.lua: not a KEY entry: \"%s\"", line.c_str());
         }
-        scripts++;
-        std::ifstream in(std::string(AUTHTOKEN_REDIS_DIR) + "/" + name);
-        std::stringstream text;
-        text << in.rdbuf();
-        std::string source = text.str();
-        for (std::sregex_iterator m(source.begin(), source.end(), literal), end;
-             m != end; ++m) {
-            literals++;
-            std::string found = (*m)[1];
-            if (known.count(found) == 0) {
-                fail_msg("%s spells \"%s\", which redis_keys.h does not",
-                         name.c_str(), found.c_str());
-            }
+        found[m[1]] = m[2];
+    }
+    for (const auto &[name, value] : expected) {
+        auto it = found.find(name);
+        if (it == found.end()) {
+            fail_msg("authtoken.lua: KEY.%s missing (redis_keys.h: \"%s\")",
+                     name.c_str(), value.c_str());
+        }
+        if (it->second != value) {
+            fail_msg("authtoken.lua: KEY.%s is \"%s\", redis_keys.h \"%s\"",
+                     name.c_str(), it->second.c_str(), value.c_str());
         }
     }
-    assert_true(scripts >= 8);
-    assert_true(literals > 0);
+    for (const auto &[name, value] : found) {
+        if (expected.count(name) == 0) {
+            fail_msg("authtoken.lua: KEY.%s (\"%s\") is not in redis_keys.h",
+                     name.c_str(), value.c_str());
+        }
+    }
+
+    // Outside the table no key name is spelled: every other literal
+    // 'authtoken:...' would be a second spelling.
+    std::string rest = source.substr(0, begin) + source.substr(end);
+    const std::regex literal(R"(['"](authtoken:[^'"]*)['"])");
+    std::smatch m;
+    if (std::regex_search(rest, m, literal)) {
+        fail_msg("authtoken.lua spells \"%s\" outside its KEY table",
+                 m[1].str().c_str());
+    }
+}
+
+void test_library_schema_version_is_redis_keys_h(void **)
+{
+    std::string source = read_library();
+    std::string line = "\nlocal SCHEMA_VERSION = '" +
+                       std::to_string(authtoken::keys::kSchemaVersion) + "'\n";
+    assert_true(source.find(line) != std::string::npos);
+    const std::regex any(R"(\nlocal SCHEMA_VERSION = )");
+    auto n =
+        std::distance(std::sregex_iterator(source.begin(), source.end(), any),
+                      std::sregex_iterator());
+    assert_int_equal(n, 1);
 }
 
 } // namespace
@@ -143,7 +181,8 @@ int main()
         cmocka_unit_test(test_lookup_command_is_hiredis_formatting_of_hmget),
         cmocka_unit_test(test_lookup_command_bytes_written_out),
         cmocka_unit_test(test_lookup_commands_differ_only_in_the_digest),
-        cmocka_unit_test(test_scripts_spell_only_the_key_names_of_redis_keys_h),
+        cmocka_unit_test(test_library_key_table_is_redis_keys_h),
+        cmocka_unit_test(test_library_schema_version_is_redis_keys_h),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

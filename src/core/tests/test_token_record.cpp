@@ -27,8 +27,13 @@ TokenRecordView record(const char *active, const char *expires = nullptr)
 
 void check(const TokenRecordView &r, TokenVerdict expected)
 {
-    assert_int_equal(static_cast<int>(judge_token_record(r, kNow)),
+    assert_int_equal(static_cast<int>(judge_token_record(r, kNow).verdict),
                      static_cast<int>(expected));
+}
+
+std::int64_t expires_of(const TokenRecordView &r)
+{
+    return judge_token_record(r, kNow).expires;
 }
 
 void test_all_nil_is_an_unknown_token(void **)
@@ -117,6 +122,36 @@ void test_user_names_with_inner_space_and_utf8_are_valid(void **)
     }
 }
 
+// The judgement carries the expiry the record was judged by, so nobody
+// parses `expires` a second time (the module's cache keeps it).
+void test_judgement_carries_the_expiry_of_a_token_that_names_a_user(void **)
+{
+    assert_int_equal(expires_of(record("1", "1800000001")), 1800000001);
+    assert_int_equal(expires_of(record("0", "1800000001")), 1800000001);
+    assert_int_equal(expires_of(record("1", "1999999999999")), 1999999999999);
+    assert_int_equal(expires_of(record("1", "0")), 0);
+    assert_int_equal(expires_of(record("1")), 0);
+}
+
+// An unknown, expired or malformed token stays so until its record
+// changes: its verdict has no expiry of its own.
+void test_judgement_of_a_token_that_names_no_user_never_expires(void **)
+{
+    assert_int_equal(expires_of(TokenRecordView{}), 0);
+    assert_int_equal(expires_of(record("1", "1700000000")), 0);
+    assert_int_equal(expires_of(record("yes", "1900000000")), 0);
+    assert_int_equal(expires_of(record("1", "soon")), 0);
+}
+
+void test_names_user_is_valid_and_inactive_only(void **)
+{
+    assert_true(authtoken::names_user(TokenVerdict::valid));
+    assert_true(authtoken::names_user(TokenVerdict::inactive));
+    assert_false(authtoken::names_user(TokenVerdict::unknown));
+    assert_false(authtoken::names_user(TokenVerdict::expired));
+    assert_false(authtoken::names_user(TokenVerdict::malformed));
+}
+
 void test_log_escape_hex_escapes_control_quote_backslash_and_high(void **)
 {
     char out[64];
@@ -150,6 +185,11 @@ int main()
         cmocka_unit_test(test_incomplete_or_garbled_records_are_malformed),
         cmocka_unit_test(test_user_names_with_control_bytes_are_malformed),
         cmocka_unit_test(test_user_names_with_inner_space_and_utf8_are_valid),
+        cmocka_unit_test(
+            test_judgement_carries_the_expiry_of_a_token_that_names_a_user),
+        cmocka_unit_test(
+            test_judgement_of_a_token_that_names_no_user_never_expires),
+        cmocka_unit_test(test_names_user_is_valid_and_inactive_only),
         cmocka_unit_test(
             test_log_escape_hex_escapes_control_quote_backslash_and_high),
         cmocka_unit_test(test_log_escape_never_cuts_an_escape_in_half),

@@ -215,12 +215,12 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s,
             const std::string
                 &v) { s.lingering_time = parse_unsigned(v, 0, 3600); }},
-        // httplib waits with select(): descriptors past FD_SETSIZE (1024)
-        // would be refused, so connections stay well below it.
+        // The daemon raises RLIMIT_NOFILE to fit (epoll has no
+        // FD_SETSIZE); each connection is one descriptor.
         {"max_connections",
          [](IssuerSettings &s,
             const std::string
-                &v) { s.max_connections = parse_unsigned(v, 1, 900); }},
+                &v) { s.max_connections = parse_unsigned(v, 1, 100000); }},
         {"threads",
          [](IssuerSettings &s,
             const std::string &v) { s.threads = parse_unsigned(v, 0, 1024); }},

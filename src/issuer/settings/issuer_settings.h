@@ -20,11 +20,12 @@
 namespace authtoken
 {
 
-// Where the Lua scripts are when no scripts_dir setting says: the installed
-// copy (AUTHTOKEN_SCRIPTS_DIR, CMake's <datadir>/authtoken/redis), or the
-// source tree's redis/ when this program is the one in the build tree it
-// was built in (AUTHTOKEN_BUILD_TREE, /proc/self/exe's directory), so that
-// `make run`, `make check` and t/ use the scripts being worked on.
+// Where redis/authtoken.lua (the issuer's Redis Functions library) is when
+// no scripts_dir setting says: the installed copy (AUTHTOKEN_SCRIPTS_DIR,
+// CMake's <datadir>/authtoken/redis), or the source tree's redis/ when this
+// program is the one in the build tree it was built in
+// (AUTHTOKEN_BUILD_TREE, /proc/self/exe's directory), so that
+// `make run`, `make check` and t/ use the library being worked on.
 std::string default_scripts_dir();
 
 struct IssuerSettings {
@@ -73,7 +74,8 @@ struct IssuerSettings {
     std::size_t max_body_size = 16 * 1024;
     // The request head (request line + header fields): bytes in all, and
     // fields. Over either: 431 and the connection closed. A request line
-    // or header line over 8192 bytes (httplib's fixed line limit) gets
+    // or header line over 8192 bytes (nginx's large_client_header_buffers
+    // line size) gets
     // 414 / 431. nginx's model: large_client_header_buffers 4 8k.
     std::size_t max_header_size = 32 * 1024;
     unsigned max_header_fields = 100;
@@ -81,14 +83,16 @@ struct IssuerSettings {
                                 // connection's first byte
     unsigned write_timeout = 5; // seconds
     // Seconds for a whole request (line, headers, body) from its first
-    // byte: the slowloris bound, which httplib's per-read timeout is not.
+    // byte: the slowloris bound, which a per-read timeout is not.
     unsigned request_timeout = 10;
     unsigned keep_alive_timeout = 2; // seconds idle between requests
-    // Seconds to read and drop the rest of a body refused unread (413)
-    // before closing, so the peer gets the answer and not a reset.
+    // Seconds to read and drop the rest of a request answered unread (405,
+    // 413, 414, 431) before closing, so the peer gets the answer and not a
+    // reset.
     unsigned lingering_time = 5;
-    // Connections served at once, one thread each; more wait to be served.
-    unsigned max_connections = 128;
+    // Connections open at once (epoll: a slow one costs no thread); more
+    // are closed at once.
+    unsigned max_connections = 1024;
     unsigned threads = 0; // password hashes at once; 0 = one per core
     unsigned redis_timeout_ms = 1000;
     // Seconds between writes of authtoken:heartbeat, which edges with

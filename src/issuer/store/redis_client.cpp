@@ -3,7 +3,6 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +53,12 @@ std::string read_whole_file(const std::string &path)
     return text.str();
 }
 
+// What Redis 7.0 answers FCALL of a function it does not have.
+bool is_function_not_found(std::string_view error)
+{
+    return error == "ERR Function not found";
+}
+
 // Where Redis is, as a reader knows it: no scheme, no password, no db.
 std::string address_of(const RedisEndpoint &endpoint)
 {
@@ -63,12 +68,6 @@ std::string address_of(const RedisEndpoint &endpoint)
     bool v6 = endpoint.host.find(':') != std::string::npos;
     return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" +
            std::to_string(endpoint.port);
-}
-
-bool ends_with(std::string_view s, std::string_view suffix)
-{
-    return s.size() >= suffix.size() &&
-           s.substr(s.size() - suffix.size()) == suffix;
 }
 
 } // namespace
@@ -277,13 +276,15 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
         if (via_sentinel_ && error.substr(0, 9) == "READONLY ") {
             broken_ = true;
         }
-        // NOSCRIPT is answered by sending the script, REFUSED: is one of
-        // our scripts saying no (ScriptLibrary::run): neither is a failure.
+        // A missing function or one of another version is answered by
+        // loading the library, REFUSED: is one of our functions saying no
+        // (ScriptLibrary::run): none is a failure.
         if (error.substr(0, 8) == "READONLY") {
             report(RedisFailure::readonly);
         } else if (error.substr(0, 6) == "LATE: ") {
             report(RedisFailure::timeout);
-        } else if (error.substr(0, 8) != "NOSCRIPT" &&
+        } else if (!is_function_not_found(error) &&
+                   error.substr(0, 7) != "STALE: " &&
                    error.substr(0, 9) != "REFUSED: ") {
             report(RedisFailure::reply_error);
         }
@@ -292,83 +293,97 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
     return reply;
 }
 
-ScriptLibrary::ScriptLibrary(const std::string &dir)
+ScriptLibrary::ScriptLibrary(const std::string &dir, ReplacedFn on_replaced)
+    : on_replaced_(std::move(on_replaced))
 {
-    // The check runs first in every script, as one chunk with it: Redis
-    // knows scripts only by the SHA-1 of their whole text.
-    std::string deadline = read_whole_file(dir + "/lib/deadline.lua");
-    std::unique_ptr<DIR, int (*)(DIR *)> d(opendir(dir.c_str()), closedir);
-    if (!d) {
-        throw std::runtime_error("cannot open scripts directory " + dir);
+    const std::string path = dir + "/authtoken.lua";
+    std::string text = read_whole_file(path);
+    version_ = sha1_hex(text);
+    static constexpr std::string_view kMark = "'@LIBRARY_VERSION@'";
+    std::size_t at = text.find(kMark);
+    if (at == std::string::npos ||
+        text.find(kMark, at + kMark.size()) != std::string::npos) {
+        throw std::runtime_error(path + " does not say " + std::string(kMark) +
+                                 " once");
     }
-    while (dirent *entry = readdir(d.get())) {
-        std::string name = entry->d_name;
-        if (!ends_with(name, ".lua")) {
-            continue;
-        }
-        std::string source = deadline + read_whole_file(dir + "/" + name);
-        std::string sha = sha1_hex(source);
-        scripts_.emplace(name.substr(0, name.size() - 4),
-                         Script{std::move(source), std::move(sha)});
-    }
-    if (scripts_.empty()) {
-        throw std::runtime_error("no *.lua scripts in " + dir);
-    }
+    text.replace(at, kMark.size(), "'" + version_ + "'");
+    source_ = std::move(text);
 }
 
-void ScriptLibrary::load_all(RedisConnection &conn) const
+ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn) const
 {
-    for (const auto &[name, script] : scripts_) {
-        try {
-            conn.command({"SCRIPT", "LOAD", script.source});
-        } catch (const RedisError &e) {
-            throw RedisError("cannot load " + name + ".lua: " + e.what());
+    std::string loaded;
+    try {
+        Reply answer = conn.command({"FCALL_RO", "authtoken_version", "0"});
+        loaded = reply_string(answer.get());
+        if (loaded == version_) {
+            return Loaded::current;
+        }
+    } catch (const RedisError &e) {
+        if (conn.broken() || !is_function_not_found(e.what())) {
+            throw;
         }
     }
-}
-
-const ScriptLibrary::Script &ScriptLibrary::find(std::string_view name) const
-{
-    auto it = scripts_.find(name);
-    if (it == scripts_.end()) {
-        throw std::runtime_error("missing script " + std::string(name) +
-                                 ".lua");
+    try {
+        conn.command({"FUNCTION", "LOAD", "REPLACE", source_});
+    } catch (const RedisError &e) {
+        if (conn.broken()) {
+            throw;
+        }
+        throw RedisError(std::string("cannot load redis/authtoken.lua: ") +
+                         e.what());
     }
-    return it->second;
+    if (loaded.empty()) {
+        return Loaded::loaded;
+    }
+    if (on_replaced_) {
+        on_replaced_(loaded);
+    }
+    return Loaded::replaced;
 }
 
 Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
                          const std::vector<std::string_view> &keys,
                          const std::vector<std::string_view> &args) const
 {
-    const Script &script = find(name);
+    try {
+        return call(conn, name, keys, args);
+    } catch (const RedisError &e) {
+        // A Redis restarted without persistence, or another issuer's
+        // library in place of ours: nothing ran. Load ours, call again.
+        std::string_view what = e.what();
+        if (conn.broken() ||
+            (!is_function_not_found(what) && what.substr(0, 7) != "STALE: ")) {
+            throw;
+        }
+    }
+    load(conn);
+    return call(conn, name, keys, args);
+}
+
+Reply ScriptLibrary::call(RedisConnection &conn, std::string_view name,
+                          const std::vector<std::string_view> &keys,
+                          const std::vector<std::string_view> &args) const
+{
+    std::string function = "authtoken_" + std::string(name);
     std::string deadline =
         std::to_string(redis_time_ms(conn) + conn.timeout().count());
-    // Redis read its TIME before this moment, so the script's deadline is
-    // no later than sent + timeout on this clock.
+    // Redis read its TIME before this moment, so the function's deadline
+    // is no later than sent + timeout on this clock.
     auto sent = std::chrono::steady_clock::now();
     std::string numkeys = std::to_string(keys.size());
-    std::vector<std::string_view> argv = {"EVALSHA", script.sha1, numkeys};
+    std::vector<std::string_view> argv = {"FCALL", function, numkeys};
     argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.push_back(version_);
     argv.push_back(deadline);
     argv.insert(argv.end(), args.begin(), args.end());
     try {
-        try {
-            return conn.command(argv);
-        } catch (const RedisError &e) {
-            if (conn.broken() ||
-                std::string_view(e.what()).substr(0, 8) != "NOSCRIPT") {
-                throw;
-            }
-        }
-        argv[0] = "EVAL";
-        argv[1] = script.source;
         return conn.command(argv);
     } catch (const RedisTimeout &e) {
         throw ScriptTimedOut(e.what());
     } catch (const RedisConnectionLost &e) {
-        // The script may have run, or may still run (a stalled Redis reads
-        // it later) until its deadline: wait that out, so that "made
+        // The function may have run, or may still run (a stalled Redis
+        // reads it later) until its deadline: wait that out, so that "made
         // before then or not at all" is true when the caller says it.
         std::this_thread::sleep_until(sent + conn.timeout());
         throw ScriptTimedOut(std::string(e.what()) +
@@ -380,12 +395,12 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
         if (conn.broken()) {
             throw;
         }
-        // Our scripts refuse with redis.error_reply("REFUSED: <reason>").
+        // Our functions refuse with the error reply "REFUSED: <reason>".
         if (what.substr(0, 9) == "REFUSED: ") {
             throw ScriptRefused(std::string(what.substr(9)));
         }
-        // The script started after its deadline (the command was slow to
-        // send, or Redis to read it) and changed nothing.
+        // The function started after its deadline (the command was slow
+        // to send, or Redis to read it) and changed nothing.
         if (what.substr(0, 6) == "LATE: ") {
             throw RedisTimeout("Redis at " + conn.address() +
                                " did not start the change within " +
@@ -399,7 +414,7 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
 // Redis's clock, in ms: TIME answers [seconds, microseconds]. Redis read
 // the time before the caller got it, and the caller then waits a whole
 // timeout for the script's reply, so this time + that timeout is never
-// later than the moment the caller gives up: a script that only starts
+// later than the moment the caller gives up: a function that only starts
 // after the caller gave up is always past its deadline.
 long long ScriptLibrary::redis_time_ms(RedisConnection &conn)
 {

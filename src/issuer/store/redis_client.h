@@ -52,7 +52,7 @@ class RedisConnectionLost : public RedisError
 // A script was sent but its reply did not come within the timeout: none
 // came, or the connection was lost and the caller waited out the rest of
 // the timeout before saying so. The script carries a deadline
-// (redis/lib/deadline.lua): it ran before the caller gave up, or it will
+// (redis/authtoken.lua): it ran before the caller gave up, or it will
 // never run. Which one is unknown.
 class ScriptTimedOut : public RedisTimeout
 {
@@ -70,8 +70,9 @@ class ScriptRefused : public std::runtime_error
 
 // What went wrong with Redis, for a RedisPool's failure observer (the
 // daemon's metrics). Each failed connect or command is reported once, where
-// it is decided; NOSCRIPT (answered by sending the script) and a script's
-// own REFUSED: reply (a domain answer, ScriptRefused) are not failures.
+// it is decided; a missing function or one of another version (answered
+// by loading the library, ScriptLibrary) and a function's own REFUSED:
+// reply (a domain answer, ScriptRefused) are not failures.
 enum class RedisFailure : std::size_t {
     connect,         // no connection: refused, unreachable, connect timed
                      // out, AUTH/SELECT refused, no Sentinel named a
@@ -164,38 +165,59 @@ class RedisConnection
     std::size_t sentinel_used_ = 0;
 };
 
-// The Lua scripts in redis/*.lua, read once at startup, each behind the
-// deadline check in redis/lib/deadline.lua. Each runs with EVALSHA; a
-// server that lost its script cache (restart, SCRIPT FLUSH, failover)
-// answers NOSCRIPT and gets the source once with EVAL.
+// The issuer's Redis Functions library, redis/authtoken.lua, read once at
+// startup. Its version is the SHA-1 of the file, written into the library
+// when it is loaded: `FCALL_RO authtoken_version 0` answers the version a
+// Redis holds, so a loader replaces the library only when it differs.
+// Functions persist in RDB and AOF and replicate to replicas; a Redis
+// restarted without persistence (or flushed with FUNCTION FLUSH) has none,
+// and another issuer of another version may have replaced ours: a call
+// that meets either loads ours (FUNCTION LOAD REPLACE) and calls again,
+// once.
 class ScriptLibrary
 {
   public:
-    // Reads every *.lua in `dir`, and `dir`/lib/deadline.lua. Throws
-    // std::runtime_error when the directory or a script cannot be read.
-    explicit ScriptLibrary(const std::string &dir);
+    // What load() found: the library already there, none (loaded), or
+    // another version (replaced).
+    enum class Loaded { current, loaded, replaced };
+    // Called after the library replaced another version: with that
+    // version, so two issuers of different versions sharing one Redis are
+    // seen (each puts its own back when it meets the other's).
+    using ReplacedFn = std::function<void(const std::string &other)>;
 
-    // Sends SCRIPT LOAD for every script, so that a syntax error shows at
-    // startup and not on the first request.
-    void load_all(RedisConnection &conn) const;
+    // Reads `dir`/authtoken.lua. Throws std::runtime_error when it cannot
+    // be read.
+    explicit ScriptLibrary(const std::string &dir, ReplacedFn on_replaced = {});
 
-    // Runs script `name` (file name without .lua): asks Redis for its TIME,
-    // then sends the script with the deadline TIME + the connection's
-    // timeout, past which the script refuses to start. Error replies from
-    // the script itself come back as ScriptRefused; no reply in time as
-    // ScriptTimedOut once the script was sent (RedisTimeout before).
+    // Loads the library unless Redis already has this version: one
+    // FCALL_RO, then FUNCTION LOAD REPLACE when it answered another
+    // version or no such function. A library Redis refuses (a syntax
+    // error) shows here, at connect, not on the first request.
+    Loaded load(RedisConnection &conn) const;
+
+    // Runs function authtoken_<name>: asks Redis for its TIME, then calls
+    // it with this library's version and the deadline TIME + the
+    // connection's timeout, past which the function refuses to start.
+    // Error replies from the function itself come back as ScriptRefused;
+    // no reply in time as ScriptTimedOut once the call was sent
+    // (RedisTimeout before).
     Reply run(RedisConnection &conn, std::string_view name,
               const std::vector<std::string_view> &keys,
               const std::vector<std::string_view> &args) const;
 
+    const std::string &version() const noexcept
+    {
+        return version_;
+    }
+
   private:
-    struct Script {
-        std::string source;
-        std::string sha1;
-    };
-    const Script &find(std::string_view name) const;
+    Reply call(RedisConnection &conn, std::string_view name,
+               const std::vector<std::string_view> &keys,
+               const std::vector<std::string_view> &args) const;
     static long long redis_time_ms(RedisConnection &conn);
-    std::map<std::string, Script, std::less<>> scripts_;
+    std::string source_; // with its version written in
+    std::string version_;
+    ReplacedFn on_replaced_;
 };
 
 // A pool of connections for the daemon's worker threads. lease() reuses an

@@ -232,8 +232,8 @@ sub keyspace_problems {
 }
 
 # A TCP proxy in front of Redis for one client connection that passes
-# everything through at once until the client sends a script (EVALSHA or
-# EVAL), then holds the rest of what the client sends until the client has
+# everything through at once until the client calls a function (FCALL),
+# then holds the rest of what the client sends until the client has
 # hung up, and only then hands it to Redis: a command stuck in transit (or
 # in a stalled Redis's socket buffer) while its sender gave up. Returns
 # (port, pid); the proxy exits by itself once Redis has answered the held
@@ -269,7 +269,7 @@ sub late_script_proxy {
                 IO::Select->new($redis)->can_read(5);
                 exit 0;
             }
-            $holding ||= $buf =~ /\r\n(EVALSHA|EVAL)\r\n/i;
+            $holding ||= $buf =~ /\r\nFCALL\r\n/i;
             if ($holding) {
                 $held .= $buf;
             } else {

@@ -1,0 +1,498 @@
+#!lua name=authtoken
+-- The issuer's Redis Functions library (Redis 7's FUNCTION LOAD / FCALL):
+-- every write that touches more than one key, as one function, so nginx
+-- never sees half an operation. redis/SCHEMA.md documents the keys, the
+-- functions and how authtokend and authtokenctl load this library.
+--
+-- Every function is called as
+--   FCALL authtoken_<name> <numkeys> <keys...> <version> <deadline> <args...>
+-- and takes its keys from KEYS, as the table of each function says: the
+-- keys it derives from what it reads (the user record from the username
+-- key, a token record from the user record) are built from KEY below.
+--
+-- <version> is this library's version as the caller loaded it (the SHA-1
+-- of this file, written in for @LIBRARY_VERSION@ when it is loaded): a
+-- caller whose library was replaced by another issuer's (of another
+-- version) is told so (STALE), loads its own and calls again, instead of
+-- running code it was not written for. <deadline> is the moment, in
+-- milliseconds of this server's own clock (TIME), after which the caller
+-- has stopped waiting for the reply: a function that only gets to run
+-- later (Redis was paused, swapping, or behind a slow command) changes
+-- nothing and answers LATE, so a write the caller reported as timed out
+-- is never applied behind its back. A function sees its own arguments
+-- from args[1] on.
+--
+-- A function refuses with the error reply 'REFUSED: <reason>' and has then
+-- written nothing. Each one is short and bounded: a Redis function blocks
+-- every other client while it runs.
+
+local LIBRARY_VERSION = '@LIBRARY_VERSION@'
+
+-- The key names, spelled here once for Lua; src/core/redis_keys.h spells
+-- them for C++, and test_redis_keys fails unless the two agree exactly.
+local SCHEMA_VERSION = '1'
+local KEY = {
+  schema = 'authtoken:schema',
+  token = 'authtoken:token:',
+  user = 'authtoken:user:',
+  username = 'authtoken:username:',
+  users = 'authtoken:users',
+  next_uid = 'authtoken:next-uid',
+  throttle = 'authtoken:throttle:',
+  revocations = 'authtoken:revocations',
+  revocation_seq = 'authtoken:revocation-seq',
+}
+
+-- Refusals: refuse() leaves the function; register() turns it into the
+-- error reply 'REFUSED: <why>'.
+local Refused = {}
+local function refuse(why)
+  error(setmetatable({why = why}, Refused), 0)
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Registers authtoken_<name>: checks the caller's version and deadline
+-- (and removes them from args), runs fn, and answers a refusal as an error
+-- reply without Redis's "script: ..." suffix.
+local function register(name, fn, flags)
+  redis.register_function{
+    function_name = 'authtoken_' .. name,
+    flags = flags,
+    callback = function(keys, args)
+      local version = table.remove(args, 1)
+      if version ~= LIBRARY_VERSION then
+        return redis.error_reply('STALE: library version ' .. LIBRARY_VERSION
+                                 .. ' is loaded, the caller has '
+                                 .. tostring(version))
+      end
+      local deadline = tonumber(table.remove(args, 1))
+      if deadline == nil or now_ms() > deadline then
+        return redis.error_reply(
+          'LATE: the caller stopped waiting before this function ran')
+      end
+      local ok, result = pcall(fn, keys, args)
+      if ok then
+        return result
+      end
+      if getmetatable(result) == Refused then
+        return redis.error_reply('REFUSED: ' .. result.why)
+      end
+      if type(result) == 'table' and result.err then
+        return result -- an error reply of redis.call, as it came
+      end
+      error(result, 0)
+    end,
+  }
+end
+
+-- A writer refuses a database of another schema version, and marks the
+-- database with its own on its first write.
+local function check_schema(schema_key)
+  local schema = redis.call('GET', schema_key)
+  if schema and schema ~= SCHEMA_VERSION then
+    refuse('schema version ' .. schema .. ' is not ' .. SCHEMA_VERSION)
+  end
+end
+
+-- The user a username key names: its uid and the key of its record.
+local function user_of(username_key)
+  local uid = redis.call('GET', username_key)
+  if not uid then
+    refuse('no such user')
+  end
+  return uid, KEY.user .. uid
+end
+
+-- Tells the caches that a token record changed or went away (a new digest
+-- too: a cache may hold a negative entry for it). Each message is numbered
+-- by the revocation sequence, in the same function.
+local function publish(digest)
+  redis.call('PUBLISH', KEY.revocations,
+             digest .. ' ' .. redis.call('INCR', KEY.revocation_seq))
+end
+
+local function delete_token_record(digest)
+  redis.call('DEL', KEY.token .. digest)
+  publish(digest)
+end
+
+-- The user's token, in the user record and as the record nginx reads (one
+-- HMGET decides: active is a copy of the user's is_active).
+local function write_token(user_key, uid, username, active, digest, sealed,
+                           created)
+  redis.call('HSET', user_key, 'token', digest, 'token_sealed', sealed,
+             'token_created', created)
+  redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
+             'active', active, 'expires', '0', 'created', created)
+  publish(digest)
+end
+
+-- create_user: one new user, and its token when auto_create_token is on
+-- (the seed's post_save signal), in one step: nginx never sees a token
+-- whose user does not exist, and two concurrent creations of one username
+-- cannot both win (EXISTS then SET, alone).
+--
+-- KEYS[1] authtoken:username:<name>   KEYS[2] authtoken:next-uid
+-- KEYS[3] authtoken:users             KEYS[4] authtoken:schema
+-- args: username, password, is_active, is_staff, is_superuser, email,
+--       date_joined, token digest ('' = no token), token_sealed,
+--       token_created
+-- Returns the new uid; REFUSED: username taken | schema ...
+register('create_user', function(keys, args)
+  check_schema(keys[4])
+  if redis.call('EXISTS', keys[1]) == 1 then
+    refuse('username taken')
+  end
+  redis.call('SET', keys[4], SCHEMA_VERSION)
+
+  -- next-uid may lag behind uids written by an import; skip taken ones.
+  local uid
+  repeat
+    uid = redis.call('INCR', keys[2])
+  until redis.call('EXISTS', KEY.user .. uid) == 0
+
+  local user_key = KEY.user .. uid
+  redis.call('HSET', user_key, 'username', args[1], 'password', args[2],
+             'is_active', args[3], 'is_staff', args[4], 'is_superuser',
+             args[5], 'email', args[6], 'date_joined', args[7])
+  redis.call('SET', keys[1], uid)
+  redis.call('ZADD', keys[3], uid, uid)
+  if args[8] ~= '' then
+    write_token(user_key, uid, args[1], args[3], args[8], args[9], args[10])
+  end
+  return uid
+end)
+
+-- delete_user: removes the user and its token record together, so the key
+-- answers "Invalid token." from the next lookup on.
+--
+-- KEYS[1] authtoken:username:<name>   KEYS[2] authtoken:users
+-- Returns the deleted uid; REFUSED: no such user
+register('delete_user', function(keys, args)
+  local uid, user_key = user_of(keys[1])
+  local digest = redis.call('HGET', user_key, 'token')
+  if digest then
+    delete_token_record(digest)
+  end
+  redis.call('DEL', user_key, keys[1])
+  redis.call('ZREM', keys[2], uid)
+  return tonumber(uid)
+end)
+
+-- issue_token: DRF's Token.objects.get_or_create(user=user), and
+-- drf_create_token -r (regenerate). The caller brings a fresh candidate
+-- (digest and sealed key); in 'get' mode it is used only when the user has
+-- no token, so two concurrent obtains both answer the one token that won.
+-- In 'reset' mode the old record is deleted and the new one written in the
+-- same step: the old key fails and the new one works at once.
+--
+-- A login passes what its password check saw (args[5..7]): the token is
+-- issued only if none of it changed while the password was being hashed,
+-- a compare-and-set. A password changed, the user deactivated, deleted or
+-- re-created under the same name, or the token it saw revoked or replaced
+-- answers REFUSED: credentials changed.
+--
+-- KEYS[1] authtoken:username:<name>
+-- args: mode ('get' | 'reset'), digest, sealed, created; then optionally
+--   the uid, the verified encoded password, and the token digest the check
+--   saw ('' = the user had no token)
+-- Returns {digest, sealed, created (1 = the candidate was stored),
+--   replaced (1 = an old token record was deleted for it)};
+-- REFUSED: no such user; REFUSED: credentials changed
+register('issue_token', function(keys, args)
+  local uid, user_key = user_of(keys[1])
+  local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
+                         'username', 'is_active', 'password')
+  if args[5] then
+    if uid ~= args[5] or cur[5] ~= args[6] or cur[4] ~= '1'
+       or (args[7] ~= '' and cur[1] ~= args[7]) then
+      refuse('credentials changed')
+    end
+  end
+  if args[1] == 'get' and cur[1] and cur[2] then
+    return {cur[1], cur[2], 0}
+  end
+  if cur[1] then
+    delete_token_record(cur[1])
+  end
+  write_token(user_key, uid, cur[3], cur[4] or '1', args[2], args[3], args[4])
+  return {args[2], args[3], 1, cur[1] and 1 or 0}
+end)
+
+-- revoke_token: deletes the user's token (DRF: token.delete()). The next
+-- obtain-token creates a new one.
+--
+-- KEYS[1] authtoken:username:<name>
+-- Returns 1 when a token was removed, 0 when the user had none;
+-- REFUSED: no such user
+register('revoke_token', function(keys, args)
+  local _, user_key = user_of(keys[1])
+  local digest = redis.call('HGET', user_key, 'token')
+  if not digest then
+    return 0
+  end
+  redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
+  delete_token_record(digest)
+  return 1
+end)
+
+-- set_active: flips is_active and, in the same step, the `active` copy in
+-- the user's token record, so nginx answers "User inactive or deleted."
+-- from the very next lookup (and caches are told to drop the entry).
+--
+-- KEYS[1] authtoken:username:<name>
+-- args[1] '1' | '0'
+-- Returns 1 when something changed, 0 when it already was so;
+-- REFUSED: no such user
+register('set_active', function(keys, args)
+  local _, user_key = user_of(keys[1])
+  local cur = redis.call('HMGET', user_key, 'is_active', 'token')
+  if cur[1] == args[1] then
+    return 0
+  end
+  redis.call('HSET', user_key, 'is_active', args[1])
+  if cur[2] then
+    redis.call('HSET', KEY.token .. cur[2], 'active', args[1])
+    publish(cur[2])
+  end
+  return 1
+end)
+
+-- set_password: stores a new encoded password. With args[2] set it is a
+-- compare-and-set: the re-hash after a login with an old hasher must not
+-- overwrite a password an admin changed in the meantime. Tokens are left
+-- alone, as in Django (changing a password does not touch DRF tokens).
+--
+-- KEYS[1] authtoken:username:<name>
+-- args[1] new encoded password, args[2] expected current one ('' = any)
+-- Returns 1 when stored, 0 when the current hash was not the expected one;
+-- REFUSED: no such user
+register('set_password', function(keys, args)
+  local _, user_key = user_of(keys[1])
+  if args[2] ~= '' and redis.call('HGET', user_key, 'password') ~= args[2] then
+    return 0
+  end
+  redis.call('HSET', user_key, 'password', args[1])
+  return 1
+end)
+
+-- import_django: the whole of one `manage.py dumpdata auth.user
+-- authtoken.token` file in one step, so a failed import leaves nothing
+-- behind. authtokenctl has validated the file and sealed the keys; this
+-- function checks the import against what Redis holds (first, before any
+-- write) and then writes. The file wins for every field it carries; users
+-- and tokens it does not mention are left alone. Running it twice changes
+-- nothing: unchanged users are not rewritten and a token whose digest is
+-- already the user's keeps its sealed form. It is as long as the file it
+-- is given: one step, for all or nothing.
+--
+-- KEYS[1] authtoken:users   KEYS[2] authtoken:next-uid
+-- KEYS[3] authtoken:schema
+-- args[1] JSON array of {uid, username, password, is_active, is_staff,
+--   is_superuser, email, date_joined, last_login, token, token_sealed,
+--   token_created} (all strings; token '' = none in the file)
+-- Returns {created, updated, unchanged}; REFUSED: <conflict>
+register('import_django', function(keys, args)
+  check_schema(keys[3])
+  local users = cjson.decode(args[1])
+
+  -- Pass 1: refuse conflicts with existing data before writing anything.
+  for _, u in ipairs(users) do
+    local owner = redis.call('GET', KEY.username .. u.username)
+    if owner and owner ~= u.uid then
+      refuse('username "' .. u.username .. '" already belongs to uid ' .. owner)
+    end
+    local name = redis.call('HGET', KEY.user .. u.uid, 'username')
+    if name and name ~= u.username then
+      refuse('uid ' .. u.uid .. ' is already user "' .. name .. '"')
+    end
+    if u.token ~= '' then
+      local holder = redis.call('HGET', KEY.token .. u.token, 'uid')
+      if holder and holder ~= u.uid then
+        refuse('the token of "' .. u.username .. '" already belongs to uid '
+               .. holder)
+      end
+    end
+  end
+
+  redis.call('SET', keys[3], SCHEMA_VERSION)
+  local fields = {'username', 'password', 'is_active', 'is_staff',
+                  'is_superuser', 'email', 'date_joined', 'last_login'}
+  local created, updated, unchanged = 0, 0, 0
+  local max_uid = tonumber(redis.call('GET', keys[2]) or '0')
+
+  for _, u in ipairs(users) do
+    local user_key = KEY.user .. u.uid
+    local exists = redis.call('EXISTS', user_key) == 1
+    local cur = redis.call('HMGET', user_key, 'username', 'password',
+                           'is_active', 'is_staff', 'is_superuser', 'email',
+                           'date_joined', 'last_login', 'token')
+    local changed = not exists
+    for i, f in ipairs(fields) do
+      if (cur[i] or '') ~= u[f] then
+        changed = true
+      end
+    end
+    local token = cur[9]
+    if u.token ~= '' and token ~= u.token then
+      changed = true
+    end
+
+    if changed then
+      for _, f in ipairs(fields) do
+        if u[f] == '' and (f == 'last_login' or f == 'email') then
+          redis.call('HDEL', user_key, f)
+        else
+          redis.call('HSET', user_key, f, u[f])
+        end
+      end
+      redis.call('SET', KEY.username .. u.username, u.uid)
+      redis.call('ZADD', keys[1], u.uid, u.uid)
+
+      if u.token ~= '' and token ~= u.token then
+        if token then
+          delete_token_record(token)
+        end
+        write_token(user_key, u.uid, u.username, u.is_active, u.token,
+                    u.token_sealed, u.token_created)
+      elseif token then
+        -- Same token (or none in the file): keep the record in step with
+        -- the user's is_active.
+        if redis.call('HGET', KEY.token .. token, 'active') ~= u.is_active then
+          redis.call('HSET', KEY.token .. token, 'active', u.is_active)
+          publish(token)
+        end
+      end
+      if exists then
+        updated = updated + 1
+      else
+        created = created + 1
+      end
+    else
+      unchanged = unchanged + 1
+    end
+    if tonumber(u.uid) > max_uid then
+      max_uid = tonumber(u.uid)
+    end
+  end
+
+  -- New users created later must not reuse an imported uid.
+  redis.call('SET', keys[2], max_uid)
+  return {created, updated, unchanged}
+end)
+
+-- throttle: the failed-login throttle, with attempts reserved before the
+-- password is hashed. Kept in Redis so every daemon instance counts
+-- together; Redis's clock (TIME) is the one clock.
+--
+-- Each subject (a (username, address) pair, an address, a username) has
+--   a window: a sorted set of attempts scored by their start time (ms),
+--     holding failed logins and the attempts still in flight;
+--   an in-flight set: the attempts still in flight, scored by the time
+--     after which they are presumed dead (their daemon crashed).
+--
+-- KEYS: per subject, its window key then its in-flight key
+--   (authtoken:throttle:<scope>:<subject>)
+-- args[1] 'reserve' | 'succeed' | 'fail'
+-- args[2] the attempt's member ('reserve': a nonce to build it from)
+-- 'reserve' also takes args[3] the in-flight lifetime (ms), args[4] the
+--   first progressive delay (ms), args[5] the longest (ms), then per
+--   subject: kind ('hard' | 'delay'), limit (0 = no window), window (ms),
+--   in-flight cap (0 = none).
+--
+-- 'reserve' returns {wait_ms, delay_ms, member}: wait_ms > 0 refuses the
+--   attempt (a hard window is full, or too many attempts are in flight) and
+--   records nothing; otherwise the attempt is recorded in every window and
+--   in-flight set, and delay_ms is how long the caller waits before checking
+--   the password (a full 'delay' window: limit's first failure waits
+--   args[4], each further one twice as long, up to args[5]).
+-- 'succeed' removes the attempt everywhere (successes do not count);
+-- 'fail' keeps it in the windows, where it counts as a failed login, and
+--   removes it from the in-flight sets. Both return 0.
+register('throttle', function(keys, args)
+  local now = now_ms()
+  local mode = args[1]
+  local subjects = #keys / 2
+
+  if mode ~= 'reserve' then
+    for i = 1, subjects do
+      if mode == 'succeed' then
+        redis.call('ZREM', keys[2 * i - 1], args[2])
+      end
+      redis.call('ZREM', keys[2 * i], args[2])
+    end
+    return 0
+  end
+
+  local lifetime = tonumber(args[3])
+  local first_delay = tonumber(args[4])
+  local max_delay = tonumber(args[5])
+  local wait, delay = 0, 0
+  for i = 1, subjects do
+    local window_key, flight_key = keys[2 * i - 1], keys[2 * i]
+    local a = 5 + 4 * (i - 1)
+    local kind, limit = args[a + 1], tonumber(args[a + 2])
+    local window, cap = tonumber(args[a + 3]), tonumber(args[a + 4])
+    redis.call('ZREMRANGEBYSCORE', flight_key, '-inf', now)
+    if cap > 0 and redis.call('ZCARD', flight_key) >= cap then
+      if wait < 1000 then
+        wait = 1000
+      end
+    end
+    if limit > 0 then
+      redis.call('ZREMRANGEBYSCORE', window_key, '-inf', now - window)
+      local n = redis.call('ZCARD', window_key)
+      if n >= limit and kind == 'hard' then
+        -- Another attempt is allowed once all but limit-1 attempts have
+        -- left the window: that is when the (n-limit)th oldest one leaves.
+        local entry = redis.call('ZRANGE', window_key, n - limit, n - limit,
+                                 'WITHSCORES')
+        local w = window - (now - tonumber(entry[2]))
+        if w > wait then
+          wait = w
+        end
+      elseif n >= limit then
+        local d = first_delay * 2 ^ math.min(n - limit, 30)
+        if d > max_delay then
+          d = max_delay
+        end
+        if d > delay then
+          delay = d
+        end
+      end
+    end
+  end
+  if wait > 0 then
+    return {wait, 0, ''}
+  end
+
+  local member = now .. ':' .. args[2]
+  for i = 1, subjects do
+    local window_key, flight_key = keys[2 * i - 1], keys[2 * i]
+    local a = 5 + 4 * (i - 1)
+    local limit, window = tonumber(args[a + 2]), tonumber(args[a + 3])
+    if limit > 0 then
+      redis.call('ZADD', window_key, now, member)
+      redis.call('PEXPIRE', window_key, window)
+    end
+    if tonumber(args[a + 4]) > 0 then
+      redis.call('ZADD', flight_key, now + lifetime, member)
+      redis.call('PEXPIRE', flight_key, lifetime)
+    end
+  end
+  return {wait, delay, member}
+end)
+
+-- authtoken_version: the version loaded, for a loader deciding whether to
+-- load its own (FCALL_RO authtoken_version 0). Reads nothing.
+redis.register_function{
+  function_name = 'authtoken_version',
+  flags = {'no-writes'},
+  callback = function()
+    return LIBRARY_VERSION
+  end,
+}

@@ -126,6 +126,22 @@ my @bad = (
     ['auth_token with a value other than on/off',
      "auth_token yes;",
      qr/invalid value "yes" in "auth_token" directive, it must be "on" or "off"/],
+    ['auth_token_max_lag 0 (off is spelled off)',
+     "auth_token_redis 127.0.0.1:6379;
+      server { listen 127.0.0.1:1; location / { auth_token on; auth_token_max_lag 0; } }",
+     qr/"auth_token_max_lag 0" is too short: .* use at least 3s, or off/],
+    ['auth_token_max_lag below the heartbeat\'s resolution',
+     "auth_token_max_lag 2500ms;",
+     qr/"auth_token_max_lag 2500ms" is too short/],
+    ['auth_token_max_lag that is not a time',
+     "auth_token_max_lag soon;",
+     qr/invalid value "soon" in "auth_token_max_lag", expected a time such as 5s, or off/],
+    ['auth_token_max_lag twice in one block',
+     "auth_token_max_lag 5s; auth_token_max_lag off;",
+     qr/"auth_token_max_lag" directive is duplicate/],
+    ['auth_token_max_lag with two values',
+     "auth_token_max_lag 5s 10s;",
+     qr/invalid number of arguments in "auth_token_max_lag" directive/],
 );
 
 for my $case (@bad) {
@@ -141,10 +157,12 @@ my @good = (
       auth_token_connect_timeout 250ms;
       auth_token_keyword Token Bearer;
       auth_token_timeout 300ms;
-      server { listen 127.0.0.1:1;
+      auth_token_max_lag 5s;
+      server { listen 127.0.0.1:1; auth_token_max_lag 1m;
         location / { auth_token on; }
         location /b/ { limit_except GET { auth_token on; } }
-        location /c/ { auth_token off; } }"],
+        location /c/ { auth_token off; }
+        location /d/ { auth_token on; auth_token_max_lag off; } }"],
     ['a unix socket address',
      "auth_token_redis unix:/run/redis/redis.sock;
       server { listen 127.0.0.1:1; location / { auth_token on; } }"],

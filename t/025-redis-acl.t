@@ -170,6 +170,14 @@ like(as_user('authtoken-edge', ['FUNCTION', 'LOAD', "#!lua name=x\nredis.registe
 like(as_user('authtoken-edge', ['PUBLISH', 'authtoken:revocations', 'x']), qr/NOPERM/,
      'nor publish revocations');
 like(as_user('authtoken-edge', ['KEYS', '*']), qr/NOPERM/, 'nor list keys');
+like(as_user('authtoken-edge', ['SET', 'authtoken:heartbeat', '1']), qr/NOPERM/,
+     'nor write the heartbeat');
+
+# auth_token_max_lag: authtokend writes the heartbeat as authtoken-issuer,
+# and the edge user reads it.
+my $beat = as_user('authtoken-edge', ['GET', 'authtoken:heartbeat']);
+like($beat // '', qr/^\d{13}$/,
+     'authtoken-edge reads the heartbeat authtokend writes as authtoken-issuer');
 like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
      'nor subscribe to another channel');
 

@@ -33,6 +33,13 @@ inline constexpr std::string_view kRevocationChannel = "authtoken:revocations";
 inline constexpr std::string_view kRevocationSequence =
     "authtoken:revocation-seq";
 
+// Written by every authtokend on the primary every heartbeat_interval
+// (SET, the writer's Unix time in milliseconds) and read by the module once
+// a second per worker when auth_token_max_lag is set: a value that has not
+// changed for that long means this edge's Redis no longer gets news from
+// the primary. Only the change matters, never the value against a clock.
+inline constexpr std::string_view kHeartbeat = "authtoken:heartbeat";
+
 // Fields of a token record, in the order the module asks for them (HMGET).
 inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {
     "uid", "user", "active", "expires"};

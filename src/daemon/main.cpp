@@ -4,6 +4,7 @@
 // (unless the metrics setting is off) until SIGTERM,
 // which lets requests in flight finish and exits 0.
 #include "daemon/concurrency_limit.h"
+#include "daemon/heartbeat.h"
 #include "daemon/http_front.h"
 #include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
@@ -87,6 +88,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
   --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
                          on the listen address (default: on)
+  --heartbeat-interval S seconds between writes of authtoken:heartbeat, which
+                         nginx's auth_token_max_lag watches (1; 0 = off)
 
 Every option is also a config-file key (listen = ...) and an environment
 variable (AUTHTOKEN_LISTEN=...). Precedence: flags > environment > file.
@@ -484,6 +487,15 @@ int run(std::vector<std::string> args)
     HttpServer server(listener.fd, limits,
                       make_router(settings, obtain, pool,
                                   settings.metrics ? &metrics : nullptr));
+    // After StopSignals blocked SIGTERM, so that this thread inherits the
+    // mask (else the signal may land here and kill the process without the
+    // drain); stopped before the pool it uses goes.
+    std::optional<HeartbeatWriter> heartbeat;
+    if (settings.heartbeat_interval > 0) {
+        heartbeat.emplace(endpoint,
+                          std::chrono::milliseconds(settings.redis_timeout_ms),
+                          std::chrono::seconds(settings.heartbeat_interval));
+    }
     log::info("redis " + describe_endpoint(endpoint) + ", " +
               std::to_string(limits.max_connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +

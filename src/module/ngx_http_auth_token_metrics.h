@@ -30,6 +30,7 @@ enum class Metric : unsigned {
     error_connect,
     error_reply,
     error_malformed,
+    error_lag, // refused: auth_token_max_lag exceeded (no lookup made)
     reconnects,
     subscription_losses,
     revocations,

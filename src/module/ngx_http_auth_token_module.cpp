@@ -43,6 +43,7 @@
 #include "core/token_record.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -94,6 +95,9 @@ struct ngx_http_auth_token_main_conf_t {
     // The counters' zone, when Redis or auth_token_metrics is configured.
     ngx_shm_zone_t *metrics_zone;
     ngx_flag_t metrics_used;
+    // auth_token_max_lag is set (not off) in some location: every worker
+    // reads the heartbeat once a second.
+    ngx_flag_t max_lag_used;
 };
 
 // The configuration structs are plain C structs in the configuration's
@@ -125,6 +129,8 @@ struct ngx_http_auth_token_loc_conf_t {
     ngx_msec_t cache_valid;
     ngx_msec_t cache_invalid;
     ngx_msec_t cache_stale;
+    // auth_token_max_lag: 0 for off.
+    ngx_msec_t max_lag;
 };
 
 // As the main conf; keyword_views points at an array in the same pool.
@@ -268,6 +274,18 @@ struct WorkerState {
     std::uintptr_t check_id = 0; // tells a late GET answer from the current
     // The number of the last message on this subscription (0: none yet).
     std::uint64_t last_message_seq = 0;
+    // auth_token_max_lag (see heartbeat_read()): the heartbeat's value as
+    // last read (its first 64 bytes and its length), and the moment
+    // (ngx_current_msec, monotonic) this worker saw it change, or started.
+    // The lag is the time since then: no comparison with any wall clock.
+    bool watch_heartbeat = false;
+    bool heartbeat_reading = false;
+    bool heartbeat_seen = false;    // a GET has answered
+    bool heartbeat_present = false; // the key existed then
+    std::size_t heartbeat_len = 0;
+    std::array<char, 64> heartbeat{};
+    ngx_msec_t heartbeat_changed = 0;
+    bool lag_logged = false; // this episode's first refusal was logged
     ngx_event_t check_timer{};
     std::unique_ptr<RedisLink> subscriber;
     std::unique_ptr<RedisLink> link;
@@ -327,6 +345,8 @@ char *ngx_http_auth_token_verify(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf) noexcept;
 char *ngx_http_auth_token_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
                                   void *conf) noexcept;
+char *ngx_http_auth_token_max_lag(ngx_conf_t *cf, ngx_command_t *cmd,
+                                  void *conf) noexcept;
 ngx_int_t ngx_http_auth_token_metrics_handler(ngx_http_request_t *r) noexcept;
 char *note_use(ngx_conf_t *cf) noexcept;
 char *ngx_http_auth_token_positive_msec(ngx_conf_t *cf, void *post,
@@ -372,6 +392,11 @@ ngx_command_t ngx_http_auth_token_commands[] = {
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_1MORE,
      ngx_http_auth_token_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_max_lag"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_http_auth_token_max_lag, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
 
     {ngx_string("auth_token_verify"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_auth_token_verify, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
@@ -677,6 +702,38 @@ void fail_lookup(ngx_http_auth_token_ctx_t *ctx) noexcept
     }
 }
 
+// auth_token_max_lag: this worker has seen no change of the heartbeat for
+// longer than the location allows, so what its Redis answers may predate
+// revocations made on the primary since. Logged once per episode (per
+// worker), at the first refusal; heartbeat_read() logs the end.
+bool lag_exceeded(ngx_http_request_t *r,
+                  ngx_http_auth_token_loc_conf_t *alcf) noexcept
+{
+    if (alcf->max_lag == 0) {
+        return false;
+    }
+    ngx_msec_t lag = ngx_current_msec - worker->heartbeat_changed;
+    if (lag <= alcf->max_lag) {
+        return false;
+    }
+    if (!worker->lag_logged) {
+        worker->lag_logged = true;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth token redis %s: lag of %M ms exceeds "
+                      "auth_token_max_lag %M ms: %s, lookups fail until it "
+                      "changes",
+                      worker->redis_name.c_str(), lag, alcf->max_lag,
+                      !worker->heartbeat_seen
+                          ? "GET of the heartbeat never succeeded (does the "
+                            "Redis user's ACL allow it?)"
+                      : worker->heartbeat_present
+                          ? "the heartbeat has not changed for that long"
+                          : "the heartbeat key is missing (no authtokend "
+                            "writes to this Redis's primary?)");
+    }
+    return true;
+}
+
 // Answers from the cache when it can; otherwise joins or starts the
 // worker's lookup for this key and suspends the request.
 ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
@@ -691,6 +748,15 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
                       "auth token lookup failed: no redis in this worker");
         ngx_auth_token::metrics_add(Metric::error_connect);
         ctx->outcome = Outcome::error;
+        ctx->state = LookupState::done;
+        return ngx_http_auth_token_verdict(r, ctx);
+    }
+
+    // Before the cache: its entries are kept fresh by revocation messages
+    // from the same Redis, which are just as late.
+    if (lag_exceeded(r, alcf)) {
+        ngx_auth_token::metrics_add(Metric::error_lag);
+        fail_lookup(ctx);
         ctx->state = LookupState::done;
         return ngx_http_auth_token_verdict(r, ctx);
     }
@@ -1287,7 +1353,8 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
              "Requests whose Redis lookup failed, by cause: timeout "
              "(auth_token_timeout), connect (no connection to Redis), reply "
              "(an error reply or the connection lost while waiting), "
-             "malformed (a token record that is not valid).");
+             "malformed (a token record that is not valid), lag (refused "
+             "without a lookup: auth_token_max_lag exceeded).");
     e.sample("nginx_auth_token_redis_errors_total", "cause=\"timeout\"",
              read(Metric::error_timeout));
     e.sample("nginx_auth_token_redis_errors_total", "cause=\"connect\"",
@@ -1296,6 +1363,8 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
              read(Metric::error_reply));
     e.sample("nginx_auth_token_redis_errors_total", "cause=\"malformed\"",
              read(Metric::error_malformed));
+    e.sample("nginx_auth_token_redis_errors_total", "cause=\"lag\"",
+             read(Metric::error_lag));
 
     e.family("nginx_auth_token_redis_reconnects_total", "counter",
              "Connections to Redis (lookup and subscriber) set up again after "
@@ -1678,8 +1747,63 @@ void check_subscription_start() noexcept
     }
 }
 
+// The heartbeat's GET answered: a value that differs from the last one is
+// news from the primary. The first value read only starts the comparison:
+// the worker has been counting since it started.
+void heartbeat_read(void *, bool ok,
+                    std::optional<std::string_view> value) noexcept
+{
+    if (worker == nullptr) {
+        return;
+    }
+    worker->heartbeat_reading = false;
+    if (!ok) {
+        return; // no news; lookups on this link fail on their own
+    }
+    std::string_view v = value.value_or(std::string_view());
+    std::size_t keep = std::min(v.size(), worker->heartbeat.size());
+    bool same = worker->heartbeat_seen &&
+                worker->heartbeat_present == value.has_value() &&
+                worker->heartbeat_len == v.size() &&
+                std::memcmp(worker->heartbeat.data(), v.data(), keep) == 0;
+    if (same) {
+        return;
+    }
+    bool first = !worker->heartbeat_seen;
+    worker->heartbeat_seen = true;
+    worker->heartbeat_present = value.has_value();
+    worker->heartbeat_len = v.size();
+    std::memcpy(worker->heartbeat.data(), v.data(), keep);
+    if (first) {
+        return;
+    }
+    if (worker->lag_logged) {
+        worker->lag_logged = false;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "auth token redis %s: the heartbeat changed again "
+                      "after %M ms, lookups resume",
+                      worker->redis_name.c_str(),
+                      ngx_current_msec - worker->heartbeat_changed);
+    }
+    worker->heartbeat_changed = ngx_current_msec;
+}
+
+void heartbeat_start() noexcept
+{
+    if (!worker->watch_heartbeat || worker->heartbeat_reading) {
+        return;
+    }
+    worker->heartbeat_reading = true;
+    if (!worker->link->start_get(authtoken::keys::kHeartbeat, heartbeat_read,
+                                 nullptr)) {
+        worker->heartbeat_reading = false;
+    }
+}
+
+// Every kCheckInterval: the heartbeat and the subscription check.
 void check_subscription_tick(ngx_event_t *ev) noexcept
 {
+    heartbeat_start();
     if (worker->check != WorkerState::Check::idle &&
         ngx_current_msec - worker->check_started >= kPingTimeout) {
         if (worker->check == WorkerState::Check::pinging) {
@@ -1790,8 +1914,12 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         worker = nullptr;
         return NGX_ERROR;
     }
+    worker->watch_heartbeat = amcf->max_lag_used;
+    worker->heartbeat_changed = ngx_current_msec;
     if (worker->subscriber != nullptr) {
         worker->subscriber->start();
+    }
+    if (worker->subscriber != nullptr || worker->watch_heartbeat) {
         ngx_event_t *ev = &worker->check_timer;
         ev->handler = check_subscription_tick;
         ev->log = cycle->log;
@@ -1916,6 +2044,44 @@ char *ngx_http_auth_token_metrics(ngx_conf_t *cf, ngx_command_t *,
 }
 
 // auth_token_redis address [user=...] [password=...] [db=N];
+// auth_token_max_lag time | off; below kMinMaxLag a healthy edge would
+// refuse now and then: the heartbeat is written once a second and read once
+// a second, so the time between two changes a worker sees reaches 2 s.
+constexpr ngx_msec_t kMinMaxLag = 3000;
+
+char *ngx_http_auth_token_max_lag(ngx_conf_t *cf, ngx_command_t *,
+                                  void *conf) noexcept
+{
+    auto *alcf = static_cast<ngx_http_auth_token_loc_conf_t *>(conf);
+    if (alcf->max_lag != NGX_CONF_UNSET_MSEC) {
+        return const_cast<char *>("is duplicate");
+    }
+    auto *value = static_cast<ngx_str_t *>(cf->args->elts);
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        alcf->max_lag = 0;
+        return NGX_CONF_OK;
+    }
+    ngx_msec_t lag = ngx_parse_time(&value[1], 0);
+    if (lag == static_cast<ngx_msec_t>(NGX_ERROR)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"auth_token_max_lag\", "
+                           "expected a time such as 5s, or off",
+                           &value[1]);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (lag < kMinMaxLag) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_token_max_lag %V\" is too short: the "
+                           "heartbeat is written and read once a second, so "
+                           "a healthy edge sees lags of up to 2s; use at "
+                           "least 3s, or off",
+                           &value[1]);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    alcf->max_lag = lag;
+    return NGX_CONF_OK;
+}
+
 char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept
 {
@@ -2261,6 +2427,7 @@ void *ngx_http_auth_token_create_loc_conf(ngx_conf_t *cf) noexcept
     alcf->enable = NGX_CONF_UNSET;
     alcf->keywords = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     alcf->timeout = NGX_CONF_UNSET_MSEC;
+    alcf->max_lag = NGX_CONF_UNSET_MSEC;
     return alcf;
 }
 
@@ -2272,9 +2439,13 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
+    ngx_conf_merge_msec_value(conf->max_lag, prev->max_lag, 0);
 
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_token_module));
+    if ((conf->enable || conf->verify) && conf->max_lag != 0) {
+        amcf->max_lag_used = 1;
+    }
     if ((conf->enable || conf->verify) &&
         conf->timeout > amcf->longest_timeout) {
         amcf->longest_timeout = conf->timeout;

@@ -228,6 +228,10 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s,
             const std::string
                 &v) { s.redis_timeout_ms = parse_unsigned(v, 10, 600000); }},
+        {"heartbeat_interval",
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.heartbeat_interval = parse_unsigned(v, 0, 60); }},
         {"create_secret",
          [](IssuerSettings &s,
             const std::string &v) { s.create_secret = parse_bool(v); }},

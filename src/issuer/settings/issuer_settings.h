@@ -95,6 +95,9 @@ struct IssuerSettings {
     unsigned max_connections = 1024;
     unsigned threads = 0; // password hashes at once; 0 = one per core
     unsigned redis_timeout_ms = 1000;
+    // Seconds between writes of authtoken:heartbeat, which edges with
+    // auth_token_max_lag watch; 0 = never written (daemon only).
+    unsigned heartbeat_interval = 1;
     bool create_secret = false; // daemon: create the secret file if absent
 };
 

@@ -23,7 +23,7 @@ use AuthToken::TestRedis qw(redis_port redis_server_start);
 use Exporter 'import';
 our @EXPORT = qw(replica_start replica_kill replica_port sentinel_start
                  sentinel_port sentinel_url sentinel_wait sentinel_primary
-                 edge_start edge_stop edge_port edge_get node_cmd
+                 edge_start edge_stop edge_port edge_get edge_error_log node_cmd
                  node_info wait_until);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
@@ -164,6 +164,14 @@ sub edge_stop {
     return unless $e->{started};
     nginx_prefix_stop($e->{dir});
     $e->{started} = 0;
+}
+
+# The text of edge $name's error log.
+sub edge_error_log {
+    my ($name) = @_;
+    open my $fh, '<', "$edge{$name}{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
 }
 
 my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);

@@ -51,6 +51,27 @@ void defaults_without_any_source(void **)
     assert_string_equal(s.real_ip_header.c_str(), "");
 }
 
+// heartbeat_interval: seconds, 1 by default, 0 turns the writer off, and
+// more than a minute would make any useful auth_token_max_lag impossible.
+void heartbeat_interval_default_off_and_cap(void **)
+{
+    assert_int_equal(
+        resolve_settings({}, fake_env, fake_read).heartbeat_interval, 1);
+    assert_int_equal(
+        resolve_settings({{"heartbeat_interval", "0"}}, fake_env, fake_read)
+            .heartbeat_interval,
+        0);
+    for (const char *bad : {"61", "-1", "1s", ""}) {
+        try {
+            resolve_settings({{"heartbeat_interval", bad}}, fake_env,
+                             fake_read);
+            fail_msg("accepted heartbeat_interval \"%s\"", bad);
+        } catch (const SettingsError &e) {
+            assert_non_null(strstr(e.what(), "heartbeat_interval"));
+        }
+    }
+}
+
 void flags_beat_environment_beat_file(void **)
 {
     g_files["/etc/a.conf"] = "# comment\n"
@@ -244,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup(bad_environment_value_is_named, reset),
         cmocka_unit_test_setup(flags_are_taken_out_of_argv, reset),
         cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
+        cmocka_unit_test_setup(heartbeat_interval_default_off_and_cap, reset),
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_waits),

@@ -1,6 +1,8 @@
 # The front door. Everything a developer or CI runs starts here:
 #   make        build the module, authtokend, authtokenctl and the unit tests
-#   make check  build, then run the unit tests (CTest) and the t/ suite (prove)
+#   make check  check the C++ formatting (clang-format), build, then run the
+#               unit tests (CTest) and the t/ suite (prove); make format fixes
+#               the formatting
 #   make test   check, then the same under ASan+UBSan, valgrind, the fuzzers,
 #               the module's files against a second, newer nginx, the
 #               Debian packages, and the CI subset of the planted faults
@@ -22,7 +24,7 @@ PROVE_ARGS ?= -r t/
 
 MODULE_SO  := $(abspath $(BUILD))/ngx_http_auth_token_module.so
 
-.PHONY: all deps build check test unit-test t-test test-asan test-valgrind \
+.PHONY: all deps build check format format-check test unit-test t-test test-asan test-valgrind \
         test-fuzz test-nginx-matrix test-mutation run stop bench soak \
         capacity clean
 
@@ -49,8 +51,18 @@ test:
 # The quick loop while developing.
 check:
 	@tools/ensure-deps test
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory unit-test t-test
+
+# Every C++ file as .clang-format says (clang-format 14, Debian 12's);
+# `make format` rewrites them.
+FORMAT_FILES = $(shell find src fuzz -name '*.cpp' -o -name '*.h' | sort)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) \
+	  || { echo "make format-check: run 'make format' (clang-format) and commit" >&2; exit 1; }
+format:
+	clang-format -i $(FORMAT_FILES)
 
 unit-test:
 	cd $(BUILD) && ctest --output-on-failure

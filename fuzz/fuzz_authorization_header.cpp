@@ -7,7 +7,8 @@
 //     if len(auth) == 1:  -> "No credentials provided."
 //     elif len(auth) > 2: -> "Token string should not contain spaces."
 //     try: token = auth[1].decode()
-//     except UnicodeError: -> "Token string should not contain invalid characters."
+//     except UnicodeError: -> "Token string should not contain invalid
+//     characters."
 //
 // with the module's extension of several keywords (any one may match).
 // The first input byte picks 1..3 keywords; the rest is the header value.
@@ -20,7 +21,8 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace
+{
 
 using authtoken::HeaderVerdict;
 
@@ -138,9 +140,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
     for (const auto &k : keywords) {
         detail += " " + k;
     }
-    detail += std::string("\nparse_authorization: ") + name(got.verdict) +
-              " " + fuzz::repr(got.key) + "\nDRF reference:       " +
-              name(want.verdict) + " " + fuzz::repr(want.key);
+    detail += std::string("\nparse_authorization: ") + name(got.verdict) + " " +
+              fuzz::repr(got.key) +
+              "\nDRF reference:       " + name(want.verdict) + " " +
+              fuzz::repr(want.key);
 
     FUZZ_CHECK(got.verdict == want.verdict, detail);
     if (want.verdict == HeaderVerdict::key_present) {

@@ -421,8 +421,8 @@ void run(const std::uint8_t *data, std::size_t size)
     ngx_str_t name = ngx_string("fuzz");
     static const ngx_str_t directive = ngx_string("auth_token_cache");
     static int tag;
-    ngx_shm_zone_t *zone = ngx_auth_token::cache_zone_add(
-        &cf, directive, &name, zone_size, &tag);
+    ngx_shm_zone_t *zone =
+        ngx_auth_token::cache_zone_add(&cf, directive, &name, zone_size, &tag);
     FUZZ_CHECK(zone != nullptr && zone->init != nullptr, "cache_zone_add");
     std::vector<u_char> shm(zone_size);
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(shm.data());

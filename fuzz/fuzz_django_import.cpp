@@ -45,7 +45,8 @@
 #define AUTHTOKEN_FUZZ_CHECK_NUMBER_OVERFLOW 1
 #endif
 
-namespace {
+namespace
+{
 
 using authtoken::ImportedUser;
 using nlohmann::json;
@@ -53,7 +54,8 @@ using nlohmann::json;
 std::size_t characters(const std::string &utf8)
 {
     auto text = fuzz::decode_utf8(utf8);
-    FUZZ_CHECK(text.has_value(), "not UTF-8 after nlohmann: " + fuzz::repr(utf8));
+    FUZZ_CHECK(text.has_value(),
+               "not UTF-8 after nlohmann: " + fuzz::repr(utf8));
     return text->size();
 }
 
@@ -209,9 +211,9 @@ void check_records(const std::string &text,
                        d);
             FUZZ_CHECK(keys.insert(key).second, d);
             // The authtoken.token object with this key names this user.
-            auto token = std::find_if(
-                token_objects.begin(), token_objects.end(),
-                [&](const json *t) { return t->at("pk") == key; });
+            auto token =
+                std::find_if(token_objects.begin(), token_objects.end(),
+                             [&](const json *t) { return t->at("pk") == key; });
             FUZZ_CHECK(token != token_objects.end(), d);
             FUZZ_CHECK((*token)->at("fields").at("user") == u.uid, d);
             FUZZ_CHECK(or_empty((*token)->at("fields"), "created") ==
@@ -231,10 +233,10 @@ std::string write_dumpdata(const std::vector<ImportedUser> &users)
     json out = json::array();
     for (const ImportedUser &u : users) {
         if (u.token_key) {
-            out.push_back({{"model", "authtoken.token"},
-                           {"pk", *u.token_key},
-                           {"fields",
-                            {{"user", u.uid}, {"created", u.token_created}}}});
+            out.push_back(
+                {{"model", "authtoken.token"},
+                 {"pk", *u.token_key},
+                 {"fields", {{"user", u.uid}, {"created", u.token_created}}}});
         }
     }
     for (auto it = users.rbegin(); it != users.rend(); ++it) {
@@ -279,10 +281,9 @@ void check_round_trip(const std::string &text,
     }
     FUZZ_CHECK(reread.size() == users.size(), d);
     for (const ImportedUser &u : users) {
-        auto match = std::find_if(reread.begin(), reread.end(),
-                                  [&](const ImportedUser &r) {
-                                      return r.uid == u.uid;
-                                  });
+        auto match =
+            std::find_if(reread.begin(), reread.end(),
+                         [&](const ImportedUser &r) { return r.uid == u.uid; });
         FUZZ_CHECK(match != reread.end() && same(*match, u), d);
     }
 }

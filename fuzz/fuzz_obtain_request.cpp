@@ -25,7 +25,8 @@
 
 #include <set>
 
-namespace {
+namespace
+{
 
 using fuzz::Input;
 
@@ -160,9 +161,8 @@ constexpr std::size_t kContentTypeCount =
 void run_raw(Input &in)
 {
     std::uint8_t pick = in.byte();
-    std::string content_type = pick < kContentTypeCount
-                                   ? kContentTypes[pick]
-                                   : in.until('\n');
+    std::string content_type =
+        pick < kContentTypeCount ? kContentTypes[pick] : in.until('\n');
     std::string body = in.rest();
     check_answer_shape(content_type, body, parse(content_type, body));
 }
@@ -272,8 +272,9 @@ void run_form(Input &in, const std::vector<char32_t> &u,
     if (layout & 16) {
         body += "&";
     }
-    const char *type = (layout & 32) ? "application/x-www-form-urlencoded; charset=UTF-8"
-                                     : "application/x-www-form-urlencoded";
+    const char *type = (layout & 32)
+                           ? "application/x-www-form-urlencoded; charset=UTF-8"
+                           : "application/x-www-form-urlencoded";
     check_round_trip(type, body, u, p);
 }
 
@@ -386,7 +387,11 @@ std::string json_string(const std::vector<char32_t> &text, std::uint8_t style)
         } else if (short_escapes && (c == '\n' || c == '\t' || c == '\r' ||
                                      c == '\b' || c == '\f')) {
             out += '\\';
-            out += c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : c == '\b' ? 'b' : 'f';
+            out += c == '\n'   ? 'n'
+                   : c == '\t' ? 't'
+                   : c == '\r' ? 'r'
+                   : c == '\b' ? 'b'
+                               : 'f';
         } else if (c < 0x20) {
             out += u_escape(c);
         } else if (c >= 0x80 && escape_non_ascii) {
@@ -421,8 +426,8 @@ void run_json(Input &in, const std::vector<char32_t> &u,
     }
     body += (layout & 8) ? pass + "," + ws + user : user + "," + ws + pass;
     body += ws + "}" + ws;
-    const char *type = (layout & 32) ? "application/json; charset=utf-8"
-                                     : "application/json";
+    const char *type =
+        (layout & 32) ? "application/json; charset=utf-8" : "application/json";
     if (layout & 16) {
         // json.loads() refuses a str that starts with a BOM, and DRF's
         // utf-8 StreamReader keeps it: a 400 whatever the fields say.

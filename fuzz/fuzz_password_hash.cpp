@@ -37,7 +37,8 @@
 #include <algorithm>
 #include <memory>
 
-namespace {
+namespace
+{
 
 namespace pw = authtoken::passwords;
 using fuzz::Input;
@@ -145,8 +146,8 @@ void run_arbitrary(Input &in)
 {
     std::string raw = in.short_string();
     std::string encoded = in.rest();
-    std::string d = "raw " + fuzz::repr(raw) + "\nencoded " +
-                    fuzz::repr(encoded);
+    std::string d =
+        "raw " + fuzz::repr(raw) + "\nencoded " + fuzz::repr(encoded);
     const pw::HasherPolicy policy{1000, true}; // insecure_test_hashing
 
     bool unusable = !encoded.empty() && encoded[0] == '!';
@@ -270,8 +271,8 @@ void run_pbkdf2(Input &in)
     }
     bool sha1 = flags & 1;
     std::string encoded = django_pbkdf2_encode(raw, salt, iterations, sha1);
-    std::string d = "raw " + fuzz::repr(raw) + "\nencoded " +
-                    fuzz::repr(encoded);
+    std::string d =
+        "raw " + fuzz::repr(raw) + "\nencoded " + fuzz::repr(encoded);
 
     FUZZ_CHECK(pw::check_password(raw, encoded), d);
     FUZZ_CHECK(!pw::check_password(raw + "x", encoded), d);
@@ -312,8 +313,8 @@ void run_pbkdf2(Input &in)
     bool ok = true;
     bool want = django_pbkdf2_verify(raw, mutated, ok);
     if (ok) {
-        d += "\nmutated " + fuzz::repr(mutated) + "\nDjango: " +
-             (want ? "match" : "no match");
+        d += "\nmutated " + fuzz::repr(mutated) +
+             "\nDjango: " + (want ? "match" : "no match");
         FUZZ_CHECK(pw::check_password(raw, mutated) == want, d);
     }
 }
@@ -339,9 +340,9 @@ void run_argon2(Input &in)
     std::string raw = in.short_string();
 
     std::vector<unsigned char> hash(hash_length);
-    std::size_t encoded_length =
-        argon2_encodedlen(passes, memory, lanes, static_cast<std::uint32_t>(salt.size()),
-                          static_cast<std::uint32_t>(hash_length), type);
+    std::size_t encoded_length = argon2_encodedlen(
+        passes, memory, lanes, static_cast<std::uint32_t>(salt.size()),
+        static_cast<std::uint32_t>(hash_length), type);
     std::string encoded(encoded_length, '\0');
     int rc = argon2_hash(passes, memory, lanes, raw.data(), raw.size(),
                          salt.data(), salt.size(), hash.data(), hash.size(),

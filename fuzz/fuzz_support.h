@@ -12,7 +12,8 @@
 #include <string_view>
 #include <vector>
 
-namespace fuzz {
+namespace fuzz
+{
 
 // An invariant failure: print what broke and abort(), which libFuzzer
 // reports as a crash and keeps the input for.
@@ -101,7 +102,10 @@ class Input
         return out;
     }
 
-    bool empty() const { return rest_.empty(); }
+    bool empty() const
+    {
+        return rest_.empty();
+    }
 
   private:
     std::string_view rest_;
@@ -122,7 +126,9 @@ struct Decoded {
 
 inline std::optional<Decoded> decode_one(std::string_view s, std::size_t at)
 {
-    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[at + k]); };
+    auto b = [&](std::size_t k) {
+        return static_cast<unsigned char>(s[at + k]);
+    };
     unsigned char lead = b(0);
     std::size_t length;
     char32_t value;

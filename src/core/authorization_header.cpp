@@ -3,8 +3,10 @@
 #include "core/ascii.h"
 #include "core/utf8.h"
 
-namespace authtoken {
-namespace {
+namespace authtoken
+{
+namespace
+{
 
 // Cuts the next whitespace-separated part off the front of `rest`.
 std::string_view next_part(std::string_view &rest) noexcept

@@ -5,7 +5,8 @@
 #include <cstddef>
 #include <string_view>
 
-namespace authtoken {
+namespace authtoken
+{
 
 enum class HeaderVerdict {
     not_provided,       // no header, empty, or another scheme: not ours

@@ -2,7 +2,8 @@
 // and percent-escapes; Django's base64), shared so there is one of each.
 #pragma once
 
-namespace authtoken {
+namespace authtoken
+{
 
 // 0-15 for [0-9a-fA-F], -1 for anything else.
 constexpr int hex_digit_value(char c) noexcept

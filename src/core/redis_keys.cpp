@@ -3,15 +3,18 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace authtoken::keys {
+namespace authtoken::keys
+{
 
-namespace {
+namespace
+{
 
 using LookupBytes = std::array<char, TokenRecordLookup::kCapacity>;
 
 // Writes RESP into a fixed array; usable at compile time, where writing
 // past the end is an error (the throw cannot be evaluated).
-class RespWriter {
+class RespWriter
+{
   public:
     constexpr explicit RespWriter(LookupBytes &out) : out_(out) {}
     constexpr void header(char type, std::size_t n)
@@ -52,7 +55,10 @@ class RespWriter {
         }
         out_[len_++] = c;
     }
-    constexpr std::size_t length() const { return len_; }
+    constexpr std::size_t length() const
+    {
+        return len_;
+    }
 
   private:
     LookupBytes &out_;

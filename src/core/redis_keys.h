@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-namespace authtoken::keys {
+namespace authtoken::keys
+{
 
 inline constexpr int kSchemaVersion = 1;
 
@@ -45,7 +46,8 @@ inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {
     "uid", "user", "active", "expires"};
 
 // "authtoken:token:<64 hex>", built without allocating (module hot path).
-class TokenRecordKey {
+class TokenRecordKey
+{
   public:
     static constexpr std::size_t kLength = kTokenPrefix.size() + 64;
 
@@ -69,7 +71,8 @@ class TokenRecordKey {
 // in RESP: hiredis takes it as is (redisAsyncFormattedCommand), so a lookup
 // neither formats nor allocates a command. Same bytes as hiredis's own
 // formatting of that argv.
-class TokenRecordLookup {
+class TokenRecordLookup
+{
   public:
     static constexpr std::size_t kCapacity = 160;
     static const std::size_t kLength; // of resp(), at most kCapacity

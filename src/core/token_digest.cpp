@@ -6,7 +6,8 @@
 
 #include <stdexcept>
 
-namespace authtoken {
+namespace authtoken
+{
 
 void TokenDigester::FreeMd::operator()(evp_md_st *md) const noexcept
 {

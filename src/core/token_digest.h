@@ -9,7 +9,8 @@
 struct evp_md_st;
 struct evp_md_ctx_st;
 
-namespace authtoken {
+namespace authtoken
+{
 
 using Sha256Hex = std::array<char, 64>;
 using Sha256 = std::array<unsigned char, 32>;
@@ -17,7 +18,8 @@ using Sha256 = std::array<unsigned char, 32>;
 // Holds the fetched digest implementation and one context, so that hashing
 // on the hot path allocates nothing. One per thread (an nginx worker has
 // one); not thread-safe.
-class TokenDigester {
+class TokenDigester
+{
   public:
     TokenDigester();
     // Computes SHA-256(key) as 64 lowercase hex characters. Returns false

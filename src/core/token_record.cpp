@@ -1,7 +1,9 @@
 #include "core/token_record.h"
 
-namespace authtoken {
-namespace {
+namespace authtoken
+{
+namespace
+{
 
 bool parse_decimal(std::string_view text, std::int64_t &out) noexcept
 {

@@ -7,7 +7,8 @@
 #include <optional>
 #include <string_view>
 
-namespace authtoken {
+namespace authtoken
+{
 
 // The fields of one record as Redis answered HMGET (nullopt = nil), in the
 // order of keys::kTokenRecordFields. The views borrow the reply.

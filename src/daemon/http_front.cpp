@@ -5,7 +5,6 @@
 #include "daemon/event_log.h"
 #include "drf/json_renderer.h"
 
-
 #include <atomic>
 #include <cstdlib>
 
@@ -122,7 +121,8 @@ HttpResponse handle_health(RedisPool &pool)
         return json_answer(200, R"({"status":"ok"})");
     } catch (const RedisError &e) {
         log::error(std::string("healthz: redis failed: ") + e.what());
-        HttpResponse res = json_answer(503, std::string(drf::kUnavailable.body));
+        HttpResponse res =
+            json_answer(503, std::string(drf::kUnavailable.body));
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return res;
     }

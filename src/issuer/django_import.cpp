@@ -244,8 +244,9 @@ json parse_json(std::string_view text)
     try {
         return json::parse(text.begin(), text.end());
     } catch (const json::out_of_range &) {
-        throw DumpdataError(line_and_column(text, find_number_overflow(text) + 1) +
-                            ": number too large");
+        throw DumpdataError(
+            line_and_column(text, find_number_overflow(text) + 1) +
+            ": number too large");
     } catch (const json::parse_error &e) {
         // e.what() is "[json.exception.parse_error.101] parse error at
         // line 3, column 5: ..."; keep the part after the position.

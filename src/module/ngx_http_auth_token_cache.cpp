@@ -7,8 +7,10 @@
 #include <cstring>
 #include <type_traits>
 
-namespace ngx_auth_token {
-namespace {
+namespace ngx_auth_token
+{
+namespace
+{
 
 // One entry: a single slab allocation holds the entry and its strings.
 //
@@ -315,9 +317,10 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
     ctx->sh->seq_known = false;
     ngx_memzero(ctx->sh->subscribers, sizeof(ctx->sh->subscribers));
 
-    std::size_t len = sizeof(" in auth_token_cache zone \"\"") +
-                      shm_zone->shm.name.len;
-    ctx->shpool->log_ctx = static_cast<u_char *>(ngx_slab_alloc(ctx->shpool, len));
+    std::size_t len =
+        sizeof(" in auth_token_cache zone \"\"") + shm_zone->shm.name.len;
+    ctx->shpool->log_ctx =
+        static_cast<u_char *>(ngx_slab_alloc(ctx->shpool, len));
     if (ctx->shpool->log_ctx == nullptr) {
         return NGX_ERROR;
     }
@@ -332,7 +335,8 @@ CacheContext *context(ngx_shm_zone_t *zone)
     return static_cast<CacheContext *>(zone->data);
 }
 
-class ZoneLock {
+class ZoneLock
+{
   public:
     explicit ZoneLock(CacheContext *ctx) : ctx_(ctx)
     {
@@ -537,7 +541,8 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     }
 
     std::size_t size = offsetof(CacheNode, data) + user.len + uid.len;
-    auto *cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
+    auto *cn =
+        static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
     for (int evicted = 0; cn == nullptr && evicted < kEvictOnFailure;) {
         // Out of memory: unknown tokens go first, then the oldest found one.
         ngx_queue_t *victims = !ngx_queue_empty(&ctx->sh->negative)
@@ -546,8 +551,8 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
         if (ngx_queue_empty(victims)) {
             break;
         }
-        evict_locked(
-            ctx, ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
+        evict_locked(ctx,
+                     ngx_queue_data(ngx_queue_last(victims), CacheNode, queue));
         evicted++;
         cn = static_cast<CacheNode *>(ngx_slab_alloc_locked(ctx->shpool, size));
     }

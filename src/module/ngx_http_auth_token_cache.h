@@ -19,7 +19,8 @@
 
 #include <cstdint>
 
-namespace ngx_auth_token {
+namespace ngx_auth_token
+{
 
 struct CachePolicy {
     ngx_msec_t valid;   // how long a found token is trusted
@@ -29,7 +30,7 @@ struct CachePolicy {
 
 struct CachedEntry {
     authtoken::TokenVerdict verdict; // names_user(), unknown or expired
-    ngx_str_t user; // copied into the caller's pool
+    ngx_str_t user;                  // copied into the caller's pool
     ngx_str_t uid;
 };
 

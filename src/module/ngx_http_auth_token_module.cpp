@@ -57,7 +57,8 @@ extern "C" {
 extern ngx_module_t ngx_http_auth_token_module;
 }
 
-namespace {
+namespace
+{
 
 using authtoken::HeaderVerdict;
 using authtoken::Sha256;
@@ -72,9 +73,9 @@ using ngx_auth_token::RedisLink;
 // --- configuration --------------------------------------------------------
 
 struct ngx_http_auth_token_main_conf_t {
-    ngx_str_t redis_name;  // as configured, for logs
-    ngx_str_t redis_host;  // numeric address or unix path
-    ngx_int_t redis_port;  // 0 for unix sockets
+    ngx_str_t redis_name; // as configured, for logs
+    ngx_str_t redis_host; // numeric address or unix path
+    ngx_int_t redis_port; // 0 for unix sockets
     ngx_str_t redis_user;
     ngx_str_t redis_password;
     ngx_int_t redis_db;
@@ -223,7 +224,7 @@ struct SharedLookup {
     Sha256 digest;
     PendingLookup *pending;
     std::uint64_t started_us; // metrics_now_us() when sent
-    ngx_queue_t waiters; // of ngx_http_auth_token_ctx_t::waiting
+    ngx_queue_t waiters;      // of ngx_http_auth_token_ctx_t::waiting
     // Where and under which revision to store; store_zone is nullptr when
     // the starter bypassed the cache, and once the answer is stored.
     ngx_shm_zone_t *store_zone;
@@ -440,14 +441,14 @@ ngx_http_variable_t ngx_http_auth_token_vars[] = {
 // --- module ---------------------------------------------------------------
 
 ngx_http_module_t ngx_http_auth_token_module_ctx = {
-    ngx_http_auth_token_add_variables,     // preconfiguration
-    ngx_http_auth_token_init,              // postconfiguration
-    ngx_http_auth_token_create_main_conf,  // create main configuration
-    ngx_http_auth_token_init_main_conf,    // init main configuration
-    nullptr,                               // create server configuration
-    nullptr,                               // merge server configuration
-    ngx_http_auth_token_create_loc_conf,   // create location configuration
-    ngx_http_auth_token_merge_loc_conf     // merge location configuration
+    ngx_http_auth_token_add_variables,    // preconfiguration
+    ngx_http_auth_token_init,             // postconfiguration
+    ngx_http_auth_token_create_main_conf, // create main configuration
+    ngx_http_auth_token_init_main_conf,   // init main configuration
+    nullptr,                              // create server configuration
+    nullptr,                              // merge server configuration
+    ngx_http_auth_token_create_loc_conf,  // create location configuration
+    ngx_http_auth_token_merge_loc_conf    // merge location configuration
 };
 
 } // namespace
@@ -466,13 +467,14 @@ ngx_module_t ngx_http_auth_token_module = {
     nullptr,                          // exit master
     NGX_MODULE_V1_PADDING};
 
-namespace {
+namespace
+{
 
 // --- the access handler ---------------------------------------------------
 
 ngx_str_t status_word(Outcome outcome)
 {
-    static ngx_str_t words[] = {ngx_null_string,   ngx_string("ok"),
+    static ngx_str_t words[] = {ngx_null_string,       ngx_string("ok"),
                                 ngx_string("missing"), ngx_string("malformed"),
                                 ngx_string("invalid"), ngx_string("inactive"),
                                 ngx_string("error")};
@@ -811,8 +813,7 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
         const char *why = nullptr;
         fresh->started_us = ngx_auth_token::metrics_now_us();
         fresh->pending = worker->link->start_lookup(
-            command.resp(), ngx_http_auth_token_lookup_done, fresh.get(),
-            &why);
+            command.resp(), ngx_http_auth_token_lookup_done, fresh.get(), &why);
         if (fresh->pending == nullptr) {
             worker->in_flight.erase(found);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1023,8 +1024,8 @@ void ngx_http_auth_token_cleanup(void *data) noexcept
 ngx_int_t add_www_authenticate(ngx_http_request_t *r,
                                ngx_http_auth_token_loc_conf_t *alcf) noexcept
 {
-    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
-        ngx_list_push(&r->headers_out.headers));
+    ngx_table_elt_t *h =
+        static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
     if (h == nullptr) {
         return NGX_ERROR;
     }
@@ -1042,8 +1043,8 @@ ngx_int_t add_www_authenticate(ngx_http_request_t *r,
 
 ngx_int_t add_retry_after(ngx_http_request_t *r) noexcept
 {
-    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
-        ngx_list_push(&r->headers_out.headers));
+    ngx_table_elt_t *h =
+        static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
     if (h == nullptr) {
         return NGX_ERROR;
     }
@@ -1197,8 +1198,8 @@ ngx_int_t ngx_http_auth_token_body_filter(ngx_http_request_t *r,
         return NGX_ERROR;
     }
     // The bodies are constants; memory = 1 marks them read-only.
-    b->pos = reinterpret_cast<u_char *>(
-        const_cast<char *>(ctx->detail_body.data()));
+    b->pos =
+        reinterpret_cast<u_char *>(const_cast<char *>(ctx->detail_body.data()));
     b->last = b->pos + ctx->detail_body.size();
     b->memory = 1;
     b->last_buf = 1;
@@ -1570,9 +1571,9 @@ ngx_int_t ngx_http_auth_token_variable(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_auth_token_add_variables(ngx_conf_t *cf) noexcept
 {
-    for (ngx_http_variable_t *v = ngx_http_auth_token_vars; v->name.len;
-         v++) {
-        ngx_http_variable_t *var = ngx_http_add_variable(cf, &v->name, v->flags);
+    for (ngx_http_variable_t *v = ngx_http_auth_token_vars; v->name.len; v++) {
+        ngx_http_variable_t *var =
+            ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == nullptr) {
             return NGX_ERROR;
         }
@@ -1850,8 +1851,7 @@ void on_subscription_lost(void *) noexcept
 ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
 {
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
-        ngx_http_cycle_get_module_main_conf(cycle,
-                                            ngx_http_auth_token_module));
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_auth_token_module));
     if (amcf == nullptr) {
         return NGX_OK;
     }
@@ -2119,8 +2119,8 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     if (addr.sockaddr->sa_family == AF_UNIX) {
         // nginx keeps "unix:" in front of the path in addr.name.
         ngx_str_t path = u.host;
-        amcf->redis_host.data = static_cast<u_char *>(
-            ngx_pnalloc(cf->pool, path.len + 1));
+        amcf->redis_host.data =
+            static_cast<u_char *>(ngx_pnalloc(cf->pool, path.len + 1));
         if (amcf->redis_host.data == nullptr) {
             return static_cast<char *>(NGX_CONF_ERROR);
         }
@@ -2216,8 +2216,8 @@ char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
-    alcf->keywords = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                      sizeof(ngx_str_t));
+    alcf->keywords =
+        ngx_array_create(cf->pool, cf->args->nelts - 1, sizeof(ngx_str_t));
     if (alcf->keywords == nullptr) {
         return static_cast<char *>(NGX_CONF_ERROR);
     }
@@ -2496,8 +2496,8 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     conf->keyword_count = conf->keywords->nelts;
-    conf->keyword_views = static_cast<std::string_view *>(ngx_palloc(
-        cf->pool, conf->keyword_count * sizeof(std::string_view)));
+    conf->keyword_views = static_cast<std::string_view *>(
+        ngx_palloc(cf->pool, conf->keyword_count * sizeof(std::string_view)));
     if (conf->keyword_views == nullptr) {
         return static_cast<char *>(NGX_CONF_ERROR);
     }

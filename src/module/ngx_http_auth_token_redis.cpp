@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstring>
 
-namespace ngx_auth_token {
-namespace {
+namespace ngx_auth_token
+{
+namespace
+{
 
 constexpr ngx_msec_t kFirstBackoff = 50;
 // Lookups fail fast while disconnected, so the cap bounds how long after
@@ -459,7 +461,8 @@ PendingLookup *RedisLink::start_lookup(std::string_view command,
     lookup->data = data;
 
     if (redisAsyncFormattedCommand(ac_, on_lookup_reply_cb, lookup,
-                                   command.data(), command.size()) != REDIS_OK) {
+                                   command.data(),
+                                   command.size()) != REDIS_OK) {
         release_slot(lookup);
         *why = "connection is closing";
         return nullptr;
@@ -560,7 +563,7 @@ void RedisLink::on_reply(PendingLookup *lookup, void *reply) noexcept
     LookupReply result;
     auto *r = static_cast<redisReply *>(reply);
     if (r == nullptr) {
-        result.error = failure_ != nullptr          ? failure_
+        result.error = failure_ != nullptr            ? failure_
                        : (ac_ != nullptr && ac_->err) ? ac_->errstr
                                                       : "connection closed";
     } else if (r->type == REDIS_REPLY_ERROR) {

@@ -26,10 +26,11 @@
 
 struct redisAsyncContext;
 
-namespace ngx_auth_token {
+namespace ngx_auth_token
+{
 
 struct RedisAddress {
-    std::string host;      // numeric address, resolved at config time
+    std::string host; // numeric address, resolved at config time
     int port = 6379;
     std::string unix_path; // set for unix:/path
     std::string user;      // AUTH user password (ACL), when not empty
@@ -66,10 +67,10 @@ struct SubscriptionHandler {
 
 struct PendingLookup;
 
-class RedisLink {
+class RedisLink
+{
   public:
-    RedisLink(RedisAddress address, ngx_msec_t connect_timeout,
-              ngx_log_t *log);
+    RedisLink(RedisAddress address, ngx_msec_t connect_timeout, ngx_log_t *log);
     // A subscriber link: SUBSCRIBE `channel` on every (re)connect.
     RedisLink(RedisAddress address, ngx_msec_t connect_timeout, ngx_log_t *log,
               std::string channel, const SubscriptionHandler &handler);
@@ -162,7 +163,7 @@ class RedisLink {
     RedisAddress address_;
     ngx_msec_t connect_timeout_;
     ngx_log_t *log_;
-    std::string channel_; // empty for a lookup link
+    std::string channel_;      // empty for a lookup link
     std::string ping_pattern_; // channel_ + ":ping", see connect()
     SubscriptionHandler subscription_;
     bool subscribed_ = false;
@@ -206,7 +207,7 @@ class RedisLink {
 
 struct PendingLookup {
     RedisLink *link = nullptr;
-    LookupCallback callback = nullptr; // nullptr once abandoned
+    LookupCallback callback = nullptr;      // nullptr once abandoned
     ValueCallback value_callback = nullptr; // for start_get() instead
     void *data = nullptr;
 };

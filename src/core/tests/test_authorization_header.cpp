@@ -10,7 +10,8 @@
 using authtoken::HeaderVerdict;
 using authtoken::parse_authorization;
 
-namespace {
+namespace
+{
 
 const std::string_view kToken[] = {"Token"};
 const std::string_view kTokenAndBearer[] = {"Token", "Bearer"};
@@ -73,8 +74,12 @@ void test_more_than_two_parts_contain_spaces(void **)
 {
     expect("Token abc extra", HeaderVerdict::contains_spaces);
     expect("Token a b c d", HeaderVerdict::contains_spaces);
-    expect("Token abc\x0b" "def", HeaderVerdict::contains_spaces);
-    expect("Token abc\x0c" "def", HeaderVerdict::contains_spaces);
+    expect("Token abc\x0b"
+           "def",
+           HeaderVerdict::contains_spaces);
+    expect("Token abc\x0c"
+           "def",
+           HeaderVerdict::contains_spaces);
 }
 
 void test_parts_are_counted_before_the_key_is_decoded(void **)
@@ -88,16 +93,24 @@ void test_all_six_ascii_whitespace_bytes_separate(void **)
     expect("Token\tabc", HeaderVerdict::key_present, "abc");
     expect("Token\nabc", HeaderVerdict::key_present, "abc");
     expect("Token\rabc", HeaderVerdict::key_present, "abc");
-    expect("Token\x0b" "abc", HeaderVerdict::key_present, "abc");
-    expect("Token\x0c" "abc", HeaderVerdict::key_present, "abc");
+    expect("Token\x0b"
+           "abc",
+           HeaderVerdict::key_present, "abc");
+    expect("Token\x0c"
+           "abc",
+           HeaderVerdict::key_present, "abc");
     expect("Token  \t abc  ", HeaderVerdict::key_present, "abc");
 }
 
 void test_non_ascii_spaces_do_not_separate(void **)
 {
     // NBSP (0xa0 in latin-1) is not whitespace for bytes.split().
-    expect("Token\xa0" "abc", HeaderVerdict::not_provided);
-    expect("Token a\xa0" "b", HeaderVerdict::invalid_characters);
+    expect("Token\xa0"
+           "abc",
+           HeaderVerdict::not_provided);
+    expect("Token a\xa0"
+           "b",
+           HeaderVerdict::invalid_characters);
 }
 
 void test_key_must_be_valid_utf8(void **)
@@ -114,20 +127,20 @@ void test_utf8_rules_match_python_strict_decoder(void **)
     using authtoken::is_valid_utf8;
     assert_true(is_valid_utf8(""));
     assert_true(is_valid_utf8("plain"));
-    assert_true(is_valid_utf8("\xc2\x80"));         // U+0080
-    assert_true(is_valid_utf8("\xef\xbf\xbf"));     // U+FFFF
-    assert_true(is_valid_utf8("\xf4\x8f\xbf\xbf")); // U+10FFFF
-    assert_false(is_valid_utf8("\xc0\x80"));        // overlong NUL
-    assert_false(is_valid_utf8("\xc1\xbf"));        // overlong
-    assert_false(is_valid_utf8("\xe0\x80\x80"));    // overlong
-    assert_false(is_valid_utf8("\xed\xa0\x80"));    // surrogate U+D800
+    assert_true(is_valid_utf8("\xc2\x80"));          // U+0080
+    assert_true(is_valid_utf8("\xef\xbf\xbf"));      // U+FFFF
+    assert_true(is_valid_utf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
+    assert_false(is_valid_utf8("\xc0\x80"));         // overlong NUL
+    assert_false(is_valid_utf8("\xc1\xbf"));         // overlong
+    assert_false(is_valid_utf8("\xe0\x80\x80"));     // overlong
+    assert_false(is_valid_utf8("\xed\xa0\x80"));     // surrogate U+D800
     assert_false(is_valid_utf8("\xf0\x80\x80\x80")); // overlong
     assert_false(is_valid_utf8("\xf4\x90\x80\x80")); // above U+10FFFF
     assert_false(is_valid_utf8("\xf5\x80\x80\x80"));
-    assert_false(is_valid_utf8("\x80"));             // lone continuation
-    assert_false(is_valid_utf8("\xc3"));             // truncated
-    assert_false(is_valid_utf8("\xe2\x82"));         // truncated
-    assert_false(is_valid_utf8("\xe2\x28\xa1"));     // bad continuation
+    assert_false(is_valid_utf8("\x80"));         // lone continuation
+    assert_false(is_valid_utf8("\xc3"));         // truncated
+    assert_false(is_valid_utf8("\xe2\x82"));     // truncated
+    assert_false(is_valid_utf8("\xe2\x28\xa1")); // bad continuation
 }
 
 void test_key_format_is_not_checked(void **)

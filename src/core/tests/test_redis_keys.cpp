@@ -18,7 +18,8 @@
 // Last: cmocka's macros (fail, _fail) clash with names in <regex>.
 #include "cmocka_cpp.h"
 
-namespace {
+namespace
+{
 
 std::string hiredis_format(const std::vector<std::string> &args)
 {
@@ -40,7 +41,8 @@ std::string hiredis_format(const std::vector<std::string> &args)
 std::string hmget_by_hiredis(const authtoken::Sha256Hex &digest)
 {
     std::vector<std::string> args = {
-        "HMGET", "authtoken:token:" + std::string(digest.data(), digest.size())};
+        "HMGET",
+        "authtoken:token:" + std::string(digest.data(), digest.size())};
     for (auto f : authtoken::keys::kTokenRecordFields) {
         args.emplace_back(f);
     }
@@ -65,7 +67,8 @@ void test_lookup_command_bytes_written_out(void **)
 
 void test_lookup_command_is_hiredis_formatting_of_hmget(void **)
 {
-    for (const char *key : {"", "abc", "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}) {
+    for (const char *key :
+         {"", "abc", "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}) {
         auto digest = authtoken::token_digest_hex(key);
         authtoken::keys::TokenRecordLookup lookup(digest);
         std::string expected = hmget_by_hiredis(digest);

@@ -8,7 +8,8 @@
 #include <cctype>
 #include <string>
 
-namespace {
+namespace
+{
 
 std::string hex(const authtoken::Sha256Hex &d)
 {
@@ -33,9 +34,11 @@ void test_digester_is_reusable_and_deterministic(void **)
 {
     authtoken::TokenDigester digester;
     authtoken::Sha256Hex a{}, b{}, c{};
-    assert_true(digester.digest_hex("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", a));
+    assert_true(
+        digester.digest_hex("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", a));
     assert_true(digester.digest_hex("other", b));
-    assert_true(digester.digest_hex("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", c));
+    assert_true(
+        digester.digest_hex("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", c));
     assert_true(a == c);
     assert_false(a == b);
 }

@@ -9,7 +9,8 @@ using authtoken::judge_token_record;
 using authtoken::TokenRecordView;
 using authtoken::TokenVerdict;
 
-namespace {
+namespace
+{
 
 constexpr std::int64_t kNow = 1800000000;
 

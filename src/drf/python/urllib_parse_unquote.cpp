@@ -16,7 +16,8 @@ std::string percent_decode(std::string_view run)
     bytes.reserve(run.size());
     for (std::size_t i = 0; i < run.size(); i++) {
         bool escape = run[i] == '%' && i + 2 < run.size() &&
-                      hex_digit_value(run[i + 1]) >= 0 && hex_digit_value(run[i + 2]) >= 0;
+                      hex_digit_value(run[i + 1]) >= 0 &&
+                      hex_digit_value(run[i + 2]) >= 0;
         if (escape) {
             bytes += static_cast<char>(hex_digit_value(run[i + 1]) * 16 +
                                        hex_digit_value(run[i + 2]));

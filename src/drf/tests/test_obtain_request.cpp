@@ -997,9 +997,8 @@ void test_expected_bodies_are_drf_bytes_written_out(void **)
             .c_str(),
         R"({"username":["This field may not be blank."],)"
         R"("password":["This field is required."]})");
-    assert_string_equal(
-        detail("JSON parse error - Expecting value").c_str(),
-        R"({"detail":"JSON parse error - Expecting value"})");
+    assert_string_equal(detail("JSON parse error - Expecting value").c_str(),
+                        R"({"detail":"JSON parse error - Expecting value"})");
     expect_bad_request(kJson, "null",
                        R"({"non_field_errors":["No data provided"]})");
     expect_bad_request(kJson, R"({"username":null,"password":null})",

@@ -14,7 +14,8 @@ std::string percent_decode(std::string_view text)
     std::string out;
     for (std::size_t i = 0; i < text.size(); i++) {
         if (text[i] == '%' && i + 2 < text.size() &&
-            hex_digit_value(text[i + 1]) >= 0 && hex_digit_value(text[i + 2]) >= 0) {
+            hex_digit_value(text[i + 1]) >= 0 &&
+            hex_digit_value(text[i + 2]) >= 0) {
             out.push_back(static_cast<char>(hex_digit_value(text[i + 1]) * 16 +
                                             hex_digit_value(text[i + 2])));
             i += 2;

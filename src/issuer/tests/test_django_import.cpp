@@ -122,9 +122,8 @@ void lengths_are_counted_in_characters_as_django_does(void **)
         cyrillic += "\xd0\xb6"; // U+0436, two bytes
     }
     auto users = authtoken::parse_django_dumpdata(
-        std::string("[") + user_json("1", ("\"" + cyrillic + "\"").c_str(),
-                                     "true") +
-        "]");
+        std::string("[") +
+        user_json("1", ("\"" + cyrillic + "\"").c_str(), "true") + "]");
     assert_int_equal(users.size(), 1);
     expect_error(std::string("[") +
                      user_json("1", ("\"" + cyrillic + "x\"").c_str(), "true") +

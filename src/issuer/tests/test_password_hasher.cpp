@@ -679,9 +679,9 @@ void test_work_bounds_refuse_before_hashing(void **)
     // Every argon2 parameter within its own bound, but 1 GiB x 64 passes
     // together would take minutes (found by fuzz_password_hash's review).
     const double heavy = seconds_taken([&] {
-        assert_false(check_password(
-            "password", "argon2$argon2id$v=19$m=1048576,t=64,p=64$"
-                        "c2FsdHNhbHQ$aGFzaGhhc2g"));
+        assert_false(check_password("password",
+                                    "argon2$argon2id$v=19$m=1048576,t=64,p=64$"
+                                    "c2FsdHNhbHQ$aGFzaGhhc2g"));
     });
     assert_true(heavy < 1.0);
 }

@@ -1423,31 +1423,42 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
                               reinterpret_cast<char *>(zones[i]->shm.name.data),
                               zones[i]->shm.name.len));
         }
-        e.family("nginx_auth_token_cache_entries", "gauge",
-                 "Entries held in an auth_token_cache zone.");
-        for (ngx_uint_t i = 0; i < n; i++) {
-            e.sample("nginx_auth_token_cache_entries", labels[i],
-                     stats[i].entries);
-        }
-        e.family("nginx_auth_token_cache_used_bytes", "gauge",
-                 "Bytes of an auth_token_cache zone in use (whole pages of "
-                 "its slab allocator).");
-        for (ngx_uint_t i = 0; i < n; i++) {
-            e.sample("nginx_auth_token_cache_used_bytes", labels[i],
-                     stats[i].used_bytes);
-        }
-        e.family("nginx_auth_token_cache_size_bytes", "gauge",
-                 "The size of an auth_token_cache zone.");
-        for (ngx_uint_t i = 0; i < n; i++) {
-            e.sample("nginx_auth_token_cache_size_bytes", labels[i],
-                     stats[i].size_bytes);
-        }
-        e.family("nginx_auth_token_cache_evictions_total", "counter",
-                 "Entries still in use dropped from a full auth_token_cache "
-                 "zone to make room.");
-        for (ngx_uint_t i = 0; i < n; i++) {
-            e.sample("nginx_auth_token_cache_evictions_total", labels[i],
-                     stats[i].evictions);
+        // One family per CacheStats member, one sample per zone in each.
+        struct ZoneFamily {
+            const char *name;
+            const char *type;
+            const char *help;
+            std::uint64_t (*value)(const ngx_auth_token::CacheStats &);
+        };
+        static const ZoneFamily families[] = {
+            {"nginx_auth_token_cache_entries", "gauge",
+             "Entries held in an auth_token_cache zone.",
+             [](const ngx_auth_token::CacheStats &s) -> std::uint64_t {
+                 return s.entries;
+             }},
+            {"nginx_auth_token_cache_used_bytes", "gauge",
+             "Bytes of an auth_token_cache zone in use (whole pages of "
+             "its slab allocator).",
+             [](const ngx_auth_token::CacheStats &s) -> std::uint64_t {
+                 return s.used_bytes;
+             }},
+            {"nginx_auth_token_cache_size_bytes", "gauge",
+             "The size of an auth_token_cache zone.",
+             [](const ngx_auth_token::CacheStats &s) -> std::uint64_t {
+                 return s.size_bytes;
+             }},
+            {"nginx_auth_token_cache_evictions_total", "counter",
+             "Entries still in use dropped from a full auth_token_cache "
+             "zone to make room.",
+             [](const ngx_auth_token::CacheStats &s) -> std::uint64_t {
+                 return s.evictions;
+             }},
+        };
+        for (const ZoneFamily &f : families) {
+            e.family(f.name, f.type, f.help);
+            for (ngx_uint_t i = 0; i < n; i++) {
+                e.sample(f.name, labels[i], f.value(stats[i]));
+            }
         }
     }
     return e.text();

@@ -129,30 +129,48 @@ void parse_host_port(std::string_view hostport, RedisEndpoint &endpoint)
     }
 }
 
-RedisEndpoint parse_tcp_url(std::string_view rest)
+// The parts of "[userinfo@]authority[/path][?query]" (what follows the
+// scheme), the userinfo parsed into `endpoint` already.
+struct UrlParts {
+    std::string_view authority;
+    std::string_view path;
+    std::string_view query;
+    bool has_path = false; // a '/' after the authority
+};
+
+UrlParts split_url(std::string_view rest, RedisEndpoint &endpoint)
 {
-    RedisEndpoint endpoint;
+    UrlParts parts;
     std::size_t q = rest.find('?');
-    std::string_view query =
-        q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+    if (q != std::string_view::npos) {
+        parts.query = rest.substr(q + 1);
+    }
     rest = rest.substr(0, q);
 
     std::size_t slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    std::string_view path = slash == std::string_view::npos
-                                ? std::string_view()
-                                : rest.substr(slash + 1);
+    parts.authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        parts.path = rest.substr(slash + 1);
+        parts.has_path = true;
+    }
 
-    std::size_t at = authority.rfind('@');
+    std::size_t at = parts.authority.rfind('@');
     if (at != std::string_view::npos) {
-        parse_userinfo(authority.substr(0, at), endpoint);
-        authority = authority.substr(at + 1);
+        parse_userinfo(parts.authority.substr(0, at), endpoint);
+        parts.authority = parts.authority.substr(at + 1);
     }
-    parse_host_port(authority, endpoint);
-    if (!path.empty()) {
-        endpoint.db = parse_number(path, 1 << 20, "database number");
+    return parts;
+}
+
+RedisEndpoint parse_tcp_url(std::string_view rest)
+{
+    RedisEndpoint endpoint;
+    UrlParts parts = split_url(rest, endpoint);
+    parse_host_port(parts.authority, endpoint);
+    if (!parts.path.empty()) {
+        endpoint.db = parse_number(parts.path, 1 << 20, "database number");
     }
-    parse_query(query, endpoint);
+    parse_query(parts.query, endpoint);
     return endpoint;
 }
 
@@ -160,25 +178,15 @@ RedisEndpoint parse_tcp_url(std::string_view rest)
 RedisEndpoint parse_sentinel_url(std::string_view rest)
 {
     RedisEndpoint endpoint;
-    std::size_t q = rest.find('?');
-    std::string_view query =
-        q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
-    rest = rest.substr(0, q);
-
-    std::size_t slash = rest.find('/');
-    if (slash == std::string_view::npos) {
+    UrlParts parts = split_url(rest, endpoint);
+    if (!parts.has_path) {
         throw std::invalid_argument(
             "a sentinel:// URL needs a service name: "
             "sentinel://host:port[,host:port...]/service-name");
     }
-    std::string_view authority = rest.substr(0, slash);
-    std::string_view path = rest.substr(slash + 1);
-
-    std::size_t at = authority.rfind('@');
-    if (at != std::string_view::npos) {
-        parse_userinfo(authority.substr(0, at), endpoint);
-        authority = authority.substr(at + 1);
-    }
+    std::string_view authority = parts.authority;
+    std::string_view path = parts.path;
+    std::string_view query = parts.query;
     while (true) {
         std::size_t comma = authority.find(',');
         std::string_view one = authority.substr(0, comma);

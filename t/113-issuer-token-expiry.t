@@ -69,6 +69,8 @@ is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($relog_old)), 0,
 cmp_ok(redis_cmd('GET', 'authtoken:revocation-seq'), '>=', $seq + 2,
        'its revocation (and the new digest) published');
 near(expires_of($relog_new), time() + 86400, 'the login token expires after token_ttl (1d)');
+like(authtokend_log(), qr/obtain-token for "?relog"?.*: 200 \(new token, replacing the old one\)/,
+     'the daemon logs the replacement');
 is(AuthToken::Issuer::obtain_token('relog', 'relog-pass'), $relog_new,
    'the next login answers the same, live, token');
 

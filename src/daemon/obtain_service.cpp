@@ -188,7 +188,9 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     throttle_.finish(*conn, ticket, false);
     metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
-              (token.created ? " (new token)" : ""));
+              (token.replaced  ? " (new token, replacing the old one)"
+               : token.created ? " (new token)"
+                               : ""));
     return {200, token_body(token.key), 0};
 }
 

@@ -512,7 +512,8 @@ std::int64_t parse_duration(const std::string &value)
             }
             i++;
         } else if (start != 0) {
-            throw std::invalid_argument(expected); // "1h30": nginx refuses
+            // "1h30": minutes or seconds? Refused rather than guessed.
+            throw std::invalid_argument(expected);
         }
         total += n * unit;
         if (total > kMax) {

@@ -89,6 +89,12 @@ is(token_of('ttl', '--ttl', '5m'), $at_token, 'an existing live token keeps its 
     like($err, qr/--ttl: expected a duration/, 'saying what was expected');
 }
 {
+    my ($code, undef, $err) = ctl('token', 'ttl', '-r', '--expires', int(time()) - 5);
+    is($code, 2, '--expires in the past is a usage error');
+    like($err, qr/--expires: \d+ is not in the future/, 'saying so');
+    is(token_of('ttl'), $at_token, 'and nothing was replaced');
+}
+{
     local $ENV{AUTHTOKEN_TOKEN_TTL} = '2m';
     ctl_ok({ stdin => "envttl-pass\n" }, 'createuser', 'envttl', '--password-stdin');
     near(expires_of(token_of('envttl')), time() + 120,

@@ -303,6 +303,13 @@ int delete_user(Session &session, const CommandArgs &args)
     return 0;
 }
 
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 // --ttl DURATION / --expires UNIX_TIME: the expiry of a token this
 // command creates (token_ttl when neither is given).
 TokenExpiry token_expiry(const CommandArgs &args)
@@ -330,15 +337,12 @@ TokenExpiry token_expiry(const CommandArgs &args)
                              "above 0");
         }
         expiry.at = std::stoll(v);
+        if (expiry.at <= unix_now()) {
+            // A token born dead would only be replaced by the next login.
+            throw UsageError("--expires: " + v + " is not in the future");
+        }
     }
     return expiry;
-}
-
-std::int64_t unix_now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 // DRF's drf_create_token management command, message for message. An

@@ -115,19 +115,43 @@ local function publish(digest)
              digest .. ' ' .. redis.call('INCR', KEY.revocation_seq))
 end
 
+-- The moment (Unix seconds, Redis's clock) a new token expires: `at` when
+-- it is set (authtokenctl token --expires), else now + `ttl` (token_ttl,
+-- token --ttl), else 0 (never: DRF).
+local function expiry_of(ttl, at)
+  at, ttl = tonumber(at) or 0, tonumber(ttl) or 0
+  if at > 0 then
+    return at
+  end
+  if ttl > 0 then
+    return tonumber(redis.call('TIME')[1]) + ttl
+  end
+  return 0
+end
+
+-- True when the token record of `digest` has an `expires` that has passed
+-- (the same test as the module's judge_token_record: expires <= now).
+local function expired(digest)
+  local expires = tonumber(redis.call('HGET', KEY.token .. digest, 'expires')
+                           or '0') or 0
+  return expires ~= 0 and expires <= tonumber(redis.call('TIME')[1])
+end
+
 local function delete_token_record(digest)
   redis.call('DEL', KEY.token .. digest)
   publish(digest)
 end
 
 -- The user's token, in the user record and as the record nginx reads (one
--- HMGET decides: active is a copy of the user's is_active).
+-- HMGET decides: active is a copy of the user's is_active). `expires` is
+-- Unix seconds, 0 = never; the only place a token record is written.
 local function write_token(user_key, uid, username, active, digest, sealed,
-                           created)
+                           created, expires)
   redis.call('HSET', user_key, 'token', digest, 'token_sealed', sealed,
              'token_created', created)
   redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
-             'active', active, 'expires', '0', 'created', created)
+             'active', active, 'expires', tostring(expires), 'created',
+             created)
   publish(digest)
 end
 
@@ -140,7 +164,7 @@ end
 -- KEYS[3] authtoken:users             KEYS[4] authtoken:schema
 -- args: username, password, is_active, is_staff, is_superuser, email,
 --       date_joined, token digest ('' = no token), token_sealed,
---       token_created
+--       token_created, token ttl in seconds (token_ttl; '0' = never expires)
 -- Returns the new uid; REFUSED: username taken | schema ...
 register('create_user', function(keys, args)
   check_schema(keys[4])
@@ -162,7 +186,8 @@ register('create_user', function(keys, args)
   redis.call('SET', keys[1], uid)
   redis.call('ZADD', keys[3], uid, uid)
   if args[8] ~= '' then
-    write_token(user_key, uid, args[1], args[3], args[8], args[9], args[10])
+    write_token(user_key, uid, args[1], args[3], args[8], args[9], args[10],
+                expiry_of(args[11], 0))
   end
   return uid
 end)
@@ -188,7 +213,9 @@ end)
 -- (digest and sealed key); in 'get' mode it is used only when the user has
 -- no token, so two concurrent obtains both answer the one token that won.
 -- In 'reset' mode the old record is deleted and the new one written in the
--- same step: the old key fails and the new one works at once.
+-- same step: the old key fails and the new one works at once. An expired
+-- token counts as none in 'get' mode: it is replaced the same way (what
+-- expiring-token packages do on login), so a dead key is never handed out.
 --
 -- A login passes what its password check saw (args[5..7]): the token is
 -- issued only if none of it changed while the password was being hashed,
@@ -197,7 +224,9 @@ end)
 -- answers REFUSED: credentials changed.
 --
 -- KEYS[1] authtoken:username:<name>
--- args: mode ('get' | 'reset'), digest, sealed, created; then optionally
+-- args: mode ('get' | 'reset'), digest, sealed, created, the new token's
+--   ttl in seconds and its absolute expiry in Unix seconds (both '0' =
+--   never; the absolute one wins when set); then optionally
 --   the uid, the verified encoded password, and the token digest the check
 --   saw ('' = the user had no token)
 -- Returns {digest, sealed, created (1 = the candidate was stored),
@@ -207,19 +236,20 @@ register('issue_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
                          'username', 'is_active', 'password')
-  if args[5] then
-    if uid ~= args[5] or cur[5] ~= args[6] or cur[4] ~= '1'
-       or (args[7] ~= '' and cur[1] ~= args[7]) then
+  if args[7] then
+    if uid ~= args[7] or cur[5] ~= args[8] or cur[4] ~= '1'
+       or (args[9] ~= '' and cur[1] ~= args[9]) then
       refuse('credentials changed')
     end
   end
-  if args[1] == 'get' and cur[1] and cur[2] then
+  if args[1] == 'get' and cur[1] and cur[2] and not expired(cur[1]) then
     return {cur[1], cur[2], 0}
   end
   if cur[1] then
     delete_token_record(cur[1])
   end
-  write_token(user_key, uid, cur[3], cur[4] or '1', args[2], args[3], args[4])
+  write_token(user_key, uid, cur[3], cur[4] or '1', args[2], args[3], args[4],
+              expiry_of(args[5], args[6]))
   return {args[2], args[3], 1, cur[1] and 1 or 0}
 end)
 
@@ -358,7 +388,7 @@ register('import_django', function(keys, args)
           delete_token_record(token)
         end
         write_token(user_key, u.uid, u.username, u.is_active, u.token,
-                    u.token_sealed, u.token_created)
+                    u.token_sealed, u.token_created, 0)
       elseif token then
         -- Same token (or none in the file): keep the record in step with
         -- the user's is_active.

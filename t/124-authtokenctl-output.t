@@ -51,7 +51,7 @@ my $json = decode_json(ctl_ok('users', '--json'));
 is(scalar @$json, 3, '--json lists every user');
 my ($yamada) = grep { $_->{username} eq '山田' } @$json;
 is_deeply([ sort keys %$yamada ],
-          [ qw(has_token is_active is_staff is_superuser uid username) ],
+          [ qw(has_token is_active is_staff is_superuser token_expired uid username) ],
           'with the documented fields');
 ok($yamada->{is_active} && !$yamada->{has_token}, 'as booleans');
 

@@ -48,9 +48,11 @@ commands:
   deactivate NAME      refuse the user's token and logins at once
   activate NAME        undo deactivate
   deleteuser NAME      remove the user and its token
-  token NAME [-r]      print the user's token, creating it (-r: replace it)
+  token NAME [-r]      print the user's token, creating it if it has none or
+                       it expired (-r: replace it; --ttl D / --expires T)
   revoke NAME          delete the user's token
-  backfill             give a token to every user without one
+  backfill             give a token to every user without one (or with an
+                       expired one)
                        (long commands show a progress bar on a terminal)
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
@@ -99,6 +101,7 @@ class Session
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             scripts_->load(*conn_);
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
+            store_->set_token_ttl(settings_.token_ttl);
         }
         return *store_;
     }
@@ -300,15 +303,59 @@ int delete_user(Session &session, const CommandArgs &args)
     return 0;
 }
 
-// DRF's drf_create_token management command, message for message.
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// --ttl DURATION / --expires UNIX_TIME: the expiry of a token this
+// command creates (token_ttl when neither is given).
+TokenExpiry token_expiry(const CommandArgs &args)
+{
+    TokenExpiry expiry;
+    if (args.has("--ttl") && args.has("--expires")) {
+        throw UsageError("--ttl and --expires cannot be used together");
+    }
+    if (args.has("--ttl")) {
+        try {
+            expiry.ttl = parse_duration(args.options.at("--ttl"));
+        } catch (const std::invalid_argument &e) {
+            throw UsageError(std::string("--ttl: ") + e.what());
+        }
+        if (expiry.ttl == 0) {
+            throw UsageError("--ttl: expected a duration above 0");
+        }
+    }
+    if (args.has("--expires")) {
+        const std::string &v = args.options.at("--expires");
+        if (v.empty() || v.size() > 12 ||
+            v.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoll(v) == 0) {
+            throw UsageError("--expires: expected a Unix time in seconds "
+                             "above 0");
+        }
+        expiry.at = std::stoll(v);
+        if (expiry.at <= unix_now()) {
+            // A token born dead would only be replaced by the next login.
+            throw UsageError("--expires: " + v + " is not in the future");
+        }
+    }
+    return expiry;
+}
+
+// DRF's drf_create_token management command, message for message. An
+// expired token counts as none: it is replaced, as a login replaces it.
 int print_token(Session &session, const CommandArgs &args)
 {
     const std::string &name = args.positional[0];
+    TokenExpiry expiry = token_expiry(args);
     try {
         UserStore &store = session.store();
         IssuedToken token = args.has("-r") || args.has("--reset")
-                                ? store.regenerate_token(name)
-                                : store.get_or_create_token(name);
+                                ? store.regenerate_token(name, expiry)
+                                : store.get_or_create_token(name, expiry);
         std::cout << "Generated token " << token.key << " for user " << name
                   << "\n";
     } catch (const NoSuchUser &) {
@@ -395,17 +442,21 @@ class Progress
 int backfill(Session &session, const CommandArgs &)
 {
     UserStore &store = session.store();
-    int created = 0, existing = 0;
+    int created = 0, existing = 0, replaced = 0;
     std::vector<UserRecord> users = store.list_users();
     Progress progress("backfill", users.size());
+    std::int64_t now = unix_now();
     for (const UserRecord &user : users) {
         progress.step();
-        if (!user.token_digest.empty()) {
+        if (!user.token_digest.empty() && !user.token_expired(now)) {
             existing++;
             continue;
         }
         try {
-            if (store.get_or_create_token(user.username).created) {
+            IssuedToken token = store.get_or_create_token(user.username);
+            if (token.created && token.replaced) {
+                replaced++;
+            } else if (token.created) {
                 created++;
             } else {
                 existing++;
@@ -417,6 +468,10 @@ int backfill(Session &session, const CommandArgs &)
     std::cout << "Created tokens for " << created << " user"
               << (created == 1 ? "" : "s") << "; " << existing
               << " already had one.\n";
+    if (replaced > 0) {
+        std::cout << "Replaced " << replaced << " expired token"
+                  << (replaced == 1 ? "" : "s") << ".\n";
+    }
     return 0;
 }
 
@@ -440,6 +495,7 @@ int list_users(Session &session, const CommandArgs &args)
     // Everything is read before anything is printed: an error (Redis
     // unreachable) comes alone, not after a header line.
     std::vector<UserRecord> users = session.store().list_users();
+    std::int64_t now = unix_now();
     if (args.has("--json")) {
         nlohmann::json out = nlohmann::json::array();
         for (const UserRecord &u : users) {
@@ -448,7 +504,9 @@ int list_users(Session &session, const CommandArgs &args)
                            {"is_active", u.is_active},
                            {"is_staff", u.is_staff},
                            {"is_superuser", u.is_superuser},
-                           {"has_token", !u.token_digest.empty()}});
+                           {"has_token",
+                            !u.token_digest.empty() && !u.token_expired(now)},
+                           {"token_expired", u.token_expired(now)}});
         }
         // Names that are not UTF-8 (possible only from old imports) are
         // written with U+FFFD rather than failing the whole listing.
@@ -468,7 +526,9 @@ int list_users(Session &session, const CommandArgs &args)
               << pad_to_width(yes_no(u.is_active), 8)
               << pad_to_width(yes_no(u.is_staff), 7)
               << pad_to_width(yes_no(u.is_superuser), 11)
-              << yes_no(!u.token_digest.empty()) << "\n";
+              << (u.token_expired(now) ? "expired"
+                                       : yes_no(!u.token_digest.empty()))
+              << "\n";
     }
     std::cout << table.str();
     return 0;
@@ -628,11 +688,15 @@ const std::vector<Command> &commands()
          1,
          delete_user},
         {"token",
-         "token NAME [-r|--reset]",
+         "token NAME [-r|--reset] [--ttl DURATION | --expires UNIX_TIME]",
          "Prints the user's token, creating it if needed (DRF's\n"
-         "drf_create_token); -r replaces it: the old key fails at once.",
+         "drf_create_token) or if it has expired; -r replaces it: the old key\n"
+         "fails at once. A token created here expires after --ttl (30d, "
+         "1h30m,\n"
+         "seconds) or at --expires (Unix seconds), else after token_ttl;\n"
+         "an existing token keeps its expiry unless -r replaces it.",
          {"-r", "--reset"},
-         {},
+         {"--ttl", "--expires"},
          1,
          print_token},
         {"revoke",
@@ -644,17 +708,20 @@ const std::vector<Command> &commands()
          revoke},
         {"backfill",
          "backfill",
-         "Gives a token to every user without one.",
+         "Gives a token to every user without one, and a new one to every\n"
+         "user whose token has expired.",
          {},
          {},
          0,
          backfill},
         {"users",
          "users [--json]",
-         "Lists users with their flags and token presence, in columns\n"
+         "Lists users with their flags and token state (yes, no, expired),\n"
+         "in columns\n"
          "aligned by display width (names escaped as \\xNN where they hold\n"
          "control characters); --json: one JSON array of {uid, username,\n"
-         "is_active, is_staff, is_superuser, has_token} for scripts.",
+         "is_active, is_staff, is_superuser, has_token, token_expired} for\n"
+         "scripts (has_token is false for an expired token).",
          {"--json"},
          {},
          0,
@@ -724,7 +791,14 @@ int run(std::vector<std::string> args)
     }
     Session session(
         resolve_settings(flags, process_environment, read_config_file));
-    return command->run(session, parsed);
+    try {
+        return command->run(session, parsed);
+    } catch (const UsageError &e) {
+        // A value a command checks itself (token --ttl): nothing was done.
+        std::cerr << "authtokenctl " << command->name << ": " << e.what()
+                  << "\nusage: authtokenctl " << command->usage << "\n";
+        return kExitUsage;
+    }
 }
 
 } // namespace

@@ -479,6 +479,7 @@ int run(std::vector<std::string> args)
     ConcurrencyLimit hashing(hashes);
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
+    obtain.set_token_ttl(settings.token_ttl);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});

@@ -113,6 +113,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
 
     RedisPool::Lease conn = pool_.lease();
     UserStore store(*conn, scripts_, sealer_);
+    store.set_token_ttl(token_ttl_);
     std::optional<UserRecord> user = store.find_user(credentials.username);
     // Django's verify_password(): an unknown user, an unusable, empty,
     // unknown or malformed hash runs the dummy hash, and a wrong password
@@ -187,7 +188,9 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     throttle_.finish(*conn, ticket, false);
     metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
-              (token.created ? " (new token)" : ""));
+              (token.replaced  ? " (new token, replacing the old one)"
+               : token.created ? " (new token)"
+                               : ""));
     return {200, token_body(token.key), 0};
 }
 

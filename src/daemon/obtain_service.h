@@ -39,6 +39,13 @@ class ObtainService
     {
     }
 
+    // Tokens this service creates expire `seconds` after their creation
+    // (the token_ttl setting); 0, the default, = never (DRF).
+    void set_token_ttl(std::int64_t seconds)
+    {
+        token_ttl_ = seconds;
+    }
+
     // Never throws: Redis failures answer 503, anything else 500, and both
     // are logged with their cause.
     ObtainAnswer obtain(std::string_view content_type, std::string_view body,
@@ -58,6 +65,7 @@ class ObtainService
     passwords::HasherPolicy policy_;
     ConcurrencyLimit &hashing_;
     IssuerMetrics &metrics_;
+    std::int64_t token_ttl_ = 0;
 };
 
 } // namespace authtoken

@@ -149,6 +149,10 @@ const std::map<std::string, Setter> &setters()
          [](IssuerSettings &s, const std::string &v) {
              s.auto_create_token = parse_bool(v);
          }},
+        {"token_ttl",
+         [](IssuerSettings &s, const std::string &v) {
+             s.token_ttl = parse_duration(v);
+         }},
         {"metrics", [](IssuerSettings &s,
                        const std::string &v) { s.metrics = parse_bool(v); }},
         {"throttle_user_rate",
@@ -192,13 +196,13 @@ const std::map<std::string, Setter> &setters()
              s.max_header_size = parse_unsigned(v, 8192 + 2, 1u << 20);
          }},
         {"max_header_fields",
-         [](IssuerSettings &s, const std::string &v) {
-             s.max_header_fields = parse_unsigned(v, 8, 10000);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.max_header_fields = parse_unsigned(v, 8, 10000); }},
         {"read_timeout",
-         [](IssuerSettings &s, const std::string &v) {
-             s.read_timeout = parse_unsigned(v, 1, 3600);
-         }},
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.read_timeout = parse_unsigned(v, 1, 3600); }},
         {"write_timeout",
          [](IssuerSettings &s,
             const std::string
@@ -448,6 +452,76 @@ bool hide_redis_password_in_argv(int argc, char **argv)
         }
     }
     return hidden;
+}
+
+std::int64_t parse_duration(const std::string &value)
+{
+    static const char *const expected =
+        "expected a duration: seconds, or a number with a unit s, m, h, d, "
+        "w, M or y (\"30d\", \"1h30m\"), or off";
+    if (value == "off") {
+        return 0;
+    }
+    // Ten years in seconds bounds every part and the sum: no overflow,
+    // and a token that outlives that is a token that never expires.
+    constexpr std::int64_t kMax = 10LL * 365 * 24 * 3600;
+    std::int64_t total = 0;
+    std::size_t i = 0;
+    if (value.empty()) {
+        throw std::invalid_argument(expected);
+    }
+    while (i < value.size()) {
+        std::int64_t n = 0;
+        std::size_t start = i;
+        while (i < value.size() && value[i] >= '0' && value[i] <= '9') {
+            n = n * 10 + (value[i] - '0');
+            if (n > kMax) {
+                throw std::invalid_argument(expected);
+            }
+            i++;
+        }
+        if (i == start) {
+            throw std::invalid_argument(expected);
+        }
+        std::int64_t unit = 1;
+        if (i < value.size()) {
+            switch (value[i]) {
+            case 's':
+                unit = 1;
+                break;
+            case 'm':
+                unit = 60;
+                break;
+            case 'h':
+                unit = 3600;
+                break;
+            case 'd':
+                unit = 86400;
+                break;
+            case 'w':
+                unit = 7 * 86400;
+                break;
+            case 'M':
+                unit = 30 * 86400;
+                break;
+            case 'y':
+                unit = 365 * 86400;
+                break;
+            default:
+                throw std::invalid_argument(expected);
+            }
+            i++;
+        } else if (start != 0) {
+            // "1h30": minutes or seconds? Refused rather than guessed.
+            throw std::invalid_argument(expected);
+        }
+        total += n * unit;
+        if (total > kMax) {
+            throw std::invalid_argument(
+                "expected a duration of at most ten years (315360000 s)");
+        }
+    }
+    return total;
 }
 
 passwords::HasherPolicy hasher_policy(const IssuerSettings &settings)

@@ -55,6 +55,9 @@ struct IssuerSettings {
     // pbkdf2_sha256 (Django's default) or argon2id.
     passwords::Hasher password_hasher = passwords::Hasher::pbkdf2_sha256;
     bool auto_create_token = true;
+    // Seconds from its creation after which a new token expires (the
+    // record's `expires`); 0 = never, DRF's behaviour. parse_duration().
+    std::int64_t token_ttl = 0;
     // Daemon: serve GET /metrics (Prometheus) on the listen address.
     bool metrics = true;
     // Failed logins (login_throttle.h): hard windows per (username,
@@ -110,6 +113,13 @@ class SettingsError : public std::runtime_error
 // The Redis endpoint: `redis` parsed, with redis_password applied. Throws
 // SettingsError.
 RedisEndpoint redis_endpoint(const IssuerSettings &settings);
+
+// A duration in whole seconds, spelled as nginx's time values
+// (ngx_parse_time() with is_sec, nginx 1.22): a number with an optional
+// unit, s (the default), m, h, d, w, M (30 days) or y (365 days), several
+// in a row adding up ("1h30m"); "off" is 0. Throws std::invalid_argument,
+// saying what was expected.
+std::int64_t parse_duration(const std::string &value);
 
 // Overwrites with 'x' the password of a `--redis URL` / `--redis=URL`
 // in the process's own argv, so that `ps` stops showing it once the

@@ -93,7 +93,27 @@ std::optional<UserRecord> UserStore::find_user(std::string_view username)
     if (reply_size(hash.get()) == 0) {
         return std::nullopt; // deleted between the two reads
     }
-    return record_from_hash(id, hash.get());
+    UserRecord user = record_from_hash(id, hash.get());
+    read_token_expiry(user);
+    return user;
+}
+
+// The `expires` of the user's token record (redis/SCHEMA.md); an absent or
+// unreadable one counts as never, as for the module.
+void UserStore::read_token_expiry(UserRecord &user)
+{
+    if (user.token_digest.empty()) {
+        return;
+    }
+    Reply expires = conn_.command(
+        {"HGET", keys::token_record_key(user.token_digest), "expires"});
+    if (!reply_is_nil(expires.get())) {
+        try {
+            user.token_expires = std::stoll(reply_string(expires.get()));
+        } catch (const std::exception &) {
+            user.token_expires = 0;
+        }
+    }
 }
 
 std::vector<UserRecord> UserStore::list_users()
@@ -106,6 +126,7 @@ std::vector<UserRecord> UserStore::list_users()
         Reply hash = conn_.command({"HGETALL", keys::user_key(id)});
         if (reply_size(hash.get()) != 0) {
             users.push_back(record_from_hash(id, hash.get()));
+            read_token_expiry(users.back());
         }
     }
     return users;
@@ -133,16 +154,21 @@ std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
                      keys::kUsers, keys::kSchema},
                     {user.username, user.password, flag(user.is_active),
                      flag(user.is_staff), flag(user.is_superuser), user.email,
-                     date_joined, token.digest, token.sealed, token.created});
+                     date_joined, token.digest, token.sealed, token.created,
+                     std::to_string(token_ttl_)});
     return static_cast<std::uint64_t>(reply_integer(uid.get()));
 }
 
 IssuedToken UserStore::issue(std::string_view username, const char *mode,
+                             TokenExpiry expiry,
                              const std::vector<std::string_view> &expected)
 {
     Candidate candidate = new_candidate();
-    std::vector<std::string_view> args = {mode, candidate.digest,
-                                          candidate.sealed, candidate.created};
+    std::string ttl = std::to_string(
+        expiry.ttl == 0 && expiry.at == 0 ? token_ttl_ : expiry.ttl);
+    std::string at = std::to_string(expiry.at);
+    std::vector<std::string_view> args = {
+        mode, candidate.digest, candidate.sealed, candidate.created, ttl, at};
     args.insert(args.end(), expected.begin(), expected.end());
     Reply reply = run("issue_token", {keys::username_key(username)}, args);
     std::string digest = reply_string(reply_element(reply.get(), 0));
@@ -159,9 +185,10 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
     return {reveal_token(existing), false};
 }
 
-IssuedToken UserStore::get_or_create_token(std::string_view username)
+IssuedToken UserStore::get_or_create_token(std::string_view username,
+                                           TokenExpiry expiry)
 {
-    return issue(username, "get");
+    return issue(username, "get", expiry);
 }
 
 IssuedToken UserStore::issue_token_for_login(std::string_view username,
@@ -169,12 +196,14 @@ IssuedToken UserStore::issue_token_for_login(std::string_view username,
                                              std::string_view verified_password)
 {
     std::string uid = std::to_string(seen.uid);
-    return issue(username, "get", {uid, verified_password, seen.token_digest});
+    return issue(username, "get", {},
+                 {uid, verified_password, seen.token_digest});
 }
 
-IssuedToken UserStore::regenerate_token(std::string_view username)
+IssuedToken UserStore::regenerate_token(std::string_view username,
+                                        TokenExpiry expiry)
 {
-    return issue(username, "reset");
+    return issue(username, "reset", expiry);
 }
 
 std::string UserStore::reveal_token(const UserRecord &user) const

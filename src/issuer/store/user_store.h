@@ -30,6 +30,24 @@ struct UserRecord {
     std::string token_digest; // "" when the user has no token
     std::string token_sealed;
     std::string token_created;
+    // The token record's `expires`: Unix seconds, 0 = never (DRF).
+    std::int64_t token_expires = 0;
+
+    // A token whose `expires` has passed at `now` (Unix seconds): nginx
+    // refuses it (judge_token_record), and the next get_or_create_token or
+    // login replaces it.
+    bool token_expired(std::int64_t now) const
+    {
+        return !token_digest.empty() && token_expires != 0 &&
+               token_expires <= now;
+    }
+};
+
+// When a new token expires: `at` (Unix seconds) when non-zero, else `ttl`
+// seconds from now by Redis's clock when non-zero, else never (DRF).
+struct TokenExpiry {
+    std::int64_t ttl = 0;
+    std::int64_t at = 0;
 };
 
 struct NewUser {
@@ -105,9 +123,19 @@ class UserStore
     // same script (auto_create_token).
     std::uint64_t create_user(const NewUser &user, bool with_token);
 
-    // The user's token, created if it has none. Throws NoSuchUser,
-    // SealBroken.
-    IssuedToken get_or_create_token(std::string_view username);
+    // Every token created from now on without an explicit expiry expires
+    // `seconds` after its creation (the token_ttl setting); 0 = never.
+    void set_token_ttl(std::int64_t seconds)
+    {
+        token_ttl_ = seconds;
+    }
+
+    // The user's token, created if it has none or if it has expired (the
+    // expired one is deleted and its revocation published). A created
+    // token gets `expiry`, or token_ttl when it is empty. Throws
+    // NoSuchUser, SealBroken.
+    IssuedToken get_or_create_token(std::string_view username,
+                                    TokenExpiry expiry = {});
     // The same for a login whose password check saw `seen` and verified
     // `verified_password` (the encoded hash now stored, after any upgrade):
     // issued only if the uid, that hash, is_active and the token seen are
@@ -116,8 +144,10 @@ class UserStore
     IssuedToken issue_token_for_login(std::string_view username,
                                       const UserRecord &seen,
                                       std::string_view verified_password);
-    // A new token replacing the old one in one step. Throws NoSuchUser.
-    IssuedToken regenerate_token(std::string_view username);
+    // A new token replacing the old one in one step, with `expiry` (or
+    // token_ttl). Throws NoSuchUser.
+    IssuedToken regenerate_token(std::string_view username,
+                                 TokenExpiry expiry = {});
     // The key of an existing token (from the sealed form). Throws
     // SealBroken.
     std::string reveal_token(const UserRecord &user) const;
@@ -146,7 +176,9 @@ class UserStore
     };
     Candidate new_candidate() const;
     IssuedToken issue(std::string_view username, const char *mode,
+                      TokenExpiry expiry,
                       const std::vector<std::string_view> &expected = {});
+    void read_token_expiry(UserRecord &user);
     Reply run(std::string_view script,
               const std::vector<std::string_view> &keys,
               const std::vector<std::string_view> &args);
@@ -154,6 +186,7 @@ class UserStore
     RedisConnection &conn_;
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
+    std::int64_t token_ttl_ = 0;
 };
 
 } // namespace authtoken

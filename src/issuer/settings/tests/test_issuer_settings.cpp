@@ -253,6 +253,31 @@ void throttle_rates_and_waits(void **)
     assert_int_equal(retry_after_seconds(1001), 2);
 }
 
+// token_ttl is off by default (DRF: tokens never expire) and reads nginx's
+// time units; what does not parse is refused, never read as "never".
+void token_ttl_default_off_and_durations(void **)
+{
+    assert_int_equal(resolve_settings({}, fake_env, fake_read).token_ttl, 0);
+    assert_int_equal(parse_duration("off"), 0);
+    assert_int_equal(parse_duration("0"), 0);
+    assert_int_equal(parse_duration("90"), 90);
+    assert_int_equal(parse_duration("90s"), 90);
+    assert_int_equal(parse_duration("2m"), 120);
+    assert_int_equal(parse_duration("1h30m"), 5400);
+    assert_int_equal(parse_duration("30d"), 30 * 86400);
+    assert_int_equal(parse_duration("2w"), 14 * 86400);
+    assert_int_equal(parse_duration("1M"), 30 * 86400);
+    assert_int_equal(parse_duration("10y"), 10LL * 365 * 86400);
+    for (const char *bad : {"", "soon", "1x", "h", "1h30", "-5", "1.5h", "11y",
+                            "99999999999", " 5"}) {
+        try {
+            parse_duration(bad);
+            fail_msg("accepted \"%s\"", bad);
+        } catch (const std::invalid_argument &) {
+        }
+    }
+}
+
 } // namespace
 
 int main(void)
@@ -269,6 +294,7 @@ int main(void)
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_waits),
+        cmocka_unit_test_setup(token_ttl_default_off_and_durations, reset),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -32,7 +32,7 @@ issuer_setup();
 # A stored hash far costlier than the policy's (1000 iterations in t/): a
 # check against it takes long enough to be seen waiting and in flight.
 redis_cmd('HSET', 'authtoken:user:' . redis_cmd('GET', 'authtoken:username:slow'),
-          'password', 'pbkdf2_sha256$1500000$slowSaltSlowSalt$'
+          'password', 'pbkdf2_sha256$3000000$slowSaltSlowSalt$'
                       . 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
 
 # One hashing slot, so that hashes queue; only the (username, address)
@@ -195,7 +195,7 @@ subtest 'hashes waiting for the one slot and the one in flight' => sub {
     is($after->{$waiting}, 0, 'none waiting after');
     is(delta($before, $after, $hash_count), 3, 'three hashes');
     is(delta($before, $after, bucket('0.01')), 0,
-       'each timed as its own run of 1.5 million iterations, not as 1000');
+       'each timed as its own run of 3 million iterations, not as 1000');
     is(delta($before, $after, logins('wrong_credentials')), 3, 'three wrong credentials');
 };
 

@@ -1,0 +1,153 @@
+# `authtokenctl import-django` writes in bounded, atomic batches
+# (UserStore::kImportBatch = 500 users per FCALL) and is resumable:
+# - an import of AUTHTOKEN_IMPORT_USERS (default 10^4) users while another
+#   client PINGs Redis every 10 ms: the worst PING is printed (speed is
+#   measured, not asserted here); what is asserted is the bound: the import
+#   makes exactly two FCALLs per 500 users (a 'check' pass, then a 'write'
+#   pass), counted with INFO commandstats;
+# - the CLI killed (SIGKILL) mid-import leaves whole batches only (the user
+#   count is a multiple of 500), and re-running the same file finishes the
+#   job: it reports the users already imported as unchanged, and the
+#   keyspace equals a clean import's (sealed keys compared by presence:
+#   each sealing draws a fresh nonce).
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use POSIX qw(:sys_wait_h);
+use AuthToken::TestRedis;
+use AuthToken::Issuer;
+
+my $n = $ENV{AUTHTOKEN_IMPORT_USERS} || 10_000;
+my $batch = 500;
+my $batches = int(($n + $batch - 1) / $batch);
+
+my $dir = issuer_setup();
+my $dump = "$dir/dump.json";
+{
+    my $hash = 'pbkdf2_sha256$1000$c2FsdHNhbHQ$'
+        . 'I5sHFPDHtczZE9Btbt5n5WMUluj33c4L2rs6+hyW1lI=';
+    my @rows;
+    for my $i (1 .. $n) {
+        push @rows, qq({"model": "auth.user", "pk": $i, "fields": {)
+            . qq("password": "$hash", "last_login": null, )
+            . qq("is_superuser": false, "username": "user$i", )
+            . qq("first_name": "", "last_name": "", )
+            . qq("email": "user$i\@example.org", "is_staff": false, )
+            . qq("is_active": true, "date_joined": "2026-11-27T20:26:24.247Z", )
+            . qq("groups": [], "user_permissions": []}});
+    }
+    for my $i (1 .. $n) {
+        my $key = sprintf('%040x', $i * 7919 + 1);
+        push @rows, qq({"model": "authtoken.token", "pk": "$key", )
+            . qq("fields": {"user": $i, "created": "2026-11-27T20:26:24.574Z"}});
+    }
+    open my $out, '>', $dump or die "$dump: $!";
+    print $out "[\n", join(",\n", @rows), "\n]\n";
+    close $out;
+}
+
+# The keyspace, with each sealed key replaced by a mark of its presence.
+sub keyspace {
+    my @keys = sort @{ redis_cmd('KEYS', 'authtoken:*') };
+    my %space;
+    for my $k (@keys) {
+        my $type = redis_cmd('TYPE', $k);
+        if ($type eq 'hash') {
+            my %h = @{ redis_cmd('HGETALL', $k) };
+            $h{token_sealed} = 'present' if exists $h{token_sealed};
+            $space{$k} = join("\0", map { "$_=$h{$_}" } sort keys %h);
+        } elsif ($type eq 'string') {
+            $space{$k} = redis_cmd('GET', $k);
+        } elsif ($type eq 'zset') {
+            $space{$k} = join(',', @{ redis_cmd('ZRANGE', $k, 0, -1,
+                                                'WITHSCORES') });
+        } else {
+            $space{$k} = "type $type";
+        }
+    }
+    return \%space;
+}
+
+sub ctl_path { ($ENV{AUTHTOKEN_BUILD_DIR} || 'build') . '/authtokenctl' }
+
+# 1. Killed mid-import, then re-run.
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    open STDOUT, '>', "$dir/killed.out";
+    open STDERR, '>&', \*STDOUT;
+    exec ctl_path(), 'import-django', $dump or die "exec: $!";
+}
+my $seen = 0;
+my $until = time + 60;
+while (time < $until) {
+    $seen = redis_cmd('ZCARD', 'authtoken:users');
+    last if $seen > 0;
+    sleep 0.001;
+}
+kill 'KILL', $pid;
+waitpid($pid, 0);
+my $killed_at = redis_cmd('ZCARD', 'authtoken:users');
+diag("killed with $killed_at of $n users imported");
+ok($killed_at > 0 && $killed_at < $n,
+   "the CLI was killed mid-import ($killed_at of $n users written)");
+is($killed_at % $batch, 0,
+   'a killed import leaves whole batches of 500 users only');
+
+my ($code, $out, $err) = ctl('import-django', $dump);
+is($code, 0, 're-running the file after the kill succeeds') or diag($err);
+my $new = $n - $killed_at;
+like($out, qr/\($new new, 0 updated, $killed_at unchanged: already imported\)/,
+     're-running reports the users the killed run wrote as already imported');
+my $resumed = keyspace();
+is(scalar(grep { /^authtoken:user:/ } keys %$resumed), $n,
+   'every user is in Redis after the re-run');
+
+($code, $out, $err) = ctl('import-django', $dump);
+like($out, qr/\(0 new, 0 updated, $n unchanged: already imported\)/,
+     'a third run changes nothing');
+is_deeply(keyspace(), $resumed, 'and leaves the keyspace as it was');
+
+# 2. A clean import of the same file, while another client PINGs.
+redis_cmd('FLUSHALL');
+redis_cmd('CONFIG', 'RESETSTAT');
+my $pinger = fork // die "fork: $!";
+if ($pinger == 0) {
+    my $r = AuthToken::Process::redis_client(redis_port());
+    my $worst = 0;
+    my $stop = 0;
+    local $SIG{TERM} = sub { $stop = 1 };
+    while (!$stop) {
+        my $t0 = time;
+        $r->ping;
+        my $dt = time - $t0;
+        $worst = $dt if $dt > $worst;
+        sleep 0.01;
+    }
+    open my $w, '>', "$dir/worst-ping" or die;
+    print $w $worst;
+    close $w;
+    POSIX::_exit(0);
+}
+my $t0 = time;
+($code, $out, $err) = ctl('import-django', $dump);
+my $took = time - $t0;
+kill 'TERM', $pinger;
+waitpid($pinger, 0);
+is($code, 0, 'a clean import succeeds') or diag($err);
+like($out, qr/in $batches batches \($n new, 0 updated, 0 unchanged/,
+     'a clean import reports its batches and every user new');
+my $worst = do { local (@ARGV, $/) = "$dir/worst-ping"; <> } // 'none';
+my %stats = map { /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/ ? ($1 => [$2, $3]) : () }
+    split /\r?\n/, redis_cmd('INFO', 'commandstats');
+my ($calls, $usec) = @{ $stats{fcall} || [0, 0] };
+diag(sprintf('import of %d users: %.2f s; %d FCALLs, %.2f ms per FCALL '
+             . '(%d users each); worst PING from another client %.1f ms',
+             $n, $took, $calls, $calls ? $usec / $calls / 1000 : 0, $batch,
+             $worst * 1000));
+is($calls, 2 * $batches,
+   "each FCALL carries at most $batch users: a check and a write per batch");
+is_deeply(keyspace(), $resumed,
+          'the keyspace after a killed and re-run import equals a clean one');
+
+done_testing();

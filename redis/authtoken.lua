@@ -352,12 +352,18 @@ register('import_django', function(keys, args)
     end
 
     if changed then
+      local set, unset = {}, {}
       for _, f in ipairs(fields) do
         if u[f] == '' and (f == 'last_login' or f == 'email') then
-          redis.call('HDEL', user_key, f)
+          unset[#unset + 1] = f
         else
-          redis.call('HSET', user_key, f, u[f])
+          set[#set + 1] = f
+          set[#set + 1] = u[f]
         end
+      end
+      redis.call('HSET', user_key, unpack(set))
+      if #unset > 0 then
+        redis.call('HDEL', user_key, unpack(unset))
       end
       redis.call('SET', KEY.username .. u.username, u.uid)
       redis.call('ZADD', keys[1], u.uid, u.uid)

@@ -9,7 +9,11 @@
 #   count is a multiple of 500), and re-running the same file finishes the
 #   job: it reports the users already imported as unchanged, and the
 #   keyspace equals a clean import's (sealed keys compared by presence:
-#   each sealing draws a fresh nonce).
+#   each sealing draws a fresh nonce);
+# - Redis paused (SIGSTOP) mid-import under a 300 ms timeout: the CLI exits
+#   3 naming the batch it gave up on and the batches written, which is
+#   exactly what Redis holds once it resumes (the batch in flight whole or
+#   not at all), and a re-run finishes the job.
 use strict;
 use warnings;
 use Test::More;
@@ -101,18 +105,57 @@ is($killed_at % $batch, 0,
 my ($code, $out, $err) = ctl('import-django', $dump);
 is($code, 0, 're-running the file after the kill succeeds') or diag($err);
 my $new = $n - $killed_at;
-like($out, qr/\($new new, 0 updated, $killed_at unchanged: already imported\)/,
+like($out, qr/\($new new, 0 updated, $killed_at unchanged\)\.\n$killed_at users were already imported with the same fields and were left alone/,
      're-running reports the users the killed run wrote as already imported');
 my $resumed = keyspace();
 is(scalar(grep { /^authtoken:user:/ } keys %$resumed), $n,
    'every user is in Redis after the re-run');
 
 ($code, $out, $err) = ctl('import-django', $dump);
-like($out, qr/\(0 new, 0 updated, $n unchanged: already imported\)/,
+like($out, qr/\(0 new, 0 updated, $n unchanged\)/,
      'a third run changes nothing');
 is_deeply(keyspace(), $resumed, 'and leaves the keyspace as it was');
 
-# 2. A clean import of the same file, while another client PINGs.
+# 2. Redis stops answering mid-import (SIGSTOP): the CLI gives up on a
+# batch and says exactly which batches were written; after Redis resumes,
+# Redis holds those batches and perhaps the one in flight (atomic: whole or
+# nothing), never a part of one; re-running the file finishes the job.
+redis_cmd('FLUSHALL');
+$pid = fork // die "fork: $!";
+if ($pid == 0) {
+    open STDOUT, '>', "$dir/paused.out";
+    open STDERR, '>', "$dir/paused.err";
+    exec ctl_path(), '--redis-timeout-ms', '300', 'import-django', $dump
+        or die "exec: $!";
+}
+$until = time + 60;
+while (time < $until) {
+    last if redis_cmd('ZCARD', 'authtoken:users') > 0;
+    sleep 0.001;
+}
+redis_pause();
+waitpid($pid, 0);
+my $paused_code = $? >> 8;
+redis_resume();
+sleep 0.2;
+my $paused_err = do { local (@ARGV, $/) = "$dir/paused.err"; <> } // '';
+is($paused_code, 3, 'a CLI that gives up on a batch exits 3') or diag($paused_err);
+my ($k, $total, $before, $users_before) = $paused_err =~
+    /interrupted in batch (\d+) of (\d+) \(users \d+-\d+\): batches 1-(\d+) \((\d+) users\) were imported, batch \1 was written whole or not at all; re-running the same file finishes the job/;
+ok(defined $k, 'it names the batch it gave up on and the batches written')
+    or diag($paused_err);
+my $after_pause = redis_cmd('ZCARD', 'authtoken:users');
+ok(defined $k && ($after_pause == ($k - 1) * $batch
+                  || $after_pause == $k * $batch)
+   && $users_before == ($k - 1) * $batch,
+   "what it said is what Redis holds ($after_pause users after batch "
+   . ($k // '?') . ' was interrupted)');
+($code, $out, $err) = ctl('import-django', $dump);
+like($out, qr/\(\d+ new, 0 updated, $after_pause unchanged\)/,
+     're-running after the timeout finishes the job') or diag($err);
+is(redis_cmd('ZCARD', 'authtoken:users'), $n, 'every user is then imported');
+
+# 3. A clean import of the same file, while another client PINGs.
 redis_cmd('FLUSHALL');
 redis_cmd('CONFIG', 'RESETSTAT');
 # Every command over 1 ms into the slow log (the batches, not the
@@ -144,7 +187,7 @@ my $took = time - $t0;
 kill 'TERM', $pinger;
 waitpid($pinger, 0);
 is($code, 0, 'a clean import succeeds') or diag($err);
-like($out, qr/in $batches batches \($n new, 0 updated, 0 unchanged/,
+like($out, qr/in $batches batches \($n new, 0 updated, 0 unchanged\)\.\n\z/,
      'a clean import reports its batches and every user new');
 my $worst = do { local (@ARGV, $/) = "$dir/worst-ping"; <> } // 'none';
 my %stats = map { /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/ ? ($1 => [$2, $3]) : () }

@@ -570,23 +570,21 @@ int import_django(Session &session, const CommandArgs &args)
                 // Another client wrote a conflicting user since the check.
                 throw std::runtime_error(
                     "Error: " + path + ": " + e.what() + "; " +
-                    std::to_string(written) + " of " +
-                    std::to_string(batches) +
+                    std::to_string(written) + " of " + std::to_string(batches) +
                     " batches were imported before it (re-running the file "
                     "after resolving the conflict finishes the job)");
             } catch (const RedisError &e) {
                 // The batch in flight is one atomic function call: it was
                 // written whole or not at all; the ones before it were.
-                std::cerr
-                    << "authtokenctl: redis: " << e.what() << "\n"
-                    << "Error: " << path << ": interrupted in batch "
-                    << written + 1 << " of " << batches << " (users " << b + 1
-                    << "-" << std::min(b + batch, users.size())
-                    << "): batches 1-" << written << " (" << b
-                    << " users) were imported, batch " << written + 1
-                    << " was written whole or not at all; re-running the "
-                       "same file finishes the job and changes nothing "
-                       "twice\n";
+                std::cerr << "authtokenctl: redis: " << e.what() << "\n"
+                          << "Error: " << path << ": interrupted in batch "
+                          << written + 1 << " of " << batches << " (users "
+                          << b + 1 << "-" << std::min(b + batch, users.size())
+                          << "): batches 1-" << written << " (" << b
+                          << " users) were imported, batch " << written + 1
+                          << " was written whole or not at all; re-running the "
+                             "same file finishes the job and changes nothing "
+                             "twice\n";
                 return kExitOutcomeUnknown;
             }
             written++;
@@ -599,9 +597,13 @@ int import_django(Session &session, const CommandArgs &args)
     std::cout << "Imported " << users.size() << " users and " << tokens
               << " tokens from " << path << " in " << batches
               << (batches == 1 ? " batch" : " batches") << " ("
-              << summary.created << " new, " << summary.updated
-              << " updated, " << summary.unchanged
-              << " unchanged: already imported).\n";
+              << summary.created << " new, " << summary.updated << " updated, "
+              << summary.unchanged << " unchanged).\n";
+    if (summary.unchanged > 0) {
+        std::cout << summary.unchanged
+                  << " users were already imported with the same fields and "
+                     "were left alone.\n";
+    }
     report_import_notes(notes);
     return 0;
 }

@@ -709,8 +709,10 @@ const std::vector<Command> &commands()
         {"import-django",
          "import-django FILE [--escape-unsafe-usernames] [--allow-weak-keys]",
          "Imports `manage.py dumpdata auth.user authtoken.token` JSON: users\n"
-         "keep their ids, password hashes and token keys. All or nothing;\n"
-         "running it again changes nothing. Refused, with how many and\n"
+         "keep their ids, password hashes and token keys. Checked whole\n"
+         "before the first write, then written in atomic batches of 500\n"
+         "users; running it again (after an interruption too) finishes\n"
+         "the job and changes nothing twice. Refused, with how many and\n"
          "where: usernames with control characters or whitespace at either\n"
          "end (--escape-unsafe-usernames imports them as \\xNN/\\uNNNN\n"
          "escapes), token keys that are not 40 hex characters\n"

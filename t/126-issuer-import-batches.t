@@ -193,19 +193,22 @@ my $worst = do { local (@ARGV, $/) = "$dir/worst-ping"; <> } // 'none';
 my %stats = map { /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/ ? ($1 => [$2, $3]) : () }
     split /\r?\n/, redis_cmd('INFO', 'commandstats');
 my ($calls, $usec) = @{ $stats{fcall} || [0, 0] };
-my ($writes, $worst_write) = (0, 0);
+my ($writes, $worst_write, $write_us) = (0, 0, 0);
 for my $entry (@{ redis_cmd('SLOWLOG', 'GET', -1) }) {
     my ($us, $args) = @$entry[2, 3];
     next unless $args->[0] =~ /^fcall$/i && ($args->[-1] // '') eq 'write';
     $writes++;
+    $write_us += $us;
     $worst_write = $us if $us > $worst_write;
 }
 redis_cmd('CONFIG', 'SET', 'slowlog-log-slower-than', 10_000);
 diag(sprintf('import of %d users: %.2f s; %d FCALLs, %.2f ms per FCALL '
-             . '(check and write, %d users each), slowest write batch '
-             . '%.2f ms (of %d); worst PING from another client %.1f ms',
+             . '(check and write, %d users each); write batches over 1 ms: '
+             . '%d, mean %.2f ms, slowest %.2f ms; worst PING from another '
+             . 'client %.1f ms',
              $n, $took, $calls, $calls ? $usec / $calls / 1000 : 0, $batch,
-             $worst_write / 1000, $writes, $worst * 1000));
+             $writes, $writes ? $write_us / $writes / 1000 : 0,
+             $worst_write / 1000, $worst * 1000));
 is($calls, 2 * $batches,
    "each FCALL carries at most $batch users: a check and a write per batch");
 is_deeply(keyspace(), $resumed,

@@ -310,27 +310,33 @@ register('set_password', function(keys, args)
   return 1
 end)
 
--- import_django: the whole of one `manage.py dumpdata auth.user
--- authtoken.token` file in one step, so a failed import leaves nothing
--- behind. authtokenctl has validated the file and sealed the keys; this
--- function checks the import against what Redis holds (first, before any
--- write) and then writes. The file wins for every field it carries; users
--- and tokens it does not mention are left alone. Running it twice changes
--- nothing: unchanged users are not rewritten and a token whose digest is
--- already the user's keeps its sealed form. It is as long as the file it
--- is given: one step, for all or nothing.
+-- import_django: one batch of a `manage.py dumpdata auth.user
+-- authtoken.token` file (authtokenctl sends IMPORT_BATCH users per call, see
+-- src/issuer/store/user_store.h), atomic so that a batch is written whole or
+-- not at all and short so that Redis keeps answering other clients.
+-- authtokenctl has validated the file and sealed the keys; it first calls
+-- this function with 'check' for every batch (conflicts with what Redis
+-- holds, no write) and only then with 'write' for every batch; 'write'
+-- checks its batch again (another client may have written in between).
+-- The file wins for every field it carries; users and tokens it does not
+-- mention are left alone. Running it twice changes nothing: a user already
+-- imported with identical fields is not rewritten (counted unchanged) and a
+-- token whose digest is already the user's keeps its sealed form, so
+-- re-running a file after an interrupted import finishes the job.
 --
 -- KEYS[1] authtoken:users   KEYS[2] authtoken:next-uid
 -- KEYS[3] authtoken:schema
 -- args[1] JSON array of {uid, username, password, is_active, is_staff,
 --   is_superuser, email, date_joined, last_login, token, token_sealed,
 --   token_created} (all strings; token '' = none in the file)
--- Returns {created, updated, unchanged}; REFUSED: <conflict>
+-- args[2] 'check' | 'write'
+-- Returns {created, updated, unchanged} ('check': {0, 0, 0});
+--   REFUSED: <conflict>
 register('import_django', function(keys, args)
   check_schema(keys[3])
   local users = cjson.decode(args[1])
 
-  -- Pass 1: refuse conflicts with existing data before writing anything.
+  -- Refuse conflicts with existing data before writing anything.
   for _, u in ipairs(users) do
     local owner = redis.call('GET', KEY.username .. u.username)
     if owner and owner ~= u.uid then
@@ -347,6 +353,9 @@ register('import_django', function(keys, args)
                .. holder)
       end
     end
+  end
+  if args[2] == 'check' then
+    return {0, 0, 0}
   end
 
   redis.call('SET', keys[3], SCHEMA_VERSION)
@@ -373,12 +382,18 @@ register('import_django', function(keys, args)
     end
 
     if changed then
+      local set, unset = {}, {}
       for _, f in ipairs(fields) do
         if u[f] == '' and (f == 'last_login' or f == 'email') then
-          redis.call('HDEL', user_key, f)
+          unset[#unset + 1] = f
         else
-          redis.call('HSET', user_key, f, u[f])
+          set[#set + 1] = f
+          set[#set + 1] = u[f]
         end
+      end
+      redis.call('HSET', user_key, unpack(set))
+      if #unset > 0 then
+        redis.call('HDEL', user_key, unpack(unset))
       end
       redis.call('SET', KEY.username .. u.username, u.uid)
       redis.call('ZADD', keys[1], u.uid, u.uid)

@@ -409,9 +409,9 @@ class Progress
         }
     }
 
-    void step()
+    void step(std::size_t n = 1)
     {
-        done_++;
+        done_ += n;
         if (!shown_) {
             return;
         }
@@ -602,21 +602,68 @@ int import_django(Session &session, const CommandArgs &args)
     for (const ImportedUser &u : users) {
         tokens += u.token_key ? 1 : 0;
     }
-    ImportSummary summary;
+    // Validated as a whole before the first write: the file by the parser,
+    // then every batch against Redis ('check', no write). Then written in
+    // batches of kImportBatch users, each one atomic function call that
+    // keeps Redis answering others; a batch already written is unchanged
+    // when the file is imported again, so re-running finishes the job.
+    const std::size_t batch = UserStore::kImportBatch;
+    const std::size_t batches = (users.size() + batch - 1) / batch;
+    UserStore &store = session.store();
     try {
-        // One Redis script writes everything at once (all or nothing):
-        // there is no partial progress to show, only that it is running.
-        Progress progress("import-django: writing", users.size());
-        progress.note_running();
-        summary = session.store().import_users(users);
+        for (std::size_t b = 0; b < users.size(); b += batch) {
+            store.import_batch(users, b, b + batch, true);
+        }
     } catch (const ScriptRefused &e) {
         throw std::runtime_error("Error: " + path + ": " + e.what() +
                                  "; nothing was imported");
     }
+    ImportSummary summary;
+    std::size_t written = 0;
+    {
+        Progress progress("import-django", users.size());
+        for (std::size_t b = 0; b < users.size(); b += batch) {
+            ImportSummary s;
+            try {
+                s = store.import_batch(users, b, b + batch, false);
+            } catch (const ScriptRefused &e) {
+                // Another client wrote a conflicting user since the check.
+                throw std::runtime_error(
+                    "Error: " + path + ": " + e.what() + "; " +
+                    std::to_string(written) + " of " + std::to_string(batches) +
+                    " batches were imported before it (re-running the file "
+                    "after resolving the conflict finishes the job)");
+            } catch (const RedisError &e) {
+                // The batch in flight is one atomic function call: it was
+                // written whole or not at all; the ones before it were.
+                std::cerr << "authtokenctl: redis: " << e.what() << "\n"
+                          << "Error: " << path << ": interrupted in batch "
+                          << written + 1 << " of " << batches << " (users "
+                          << b + 1 << "-" << std::min(b + batch, users.size())
+                          << "): batches 1-" << written << " (" << b
+                          << " users) were imported, batch " << written + 1
+                          << " was written whole or not at all; re-running the "
+                             "same file finishes the job and changes nothing "
+                             "twice\n";
+                return kExitOutcomeUnknown;
+            }
+            written++;
+            summary.created += s.created;
+            summary.updated += s.updated;
+            summary.unchanged += s.unchanged;
+            progress.step(std::min(batch, users.size() - b));
+        }
+    }
     std::cout << "Imported " << users.size() << " users and " << tokens
-              << " tokens from " << path << " (" << summary.created << " new, "
-              << summary.updated << " updated, " << summary.unchanged
-              << " unchanged).\n";
+              << " tokens from " << path << " in " << batches
+              << (batches == 1 ? " batch" : " batches") << " ("
+              << summary.created << " new, " << summary.updated << " updated, "
+              << summary.unchanged << " unchanged).\n";
+    if (summary.unchanged > 0) {
+        std::cout << summary.unchanged
+                  << " users were already imported with the same fields and "
+                     "were left alone.\n";
+    }
     report_import_notes(notes);
     return 0;
 }
@@ -729,8 +776,10 @@ const std::vector<Command> &commands()
         {"import-django",
          "import-django FILE [--escape-unsafe-usernames] [--allow-weak-keys]",
          "Imports `manage.py dumpdata auth.user authtoken.token` JSON: users\n"
-         "keep their ids, password hashes and token keys. All or nothing;\n"
-         "running it again changes nothing. Refused, with how many and\n"
+         "keep their ids, password hashes and token keys. Checked whole\n"
+         "before the first write, then written in atomic batches of 500\n"
+         "users; running it again (after an interruption too) finishes\n"
+         "the job and changes nothing twice. Refused, with how many and\n"
          "where: usernames with control characters or whitespace at either\n"
          "end (--escape-unsafe-usernames imports them as \\xNN/\\uNNNN\n"
          "escapes), token keys that are not 40 hex characters\n"

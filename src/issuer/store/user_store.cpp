@@ -244,14 +244,19 @@ void UserStore::delete_user(std::string_view username)
     run("delete_user", {keys::username_key(username), keys::kUsers}, {});
 }
 
-ImportSummary UserStore::import_users(const std::vector<ImportedUser> &users)
+ImportSummary UserStore::import_batch(const std::vector<ImportedUser> &users,
+                                      std::size_t begin, std::size_t end,
+                                      bool check_only)
 {
     nlohmann::json plan = nlohmann::json::array();
-    for (const ImportedUser &u : users) {
+    for (std::size_t i = begin; i < end && i < users.size(); i++) {
+        const ImportedUser &u = users[i];
         std::string digest, sealed;
         if (u.token_key) {
             digest = digest_of(*u.token_key);
-            sealed = sealer_.seal(*u.token_key, digest);
+            if (!check_only) {
+                sealed = sealer_.seal(*u.token_key, digest);
+            }
         }
         plan.push_back({{"uid", std::to_string(u.uid)},
                         {"username", u.username},
@@ -267,8 +272,11 @@ ImportSummary UserStore::import_users(const std::vector<ImportedUser> &users)
                         {"token_created", u.token_created}});
     }
     std::string payload = plan.dump();
-    Reply r = run("import_django",
-                  {keys::kUsers, keys::kNextUid, keys::kSchema}, {payload});
+    // Not through run(): its timeout message speaks of one change, and the
+    // caller words the outcome of an interrupted import itself.
+    Reply r = scripts_.run(conn_, "import_django",
+                           {keys::kUsers, keys::kNextUid, keys::kSchema},
+                           {payload, check_only ? "check" : "write"});
     return {reply_integer(reply_element(r.get(), 0)),
             reply_integer(reply_element(r.get(), 1)),
             reply_integer(reply_element(r.get(), 2))};

@@ -165,7 +165,16 @@ class UserStore
 
     // One script for the whole file. Throws ScriptRefused on a conflict
     // with existing data (nothing is written then).
-    ImportSummary import_users(const std::vector<ImportedUser> &users);
+    // Users per import_django call: each call is one atomic Redis function
+    // that blocks every other client while it runs, so it is bounded
+    // (docs/capacity.md has its measured time).
+    static constexpr std::size_t kImportBatch = 500;
+    // Checks (check_only: conflicts with Redis, no write) or writes
+    // users[begin, end) (at most kImportBatch) in one function call. Throws
+    // ScriptRefused on a conflict, WriteOutcomeUnknown on a timeout.
+    ImportSummary import_batch(const std::vector<ImportedUser> &users,
+                               std::size_t begin, std::size_t end,
+                               bool check_only);
 
   private:
     struct Candidate {

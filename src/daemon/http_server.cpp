@@ -74,8 +74,11 @@ std::string numeric_host(const sockaddr *addr)
     return host.data();
 }
 
-// Runs handlers off the event loop. Threads start when work comes and no
-// thread is idle, up to `max`; after that work queues.
+// Runs handlers off the event loop. A thread starts when work comes and
+// the idle threads are all spoken for by work already queued, up to `max`;
+// after that work queues. (An idle thread counts as idle until it wakes
+// and takes a job: a burst must not hand two jobs to one sleeping thread,
+// which would run the second only after the first, a whole hash later.)
 class WorkerPool
 {
   public:
@@ -99,7 +102,7 @@ class WorkerPool
             return;
         }
         jobs_.push_back(std::move(job));
-        if (idle_ == 0 && threads_.size() < max_) {
+        if (jobs_.size() > idle_ && threads_.size() < max_) {
             threads_.emplace_back([this] { run(); });
         } else {
             ready_.notify_one();

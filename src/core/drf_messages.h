@@ -99,6 +99,10 @@ inline constexpr DrfError kNotFound = AUTHTOKEN_DRF_ERROR(404, "Not found.");
 // permission (IsAdminUser on the staff admin API).
 inline constexpr DrfError kPermissionDenied = AUTHTOKEN_DRF_ERROR(
     403, "You do not have permission to perform this action.");
+// PageNumberPagination.invalid_page_message, raised as NotFound: a page
+// that is not a number, below 1 or past the last (the staff admin API).
+inline constexpr DrfError kInvalidPage =
+    AUTHTOKEN_DRF_ERROR(404, "Invalid page.");
 
 // --- Beyond DRF: authtokend's HTTP limits (Django's runserver has none) ---
 
@@ -129,9 +133,10 @@ static_assert(
     renders_verbatim(kInvalidToken) && renders_verbatim(kInactive) &&
     renders_verbatim(kUnavailable) && renders_verbatim(kServerError) &&
     renders_verbatim(kParseError) && renders_verbatim(kNotFound) &&
-    renders_verbatim(kPermissionDenied) && renders_verbatim(kIncompleteBody) &&
-    renders_verbatim(kBodyTooLarge) && renders_verbatim(kUriTooLong) &&
-    renders_verbatim(kRequestFailed) && renders_verbatim(kAmbiguousFraming) &&
+    renders_verbatim(kPermissionDenied) && renders_verbatim(kInvalidPage) &&
+    renders_verbatim(kIncompleteBody) && renders_verbatim(kBodyTooLarge) &&
+    renders_verbatim(kUriTooLong) && renders_verbatim(kRequestFailed) &&
+    renders_verbatim(kAmbiguousFraming) &&
     renders_verbatim(kTransferEncodingNotImplemented));
 
 // --- Details that hold a value (render them with render_drf_detail) -------
@@ -217,6 +222,19 @@ inline constexpr std::string_view kInvalidUsername =
 // MaxLengthValidator.message: "Ensure this value has at most <limit>
 // characters (it has <length>)."
 std::string max_length_message(std::size_t limit, std::size_t length);
+
+// --- The staff admin API's serializer messages ---------------------------
+
+// BooleanField.default_error_messages['invalid']
+inline constexpr std::string_view kNotABoolean = "Must be a valid boolean.";
+// AbstractUser.username's error_messages['unique'] (UniqueValidator)
+inline constexpr std::string_view kUsernameExists =
+    "A user with that username already exists.";
+// Beyond DRF: a user field the admin API does not change (is_staff,
+// is_superuser, username, email after creation); DRF would silently
+// ignore a read-only field, which would hide a refused grant.
+inline constexpr std::string_view kFieldReadOnly =
+    "This field cannot be changed here.";
 
 // The keys of a serializer's error dict.
 inline constexpr std::string_view kNonFieldErrors = "non_field_errors";

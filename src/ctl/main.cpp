@@ -4,6 +4,7 @@
 // same secret file as the daemon.
 #include "password_prompt.h"
 
+#include "issuer/admin/user_admin.h"
 #include "issuer/django_import.h"
 #include "issuer/django_username.h"
 #include "issuer/settings/issuer_settings.h"
@@ -13,6 +14,8 @@
 #include "issuer/store/user_store.h"
 
 #include <nlohmann/json.hpp>
+#include <pwd.h>
+#include <syslog.h>
 #include <uniwidth.h>
 #include <unistd.h>
 
@@ -109,13 +112,48 @@ class Session
     {
         return hasher_policy(settings_);
     }
+    // The changes, through the code path the HTTP admin API uses too.
+    UserAdmin &admin()
+    {
+        if (!admin_) {
+            policy_ = policy();
+            admin_ = std::make_unique<UserAdmin>(
+                store(), policy_, settings_.auto_create_token, write_audit);
+        }
+        return *admin_;
+    }
+    // Who runs this command: the operating-system user of the real uid
+    // (sudo's own log names whoever ran sudo).
+    static AdminActor actor()
+    {
+        const passwd *pw = getpwuid(getuid());
+        return {pw != nullptr ? std::string(pw->pw_name)
+                              : "uid " + std::to_string(getuid()),
+                "cli"};
+    }
 
   private:
+    // An audit line goes to syslog's authpriv facility, as sudo's and
+    // su's do (readable by root only on Debian: /var/log/auth.log or the
+    // journal), and to standard error, where the operator sees it.
+    static void write_audit(const std::string &line)
+    {
+        static const bool opened = [] {
+            openlog("authtokenctl", LOG_PID, LOG_AUTHPRIV);
+            return true;
+        }();
+        (void)opened;
+        syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());
+        std::cerr << "authtokenctl: " << line << "\n";
+    }
+
     IssuerSettings settings_;
+    passwords::HasherPolicy policy_;
     std::optional<TokenSealer> sealer_;
     std::unique_ptr<ScriptLibrary> scripts_;
     std::unique_ptr<RedisConnection> conn_;
     std::unique_ptr<UserStore> store_;
+    std::unique_ptr<UserAdmin> admin_;
 };
 
 // A command's own arguments: flags it knows, and positionals.
@@ -187,13 +225,21 @@ std::optional<std::string> obtain_password(const CommandArgs &args)
     return prompt_new_password();
 }
 
+// createsuperuser's wording around UserAdmin::create_user(), which applies
+// Django's rules (NFKC, the username validators) as the HTTP API does.
 int create_user(Session &session, const CommandArgs &args)
 {
-    NewUser user;
-    // As Django's UserManager: NFKC first, then the field's validators on
-    // what will be stored; errors joined as createsuperuser prints them.
-    user.username = normalize_username(args.positional[0]);
-    std::vector<std::string> errors = validate_username(user.username);
+    CreateUserRequest request;
+    request.username = args.positional[0];
+    request.is_superuser = args.has("--superuser");
+    request.is_staff = args.has("--staff");
+    request.is_active = !args.has("--inactive");
+    if (args.has("--email")) {
+        request.email = args.options.at("--email");
+    }
+    // The name is checked before a password is asked for.
+    std::string normalized = normalize_username(request.username);
+    std::vector<std::string> errors = validate_username(normalized);
     if (!errors.empty()) {
         std::string text = "Error: ";
         for (std::size_t i = 0; i < errors.size(); i++) {
@@ -201,35 +247,26 @@ int create_user(Session &session, const CommandArgs &args)
         }
         throw std::runtime_error(text);
     }
-    if (user.username != args.positional[0]) {
+    if (normalized != request.username) {
         std::cerr << "Note: the username is stored normalized (NFKC) as '"
-                  << user.username << "'.\n";
+                  << normalized << "'.\n";
     }
-    user.is_superuser = args.has("--superuser");
-    // Django's create_superuser makes superusers staff too.
-    user.is_staff = args.has("--staff") || user.is_superuser;
-    user.is_active = !args.has("--inactive");
-    if (args.has("--email")) {
-        user.email = args.options.at("--email");
-    }
-    std::optional<std::string> raw = obtain_password(args);
-    if (raw) {
-        user.password = passwords::make_password(*raw, session.policy());
-    } else {
+    request.password = obtain_password(args);
+    if (!request.password) {
         // As `createsuperuser --noinput`: the user exists but cannot log
         // in until changepassword.
-        user.password = passwords::make_unusable_password();
         std::cerr << "Note: no password given; the user cannot log in until "
                      "`authtokenctl changepassword "
-                  << user.username << "`.\n";
+                  << normalized << "`.\n";
     }
+    CreatedUser created;
     try {
-        session.store().create_user(user, session.settings().auto_create_token);
+        created = session.admin().create_user(Session::actor(), request);
     } catch (const UsernameTaken &) {
         throw std::runtime_error("Error: That username is already taken.");
     }
-    std::cout << (user.is_superuser ? "Superuser created successfully."
-                                    : "User created successfully.")
+    std::cout << (created.is_superuser ? "Superuser created successfully."
+                                       : "User created successfully.")
               << "\n";
     return 0;
 }
@@ -255,22 +292,19 @@ int change_password(Session &session, const CommandArgs &args)
         throw std::runtime_error(
             "Error: no password given (use --password-stdin)");
     }
+    bool revoke_token = args.has("--revoke-token");
+    bool revoked = false;
     try {
-        store.set_password(name,
-                           passwords::make_password(*raw, session.policy()));
+        revoked = session.admin().set_password(Session::actor(), name, *raw,
+                                               revoke_token);
     } catch (const NoSuchUser &) {
         throw no_such_user(name);
     }
     std::cout << "Password changed successfully for user '" << name << "'\n";
-    if (args.has("--revoke-token")) {
-        try {
-            bool removed = store.revoke_token(name);
-            std::cout << (removed ? "Revoked the token of user "
-                                  : "No token to revoke for user ")
-                      << name << "\n";
-        } catch (const NoSuchUser &) {
-            throw no_such_user(name);
-        }
+    if (revoke_token) {
+        std::cout << (revoked ? "Revoked the token of user "
+                              : "No token to revoke for user ")
+                  << name << "\n";
     } else {
         std::cout << "The user's token still works; `authtokenctl revoke "
                   << name << "` (or changepassword --revoke-token) ends it.\n";
@@ -282,7 +316,8 @@ int set_active(Session &session, const CommandArgs &args, bool active)
 {
     const std::string &name = args.positional[0];
     try {
-        bool changed = session.store().set_active(name, active);
+        bool changed =
+            session.admin().set_active(Session::actor(), name, active);
         std::cout << "User " << name << (changed ? " " : " was already ")
                   << (active ? "activated" : "deactivated") << ".\n";
     } catch (const NoSuchUser &) {
@@ -295,7 +330,7 @@ int delete_user(Session &session, const CommandArgs &args)
 {
     const std::string &name = args.positional[0];
     try {
-        session.store().delete_user(name);
+        session.admin().delete_user(Session::actor(), name);
     } catch (const NoSuchUser &) {
         throw no_such_user(name);
     }
@@ -354,7 +389,8 @@ int print_token(Session &session, const CommandArgs &args)
     try {
         UserStore &store = session.store();
         IssuedToken token = args.has("-r") || args.has("--reset")
-                                ? store.regenerate_token(name, expiry)
+                                ? session.admin().regenerate_token(
+                                      Session::actor(), name, expiry)
                                 : store.get_or_create_token(name, expiry);
         std::cout << "Generated token " << token.key << " for user " << name
                   << "\n";
@@ -369,7 +405,7 @@ int revoke(Session &session, const CommandArgs &args)
 {
     const std::string &name = args.positional[0];
     try {
-        bool removed = session.store().revoke_token(name);
+        bool removed = session.admin().revoke_token(Session::actor(), name);
         std::cout << (removed ? "Revoked the token of user "
                               : "No token to revoke for user ")
                   << name << "\n";
@@ -494,7 +530,7 @@ int list_users(Session &session, const CommandArgs &args)
 {
     // Everything is read before anything is printed: an error (Redis
     // unreachable) comes alone, not after a header line.
-    std::vector<UserRecord> users = session.store().list_users();
+    std::vector<UserRecord> users = session.admin().list_users();
     std::int64_t now = unix_now();
     if (args.has("--json")) {
         nlohmann::json out = nlohmann::json::array();

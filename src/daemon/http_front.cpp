@@ -166,9 +166,21 @@ bool announces_too_large(const HttpRequest &req, std::size_t limit)
 // thread once the body is in.
 Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
                const ObtainService &obtain, RedisPool &pool,
-               const IssuerMetrics *metrics)
+               const IssuerMetrics *metrics, const AdminApi *admin)
 {
     Dispatch d;
+    if (admin != nullptr && std::string_view(req.path).substr(
+                                0, kAdminPrefix.size()) == kAdminPrefix) {
+        if (announces_too_large(req, settings.max_body_size)) {
+            d.answer = json_answer(413, too_large_body(settings.max_body_size));
+            d.answer->close = true;
+            log::info(req.method + " " + req.path +
+                      ": 413 body over the limit");
+            return d;
+        }
+        d.handler = [admin](const HttpRequest &r) { return admin->handle(r); };
+        return d;
+    }
     if (req.path == kObtainPath) {
         if (req.method == "POST") {
             if (announces_too_large(req, settings.max_body_size)) {
@@ -207,10 +219,11 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
 } // namespace
 
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics)
+                   RedisPool &pool, const IssuerMetrics *metrics,
+                   const AdminApi *admin)
 {
-    return [&settings, &obtain, &pool, metrics](const HttpRequest &req) {
-        return route(req, settings, obtain, pool, metrics);
+    return [&settings, &obtain, &pool, metrics, admin](const HttpRequest &req) {
+        return route(req, settings, obtain, pool, metrics, admin);
     };
 }
 

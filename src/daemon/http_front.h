@@ -4,6 +4,7 @@
 // (connections, limits, threads) is http_server.h.
 #pragma once
 
+#include "daemon/admin_api.h"
 #include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
@@ -14,9 +15,11 @@ namespace authtoken
 {
 
 // Every route of the daemon, dispatched in one place (route() in
-// http_front.cpp); GET /metrics only when `metrics` is not null. The
-// references must outlive the server.
+// http_front.cpp); GET /metrics only when `metrics` is not null, the staff
+// admin API (/api-admin/) only when `admin` is not null. The references
+// must outlive the server.
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics);
+                   RedisPool &pool, const IssuerMetrics *metrics,
+                   const AdminApi *admin = nullptr);
 
 } // namespace authtoken

@@ -728,6 +728,11 @@ void *uri_logged(void *cls, const char *uri, MHD_Connection *conn)
     auto *impl = static_cast<HttpServer::Impl *>(cls);
     auto *req = new Request;
     req->uri_size = std::strlen(uri);
+    // MHD hands the access handler the path alone; the query string is
+    // kept raw here for the handlers to parse (as Django's QueryDict).
+    if (const char *q = std::strchr(uri, '?')) {
+        req->http.query = q + 1;
+    }
     MHD_set_connection_option(
         conn, MHD_CONNECTION_OPTION_TIMEOUT,
         static_cast<unsigned>(impl->limits.read_timeout.count()));

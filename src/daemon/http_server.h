@@ -68,8 +68,9 @@ struct HttpLimits {
 // case-insensitively; values are as sent.
 struct HttpRequest {
     std::string method;
-    std::string path; // without the query string
-    std::string peer; // numeric IP; empty for a unix-socket peer
+    std::string path;  // without the query string
+    std::string query; // the raw query string after '?', "" when none
+    std::string peer;  // numeric IP; empty for a unix-socket peer
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     // The body was over HttpLimits::max_body_size (read and dropped).

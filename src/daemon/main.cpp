@@ -480,6 +480,7 @@ int run(std::vector<std::string> args)
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
     obtain.set_token_ttl(settings.token_ttl);
+    AdminApi admin(settings, pool, scripts, sealer, policy, hashing);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
@@ -487,7 +488,8 @@ int run(std::vector<std::string> args)
     fit_open_files(limits.max_connections);
     HttpServer server(listener.fd, limits,
                       make_router(settings, obtain, pool,
-                                  settings.metrics ? &metrics : nullptr));
+                                  settings.metrics ? &metrics : nullptr,
+                                  settings.admin_api ? &admin : nullptr));
     // After StopSignals blocked SIGTERM, so that this thread inherits the
     // mask (else the signal may land here and kill the process without the
     // drain); stopped before the pool it uses goes.

@@ -239,6 +239,13 @@ const std::map<std::string, Setter> &setters()
         {"create_secret",
          [](IssuerSettings &s,
             const std::string &v) { s.create_secret = parse_bool(v); }},
+        {"admin_api",
+         [](IssuerSettings &s,
+            const std::string &v) { s.admin_api = parse_bool(v); }},
+        {"admin_page_size",
+         [](IssuerSettings &s,
+            const std::string
+                &v) { s.admin_page_size = parse_unsigned(v, 1, 10000); }},
     };
     return table;
 }
@@ -537,8 +544,8 @@ std::map<std::string, std::string>
 take_setting_flags(std::vector<std::string> &args)
 {
     static const std::set<std::string> on_off = {
-        "auto_create_token", "create_secret", "insecure_test_hashing",
-        "metrics"};
+        "admin_api", "auto_create_token", "create_secret",
+        "insecure_test_hashing", "metrics"};
     std::map<std::string, std::string> flags;
     std::vector<std::string> rest;
     for (std::size_t i = 0; i < args.size(); i++) {

@@ -102,6 +102,11 @@ struct IssuerSettings {
     // auth_token_max_lag watch; 0 = never written (daemon only).
     unsigned heartbeat_interval = 1;
     bool create_secret = false; // daemon: create the secret file if absent
+    // The staff admin API's page size (DRF's PAGE_SIZE for
+    // PageNumberPagination): users per GET /api-admin/users/ page.
+    unsigned admin_page_size = 100;
+    // Daemon: serve the staff admin API under /api-admin/.
+    bool admin_api = true;
 };
 
 class SettingsError : public std::runtime_error

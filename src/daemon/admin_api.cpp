@@ -1,0 +1,725 @@
+#include "daemon/admin_api.h"
+
+#include "core/drf_messages.h"
+#include "daemon/event_log.h"
+#include "daemon/token_authentication.h"
+#include "drf/char_field.h"
+#include "drf/form_parser.h"
+#include "drf/json_parser.h"
+#include "drf/json_renderer.h"
+#include "drf/parser_negotiation.h"
+#include "issuer/admin/user_admin.h"
+#include "issuer/django_username.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace authtoken
+{
+namespace
+{
+
+constexpr std::string_view kUsersPath = "users/";
+constexpr const char *kAllowList = "GET, POST, HEAD, OPTIONS";
+constexpr const char *kAllowUser = "GET, PATCH, DELETE, HEAD, OPTIONS";
+constexpr const char *kAllowToken = "POST, DELETE, OPTIONS";
+
+HttpResponse json_answer(int status, std::string body)
+{
+    HttpResponse res;
+    res.status = status;
+    res.body = std::move(body);
+    // Answers name users and, on creation and regeneration, hold a key.
+    res.set_header("Cache-Control", "no-store");
+    return res;
+}
+
+HttpResponse error_answer(const drf::DrfError &error)
+{
+    return json_answer(error.status, std::string(error.body));
+}
+
+HttpResponse no_content()
+{
+    HttpResponse res = json_answer(204, "");
+    return res;
+}
+
+HttpResponse validation_error(const AdminValidationError::Errors &errors)
+{
+    nlohmann::ordered_json body = nlohmann::ordered_json::object();
+    for (const auto &[field, messages] : errors) {
+        body[field] = messages;
+    }
+    return json_answer(400, render_drf_json(body));
+}
+
+HttpResponse field_error(std::string_view field, std::string_view message)
+{
+    return validation_error({{std::string(field), {std::string(message)}}});
+}
+
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The user as the API shows it: the fields of `authtokenctl users --json`
+// and the token's dates; never the password hash or the key.
+nlohmann::ordered_json user_json(const UserRecord &u, std::int64_t now)
+{
+    bool has_token = !u.token_digest.empty();
+    nlohmann::ordered_json j;
+    j["id"] = u.uid;
+    j["username"] = u.username;
+    j["email"] = u.email;
+    j["is_active"] = u.is_active;
+    j["is_staff"] = u.is_staff;
+    j["is_superuser"] = u.is_superuser;
+    j["date_joined"] = u.date_joined;
+    j["has_token"] = has_token && !u.token_expired(now);
+    j["token_expired"] = u.token_expired(now);
+    j["token_created"] = has_token ? nlohmann::ordered_json(u.token_created)
+                                   : nlohmann::ordered_json(nullptr);
+    j["token_expires"] = has_token && u.token_expires != 0
+                             ? nlohmann::ordered_json(u.token_expires)
+                             : nlohmann::ordered_json(nullptr);
+    return j;
+}
+
+// --- the query string, as Django's QueryDict and DRF's helpers ------------
+
+using QueryFields = std::vector<FormField>;
+
+// QueryDict.get(): the last value of `name`.
+std::optional<std::string> query_get(const QueryFields &fields,
+                                     std::string_view name)
+{
+    std::optional<std::string> value;
+    for (const FormField &f : fields) {
+        if (f.name == name) {
+            value = f.value;
+        }
+    }
+    return value;
+}
+
+// urllib.parse.quote_plus(): unreserved ASCII as is, space as '+', every
+// other byte as %XX.
+std::string quote_plus(std::string_view text)
+{
+    static const char *hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
+            c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else if (c == ' ') {
+            out.push_back('+');
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+// DRF's replace_query_param() (value set) and remove_query_param() (value
+// nullopt), rest_framework/utils/urls.py: the query parsed with parse_qs,
+// `key` replaced or dropped, re-encoded with urlencode(sorted(...),
+// doseq=True).
+std::string with_page(const std::string &base, const QueryFields &fields,
+                      std::optional<std::size_t> page)
+{
+    std::map<std::string, std::vector<std::string>> params;
+    for (const FormField &f : fields) {
+        params[f.name].push_back(f.value);
+    }
+    params.erase("page");
+    if (page) {
+        params["page"] = {std::to_string(*page)};
+    }
+    std::string query;
+    for (const auto &[name, values] : params) {
+        for (const std::string &value : values) {
+            query += (query.empty() ? "" : "&") + quote_plus(name) + "=" +
+                     quote_plus(value);
+        }
+    }
+    return query.empty() ? base : base + "?" + query;
+}
+
+// Django's Paginator.validate_number() of the `page` parameter: int() of
+// the text (ASCII digits with an optional sign, surrounding whitespace
+// allowed), "last" for the last page (PageNumberPagination's
+// last_page_strings); nullopt when it is no page number at all.
+std::optional<long long> page_number(std::string text, std::size_t num_pages)
+{
+    if (text == "last") {
+        return static_cast<long long>(num_pages);
+    }
+    auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    while (!text.empty() && space(text.back())) {
+        text.pop_back();
+    }
+    std::size_t i = 0;
+    while (i < text.size() && space(text[i])) {
+        i++;
+    }
+    text.erase(0, i);
+    std::size_t digits =
+        (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
+    if (text.size() == digits || text.size() > 18 ||
+        text.find_first_not_of("0123456789", digits) != std::string::npos) {
+        return std::nullopt;
+    }
+    return std::stoll(text);
+}
+
+// --- request bodies -------------------------------------------------------
+
+struct Body {
+    std::map<std::string, DataValue, std::less<>> members;
+};
+
+// The request's JSON object (parser_classes = [JSONParser]); an empty body
+// is an empty object, as DRF's request.data of a request without content.
+// Else the whole error answer.
+std::variant<Body, HttpResponse> read_body(const HttpRequest &req)
+{
+    if (req.body.empty()) {
+        return Body{};
+    }
+    std::string content_type = req.header("Content-Type");
+    if (select_body_parser(content_type) != BodyParser::json) {
+        return json_answer(
+            415, render_drf_detail(
+                     drf::unsupported_media_type_detail(content_type)));
+    }
+    JsonParseResult parsed =
+        parse_json_body(req.body, request_text_encoding(content_type),
+                        {"username", "password", "email", "is_active",
+                         "is_staff", "is_superuser", "revoke_token"});
+    if (!parsed.body) {
+        return json_answer(400, render_drf_detail(parsed.error));
+    }
+    if (parsed.body->root.type == DataValue::Type::none) {
+        return json_answer(400,
+                           render_drf_non_field_error(drf::kNoDataProvided));
+    }
+    if (parsed.body->root.type != DataValue::Type::dict) {
+        return json_answer(400,
+                           render_drf_non_field_error(drf::invalid_data_message(
+                               python_type_name(parsed.body->root.type))));
+    }
+    return Body{std::move(parsed.body->members)};
+}
+
+const DataValue *member(const Body &body, std::string_view name)
+{
+    auto it = body.members.find(name);
+    return it == body.members.end() ? nullptr : &it->second;
+}
+
+// DRF's BooleanField.to_internal_value(): its TRUE_VALUES / FALSE_VALUES
+// (strings, the numbers 1 and 0, true and false); null is "may not be
+// null", anything else "Must be a valid boolean.".
+std::variant<bool, std::string_view> boolean_field(const DataValue &v)
+{
+    static const char *const kTrue[] = {"t",   "T",   "y",    "Y",    "yes",
+                                        "Yes", "YES", "true", "True", "TRUE",
+                                        "on",  "On",  "ON",   "1"};
+    static const char *const kFalse[] = {
+        "f",     "F",     "n",     "N",   "no",  "No",  "NO",
+        "false", "False", "FALSE", "off", "Off", "OFF", "0"};
+    if (v.type == DataValue::Type::none) {
+        return drf::kFieldNull;
+    }
+    if (v.type == DataValue::Type::bool_) {
+        return v.text == "True";
+    }
+    if (v.type == DataValue::Type::str || v.type == DataValue::Type::int_) {
+        for (const char *t : kTrue) {
+            if (v.text == t) {
+                return true;
+            }
+        }
+        for (const char *f : kFalse) {
+            if (v.text == f) {
+                return false;
+            }
+        }
+    }
+    return drf::kNotABoolean;
+}
+
+// --- the views ----------------------------------------------------------
+
+class AdminRequest
+{
+  public:
+    AdminRequest(const HttpRequest &req, const IssuerSettings &settings,
+                 UserStore &store, const passwords::HasherPolicy &policy,
+                 ConcurrencyLimit &hashing, const UserRecord &caller)
+        : req_(req), settings_(settings), store_(store), hashing_(hashing),
+          caller_(caller),
+          admin_(store, policy, settings.auto_create_token,
+                 [](const std::string &line) { log::info(line); }),
+          actor_{caller.username, "http"}
+    {
+    }
+
+    HttpResponse list();
+    HttpResponse create();
+    HttpResponse retrieve(const std::string &name);
+    HttpResponse update(const std::string &name);
+    HttpResponse destroy(const std::string &name);
+    HttpResponse regenerate(const std::string &name);
+    HttpResponse revoke(const std::string &name);
+
+  private:
+    // The target, or 404; and 403 when the caller may not change it.
+    std::variant<UserRecord, HttpResponse> target(const std::string &name,
+                                                  bool to_change);
+    HttpResponse denied(const std::string &what);
+
+    const HttpRequest &req_;
+    const IssuerSettings &settings_;
+    UserStore &store_;
+    ConcurrencyLimit &hashing_;
+    const UserRecord &caller_;
+    UserAdmin admin_;
+    AdminActor actor_;
+};
+
+HttpResponse AdminRequest::denied(const std::string &what)
+{
+    log::info("admin: " + req_.method + " " + req_.path + " by \"" +
+              escape_unsafe_username(caller_.username) + "\": 403 (" + what +
+              " needs a superuser)");
+    return permission_denied();
+}
+
+std::variant<UserRecord, HttpResponse>
+AdminRequest::target(const std::string &name, bool to_change)
+{
+    std::optional<UserRecord> user = admin_.find_user(name);
+    if (!user) {
+        return error_answer(drf::kNotFound);
+    }
+    // Staff who are not superusers manage ordinary users only: changing a
+    // staff user or a superuser (its password, its token) would let them
+    // act as one.
+    if (to_change && !caller_.is_superuser &&
+        (user->is_staff || user->is_superuser)) {
+        return denied("changing a staff user or a superuser");
+    }
+    return *user;
+}
+
+HttpResponse AdminRequest::list()
+{
+    std::optional<QueryFields> query =
+        parse_urlencoded_form(req_.query, TextEncoding::utf8);
+    if (!query) {
+        return json_answer(400, render_drf_detail(drf::kTooManyFormFields));
+    }
+    std::vector<UserRecord> users =
+        admin_.list_users(query_get(*query, "search").value_or(""));
+    std::size_t size = settings_.admin_page_size;
+    // Django's Paginator with allow_empty_first_page: at least one page.
+    std::size_t num_pages =
+        std::max<std::size_t>(1, (users.size() + size - 1) / size);
+    std::optional<long long> page =
+        page_number(query_get(*query, "page").value_or("1"), num_pages);
+    if (!page || *page < 1 || static_cast<std::size_t>(*page) > num_pages) {
+        return error_answer(drf::kInvalidPage);
+    }
+    std::size_t n = static_cast<std::size_t>(*page);
+    // request.build_absolute_uri(): the Host header as sent (nginx must
+    // pass it: proxy_set_header Host $http_host), https only when a
+    // trusted proxy says so in X-Forwarded-Proto.
+    std::string host = req_.header("Host");
+    bool https = req_.header("X-Forwarded-Proto") == "https" &&
+                 std::find(settings_.trusted_proxies.begin(),
+                           settings_.trusted_proxies.end(),
+                           req_.peer) != settings_.trusted_proxies.end();
+    std::string base = (https ? "https://" : "http://") +
+                       (host.empty() ? std::string("localhost") : host) +
+                       req_.path;
+    nlohmann::ordered_json body;
+    body["count"] = users.size();
+    body["next"] = n < num_pages
+                       ? nlohmann::ordered_json(with_page(base, *query, n + 1))
+                       : nlohmann::ordered_json(nullptr);
+    body["previous"] =
+        n > 1 ? nlohmann::ordered_json(with_page(
+                    base, *query,
+                    n == 2 ? std::nullopt : std::optional<std::size_t>(n - 1)))
+              : nlohmann::ordered_json(nullptr);
+    body["results"] = nlohmann::ordered_json::array();
+    std::int64_t now = unix_now();
+    for (std::size_t i = (n - 1) * size; i < users.size() && i < n * size;
+         i++) {
+        body["results"].push_back(user_json(users[i], now));
+    }
+    return json_answer(200, render_drf_json(body));
+}
+
+HttpResponse AdminRequest::create()
+{
+    auto read = read_body(req_);
+    if (auto *answer = std::get_if<HttpResponse>(&read)) {
+        return std::move(*answer);
+    }
+    const Body &body = std::get<Body>(read);
+    AdminValidationError::Errors errors;
+    CreateUserRequest request;
+    auto optional_of = [&](std::string_view name) {
+        const DataValue *v = member(body, name);
+        return v ? std::optional<DataValue>(*v) : std::nullopt;
+    };
+    CharFieldResult username =
+        validate_char_field(optional_of("username"), true);
+    if (!username.errors.empty()) {
+        errors.emplace_back("username",
+                            std::vector<std::string>(username.errors.begin(),
+                                                     username.errors.end()));
+    } else {
+        request.username = username.value;
+    }
+    if (const DataValue *password = member(body, "password")) {
+        CharFieldResult p = validate_char_field(*password, false);
+        if (!p.errors.empty()) {
+            errors.emplace_back(
+                "password",
+                std::vector<std::string>(p.errors.begin(), p.errors.end()));
+        } else {
+            request.password = p.value;
+        }
+    }
+    if (const DataValue *email = member(body, "email")) {
+        if (email->type == DataValue::Type::str) {
+            request.email = email->text;
+        } else {
+            errors.emplace_back("email", std::vector<std::string>{
+                                             std::string(drf::kNotAString)});
+        }
+    }
+    for (auto [name, field] :
+         {std::pair{"is_active", &request.is_active},
+          std::pair{"is_staff", &request.is_staff},
+          std::pair{"is_superuser", &request.is_superuser}}) {
+        if (const DataValue *v = member(body, name)) {
+            auto b = boolean_field(*v);
+            if (auto *message = std::get_if<std::string_view>(&b)) {
+                errors.emplace_back(
+                    name, std::vector<std::string>{std::string(*message)});
+            } else {
+                *field = std::get<bool>(b);
+            }
+        }
+    }
+    if (!errors.empty()) {
+        return validation_error(errors);
+    }
+    if ((request.is_staff || request.is_superuser) && !caller_.is_superuser) {
+        return denied("creating a staff user or a superuser");
+    }
+    CreatedUser created;
+    try {
+        std::optional<ConcurrencyLimit::Permit> slot;
+        if (request.password) {
+            slot.emplace(hashing_);
+        }
+        created = admin_.create_user(actor_, request);
+    } catch (const AdminValidationError &e) {
+        return validation_error(e.errors());
+    } catch (const UsernameTaken &) {
+        return field_error("username", drf::kUsernameExists);
+    }
+    std::optional<UserRecord> user = admin_.find_user(created.username);
+    if (!user) {
+        return error_answer(drf::kNotFound); // deleted at once by another
+    }
+    nlohmann::ordered_json j = user_json(*user, unix_now());
+    // The key is shown once, to whoever created the user, as TokenAdmin
+    // shows it; GET never shows it.
+    if (!user->token_digest.empty()) {
+        j["token"] = store_.reveal_token(*user);
+    }
+    return json_answer(201, render_drf_json(j));
+}
+
+HttpResponse AdminRequest::retrieve(const std::string &name)
+{
+    auto found = target(name, false);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
+    return json_answer(200, render_drf_json(user_json(
+                                std::get<UserRecord>(found), unix_now())));
+}
+
+// PATCH: is_active and password (with revoke_token, the token too); the
+// other fields cannot be changed here and say so.
+HttpResponse AdminRequest::update(const std::string &name)
+{
+    auto read = read_body(req_);
+    if (auto *answer = std::get_if<HttpResponse>(&read)) {
+        return std::move(*answer);
+    }
+    const Body &body = std::get<Body>(read);
+    AdminValidationError::Errors errors;
+    std::optional<bool> active;
+    std::optional<std::string> password;
+    bool revoke_token = false;
+    for (const char *fixed :
+         {"username", "email", "is_staff", "is_superuser"}) {
+        if (member(body, fixed) != nullptr) {
+            errors.emplace_back(fixed, std::vector<std::string>{
+                                           std::string(drf::kFieldReadOnly)});
+        }
+    }
+    if (const DataValue *v = member(body, "password")) {
+        CharFieldResult p = validate_char_field(*v, false);
+        if (!p.errors.empty()) {
+            errors.emplace_back(
+                "password",
+                std::vector<std::string>(p.errors.begin(), p.errors.end()));
+        } else {
+            password = p.value;
+        }
+    }
+    for (auto [field, out] :
+         {std::pair{"is_active", 0}, std::pair{"revoke_token", 1}}) {
+        if (const DataValue *v = member(body, field)) {
+            auto b = boolean_field(*v);
+            if (auto *message = std::get_if<std::string_view>(&b)) {
+                errors.emplace_back(
+                    field, std::vector<std::string>{std::string(*message)});
+            } else if (out == 0) {
+                active = std::get<bool>(b);
+            } else {
+                revoke_token = std::get<bool>(b);
+            }
+        }
+    }
+    if (!errors.empty()) {
+        return validation_error(errors);
+    }
+    auto found = target(name, true);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
+    try {
+        if (password) {
+            ConcurrencyLimit::Permit slot(hashing_);
+            admin_.set_password(actor_, name, *password, revoke_token);
+        } else if (revoke_token) {
+            admin_.revoke_token(actor_, name);
+        }
+        if (active) {
+            admin_.set_active(actor_, name, *active);
+        }
+    } catch (const AdminValidationError &e) {
+        return validation_error(e.errors());
+    } catch (const NoSuchUser &) {
+        return error_answer(drf::kNotFound);
+    }
+    return retrieve(name);
+}
+
+HttpResponse AdminRequest::destroy(const std::string &name)
+{
+    auto found = target(name, true);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
+    try {
+        admin_.delete_user(actor_, name);
+    } catch (const NoSuchUser &) {
+        return error_answer(drf::kNotFound);
+    }
+    return no_content();
+}
+
+HttpResponse AdminRequest::regenerate(const std::string &name)
+{
+    auto found = target(name, true);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
+    IssuedToken token;
+    try {
+        token = admin_.regenerate_token(actor_, name);
+    } catch (const NoSuchUser &) {
+        return error_answer(drf::kNotFound);
+    }
+    nlohmann::ordered_json body;
+    body["token"] = token.key;
+    return json_answer(201, render_drf_json(body));
+}
+
+HttpResponse AdminRequest::revoke(const std::string &name)
+{
+    auto found = target(name, true);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
+    try {
+        if (!admin_.revoke_token(actor_, name)) {
+            return error_answer(drf::kNotFound); // no token to delete
+        }
+    } catch (const NoSuchUser &) {
+        return error_answer(drf::kNotFound);
+    }
+    return no_content();
+}
+
+HttpResponse method_not_allowed(const HttpRequest &req, const char *allow)
+{
+    HttpResponse res = json_answer(
+        405, render_drf_detail(drf::method_not_allowed_detail(req.method)));
+    res.set_header("Allow", allow);
+    return res;
+}
+
+HttpResponse options_answer(const char *name, const char *allow)
+{
+    nlohmann::ordered_json body;
+    body["name"] = name;
+    body["renders"] = {"application/json"};
+    body["parses"] = {"application/json"};
+    HttpResponse res = json_answer(200, render_drf_json(body));
+    res.set_header("Allow", allow);
+    return res;
+}
+
+} // namespace
+
+HttpResponse AdminApi::handle(const HttpRequest &req) const noexcept
+{
+    try {
+        return handle_or_throw(req);
+    } catch (const RedisError &e) {
+        log::error("admin: " + req.method + " " + req.path +
+                   ": redis failed: " + e.what());
+        HttpResponse res = error_answer(drf::kUnavailable);
+        res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
+        return res;
+    } catch (const std::exception &e) {
+        log::error("admin: " + req.method + " " + req.path + ": " + e.what());
+        return error_answer(drf::kServerError);
+    }
+}
+
+HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
+{
+    if (req.body_too_large) {
+        HttpResponse res =
+            json_answer(413, render_drf_detail(drf::body_larger_than_detail(
+                                 settings_.max_body_size)));
+        res.close = true;
+        return res;
+    }
+    // users/, users/<name>/, users/<name>/token/ under the prefix; the
+    // name is the path segment as MHD decoded it (%XX).
+    std::string_view rest = std::string_view(req.path).substr(
+        std::min(req.path.size(), kAdminPrefix.size()));
+    enum class Resource { none, list, user, token } resource = Resource::none;
+    std::string name;
+    if (rest == kUsersPath) {
+        resource = Resource::list;
+    } else if (rest.substr(0, kUsersPath.size()) == kUsersPath &&
+               rest.back() == '/') {
+        std::string_view tail = rest.substr(kUsersPath.size());
+        tail.remove_suffix(1);
+        constexpr std::string_view kToken = "/token";
+        if (tail.size() > kToken.size() &&
+            tail.substr(tail.size() - kToken.size()) == kToken) {
+            tail.remove_suffix(kToken.size());
+            resource = Resource::token;
+        } else {
+            resource = Resource::user;
+        }
+        name = std::string(tail);
+        if (name.empty() || name.find('/') != std::string::npos) {
+            resource = Resource::none;
+        }
+    }
+
+    RedisPool::Lease conn = pool_.lease();
+    UserStore store(*conn, scripts_, sealer_);
+    store.set_token_ttl(settings_.token_ttl);
+    // APIView.initial(): authentication, then permissions, then the
+    // handler (whose absence is 405), as DRF orders them.
+    Authentication auth = authenticate_token(req, store, unix_now(), "admin");
+    if (!auth.who) {
+        log::info("admin: " + req.method + " " + req.path + ": " +
+                  std::to_string(auth.refusal.status));
+        return std::move(auth.refusal);
+    }
+    const UserRecord &caller = auth.who->user;
+    if (!is_admin_user(caller)) {
+        log::info("admin: " + req.method + " " + req.path + " by \"" +
+                  escape_unsafe_username(caller.username) +
+                  "\": 403 (not staff)");
+        return permission_denied();
+    }
+    AdminRequest view(req, settings_, store, policy_, hashing_, caller);
+    const std::string &m = req.method;
+    switch (resource) {
+    case Resource::none:
+        return error_answer(drf::kNotFound);
+    case Resource::list:
+        if (m == "GET" || m == "HEAD") {
+            return view.list();
+        }
+        if (m == "POST") {
+            return view.create();
+        }
+        if (m == "OPTIONS") {
+            return options_answer("User List", kAllowList);
+        }
+        return method_not_allowed(req, kAllowList);
+    case Resource::user:
+        if (m == "GET" || m == "HEAD") {
+            return view.retrieve(name);
+        }
+        if (m == "PATCH") {
+            return view.update(name);
+        }
+        if (m == "DELETE") {
+            return view.destroy(name);
+        }
+        if (m == "OPTIONS") {
+            return options_answer("User Instance", kAllowUser);
+        }
+        return method_not_allowed(req, kAllowUser);
+    case Resource::token:
+        if (m == "POST") {
+            return view.regenerate(name);
+        }
+        if (m == "DELETE") {
+            return view.revoke(name);
+        }
+        if (m == "OPTIONS") {
+            return options_answer("User Token", kAllowToken);
+        }
+        return method_not_allowed(req, kAllowToken);
+    }
+    return error_answer(drf::kNotFound);
+}
+
+} // namespace authtoken

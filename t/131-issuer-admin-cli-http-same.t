@@ -1,0 +1,177 @@
+# authtokenctl and the staff admin API run one code path (UserAdmin,
+# src/issuer/admin): each operation done once by each, on two users set up
+# alike, leaves the same Redis state (flags, password hasher, token record,
+# revocation), the same refusals leave Redis untouched, and both write the
+# same audit line but for who did it and through which front. Requests go
+# straight to authtokend, which checks the caller's token itself (t/130
+# covers the same API through nginx).
+use strict;
+use warnings;
+
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP qw(decode_json encode_json);
+
+use AuthToken::TestRedis;
+use AuthToken::Issuer;
+
+issuer_setup();
+authtokend_start();
+
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+my $me = getpwuid($<);
+
+ctl_ok({ stdin => "root-pass\n" }, 'createuser', 'root', '--superuser', '--password-stdin');
+my $root = token_of('root');
+
+sub api {
+    my ($method, $path, $json) = @_;
+    my $res = $http->request($method, 'http://127.0.0.1:' . authtokend_port() . $path,
+        { headers => { Authorization => "Token $root",
+                       defined $json ? ('Content-Type' => 'application/json') : () },
+          defined $json ? (content => encode_json($json)) : () });
+    my $body = eval { decode_json($res->{content}) } // $res->{content};
+    return ($res->{status}, $body);
+}
+
+# The user as Redis holds it, without what differs between two users by
+# nature (name, uid, dates, salt, key): flags, email, the password's hasher
+# and whether it is usable, and the token record's active and expires.
+sub state_of {
+    my ($name) = @_;
+    my $uid = redis_cmd('GET', "authtoken:username:$name");
+    return 'absent' unless defined $uid;
+    my %u = @{ redis_cmd('HGETALL', "authtoken:user:$uid") };
+    my %s = map { $_ => $u{$_} } grep { exists $u{$_} } qw(is_active is_staff is_superuser email);
+    $s{password} = $u{password} =~ /^!/ ? 'unusable' : join('$', (split /\$/, $u{password})[0, 1]);
+    if ($u{token}) {
+        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$u{token}") };
+        $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
+    } else {
+        $s{token} = 'none';
+    }
+    $s{in_users} = redis_cmd('ZSCORE', 'authtoken:users', $uid) // 'no';
+    $s{in_users} = 'yes' if $s{in_users} ne 'no';
+    return join(' ', map { "$_=$s{$_}" } sort keys %s);
+}
+
+# Every key and value in Redis but the counters that move with any write.
+sub snapshot {
+    my @keys = sort grep { !/^authtoken:(?:revocation-seq|heartbeat|throttle:)/ }
+               @{ redis_cmd('KEYS', 'authtoken:*') };
+    return join("\n", map { my $k = $_; "$k " . join(',',
+        map { ref $_ ? @$_ : $_ } (redis_cmd('TYPE', $k) eq 'hash' ? redis_cmd('HGETALL', $k)
+                                  : redis_cmd('TYPE', $k) eq 'zset' ? redis_cmd('ZRANGE', $k, 0, -1)
+                                  : redis_cmd('GET', $k))) } @keys);
+}
+
+# The audit line an operation on $name left, with the actor, the front and
+# the name made generic.
+sub last_audit {
+    my ($text, $name) = @_;
+    my @lines = $text =~ /audit: (.*)$/mg;
+    my $line = $lines[-1] // '';
+    $line =~ s/^actor="[^"]*" via=\w+ //;
+    $line =~ s/user="\Q$name\E"/user="NAME"/;
+    return $line;
+}
+
+my $seq = 0;
+sub pair { $seq++; return ("cli$seq", "api$seq") }
+
+sub same {
+    my ($c, $h, $what, $cli_err) = @_;
+    is(state_of($c), state_of($h), "$what: the same Redis state (" . state_of($c) . ')');
+    if (defined $cli_err) {
+        my $cli = last_audit($cli_err, $c);
+        my $api = last_audit(authtokend_log(), $h);
+        is($cli, $api, "$what: the same audit line ($api)");
+        like($cli_err, qr/^authtokenctl: audit: actor="\Q$me\E" via=cli /m,
+             "$what: the CLI names the OS user");
+    }
+}
+
+my ($c, $h) = pair();
+my ($code, $out, $err) = ctl({ stdin => "pw-$c\n" }, 'createuser', $c, '--password-stdin', '--email', 'a@example.com');
+is($code, 0, 'CLI createuser');
+my ($s) = api('POST', '/api-admin/users/', { username => $h, password => "pw-$h", email => 'a@example.com' });
+is($s, 201, 'HTTP create');
+same($c, $h, 'create with a password', $err);
+is(AuthToken::Issuer::obtain_token($c, "pw-$c"), token_of($c), 'the CLI user logs in');
+is(AuthToken::Issuer::obtain_token($h, "pw-$h"), token_of($h), 'the API user logs in');
+
+my ($c2, $h2) = pair();
+(undef, undef, $err) = ctl('createuser', $c2, '--staff');
+api('POST', '/api-admin/users/', { username => $h2, is_staff => JSON::PP::true });
+same($c2, $h2, 'create staff without a password', $err);
+
+my ($c3, $h3) = pair();
+(undef, undef, $err) = ctl('createuser', $c3, '--superuser', '--inactive');
+api('POST', '/api-admin/users/', { username => $h3, is_superuser => JSON::PP::true, is_active => JSON::PP::false });
+same($c3, $h3, 'create an inactive superuser', $err);
+
+{
+    local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
+    authtokend_start();
+    my ($c4, $h4) = pair();
+    (undef, undef, $err) = ctl('createuser', $c4);
+    api('POST', '/api-admin/users/', { username => $h4 });
+    same($c4, $h4, 'create with auto_create_token off', $err);
+    like(state_of($h4), qr/token=none/, 'no token then');
+}
+authtokend_start();
+
+for my $op (['deactivate', ['deactivate'], ['PATCH', '', { is_active => JSON::PP::false }]],
+            ['activate', ['activate'], ['PATCH', '', { is_active => JSON::PP::true }]],
+            ['set password', ['changepassword', '--password-stdin'], ['PATCH', '', { password => 'new-pass' }], "new-pass\n"],
+            ['set password and revoke', ['changepassword', '--password-stdin', '--revoke-token'],
+             ['PATCH', '', { password => 'newer-pass', revoke_token => JSON::PP::true }], "newer-pass\n"],
+            ['regenerate', ['token', '-r'], ['POST', 'token/']],
+            ['revoke', ['revoke'], ['DELETE', 'token/']],
+            ['delete', ['deleteuser'], ['DELETE', '']]) {
+    my ($what, $cli, $api, $stdin) = @$op;
+    my ($cmd, @flags) = @$cli;
+    my ($code, undef, $err) = ctl(defined $stdin ? { stdin => $stdin } : (), $cmd, $c, @flags);
+    is($code, 0, "CLI $what");
+    my ($s) = api($api->[0], "/api-admin/users/$h/$api->[1]", $api->[2]);
+    like($s, qr/^20[014]$/, "HTTP $what: $s");
+    same($c, $h, $what, $err);
+}
+is(state_of($c), 'absent', 'both users are gone after delete');
+
+subtest 'the same refusals, and nothing written' => sub {
+    my $before = snapshot();
+    my ($code, undef, $err) = ctl('createuser', 'bad name!');
+    my ($s, $b) = api('POST', '/api-admin/users/', { username => 'bad name!' });
+    is($code, 1, 'CLI refuses an invalid username');
+    is($s, 400, 'HTTP refuses it');
+    is($err, "Error: $b->{username}[0]\n", 'with the same message: ' . $b->{username}[0]);
+
+    ($code, undef, $err) = ctl('createuser', 'y' x 151);
+    ($s, $b) = api('POST', '/api-admin/users/', { username => 'y' x 151 });
+    is($err, "Error: $b->{username}[0]\n", 'the same max_length message');
+
+    ($code) = ctl('createuser', 'root');
+    ($s, $b) = api('POST', '/api-admin/users/', { username => 'root' });
+    is($code, 1, 'CLI refuses a taken username');
+    is_deeply([$s, $b], [400, { username => ['A user with that username already exists.'] }], 'HTTP too');
+
+    for my $op (['deactivate', 'PATCH', '', { is_active => JSON::PP::false }],
+                ['changepassword', 'PATCH', '', { password => 'x' }],
+                ['revoke', 'DELETE', 'token/'],
+                ['deleteuser', 'DELETE', '']) {
+        my ($cmd, $m, $tail, $j) = @$op;
+        ($code, undef, $err) = ctl({ stdin => "x\n" }, $cmd, 'nobody', $cmd eq 'changepassword' ? '--password-stdin' : ());
+        ($s) = api($m, "/api-admin/users/nobody/$tail", $j);
+        is("$code $s", '1 404', "an unknown user: CLI $cmd exit 1, HTTP $m 404");
+        like($err, qr/user 'nobody' does not exist/, "CLI $cmd says so");
+    }
+    ($code, undef, $err) = ctl('token', 'nobody', '-r');
+    ($s) = api('POST', '/api-admin/users/nobody/token/');
+    is("$code $s", '1 404', 'an unknown user: CLI token -r exit 1, HTTP 404');
+    is(snapshot(), $before, 'Redis is as it was');
+    my @audit = authtokend_log() =~ /(audit: .*nobody.*)$/mg;
+    is(scalar @audit, 0, 'and no refusal left an audit line');
+};
+
+done_testing();

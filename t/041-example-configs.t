@@ -4,7 +4,8 @@
 # that curl -L and httpie --follow repeat as a POST, and its error_log level
 # keeps a token sent twice out of the log, where `info` would write it (the
 # line docs/operations.md quotes), and authtokend's /metrics is not
-# reachable through it. The demo config (examples/nginx-demo.conf)
+# reachable through it; its /api-admin/ lets staff in only, with https
+# pagination links. The demo config (examples/nginx-demo.conf)
 # is run by t/040-recipes.t with the curl and httpie commands of the docs.
 use strict;
 use warnings;
@@ -113,6 +114,29 @@ is($r->{body}, "app GET /api/x user=Zo%C3%AB id=2\n",
    'a non-ASCII name reaches the application percent-encoded, as ASCII');
 $r = curl("$base/api/x");
 is($r->{status}, 401, 'no token: 401');
+
+# The staff admin API behind the example: the edge and the issuer both
+# check the token; the issuer requires is_staff; the pagination links are
+# https URLs with the client's Host (X-Forwarded-Proto from the example).
+ctl_ok({ stdin => "ops-password\n" }, 'createuser', 'ops', '--staff', '--password-stdin');
+my $ops_token = token_of('ops');
+$r = curl("$base/api-admin/users/");
+is($r->{status}, 401, 'the admin API without a token: 401');
+$r = curl('-H', "Authorization: Token $alice", "$base/api-admin/users/");
+is($r->{status}, 403, 'the admin API for a user who is not staff: 403');
+$r = curl('-H', "Authorization: Token $ops_token", "$base/api-admin/users/?search=o");
+is($r->{status}, 200, 'the admin API for staff: 200');
+like($r->{body}, qr/^\{"count":2,"next":null,"previous":null,"results":\[\{"id":2,"username":"Zo\x{c3}\x{ab}"/,
+     'lists the users found, as DRF paginates them');
+{
+    local $ENV{AUTHTOKEN_ADMIN_PAGE_SIZE} = 1;
+    authtokend_start();
+    conf_nginx_stop();
+    conf_nginx_start(production_conf(), $port);
+    $r = curl('-H', "Authorization: Token $ops_token", "$base/api-admin/users/?search=o");
+    like($r->{body}, qr/"next":"https:\/\/127\.0\.0\.1:$port\/api-admin\/users\/\?page=2&search=o"/,
+         'the next page: an https URL with the Host the client sent');
+}
 
 # authtokend serves GET /metrics (on by default): the public server must
 # not pass it on (docs/observability.md, Who can scrape).

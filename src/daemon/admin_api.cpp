@@ -350,10 +350,13 @@ HttpResponse AdminRequest::list()
     // pass it: proxy_set_header Host $http_host), https only when a
     // trusted proxy says so in X-Forwarded-Proto.
     std::string host = req_.header("Host");
+    // (Any peer of a unix socket is a trusted proxy, as for the client's
+    // address: client_address.h.)
     bool https = req_.header("X-Forwarded-Proto") == "https" &&
-                 std::find(settings_.trusted_proxies.begin(),
-                           settings_.trusted_proxies.end(),
-                           req_.peer) != settings_.trusted_proxies.end();
+                 (req_.peer.empty() ||
+                  std::find(settings_.trusted_proxies.begin(),
+                            settings_.trusted_proxies.end(),
+                            req_.peer) != settings_.trusted_proxies.end());
     std::string base = (https ? "https://" : "http://") +
                        (host.empty() ? std::string("localhost") : host) +
                        req_.path;

@@ -349,4 +349,13 @@ subtest 'one audit line per change, never a secret' => sub {
     }
 };
 
+subtest 'admin_api off' => sub {
+    authtokend_start('--no-admin-api');
+    my ($s, undef, $b) = api('GET', '/api-admin/users/', token => $root, direct => 1);
+    is($s, 404, 'with admin_api off, /api-admin/ is not served');
+    is_deeply($b, { detail => 'Not found.' }, 'Not found.');
+    ($s) = AuthToken::Issuer::obtain_direct('root', 'root-pass');
+    is($s, 200, 'while logins still work');
+};
+
 done_testing();

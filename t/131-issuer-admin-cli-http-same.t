@@ -97,6 +97,7 @@ is($code, 0, 'CLI createuser');
 my ($s) = api('POST', '/api-admin/users/', { username => $h, password => "pw-$h", email => 'a@example.com' });
 is($s, 201, 'HTTP create');
 same($c, $h, 'create with a password', $err);
+unlike($err, qr/pw-\Q$c\E/, "the CLI's audit line holds no password");
 is(AuthToken::Issuer::obtain_token($c, "pw-$c"), token_of($c), 'the CLI user logs in');
 is(AuthToken::Issuer::obtain_token($h, "pw-$h"), token_of($h), 'the API user logs in');
 
@@ -135,6 +136,7 @@ for my $op (['deactivate', ['deactivate'], ['PATCH', '', { is_active => JSON::PP
     is($code, 0, "CLI $what");
     my ($s) = api($api->[0], "/api-admin/users/$h/$api->[1]", $api->[2]);
     like($s, qr/^20[014]$/, "HTTP $what: $s");
+    unlike($err, qr/[0-9a-f]{40}|new-pass|newer-pass/, "CLI $what: no key or password on stderr");
     same($c, $h, $what, $err);
 }
 is(state_of($c), 'absent', 'both users are gone after delete');

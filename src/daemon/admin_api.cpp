@@ -103,13 +103,13 @@ using QueryFields = std::vector<FormField>;
 std::optional<std::string> query_get(const QueryFields &fields,
                                      std::string_view name)
 {
-    std::optional<std::string> value;
-    for (const FormField &f : fields) {
-        if (f.name == name) {
-            value = f.value;
-        }
+    auto last =
+        std::find_if(fields.rbegin(), fields.rend(),
+                     [&](const FormField &f) { return f.name == name; });
+    if (last == fields.rend()) {
+        return std::nullopt;
     }
-    return value;
+    return last->value;
 }
 
 // urllib.parse.quote_plus(): unreserved ASCII as is, space as '+', every
@@ -249,15 +249,12 @@ std::variant<bool, std::string_view> boolean_field(const DataValue &v)
         return v.text == "True";
     }
     if (v.type == DataValue::Type::str || v.type == DataValue::Type::int_) {
-        for (const char *t : kTrue) {
-            if (v.text == t) {
-                return true;
-            }
+        auto is = [&v](const char *text) { return v.text == text; };
+        if (std::any_of(std::begin(kTrue), std::end(kTrue), is)) {
+            return true;
         }
-        for (const char *f : kFalse) {
-            if (v.text == f) {
-                return false;
-            }
+        if (std::any_of(std::begin(kFalse), std::end(kFalse), is)) {
+            return false;
         }
     }
     return drf::kNotABoolean;
@@ -342,10 +339,10 @@ HttpResponse AdminRequest::list()
         std::max<std::size_t>(1, (users.size() + size - 1) / size);
     std::optional<long long> page =
         page_number(query_get(*query, "page").value_or("1"), num_pages);
-    if (!page || *page < 1 || static_cast<std::size_t>(*page) > num_pages) {
+    if (!page || *page < 1 || *page > static_cast<long long>(num_pages)) {
         return error_answer(drf::kInvalidPage);
     }
-    std::size_t n = static_cast<std::size_t>(*page);
+    const auto n = static_cast<std::size_t>(*page);
     // request.build_absolute_uri(): the Host header as sent (nginx must
     // pass it: proxy_set_header Host $http_host), https only when a
     // trusted proxy says so in X-Forwarded-Proto.

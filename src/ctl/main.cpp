@@ -65,6 +65,10 @@ Settings are also read from AUTHTOKEN_* environment variables
 The Redis password belongs in AUTHTOKEN_REDIS_PASSWORD or the config
 file's redis_password: a password on the command line shows in `ps`.
 
+Every change (createuser, changepassword, activate, deactivate, token -r,
+revoke, deleteuser) goes through the code path of authtokend's staff admin
+API and leaves one audit line in syslog (authpriv) and on stderr.
+
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
 3 Redis did not answer a change in time: it was made before then or not at
 all (never later); check before trying again.

@@ -7,6 +7,7 @@
 #include "drf/form_parser.h"
 #include "drf/json_parser.h"
 #include "drf/json_renderer.h"
+#include "drf/pagination.h"
 #include "drf/parser_negotiation.h"
 #include "issuer/admin/user_admin.h"
 #include "issuer/django_username.h"
@@ -95,96 +96,7 @@ nlohmann::ordered_json user_json(const UserRecord &u, std::int64_t now)
     return j;
 }
 
-// --- the query string, as Django's QueryDict and DRF's helpers ------------
-
 using QueryFields = std::vector<FormField>;
-
-// QueryDict.get(): the last value of `name`.
-std::optional<std::string> query_get(const QueryFields &fields,
-                                     std::string_view name)
-{
-    auto last =
-        std::find_if(fields.rbegin(), fields.rend(),
-                     [&](const FormField &f) { return f.name == name; });
-    if (last == fields.rend()) {
-        return std::nullopt;
-    }
-    return last->value;
-}
-
-// urllib.parse.quote_plus(): unreserved ASCII as is, space as '+', every
-// other byte as %XX.
-std::string quote_plus(std::string_view text)
-{
-    static const char *hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : text) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-            (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
-            c == '~') {
-            out.push_back(static_cast<char>(c));
-        } else if (c == ' ') {
-            out.push_back('+');
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        }
-    }
-    return out;
-}
-
-// DRF's replace_query_param() (value set) and remove_query_param() (value
-// nullopt), rest_framework/utils/urls.py: the query parsed with parse_qs,
-// `key` replaced or dropped, re-encoded with urlencode(sorted(...),
-// doseq=True).
-std::string with_page(const std::string &base, const QueryFields &fields,
-                      std::optional<std::size_t> page)
-{
-    std::map<std::string, std::vector<std::string>> params;
-    for (const FormField &f : fields) {
-        params[f.name].push_back(f.value);
-    }
-    params.erase("page");
-    if (page) {
-        params["page"] = {std::to_string(*page)};
-    }
-    std::string query;
-    for (const auto &[name, values] : params) {
-        for (const std::string &value : values) {
-            query += (query.empty() ? "" : "&") + quote_plus(name) + "=" +
-                     quote_plus(value);
-        }
-    }
-    return query.empty() ? base : base + "?" + query;
-}
-
-// Django's Paginator.validate_number() of the `page` parameter: int() of
-// the text (ASCII digits with an optional sign, surrounding whitespace
-// allowed), "last" for the last page (PageNumberPagination's
-// last_page_strings); nullopt when it is no page number at all.
-std::optional<long long> page_number(std::string text, std::size_t num_pages)
-{
-    if (text == "last") {
-        return static_cast<long long>(num_pages);
-    }
-    auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-    while (!text.empty() && space(text.back())) {
-        text.pop_back();
-    }
-    std::size_t i = 0;
-    while (i < text.size() && space(text[i])) {
-        i++;
-    }
-    text.erase(0, i);
-    std::size_t digits =
-        (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
-    if (text.size() == digits || text.size() > 18 ||
-        text.find_first_not_of("0123456789", digits) != std::string::npos) {
-        return std::nullopt;
-    }
-    return std::stoll(text);
-}
 
 // --- request bodies -------------------------------------------------------
 
@@ -334,15 +246,13 @@ HttpResponse AdminRequest::list()
     std::vector<UserRecord> users =
         admin_.list_users(query_get(*query, "search").value_or(""));
     std::size_t size = settings_.admin_page_size;
-    // Django's Paginator with allow_empty_first_page: at least one page.
-    std::size_t num_pages =
-        std::max<std::size_t>(1, (users.size() + size - 1) / size);
-    std::optional<long long> page =
-        page_number(query_get(*query, "page").value_or("1"), num_pages);
-    if (!page || *page < 1 || *page > static_cast<long long>(num_pages)) {
+    std::size_t num_pages = page_count(users.size(), size);
+    std::optional<std::size_t> page =
+        valid_page(query_get(*query, "page").value_or("1"), num_pages);
+    if (!page) {
         return error_answer(drf::kInvalidPage);
     }
-    const auto n = static_cast<std::size_t>(*page);
+    const std::size_t n = *page;
     // request.build_absolute_uri(): the Host header as sent (nginx must
     // pass it: proxy_set_header Host $http_host), https only when a
     // trusted proxy says so in X-Forwarded-Proto.
@@ -360,10 +270,10 @@ HttpResponse AdminRequest::list()
     nlohmann::ordered_json body;
     body["count"] = users.size();
     body["next"] = n < num_pages
-                       ? nlohmann::ordered_json(with_page(base, *query, n + 1))
+                       ? nlohmann::ordered_json(page_link(base, *query, n + 1))
                        : nlohmann::ordered_json(nullptr);
     body["previous"] =
-        n > 1 ? nlohmann::ordered_json(with_page(
+        n > 1 ? nlohmann::ordered_json(page_link(
                     base, *query,
                     n == 2 ? std::nullopt : std::optional<std::size_t>(n - 1)))
               : nlohmann::ordered_json(nullptr);

@@ -13,20 +13,20 @@ namespace authtoken
 namespace
 {
 
-// "name" with \ and " escaped after escape_unsafe_username() has written
-// control characters and edge whitespace as \xNN / \uNNNN.
+// "name": \ and " escaped as \\ and \", then control characters, edge
+// whitespace and bytes that are not UTF-8 as \xNN / \uNNNN
+// (escape_unsafe_username), so that a backslash in the name is always
+// doubled and a single one always starts an escape.
 std::string quoted(std::string_view name)
 {
-    std::string escaped = escape_unsafe_username(name);
-    std::string out = "\"";
-    for (char c : escaped) {
+    std::string slashed;
+    for (char c : name) {
         if (c == '"' || c == '\\') {
-            out.push_back('\\');
+            slashed.push_back('\\');
         }
-        out.push_back(c);
+        slashed.push_back(c);
     }
-    out.push_back('"');
-    return out;
+    return "\"" + escape_unsafe_username(slashed) + "\"";
 }
 
 const char *flag(bool on)

@@ -167,10 +167,12 @@ subtest 'the same refusals, and nothing written' => sub {
         ($s) = api($m, "/api-admin/users/nobody/$tail", $j);
         is("$code $s", '1 404', "an unknown user: CLI $cmd exit 1, HTTP $m 404");
         like($err, qr/user 'nobody' does not exist/, "CLI $cmd says so");
+        unlike($err, qr/audit:/, "CLI $cmd: a refusal leaves no audit line");
     }
     ($code, undef, $err) = ctl('token', 'nobody', '-r');
     ($s) = api('POST', '/api-admin/users/nobody/token/');
     is("$code $s", '1 404', 'an unknown user: CLI token -r exit 1, HTTP 404');
+    unlike($err, qr/audit:/, 'CLI token -r: a refusal leaves no audit line');
     is(snapshot(), $before, 'Redis is as it was');
     my @audit = authtokend_log() =~ /(audit: .*nobody.*)$/mg;
     is(scalar @audit, 0, 'and no refusal left an audit line');

@@ -385,6 +385,12 @@ HttpResponse AdminRequest::retrieve(const std::string &name)
 // other fields cannot be changed here and say so.
 HttpResponse AdminRequest::update(const std::string &name)
 {
+    // As DRF's get_object(): the user (404) and the permission on it
+    // (403) before the body is read.
+    auto found = target(name, true);
+    if (auto *answer = std::get_if<HttpResponse>(&found)) {
+        return std::move(*answer);
+    }
     auto read = read_body(req_);
     if (auto *answer = std::get_if<HttpResponse>(&read)) {
         return std::move(*answer);
@@ -427,10 +433,6 @@ HttpResponse AdminRequest::update(const std::string &name)
     }
     if (!errors.empty()) {
         return validation_error(errors);
-    }
-    auto found = target(name, true);
-    if (auto *answer = std::get_if<HttpResponse>(&found)) {
-        return std::move(*answer);
     }
     try {
         if (password) {

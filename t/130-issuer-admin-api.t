@@ -349,6 +349,30 @@ subtest 'one audit line per change, never a secret' => sub {
     }
 };
 
+subtest 'hostile input gets its 4xx, never a 500' => sub {
+    my ($s, undef, $b) = api('GET', '/api-admin/users/?' . join('&', map { "a$_=1" } 1 .. 1001), token => $staff);
+    is($s, 400, 'over 1000 query fields: 400');
+    is_deeply($b, { detail => 'The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.' },
+              "Django's TooManyFieldsSent text");
+    ($s) = api('GET', '/api-admin/users/?search=' . ('%FF' x 500) . '&page=%00', token => $staff);
+    is($s, 404, 'bytes that are not UTF-8 and a NUL page: Invalid page, no 500');
+    ($s) = api('GET', '/api-admin/users/a%00b/', token => $staff);
+    like($s, qr/^4\d\d$/, "a NUL in the name: $s");
+    ($s) = api('PATCH', '/api-admin/users/plain/', token => $staff, raw => ('[' x 100) . (']' x 100),
+               headers => { 'Content-Type' => 'application/json' });
+    is($s, 400, 'JSON nested 100 deep: 400');
+    ($s, undef, $b) = api('POST', '/api-admin/users/', token => $staff, raw => '{"username":"\u0000x"}',
+                          headers => { 'Content-Type' => 'application/json' });
+    is($s, 400, 'a NUL in a new username: 400');
+    is_deeply($b, { username => ['Null characters are not allowed.'] }, "DRF's message");
+    ($s) = api('POST', '/api-admin/users/', token => $staff, raw => 'x' x 20000,
+               headers => { 'Content-Type' => 'application/json' });
+    is($s, 413, 'a body over max_body_size: 413');
+    ($s) = api('GET', '/api-admin/users/', token => $staff);
+    is($s, 200, 'and the daemon still answers');
+    unlike(authtokend_log(), qr/ 500|\[error\] admin/, 'no 500 and no admin error in the log');
+};
+
 subtest 'admin_api off' => sub {
     authtokend_start('--no-admin-api');
     my ($s, undef, $b) = api('GET', '/api-admin/users/', token => $root, direct => 1);

@@ -88,6 +88,8 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --write-timeout S (5), --lingering-time S (5), --redis-timeout-ms MS
   --metrics / --no-metrics  serve GET /metrics, Prometheus's text format,
                          on the listen address (default: on)
+  --admin-api / --no-admin-api  serve the staff admin API under /api-admin/
+                         (default: on); --admin-page-size N users a page (100)
   --heartbeat-interval S seconds between writes of authtoken:heartbeat, which
                          nginx's auth_token_max_lag watches (1; 0 = off)
 

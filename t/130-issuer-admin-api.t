@@ -215,6 +215,11 @@ subtest 'validation errors, as DRF and Django word them' => sub {
         [{ username => 'newbie' }, { username => ['A user with that username already exists.'] }, 'a taken username'],
         [{ username => 'pw', password => '' }, { password => ['This field may not be blank.'] }, 'blank password'],
         [{ username => 'flag', is_staff => 'maybe' }, { is_staff => ['Must be a valid boolean.'] }, 'a flag that is not a boolean'],
+        [{ username => 'em', email => 'not-an-email' }, { email => ['Enter a valid email address.'] },
+         "Django's EmailValidator"],
+        [{ username => '', email => 'x@' },
+         { username => ['This field may not be blank.'], email => ['Enter a valid email address.'] },
+         'every field that is wrong, together'],
         [{ username => 7 }, undef, 'a number as username is its str() (DRF CharField)'],
     );
     for my $c (@cases) {
@@ -239,6 +244,7 @@ subtest 'validation errors, as DRF and Django word them' => sub {
     is($s, 415, 'a form body: 415 (the API parses JSON)');
     is(redis_cmd('EXISTS', 'authtoken:username:x'), 0, 'and nothing was created');
     is(redis_cmd('EXISTS', 'authtoken:username:flag'), 0, 'no refused request created anything');
+    is(redis_cmd('EXISTS', 'authtoken:username:em'), 0, 'nor the one with a bad email');
 };
 
 subtest 'what only a superuser may do' => sub {

@@ -153,6 +153,11 @@ subtest 'the same refusals, and nothing written' => sub {
     ($s, $b) = api('POST', '/api-admin/users/', { username => 'y' x 151 });
     is($err, "Error: $b->{username}[0]\n", 'the same max_length message');
 
+    ($code, undef, $err) = ctl('createuser', 'em', '--email', 'not-an-email');
+    ($s, $b) = api('POST', '/api-admin/users/', { username => 'em', email => 'not-an-email' });
+    is("$code $s", '1 400', 'an invalid email: CLI exit 1, HTTP 400');
+    is($err, "Error: $b->{email}[0]\n", 'with the same message: ' . $b->{email}[0]);
+
     ($code) = ctl('createuser', 'root');
     ($s, $b) = api('POST', '/api-admin/users/', { username => 'root' });
     is($code, 1, 'CLI refuses a taken username');

@@ -219,6 +219,9 @@ inline constexpr std::string_view kUsernameBlank =
 inline constexpr std::string_view kInvalidUsername =
     "Enter a valid username. This value may contain only letters, numbers, "
     "and @/./+/-/_ characters.";
+// django/core/validators.py, EmailValidator.message (auth.User.email)
+inline constexpr std::string_view kInvalidEmail =
+    "Enter a valid email address.";
 // MaxLengthValidator.message: "Ensure this value has at most <limit>
 // characters (it has <length>)."
 std::string max_length_message(std::size_t limit, std::size_t length);

@@ -229,6 +229,20 @@ std::optional<std::string> obtain_password(const CommandArgs &args)
     return prompt_new_password();
 }
 
+// "Error: <message>; <message>", every field's messages in order.
+std::string error_text(const AdminValidationError::Errors &errors)
+{
+    std::string text = "Error: ";
+    bool first = true;
+    for (const auto &field : errors) {
+        for (const std::string &message : field.second) {
+            text += (first ? "" : "; ") + message;
+            first = false;
+        }
+    }
+    return text;
+}
+
 // createsuperuser's wording around UserAdmin::create_user(), which applies
 // Django's rules (NFKC, the username validators) as the HTTP API does.
 int create_user(Session &session, const CommandArgs &args)
@@ -241,15 +255,12 @@ int create_user(Session &session, const CommandArgs &args)
     if (args.has("--email")) {
         request.email = args.options.at("--email");
     }
-    // The name is checked before a password is asked for.
+    // The name and the email are checked before a password is asked for,
+    // with createsuperuser's wording: "Error: <message>; <message>".
     std::string normalized = normalize_username(request.username);
-    std::vector<std::string> errors = validate_username(normalized);
+    AdminValidationError::Errors errors = UserAdmin::check_new_user(request);
     if (!errors.empty()) {
-        std::string text = "Error: ";
-        for (std::size_t i = 0; i < errors.size(); i++) {
-            text += (i > 0 ? "; " : "") + errors[i];
-        }
-        throw std::runtime_error(text);
+        throw std::runtime_error(error_text(errors));
     }
     if (normalized != request.username) {
         std::cerr << "Note: the username is stored normalized (NFKC) as '"
@@ -268,6 +279,8 @@ int create_user(Session &session, const CommandArgs &args)
         created = session.admin().create_user(Session::actor(), request);
     } catch (const UsernameTaken &) {
         throw std::runtime_error("Error: That username is already taken.");
+    } catch (const AdminValidationError &e) {
+        throw std::runtime_error(error_text(e.errors()));
     }
     std::cout << (created.is_superuser ? "Superuser created successfully."
                                        : "User created successfully.")

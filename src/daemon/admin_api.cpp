@@ -340,6 +340,28 @@ HttpResponse AdminRequest::create()
             }
         }
     }
+    // Django's own checks (the username's validators, the email) on the
+    // fields DRF's did not already refuse, and every field's errors
+    // together, in the serializer's field order.
+    for (auto &[field, messages] : UserAdmin::check_new_user(request)) {
+        bool refused =
+            std::any_of(errors.begin(), errors.end(),
+                        [&](const auto &e) { return e.first == field; });
+        if (!refused && !(field == "username" && request.username.empty())) {
+            errors.emplace_back(field, std::move(messages));
+        }
+    }
+    static constexpr std::string_view kOrder[] = {"username", "password",
+                                                  "email",    "is_active",
+                                                  "is_staff", "is_superuser"};
+    auto rank = [](const std::string &field) {
+        return std::find(std::begin(kOrder), std::end(kOrder), field) -
+               std::begin(kOrder);
+    };
+    std::stable_sort(errors.begin(), errors.end(),
+                     [&](const auto &a, const auto &b) {
+                         return rank(a.first) < rank(b.first);
+                     });
     if (!errors.empty()) {
         return validation_error(errors);
     }

@@ -1,6 +1,7 @@
 #include "issuer/admin/user_admin.h"
 
 #include "core/drf_messages.h"
+#include "issuer/django_email.h"
 #include "issuer/django_username.h"
 
 #include <unicase.h>
@@ -87,13 +88,12 @@ void UserAdmin::audit(const AdminActor &actor, std::string_view action,
     }
 }
 
-CreatedUser UserAdmin::create_user(const AdminActor &actor,
-                                   const CreateUserRequest &request)
+AdminValidationError::Errors
+UserAdmin::check_new_user(const CreateUserRequest &request)
 {
-    NewUser user;
-    user.username = normalize_username(request.username);
     AdminValidationError::Errors errors;
-    std::vector<std::string> name_errors = validate_username(user.username);
+    std::vector<std::string> name_errors =
+        validate_username(normalize_username(request.username));
     if (!name_errors.empty()) {
         errors.emplace_back(std::string(drf::kUsername),
                             std::move(name_errors));
@@ -103,9 +103,22 @@ CreatedUser UserAdmin::create_user(const AdminActor &actor,
             std::string(drf::kPassword),
             std::vector<std::string>{std::string(drf::kFieldBlank)});
     }
+    std::vector<std::string> email_errors = validate_email(request.email);
+    if (!email_errors.empty()) {
+        errors.emplace_back("email", std::move(email_errors));
+    }
+    return errors;
+}
+
+CreatedUser UserAdmin::create_user(const AdminActor &actor,
+                                   const CreateUserRequest &request)
+{
+    AdminValidationError::Errors errors = check_new_user(request);
     if (!errors.empty()) {
         throw AdminValidationError(std::move(errors));
     }
+    NewUser user;
+    user.username = normalize_username(request.username);
     user.is_superuser = request.is_superuser;
     // Django's create_superuser makes superusers staff too.
     user.is_staff = request.is_staff || request.is_superuser;

@@ -98,10 +98,18 @@ class UserAdmin
 
     // Django's UserManager._create_user() with the username field's
     // validators: NFKC, then UnicodeUsernameValidator and max_length 150;
-    // a blank password is "This field may not be blank.". Throws
+    // a blank password is "This field may not be blank."; the email is
+    // checked as EmailField (django_email.h). Throws
     // AdminValidationError (nothing written), UsernameTaken.
     CreatedUser create_user(const AdminActor &actor,
                             const CreateUserRequest &request);
+    // What create_user() refuses `request` for, without writing: the
+    // username as stored (NFKC) and its messages, a blank password, the
+    // email's messages; keyed "username", "password", "email" in that
+    // order. For fronts that ask before prompting for a password (the CLI)
+    // or that report every field's errors together (the HTTP API).
+    static AdminValidationError::Errors
+    check_new_user(const CreateUserRequest &request);
 
     // is_active on or off; false when it already was so (no audit line
     // then: nothing changed). Throws NoSuchUser.

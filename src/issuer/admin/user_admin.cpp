@@ -159,7 +159,13 @@ bool UserAdmin::set_password(const AdminActor &actor, std::string_view username,
                         passwords::make_password(raw_password, policy_));
     bool revoked = false;
     if (revoke_token) {
-        revoked = store_.revoke_token(username);
+        try {
+            revoked = store_.revoke_token(username);
+        } catch (...) {
+            // The password was changed all the same: that is audited.
+            audit(actor, "set_password", username, "token=kept");
+            throw;
+        }
     }
     audit(actor, "set_password", username,
           std::string("token=") + (revoked ? "revoked" : "kept"));

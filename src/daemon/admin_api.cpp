@@ -343,12 +343,13 @@ HttpResponse AdminRequest::create()
     // Django's own checks (the username's validators, the email) on the
     // fields DRF's did not already refuse, and every field's errors
     // together, in the serializer's field order.
-    for (auto &[field, messages] : UserAdmin::check_new_user(request)) {
+    for (auto &checked : UserAdmin::check_new_user(request)) {
+        const std::string &field = checked.first;
         bool refused =
             std::any_of(errors.begin(), errors.end(),
-                        [&](const auto &e) { return e.first == field; });
+                        [&field](const auto &e) { return e.first == field; });
         if (!refused && !(field == "username" && request.username.empty())) {
-            errors.emplace_back(field, std::move(messages));
+            errors.push_back(std::move(checked));
         }
     }
     static constexpr std::string_view kOrder[] = {"username", "password",

@@ -116,6 +116,7 @@ void test_library_key_table_is_redis_keys_h(void **)
         {"users", std::string(k::kUsers)},
         {"next_uid", std::string(k::kNextUid)},
         {"throttle", std::string(k::kThrottlePrefix)},
+        {"user_tokens", std::string(k::kUserTokensPrefix)},
         {"revocations", std::string(k::kRevocationChannel)},
         {"revocation_seq", std::string(k::kRevocationSequence)}};
     std::string source = read_library();

@@ -242,6 +242,9 @@ subtest 'the issuer checks the token itself: every 401, straight to the daemon' 
             is($b, encode_json({ detail => $c->[1] }), "\"$c->[1]\"");
         }
     }
+    my ($s, $h, $b) = daemon_request('PUT', '/api-token-logout/');
+    is($s, 401, 'a wrong method without a token: 401 before 405 (APIView.initial() runs first)');
+    is($h->{allow}, undef, 'and no Allow');
     is(at_edge($laptop), 200, 'nothing was revoked by them');
 };
 

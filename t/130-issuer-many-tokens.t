@@ -242,7 +242,16 @@ subtest 'the issuer checks the token itself: every 401, straight to the daemon' 
             is($b, encode_json({ detail => $c->[1] }), "\"$c->[1]\"");
         }
     }
-    my ($s, $h, $b) = daemon_request('PUT', '/api-token-logout/');
+    # A record the user does not hold (in neither its token field nor its
+    # set): the module would accept it, the issuer does not.
+    my $stray = 'f' x 40;
+    redis_cmd('HSET', 'authtoken:token:' . token_digest($stray), 'uid',
+              redis_cmd('GET', 'authtoken:username:alice'), 'user', 'alice',
+              'active', '1', 'expires', '0');
+    my ($s, $h, $b) = daemon_request('GET', '/api-tokens/', headers => { Authorization => "Token $stray" });
+    is("$s $b", '401 {"detail":"Invalid token."}', 'a token record the user does not hold: 401 Invalid token.');
+    redis_cmd('DEL', 'authtoken:token:' . token_digest($stray));
+    ($s, $h, $b) = daemon_request('PUT', '/api-token-logout/');
     is($s, 401, 'a wrong method without a token: 401 before 405 (APIView.initial() runs first)');
     is($h->{allow}, undef, 'and no Allow');
     is(at_edge($laptop), 200, 'nothing was revoked by them');

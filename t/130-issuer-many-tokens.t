@@ -291,6 +291,9 @@ subtest 'deactivate and activate reach every token of the user' => sub {
         is("$r->{headers}{'x-cache'} $r->{status}", 'MISS 401', 'refused at the edge');
         is($r->{body}, '{"detail":"User inactive or deleted."}', 'as inactive');
     }
+    my ($s, $h, $b) = daemon_request('GET', '/api-tokens/', headers => { Authorization => "Token $t[0]" });
+    is("$s $b", '401 {"detail":"User inactive or deleted."}', 'the issuer itself: 401 inactive');
+    is($h->{'www-authenticate'}, 'Token', 'with WWW-Authenticate: Token');
     ctl_ok('activate', 'carl');
     settle();
     is(seen(get($_)), 'MISS 200', 'activated: works again') for @t;

@@ -81,6 +81,14 @@ sub login {
 sub settle { sleep 0.05 }
 sub at_edge { my $r = get($_[0]); return "$r->{status}" }
 
+# authtokend_tokens_revoked_total, from the daemon's /metrics.
+sub revoked {
+    my ($s, undef, $b) = daemon_request('GET', '/metrics');
+    die "metrics: $s" unless $s == 200;
+    $b =~ /^authtokend_tokens_revoked_total(?:\{\})? (\d+)$/m or die "no revoked counter";
+    return $1;
+}
+
 sub user { ctl_ok({ stdin => "$_[0]-pass\n" }, 'createuser', $_[0], '--password-stdin') }
 
 # --- the default mode: one token per user, as DRF -------------------------
@@ -180,7 +188,9 @@ subtest 'token_limit_per_user with the default policy refuses, as knox' => sub {
 
 subtest 'logout revokes only the token it carries, at the edge at once' => sub {
     is(seen(get($phone)), 'HIT 200', 'phone is a cache hit before');
+    my $before = revoked();
     my ($s, $h, $b) = edge('POST', '/api-token-logout/', $phone);
+    is(revoked() - $before, 1, 'counted in authtokend_tokens_revoked_total');
     is($s, 204, 'logout: 204 No Content');
     is($b // '', '', 'no body');
     settle();
@@ -261,8 +271,10 @@ subtest 'logout-all revokes every token of the user at the edge, and no one else
     my $tablet = login('alice', 'alice-pass', name => 'tablet');
     is(seen(get($_)), 'MISS 200', 'cached') for $tablet;
     is(seen(get($_)), 'HIT 200', 'hit') for $laptop, $tablet, $bobs;
+    my $before = revoked();
     my ($s, undef, $b) = edge('POST', '/api-token-logout-all/', $tablet);
     is($s, 204, 'logout-all: 204');
+    is(revoked() - $before, 2, 'each token counted in authtokend_tokens_revoked_total');
     is($b // '', '', 'no body');
     settle();
     is(seen(get($laptop)), 'MISS 401', 'laptop refused at the edge at once');
@@ -332,7 +344,9 @@ subtest 'the drop_oldest policy deletes the oldest tokens to make room' => sub {
     my @t = map { login('olga', 'olga-pass', name => "o$_") } 1 .. 3;
     get($_) for @t;
     is(seen(get($t[0])), 'HIT 200', 'the oldest is cached');
+    my $before = revoked();
     my $fourth = login('olga', 'olga-pass', name => 'o4');
+    is(revoked() - $before, 1, 'the dropped token is counted as revoked');
     settle();
     is(seen(get($t[0])), 'MISS 401', 'the oldest is dropped and refused at the edge at once');
     is(at_edge($_), 200, 'the others work') for @t[1, 2], $fourth;

@@ -481,7 +481,7 @@ int run(std::vector<std::string> args)
                          metrics);
     obtain.set_token_ttl(settings.token_ttl);
     obtain.set_token_policy(settings.tokens);
-    TokenEndpoints tokens(pool, scripts, sealer, settings);
+    TokenEndpoints tokens(pool, scripts, sealer, metrics);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});

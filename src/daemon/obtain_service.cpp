@@ -7,6 +7,7 @@
 #include "drf/obtain_request.h"
 #include "issuer/store/user_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -195,7 +196,9 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         metrics_.token_created();
     }
     if (token.replaced) {
-        metrics_.token_revoked();
+        for (int i = 0; i < std::max(token.dropped, 1); i++) {
+            metrics_.token_revoked();
+        }
     }
     throttle_.finish(*conn, ticket, false);
     metrics_.login(LoginOutcome::ok);

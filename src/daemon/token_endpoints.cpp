@@ -241,12 +241,17 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
         case Route::logout:
             // knox's LogoutView: request._auth.delete(). A concurrent
             // logout may have deleted it first: still 204, it is gone.
-            store.revoke_one(user.username, digest);
+            if (store.revoke_one(user.username, digest)) {
+                metrics_.token_revoked();
+            }
             log::info("logout for " + who + ": 204, token " +
                       digest.substr(0, kTokenIdLength) + " revoked");
             return no_content();
         case Route::logout_all: {
             int n = store.revoke_tokens(user.username);
+            for (int i = 0; i < n; i++) {
+                metrics_.token_revoked();
+            }
             log::info("logout-all for " + who + ": 204, " + std::to_string(n) +
                       " token" + (n == 1 ? "" : "s") + " revoked");
             return no_content();
@@ -267,6 +272,7 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
         // another user's id is as unknown as one that never was.
         for (const TokenInfo &t : store.list_tokens(user)) {
             if (t.id == match.id && store.revoke_one(user.username, t.digest)) {
+                metrics_.token_revoked();
                 log::info("DELETE token " + t.id + " for " + who + ": 204");
                 return no_content();
             }

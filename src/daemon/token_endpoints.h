@@ -18,6 +18,7 @@
 #pragma once
 
 #include "daemon/http_server.h"
+#include "daemon/issuer_metrics.h"
 
 #include "issuer/settings/issuer_settings.h"
 #include "issuer/store/redis_client.h"
@@ -33,14 +34,16 @@ namespace authtoken
 class TokenEndpoints
 {
   public:
+    // Every token revoked here is counted in `metrics`
+    // (authtokend_tokens_revoked_total).
     TokenEndpoints(RedisPool &pool, const ScriptLibrary &scripts,
-                   const TokenSealer &sealer, const IssuerSettings &settings)
-        : pool_(pool), scripts_(scripts), sealer_(sealer), settings_(settings)
+                   const TokenSealer &sealer, IssuerMetrics &metrics)
+        : pool_(pool), scripts_(scripts), sealer_(sealer), metrics_(metrics)
     {
     }
 
-    // The routes above: kLogout, kLogoutAll, kTokens, or kToken with the
-    // id (the path segment after /api-tokens/, any text); nullopt for
+    // The routes above: Route::logout, logout_all, tokens, or token with
+    // the id (the path segment after /api-tokens/, any text); nullopt for
     // other paths.
     enum class Route { logout, logout_all, tokens, token };
     struct Match {
@@ -61,7 +64,7 @@ class TokenEndpoints
     RedisPool &pool_;
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
-    const IssuerSettings &settings_;
+    IssuerMetrics &metrics_;
 };
 
 } // namespace authtoken

@@ -290,9 +290,11 @@ IssuedToken UserStore::add(std::string_view username, std::string_view name,
                                                          : "refuse"};
     args.insert(args.end(), expected.begin(), expected.end());
     Reply reply = run("add_token", {keys::username_key(username)}, args);
-    bool dropped = reply_size(reply.get()) > 1 &&
-                   reply_integer(reply_element(reply.get(), 1)) > 0;
-    return {candidate.key, true, dropped};
+    int dropped =
+        reply_size(reply.get()) > 1
+            ? static_cast<int>(reply_integer(reply_element(reply.get(), 1)))
+            : 0;
+    return {candidate.key, true, dropped > 0, dropped};
 }
 
 IssuedToken UserStore::add_token(std::string_view username,

@@ -66,6 +66,9 @@ struct IssuedToken {
     // Created in place of an existing token (now revoked): regenerate, or
     // a token whose sealed key was missing.
     bool replaced = false;
+    // tokens_per_user = many: how many tokens were deleted for it (dropped
+    // at the limit, expired ones swept, or every other with replace_all).
+    int dropped = 0;
 };
 
 // tokens_per_user (docs/authtokend.md): DRF's one token per user (the

@@ -337,6 +337,26 @@ subtest 'deleteuser reaches every token of the user' => sub {
     is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_)), 0, 'its record is deleted') for @t;
 };
 
+subtest 'expired tokens do not count toward the limit: the next login sweeps them' => sub {
+    user('eve');
+    my @t = map { login('eve', 'eve-pass', name => "e$_") } 1 .. 3;
+    redis_cmd('HSET', 'authtoken:token:' . token_digest($t[1]), 'expires', int(time()) - 60);
+    is(at_edge($t[1]), 401, 'the expired token is refused at the edge');
+    my $new = login('eve', 'eve-pass', name => 'e4');
+    ok($new, 'a login at the limit succeeds when one of the tokens has expired');
+    is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($t[1])), 0, 'the expired record is deleted');
+    is_deeply([map { $_->{name} } @{ decode_json((edge('GET', '/api-tokens/', $new))[2]) }],
+              [qw(e1 e3 e4)], 'and it left the list');
+    my $ttl = token_of('eve', '-r', '--ttl', '1h');
+    my ($listed) = @{ decode_json((edge('GET', '/api-tokens/', $ttl))[2]) };
+    my $want = int(time()) + 3600;
+    my ($y, $mo, $d, $h, $mi, $sec) = $listed->{expires} =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z$/;
+    require Time::Local;
+    my $got = defined $y ? Time::Local::timegm($sec, $mi, $h, $d, $mo - 1, $y) : 0;
+    ok(abs($got - $want) <= 2, 'token --ttl 1h in many mode: expires listed as ISO 8601, an hour from now')
+        or diag($listed->{expires});
+};
+
 subtest 'the drop_oldest policy deletes the oldest tokens to make room' => sub {
     restart_daemon('--tokens-per-user', 'many', '--token-limit-per-user', '3',
                    '--token-limit-policy', 'drop_oldest');

@@ -625,6 +625,7 @@ int list_users(Session &session, const CommandArgs &args)
     std::vector<std::size_t> counts;
     if (many) {
         for (const UserRecord &u : users) {
+            // cppcheck-suppress useStlAlgorithm
             counts.push_back(session.store().count_tokens(u));
         }
     }

@@ -259,6 +259,7 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
         case Route::tokens: {
             nlohmann::ordered_json list = nlohmann::ordered_json::array();
             for (const TokenInfo &t : store.list_tokens(user)) {
+                // cppcheck-suppress useStlAlgorithm
                 list.push_back(token_json(t, digest));
             }
             HttpResponse res = json_answer(200, render_drf_json(list));

@@ -144,6 +144,8 @@ ObtainParseResult validate_obtain_data(const ObtainData &data, bool with_name)
     // AuthTokenSerializer: password = CharField(trim_whitespace=False)
     CharFieldResult password = validate_char_field(data.password, false);
     CharFieldResult name;
+    // Outlives the loop below: name.errors holds a view of it.
+    // cppcheck-suppress variableScope
     std::string too_long;
     if (with_name) {
         name = validate_name_field(data.name);

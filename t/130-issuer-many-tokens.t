@@ -175,6 +175,16 @@ subtest 'GET /api-tokens/ lists the caller\'s tokens, never a key or a digest' =
         unlike($b, qr/\Q${\ token_digest($t)}\E/, 'no whole digest in the body');
     }
     unlike($b, qr/\Q${\ substr(token_digest($bobs), 0, 16)}\E/, 'nothing of another user\'s tokens');
+
+    # The last use, as the edge's flush records it in the token record
+    # (last_used in Unix seconds, last_addr), shown when present.
+    redis_cmd('HSET', 'authtoken:token:' . token_digest($phone), 'last_used', '1700000000',
+              'last_addr', '192.0.2.7');
+    my ($p) = grep { $_->{name} eq 'phone' } @{ decode_json((edge('GET', '/api-tokens/', $laptop))[2]) };
+    is($p->{last_used}, '2023-11-14T22:13:20Z', 'last_used as ISO 8601 UTC');
+    is($p->{last_address}, '192.0.2.7', 'last_address');
+    like(ctl_ok('tokens', 'alice'), qr/\sphone\s.*2023-11-14T22:13:20Z 192\.0\.2\.7\s+never$/m,
+         'authtokenctl tokens shows the last use and its address');
 };
 
 subtest 'token_limit_per_user with the default policy refuses, as knox' => sub {

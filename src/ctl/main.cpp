@@ -45,7 +45,8 @@ commands:
   createuser NAME      add a user (--superuser --staff --inactive
                        --password-stdin --email E)
   changepassword NAME  set a new password (prompt, or --password-stdin;
-                       --revoke-token also ends the user's token)
+                       --revoke-token also ends the user's token; with
+                       tokens_per_user = many, every token always)
   deactivate NAME      refuse the user's token and logins at once
   activate NAME        undo deactivate
   deleteuser NAME      remove the user and its token
@@ -843,7 +844,9 @@ const std::vector<Command> &commands()
          "changepassword NAME [--password-stdin] [--revoke-token]",
          "Sets a new password. The token is left as it is (as in DRF) unless\n"
          "--revoke-token, which deletes it in the same command: nginx refuses\n"
-         "it at once and the next login creates a new one.",
+         "it at once and the next login creates a new one. With\n"
+         "tokens_per_user = many every token of the user is deleted with the\n"
+         "new password, in one step.",
          {"--password-stdin", "--revoke-token"},
          {},
          1,

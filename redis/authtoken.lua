@@ -44,6 +44,11 @@ local KEY = {
   revocation_seq = 'authtoken:revocation-seq',
 }
 
+-- The most tokens a user's set may hold (tokens_per_user = many), whatever
+-- token_limit_per_user the caller passes: the bound on every walk over the
+-- set (keys::kMaxTokensPerUser; test_redis_keys checks they agree).
+local MAX_TOKENS_PER_USER = 1000
+
 -- Refusals: refuse() leaves the function; register() turns it into the
 -- error reply 'REFUSED: <why>'.
 local Refused = {}
@@ -330,8 +335,9 @@ end)
 --   absolute expiry (Unix seconds; both '0' = never), name, limit (1 to
 --   1000), policy ('refuse' | 'drop_oldest'); then optionally the uid and
 --   the verified encoded password
--- Returns {1, dropped (tokens deleted to make room or replaced)};
--- REFUSED: no such user | credentials changed | token limit
+-- Returns {1, dropped (tokens deleted: expired, to make room, or
+-- replaced)}; REFUSED: no such user | credentials changed | token limit |
+-- token limit out of range (not 1 to MAX_TOKENS_PER_USER)
 register('add_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'username', 'is_active',
@@ -352,9 +358,13 @@ register('add_token', function(keys, args)
     elseif expired(d) then
       redis.call('ZREM', set, d)
       delete_token_record(d)
+      dropped = dropped + 1
     end
   end
   local limit = tonumber(args[7])
+  if not limit or limit < 1 or limit > MAX_TOKENS_PER_USER then
+    refuse('token limit out of range')
+  end
   local n = redis.call('ZCARD', set)
   if n >= limit then
     if args[8] ~= 'drop_oldest' then

@@ -74,8 +74,11 @@ std::int64_t unix_now()
 }
 
 // The user as the API shows it: the fields of `authtokenctl users --json`
-// and the token's dates; never the password hash or the key.
-nlohmann::ordered_json user_json(const UserRecord &u, std::int64_t now)
+// and the token's dates; never the password hash or the key. With
+// tokens_per_user = many, `tokens` counts the user's tokens (and
+// has_token says whether there is any).
+nlohmann::ordered_json user_json(const UserRecord &u, std::int64_t now,
+                                 std::optional<std::size_t> tokens)
 {
     bool has_token = !u.token_digest.empty();
     nlohmann::ordered_json j;
@@ -93,6 +96,10 @@ nlohmann::ordered_json user_json(const UserRecord &u, std::int64_t now)
     j["token_expires"] = has_token && u.token_expires != 0
                              ? nlohmann::ordered_json(u.token_expires)
                              : nlohmann::ordered_json(nullptr);
+    if (tokens) {
+        j["has_token"] = *tokens > 0;
+        j["tokens"] = *tokens;
+    }
     return j;
 }
 
@@ -182,7 +189,7 @@ class AdminRequest
                  ConcurrencyLimit &hashing, const UserRecord &caller)
         : req_(req), settings_(settings), store_(store), hashing_(hashing),
           caller_(caller),
-          admin_(store, policy, settings.auto_create_token,
+          admin_(store, policy, settings.auto_create_token, settings.tokens,
                  [](const std::string &line) { log::info(line); }),
           actor_{caller.username, "http"}
     {
@@ -201,6 +208,13 @@ class AdminRequest
     std::variant<UserRecord, HttpResponse> target(const std::string &name,
                                                   bool to_change);
     HttpResponse denied(const std::string &what);
+    nlohmann::ordered_json json_of(const UserRecord &user, std::int64_t now)
+    {
+        return user_json(user, now,
+                         admin_.many_tokens() ? std::optional<std::size_t>(
+                                                    store_.count_tokens(user))
+                                              : std::nullopt);
+    }
 
     const HttpRequest &req_;
     const IssuerSettings &settings_;
@@ -281,7 +295,7 @@ HttpResponse AdminRequest::list()
     std::int64_t now = unix_now();
     for (std::size_t i = (n - 1) * size; i < users.size() && i < n * size;
          i++) {
-        body["results"].push_back(user_json(users[i], now));
+        body["results"].push_back(json_of(users[i], now));
     }
     return json_answer(200, render_drf_json(body));
 }
@@ -385,7 +399,7 @@ HttpResponse AdminRequest::create()
     if (!user) {
         return error_answer(drf::kNotFound); // deleted at once by another
     }
-    nlohmann::ordered_json j = user_json(*user, unix_now());
+    nlohmann::ordered_json j = json_of(*user, unix_now());
     // The key is shown once, to whoever created the user, as TokenAdmin
     // shows it; GET never shows it.
     if (!user->token_digest.empty()) {
@@ -400,8 +414,8 @@ HttpResponse AdminRequest::retrieve(const std::string &name)
     if (auto *answer = std::get_if<HttpResponse>(&found)) {
         return std::move(*answer);
     }
-    return json_answer(200, render_drf_json(user_json(
-                                std::get<UserRecord>(found), unix_now())));
+    return json_answer(
+        200, render_drf_json(json_of(std::get<UserRecord>(found), unix_now())));
 }
 
 // PATCH: is_active and password (with revoke_token, the token too); the
@@ -462,7 +476,7 @@ HttpResponse AdminRequest::update(const std::string &name)
             ConcurrencyLimit::Permit slot(hashing_);
             admin_.set_password(actor_, name, *password, revoke_token);
         } else if (revoke_token) {
-            admin_.revoke_token(actor_, name);
+            admin_.revoke_tokens(actor_, name);
         }
         if (active) {
             admin_.set_active(actor_, name, *active);
@@ -513,7 +527,7 @@ HttpResponse AdminRequest::revoke(const std::string &name)
         return std::move(*answer);
     }
     try {
-        if (!admin_.revoke_token(actor_, name)) {
+        if (admin_.revoke_tokens(actor_, name) == 0) {
             return error_answer(drf::kNotFound); // no token to delete
         }
     } catch (const NoSuchUser &) {

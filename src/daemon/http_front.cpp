@@ -165,8 +165,9 @@ bool announces_too_large(const HttpRequest &req, std::size_t limit)
 // given here; the rest name a handler that the server runs on a worker
 // thread once the body is in.
 Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
-               const ObtainService &obtain, RedisPool &pool,
-               const IssuerMetrics *metrics, const AdminApi *admin)
+               const ObtainService &obtain, const TokenEndpoints &tokens,
+               RedisPool &pool, const IssuerMetrics *metrics,
+               const AdminApi *admin)
 {
     Dispatch d;
     if (admin != nullptr && std::string_view(req.path).substr(
@@ -199,6 +200,14 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
         }
         return d;
     }
+    // The user's own tokens (token_endpoints.h): every method reaches the
+    // handler, which authenticates before it looks at the method, as DRF.
+    if (auto match = TokenEndpoints::match(req.path)) {
+        d.handler = [&tokens, m = *match](const HttpRequest &r) {
+            return tokens.handle(m, r);
+        };
+        return d;
+    }
     if (req.path == "/healthz" &&
         (req.method == "GET" || req.method == "HEAD")) {
         d.handler = [&pool](const HttpRequest &) {
@@ -219,11 +228,12 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
 } // namespace
 
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics,
-                   const AdminApi *admin)
+                   const TokenEndpoints &tokens, RedisPool &pool,
+                   const IssuerMetrics *metrics, const AdminApi *admin)
 {
-    return [&settings, &obtain, &pool, metrics, admin](const HttpRequest &req) {
-        return route(req, settings, obtain, pool, metrics, admin);
+    return [&settings, &obtain, &tokens, &pool, metrics,
+            admin](const HttpRequest &req) {
+        return route(req, settings, obtain, tokens, pool, metrics, admin);
     };
 }
 

@@ -8,6 +8,7 @@
 #include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
+#include "daemon/token_endpoints.h"
 
 #include "issuer/settings/issuer_settings.h"
 
@@ -19,7 +20,8 @@ namespace authtoken
 // admin API (/api-admin/) only when `admin` is not null. The references
 // must outlive the server.
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics,
+                   const TokenEndpoints &tokens, RedisPool &pool,
+                   const IssuerMetrics *metrics,
                    const AdminApi *admin = nullptr);
 
 } // namespace authtoken

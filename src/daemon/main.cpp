@@ -482,6 +482,8 @@ int run(std::vector<std::string> args)
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
     obtain.set_token_ttl(settings.token_ttl);
+    obtain.set_token_policy(settings.tokens);
+    TokenEndpoints tokens(pool, scripts, sealer, metrics);
     AdminApi admin(settings, pool, scripts, sealer, policy, hashing);
 
     Listener listener =
@@ -489,7 +491,7 @@ int run(std::vector<std::string> args)
     HttpLimits limits = http_limits(settings);
     fit_open_files(limits.max_connections);
     HttpServer server(listener.fd, limits,
-                      make_router(settings, obtain, pool,
+                      make_router(settings, obtain, tokens, pool,
                                   settings.metrics ? &metrics : nullptr,
                                   settings.admin_api ? &admin : nullptr));
     // After StopSignals blocked SIGTERM, so that this thread inherits the

@@ -155,6 +155,13 @@ bool UserAdmin::set_password(const AdminActor &actor, std::string_view username,
                              std::string_view raw_password, bool revoke_token)
 {
     refuse_blank_password(raw_password);
+    if (many_tokens()) {
+        store_.set_password(username,
+                            passwords::make_password(raw_password, policy_), {},
+                            true);
+        audit(actor, "set_password", username, "token=revoked");
+        return true;
+    }
     store_.set_password(username,
                         passwords::make_password(raw_password, policy_));
     bool revoked = false;
@@ -174,18 +181,24 @@ bool UserAdmin::set_password(const AdminActor &actor, std::string_view username,
 
 IssuedToken UserAdmin::regenerate_token(const AdminActor &actor,
                                         std::string_view username,
-                                        TokenExpiry expiry)
+                                        TokenExpiry expiry,
+                                        std::string_view token_name)
 {
-    IssuedToken token = store_.regenerate_token(username, expiry);
+    IssuedToken token =
+        many_tokens()
+            ? store_.add_token(username, token_name, tokens_, expiry, true)
+            : store_.regenerate_token(username, expiry);
     audit(actor, "regenerate_token", username);
     return token;
 }
 
-bool UserAdmin::revoke_token(const AdminActor &actor, std::string_view username)
+int UserAdmin::revoke_tokens(const AdminActor &actor, std::string_view username)
 {
-    bool removed = store_.revoke_token(username);
-    if (removed) {
-        audit(actor, "revoke_token", username);
+    int removed = store_.revoke_tokens(username);
+    if (removed > 0) {
+        audit(actor, "revoke_token", username,
+              many_tokens() ? "tokens=" + std::to_string(removed)
+                            : std::string());
     }
     return removed;
 }

@@ -88,12 +88,22 @@ class UserAdmin
 {
   public:
     // `store` and `policy` must outlive this; `auto_create_token` is the
-    // setting (a new user gets its token, as DRF's post_save receiver).
+    // setting (a new user gets its token, as DRF's post_save receiver; not
+    // with tokens_per_user = many, whose keys are shown only when made);
+    // `tokens` is tokens_per_user and its limit.
     UserAdmin(UserStore &store, const passwords::HasherPolicy &policy,
-              bool auto_create_token, AuditSink audit)
-        : store_(store), policy_(policy), auto_create_token_(auto_create_token),
-          audit_(std::move(audit))
+              bool auto_create_token, const TokenPolicy &tokens,
+              AuditSink audit)
+        : store_(store), policy_(policy),
+          auto_create_token_(auto_create_token &&
+                             tokens.mode != TokensPerUser::many),
+          tokens_(tokens), audit_(std::move(audit))
     {
+    }
+
+    bool many_tokens() const
+    {
+        return tokens_.mode == TokensPerUser::many;
     }
 
     // Django's UserManager._create_user() with the username field's
@@ -118,19 +128,24 @@ class UserAdmin
 
     // Django's set_password() + save(): the password hashed with the
     // policy's hasher. The token is left alone (DRF) unless
-    // `revoke_token`; returns whether a token was revoked. Throws
+    // `revoke_token`; with tokens_per_user = many every token of the user
+    // ends with it, in the same function. Returns whether tokens were
+    // revoked. Throws
     // AdminValidationError for a blank password, NoSuchUser.
     bool set_password(const AdminActor &actor, std::string_view username,
                       std::string_view raw_password, bool revoke_token);
 
     // A new key in place of the old one (drf_create_token -r, TokenAdmin's
-    // delete + add). Throws NoSuchUser.
+    // delete + add); with tokens_per_user = many, a new key named
+    // `token_name` in place of all of the user's. Throws NoSuchUser.
     IssuedToken regenerate_token(const AdminActor &actor,
                                  std::string_view username,
-                                 TokenExpiry expiry = {});
+                                 TokenExpiry expiry = {},
+                                 std::string_view token_name = {});
 
-    // False when the user had no token (no audit line). Throws NoSuchUser.
-    bool revoke_token(const AdminActor &actor, std::string_view username);
+    // Deletes the user's token (all of them with tokens_per_user = many);
+    // how many there were, 0 leaving no audit line. Throws NoSuchUser.
+    int revoke_tokens(const AdminActor &actor, std::string_view username);
 
     // The user and its token. Throws NoSuchUser.
     void delete_user(const AdminActor &actor, std::string_view username);
@@ -154,6 +169,7 @@ class UserAdmin
     UserStore &store_;
     const passwords::HasherPolicy &policy_;
     bool auto_create_token_;
+    TokenPolicy tokens_;
     AuditSink audit_;
 };
 

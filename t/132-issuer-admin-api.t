@@ -5,7 +5,7 @@
 # page, get, activate, deactivate, set password, regenerate, revoke,
 # delete) with its effect at the edge, DRF's validation errors and
 # PageNumberPagination, what only superusers may do, and the audit line
-# each change leaves (never a password or a key). t/131 proves that
+# each change leaves (never a password or a key). t/133 proves that
 # authtokenctl and the API give the same results.
 use strict;
 use warnings;

@@ -2,8 +2,9 @@
 # src/issuer/admin): each operation done once by each, on two users set up
 # alike, leaves the same Redis state (flags, password hasher, token record,
 # revocation), the same refusals leave Redis untouched, and both write the
-# same audit line but for who did it and through which front. Requests go
-# straight to authtokend, which checks the caller's token itself (t/130
+# same audit line but for who did it and through which front, in DRF's
+# one-token mode and with tokens_per_user = many. Requests go
+# straight to authtokend, which checks the caller's token itself (t/132
 # covers the same API through nginx).
 use strict;
 use warnings;
@@ -140,6 +141,38 @@ for my $op (['deactivate', ['deactivate'], ['PATCH', '', { is_active => JSON::PP
     same($c, $h, $what, $err);
 }
 is(state_of($c), 'absent', 'both users are gone after delete');
+
+subtest 'tokens_per_user = many: the same path' => sub {
+    local $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
+    authtokend_start();
+    my ($c, $h) = pair();
+    # The user as the API shows it, without what differs by nature.
+    my $seen = sub {
+        my (undef, $b) = api('GET', "/api-admin/users/$_[0]/");
+        return ref $b ? join(' ', map { "$_=" . ($b->{$_} // 'null') } qw(is_active has_token tokens)) : $b;
+    };
+    my ($code, undef, $err) = ctl({ stdin => "pw-$c\n" }, 'createuser', $c, '--password-stdin');
+    my ($s, $b) = api('POST', '/api-admin/users/', { username => $h, password => "pw-$h" });
+    is("$code $s", '0 201', 'create');
+    ok(!exists $b->{token}, 'many mode: no key made with the user (it would never be shown)');
+    is($seen->($c), $seen->($h), 'create: the same (' . $seen->($h) . ')');
+    is(last_audit($err, $c), last_audit(authtokend_log(), $h), 'create: the same audit line');
+    for my $op (['regenerate', ['token', '-r'], ['POST', 'token/']],
+                ['regenerate again', ['token', '-r'], ['POST', 'token/']],
+                ['set password', ['changepassword', '--password-stdin'], ['PATCH', '', { password => 'new-pass' }], "new-pass\n"],
+                ['regenerate after', ['token', '-r'], ['POST', 'token/']],
+                ['revoke', ['revoke'], ['DELETE', 'token/']]) {
+        my ($what, $cli, $http, $stdin) = @$op;
+        my ($cmd, @flags) = @$cli;
+        ($code, undef, $err) = ctl(defined $stdin ? { stdin => $stdin } : (), $cmd, $c, @flags);
+        ($s) = api($http->[0], "/api-admin/users/$h/$http->[1]", $http->[2]);
+        is($code, 0, "CLI $what");
+        like($s, qr/^20[014]$/, "HTTP $what: $s");
+        is($seen->($c), $seen->($h), "$what: the same (" . $seen->($h) . ')');
+        is(last_audit($err, $c), last_audit(authtokend_log(), $h), "$what: the same audit line (" . last_audit($err, $c) . ')');
+    }
+};
+authtokend_start();    # back to DRF's one token per user
 
 subtest 'the same refusals, and nothing written' => sub {
     my $before = snapshot();

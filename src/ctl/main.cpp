@@ -850,7 +850,7 @@ const std::vector<Command> &commands()
          "migrate",
          "Brings a database of schema version 1 to version 2: user records\n"
          "keep their token digest and sealed key as bytes, in Redis's\n"
-         "compact encoding. Atomic batches of 200 users, each one function\n"
+         "compact encoding. Atomic batches of 100 users, each one function\n"
          "call; token records (what nginx reads) do not change, so verdicts\n"
          "stay right while it runs. Running it again (after an interruption\n"
          "too) finishes the job and changes nothing twice; the database is\n"

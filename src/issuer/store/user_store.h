@@ -198,7 +198,7 @@ class UserStore
     // Users per migrate call: like kImportBatch, each call is one atomic
     // Redis function that blocks every other client while it runs
     // (docs/capacity.md has its measured time).
-    static constexpr std::size_t kMigrateBatch = 200;
+    static constexpr std::size_t kMigrateBatch = 100;
     // Brings the user records of the next `limit` uids after `after` to
     // schema version 2 (redis/authtoken.lua, authtoken_migrate) in one
     // function call, and marks the database version 2. Token records are

@@ -16,6 +16,10 @@
 # - nginx's verdicts stay right (200, "User inactive or deleted.",
 #   "Invalid token.") for requests made while the migration runs, and the
 #   issuer hands out the same keys before, during and after;
+# - Redis stopped (SIGSTOP) mid-migration under a 300 ms timeout: the CLI
+#   exits 3 saying which batch it gave up on and how many users were done,
+#   which is what Redis holds once it resumes (the batch in flight whole or
+#   not at all, never later);
 # - authtokend warns once at startup when hash-max-listpack-value is below
 #   128, says nothing at 128 or when CONFIG is denied, and warns of a
 #   database still marked version 1.
@@ -259,6 +263,50 @@ subtest 'a third run changes nothing' => sub {
          'and says every user already was');
     my @after = redis_pipeline(map { ['DUMP', "authtoken:user:$_"] } 1 .. $n);
     is_deeply(\@after, \@before, 'every user record is byte for byte as it was');
+};
+
+subtest 'Redis stops answering mid-migration: exit 3, and what it says is what Redis holds' => sub {
+    # Every user back in version 1's form.
+    my @cmds = (['SET', 'authtoken:schema', '1']);
+    for my $i (1 .. $n) {
+        my ($key, $sealed) = @{ $fixture[$i - 1] };
+        push @cmds, ['HSET', "authtoken:user:$i", 'token', sha256_hex($key), 'token_sealed', $sealed];
+    }
+    redis_pipeline(@cmds);
+    is(migrated_count(), 0, 'every user is in version 1\'s form again');
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/paused.out";
+        open STDERR, '>', "$dir/paused.err";
+        exec ctl_path(), '--redis-timeout-ms', '300', 'migrate' or die "exec: $!";
+    }
+    my $until = time + 60;
+    while (time < $until) {
+        last if redis_cmd('HSTRLEN', 'authtoken:user:1', 'token') == 32;
+        sleep 0.001;
+    }
+    redis_pause();
+    waitpid($pid, 0);
+    my $code = $? >> 8;
+    redis_resume();
+    sleep 0.2;
+    my $err = slurp("$dir/paused.err");
+    is($code, 3, 'a CLI that gives up on a batch exits 3') or diag($err);
+    my ($k, $after, $done) = $err =~
+        /^Error: interrupted in batch (\d+) \(the users after uid (\d+)\): (\d+) users before it were done, that batch was made whole before then or not at all, and will not be made later; running `authtokenctl migrate` again finishes the job and changes nothing twice$/m;
+    ok(defined $k, 'it names the batch it gave up on and the users done') or diag($err);
+    my $now = migrated_count();
+    ok(defined $k && $done == ($k - 1) * $batch && $after == $done
+       && ($now == $done || $now == $done + $batch),
+       "what it said is what Redis holds ($now users migrated after batch " . ($k // '?') . ' was interrupted)');
+    sleep 0.5;
+    is(migrated_count(), $now, 'and nothing more is made later');
+    is(redis_cmd('GET', 'authtoken:schema'), '1', 'the database is still marked version 1');
+    my $out;
+    ($code, $out, $err) = ctl('migrate');
+    like($out, qr/^Migrated @{[$n - $now]} of $n users .*\($now already were\)/m,
+         'a re-run finishes the job') or diag($err);
+    is(migrated_count(), $n, 'every user is migrated then');
 };
 
 subtest 'what the issuer writes now is compact' => sub {

@@ -706,10 +706,10 @@ int migrate(Session &session, const CommandArgs &)
                              "finishes the job and changes nothing twice\n";
                 return kExitOutcomeUnknown;
             }
-            batches++;
             if (b.last_uid == 0) {
-                break;
+                break; // the call that found no uid left marked version 2
             }
+            batches++;
             sum.migrated += b.migrated;
             sum.already += b.already;
             after = b.last_uid;

@@ -315,37 +315,34 @@ std::string TokenSealer::seal(std::string_view key,
 std::optional<std::string>
 TokenSealer::unseal(std::string_view sealed, std::string_view digest_hex) const
 {
+    unsigned char format = kRawKey;
+    std::optional<std::vector<unsigned char>> plain;
     if (sealed.substr(0, kHexPrefix.size()) == kHexPrefix) {
+        // Version 1: the bytes of kRawKey's form, in hex.
         auto raw = from_hex(sealed.substr(kHexPrefix.size()));
-        if (!raw) {
-            return std::nullopt;
+        if (raw) {
+            plain = gcm_open(secret_->data(), 0, digest_hex, raw->data(),
+                             raw->size());
         }
-        auto plain =
-            gcm_open(secret_->data(), 0, digest_hex, raw->data(), raw->size());
-        if (!plain) {
-            return std::nullopt;
+    } else if (!sealed.empty()) {
+        format = static_cast<unsigned char>(sealed[0]);
+        if (format == kRawKey || format == kPackedHexKey) {
+            plain =
+                gcm_open(secret_->data(), format == kPackedHexKey ? format : 0,
+                         digest_hex, bytes_of(sealed) + 1, sealed.size() - 1);
         }
-        return std::string(plain->begin(), plain->end());
     }
-    if (sealed.empty()) {
-        return std::nullopt;
-    }
-    auto format = static_cast<unsigned char>(sealed[0]);
-    if (format != kRawKey && format != kPackedHexKey) {
-        return std::nullopt;
-    }
-    auto plain = gcm_open(secret_->data(), format == kPackedHexKey ? format : 0,
-                          digest_hex, bytes_of(sealed) + 1, sealed.size() - 1);
     if (!plain) {
         return std::nullopt;
     }
-    if (format == kPackedHexKey) {
-        if (plain->size() != kGeneratedKeySize / 2) {
-            return std::nullopt;
-        }
-        return to_hex(plain->data(), plain->size());
+    std::optional<std::string> key;
+    if (format != kPackedHexKey) {
+        key.emplace(plain->begin(), plain->end());
+    } else if (plain->size() == kGeneratedKeySize / 2) {
+        key = to_hex(plain->data(), plain->size());
     }
-    return std::string(plain->begin(), plain->end());
+    OPENSSL_cleanse(plain->data(), plain->size());
+    return key;
 }
 
 } // namespace authtoken

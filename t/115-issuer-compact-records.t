@@ -330,6 +330,22 @@ subtest 'what the issuer writes now is compact' => sub {
     unlike(nginx_error_log(), qr/schema version/, 'the module accepts schema version 2');
 };
 
+subtest 'a database of an unknown schema version: writers refuse it, the module says so' => sub {
+    redis_cmd('SET', 'authtoken:schema', '3');
+    my ($code, $out, $err) = ctl('migrate');
+    is($code, 1, 'migrate refuses it (exit 1)');
+    like($err, qr/^Error: schema version 3 is not 2; nothing was migrated$/m, 'saying why') or diag($err);
+    ($code, $out, $err) = ctl({ stdin => "x-pass\n" }, 'createuser', 'another', '--password-stdin');
+    isnt($code, 0, 'createuser refuses it');
+    like($err, qr/schema version 3 is not 2/, 'saying why') or diag($err);
+    nginx_reload();
+    sleep 0.5;
+    verdict($unknown);
+    like(nginx_error_log(), qr/schema version is "3", this module reads versions 1 to 2/,
+         'a new nginx connection logs the version it does not know');
+    redis_cmd('SET', 'authtoken:schema', '2');
+};
+
 subtest 'authtokend warns when hash-max-listpack-value is below what the records need' => sub {
     fresh_authtokend();
     unlike(authtokend_log(), qr/hash-max-listpack-value/, 'at 128 (redis/redis-test.conf): no warning');

@@ -30,7 +30,7 @@ local LIBRARY_VERSION = '@LIBRARY_VERSION@'
 
 -- The key names, spelled here once for Lua; src/core/redis_keys.h spells
 -- them for C++, and test_redis_keys fails unless the two agree exactly.
-local SCHEMA_VERSION = '1'
+local SCHEMA_VERSION = '2'
 local KEY = {
   schema = 'authtoken:schema',
   token = 'authtoken:token:',
@@ -95,13 +95,53 @@ local function register(name, fn, flags)
   }
 end
 
--- A writer refuses a database of another schema version, and marks the
--- database with its own on its first write.
+-- A writer refuses a database of another schema version, and marks an
+-- empty database with its own on its first write. Version 1 is worked on
+-- as well: its records differ only in the user record's `token` and
+-- `token_sealed` encodings, which every reader here takes in either form
+-- and every writer writes in version 2's. It stays marked 1 until
+-- `authtokenctl migrate` has rewritten every record still in version 1's
+-- form (authtoken_migrate marks it 2 after its last batch).
 local function check_schema(schema_key)
   local schema = redis.call('GET', schema_key)
-  if schema and schema ~= SCHEMA_VERSION then
+  if schema and schema ~= SCHEMA_VERSION and schema ~= '1' then
     refuse('schema version ' .. schema .. ' is not ' .. SCHEMA_VERSION)
   end
+end
+
+local function mark_schema(schema_key)
+  redis.call('SET', schema_key, SCHEMA_VERSION, 'NX')
+end
+
+-- The user record keeps its token's digest as the 32 bytes (schema
+-- version 2), the token record's key and every caller spell it in hex;
+-- a version-1 record holds the 64 hex digits, read as they are. The
+-- conversions are table lookups inside gsub (no Lua call per byte): a
+-- migrate batch converts two values per user.
+-- The tables are filled on first use: `string` is not there while Redis
+-- loads the library.
+local BYTE_OF_HEX, HEX_OF_BYTE
+local function hex_tables()
+  if not BYTE_OF_HEX then
+    BYTE_OF_HEX, HEX_OF_BYTE = {}, {}
+    for i = 0, 255 do
+      local hex, byte = string.format('%02x', i), string.char(i)
+      BYTE_OF_HEX[hex], HEX_OF_BYTE[byte] = byte, hex
+    end
+  end
+end
+
+local function digest_bytes(hex)
+  hex_tables()
+  return (string.gsub(hex, '%x%x', BYTE_OF_HEX))
+end
+
+local function digest_hex(stored)
+  if stored and #stored == 32 then
+    hex_tables()
+    return (string.gsub(stored, '.', HEX_OF_BYTE))
+  end
+  return stored
 end
 
 -- The user a username key names: its uid and the key of its record.
@@ -153,8 +193,8 @@ end
 -- Unix seconds, 0 = never; the only place a token record is written.
 local function write_token(user_key, uid, username, active, digest, sealed,
                            created, expires)
-  redis.call('HSET', user_key, 'token', digest, 'token_sealed', sealed,
-             'token_created', created)
+  redis.call('HSET', user_key, 'token', digest_bytes(digest), 'token_sealed',
+             sealed, 'token_created', created)
   redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
              'active', active, 'expires', tostring(expires), 'created',
              created)
@@ -173,7 +213,7 @@ end
 -- record and every record of the set, each published. Returns how many.
 local function delete_all_tokens(uid, user_key)
   local n = 0
-  local digest = redis.call('HGET', user_key, 'token')
+  local digest = digest_hex(redis.call('HGET', user_key, 'token'))
   if digest then
     redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
     delete_token_record(digest)
@@ -204,7 +244,7 @@ register('create_user', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then
     refuse('username taken')
   end
-  redis.call('SET', keys[4], SCHEMA_VERSION)
+  mark_schema(keys[4])
 
   -- next-uid may lag behind uids written by an import; skip taken ones.
   local uid
@@ -266,6 +306,7 @@ register('issue_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
                          'username', 'is_active', 'password')
+  cur[1] = digest_hex(cur[1])
   if args[7] then
     if uid ~= args[7] or cur[5] ~= args[8] or cur[4] ~= '1'
        or (args[9] ~= '' and cur[1] ~= args[9]) then
@@ -305,7 +346,7 @@ end)
 -- such token; REFUSED: no such user
 register('revoke_one', function(keys, args)
   local uid, user_key = user_of(keys[1])
-  if redis.call('HGET', user_key, 'token') == args[1] then
+  if digest_hex(redis.call('HGET', user_key, 'token')) == args[1] then
     redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
     delete_token_record(args[1])
     return 1
@@ -396,6 +437,7 @@ end)
 register('set_active', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'is_active', 'token')
+  cur[2] = digest_hex(cur[2])
   if cur[1] == args[1] then
     return 0
   end
@@ -405,8 +447,11 @@ register('set_active', function(keys, args)
     publish(cur[2])
   end
   for _, d in ipairs(redis.call('ZRANGE', user_tokens_key(uid), 0, -1)) do
-    redis.call('HSET', KEY.token .. d, 'active', args[1])
-    publish(d)
+    -- Never recreate a record that is gone as a partial one.
+    if redis.call('EXISTS', KEY.token .. d) == 1 then
+      redis.call('HSET', KEY.token .. d, 'active', args[1])
+      publish(d)
+    end
   end
   return 1
 end)
@@ -453,14 +498,19 @@ end)
 -- KEYS[1] authtoken:users   KEYS[2] authtoken:next-uid
 -- KEYS[3] authtoken:schema
 -- args[1] JSON array of {uid, username, password, is_active, is_staff,
---   is_superuser, email, date_joined, last_login, token, token_sealed,
---   token_created} (all strings; token '' = none in the file)
+--   is_superuser, email, date_joined, last_login, token, token_created}
+--   (all strings; token '' = none in the file)
 -- args[2] 'check' | 'write'
+-- args[2 + i] ('write') the sealed key of the i-th user ('' = no token):
+--   binary, so outside the JSON
 -- Returns {created, updated, unchanged} ('check': {0, 0, 0});
 --   REFUSED: <conflict>
 register('import_django', function(keys, args)
   check_schema(keys[3])
   local users = cjson.decode(args[1])
+  for i, u in ipairs(users) do
+    u.token_sealed = args[2 + i] or ''
+  end
 
   -- Refuse conflicts with existing data before writing anything.
   for _, u in ipairs(users) do
@@ -484,7 +534,7 @@ register('import_django', function(keys, args)
     return {0, 0, 0}
   end
 
-  redis.call('SET', keys[3], SCHEMA_VERSION)
+  mark_schema(keys[3])
   local fields = {'username', 'password', 'is_active', 'is_staff',
                   'is_superuser', 'email', 'date_joined', 'last_login'}
   local created, updated, unchanged = 0, 0, 0
@@ -502,7 +552,7 @@ register('import_django', function(keys, args)
         changed = true
       end
     end
-    local token = cur[9]
+    local token = digest_hex(cur[9])
     if u.token ~= '' and token ~= u.token then
       changed = true
     end
@@ -554,6 +604,62 @@ register('import_django', function(keys, args)
   -- New users created later must not reuse an imported uid.
   redis.call('SET', keys[2], max_uid)
   return {created, updated, unchanged}
+end)
+
+-- migrate: one batch of `authtokenctl migrate`, which brings a database
+-- of schema version 1 to version 2: the user records of the next `limit`
+-- uids after `after` (authtoken:users order) get their token's digest as
+-- its 32 bytes and their sealed key as 0x01 followed by the bytes its
+-- "v1:" hex spelled (the same AES-GCM value, src/issuer/token_sealer.h:
+-- no secret is needed). Token records, which nginx reads, are the same in
+-- both versions and are not touched, so verdicts never change and nothing
+-- is published. A record already in version 2's form is left alone, so a
+-- batch that runs twice (a re-run after an interrupted migration) changes
+-- nothing the second time.
+--
+-- KEYS[1] authtoken:users   KEYS[2] authtoken:schema
+-- args[1] the last uid of the previous batch ('0' at the start)
+-- args[2] the batch's size, at most 1000
+-- Returns {migrated, already compact, last uid of this batch (0 = there
+--   was none: the migration is complete, and the database is marked
+--   version 2)}; REFUSED: schema ...
+register('migrate', function(keys, args)
+  check_schema(keys[2])
+  local limit = tonumber(args[2])
+  if not limit or limit < 1 or limit > 1000 then
+    refuse('a batch is 1 to 1000 users')
+  end
+  local uids = redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf',
+                          'LIMIT', 0, limit)
+  if #uids == 0 then
+    redis.call('SET', keys[2], SCHEMA_VERSION) -- every record is version 2's
+  end
+  local migrated, already = 0, 0
+  for _, uid in ipairs(uids) do
+    local user_key = KEY.user .. uid
+    local cur = redis.call('HMGET', user_key, 'token', 'token_sealed')
+    if (cur[1] and #cur[1] == 64)
+       or (cur[2] and string.sub(cur[2], 1, 3) == 'v1:') then
+      -- Written anew, not changed in place: Redis never turns a hash
+      -- back into a listpack, and the hex sealed key had made this one a
+      -- hashtable.
+      local all = redis.call('HGETALL', user_key)
+      for i = 1, #all, 2 do
+        if all[i] == 'token' and #all[i + 1] == 64 then
+          all[i + 1] = digest_bytes(all[i + 1])
+        elseif all[i] == 'token_sealed'
+               and string.sub(all[i + 1], 1, 3) == 'v1:' then
+          all[i + 1] = '\1' .. digest_bytes(string.sub(all[i + 1], 4))
+        end
+      end
+      redis.call('DEL', user_key)
+      redis.call('HSET', user_key, unpack(all))
+      migrated = migrated + 1
+    else
+      already = already + 1
+    end
+  end
+  return {migrated, already, tonumber(uids[#uids] or '0')}
 end)
 
 -- throttle: the failed-login throttle, with attempts reserved before the

@@ -52,6 +52,12 @@ is_deeply($m->{directory_only}{token_record}, $m->{token_record},
           'a token record takes the same memory with or without its user');
 cmp_ok($m->{directory_only}{per_token}, '<', $m->{per_user},
        'a token record alone costs less than a whole user');
+# Schema version 2 under redis/redis.conf's hash-max-listpack-value 128:
+# every record in Redis's compact encoding (docs/capacity.md).
+is($m->{user_hash}{encoding}, 'listpack', 'a user record is a listpack');
+is($m->{token_record}{encoding}, 'listpack', 'a token record is a listpack');
+cmp_ok($m->{user_hash_longest_value}, '<=', 128,
+       "the user record's longest value fits hash-max-listpack-value 128");
 my $parts = $m->{user_hash}{memory_usage} + $m->{token_record}{memory_usage}
     + $m->{username_key}{memory_usage};
 cmp_ok($parts, '<=', $m->{per_user}, "one user's own keys fit in the per-user figure");

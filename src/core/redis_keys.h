@@ -12,7 +12,12 @@
 namespace authtoken::keys
 {
 
-inline constexpr int kSchemaVersion = 1;
+// redis/SCHEMA.md, Versioning. Version 2 stores the user record's token
+// digest and sealed key binary; token records, the module's only read, are
+// the same in versions 1 and 2, so the module reads both
+// (kTokenRecordSchemaSince).
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kTokenRecordSchemaSince = 1;
 
 inline constexpr std::string_view kPrefix = "authtoken:";
 inline constexpr std::string_view kSchema = "authtoken:schema";

@@ -66,6 +66,7 @@ commands:
                        (long commands show a progress bar on a terminal)
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
+  migrate              bring the records to schema version 2 (compact)
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
@@ -862,6 +863,61 @@ int import_django(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// Schema version 1 to 2 (redis/SCHEMA.md), in batches of kMigrateBatch
+// users by uid, each one atomic function call that keeps Redis answering
+// others. A batch rewrites only records still in version 1's form, so a
+// re-run after an interruption (Ctrl-C, kill, a timeout) goes through the
+// batches done before without changing them and finishes the job.
+int migrate(Session &session, const CommandArgs &)
+{
+    UserStore &store = session.store();
+    const std::size_t total = store.user_count();
+    MigrateBatch sum;
+    std::uint64_t after = 0;
+    std::size_t batches = 0;
+    {
+        Progress progress("migrate", total);
+        for (;;) {
+            MigrateBatch b;
+            try {
+                b = store.migrate_batch(after, UserStore::kMigrateBatch);
+            } catch (const ScriptRefused &e) {
+                throw std::runtime_error(
+                    std::string("Error: ") + e.what() + "; nothing was " +
+                    (batches == 0
+                         ? "migrated"
+                         : "migrated after uid " + std::to_string(after)));
+            } catch (const RedisError &e) {
+                // The batch in flight is one atomic function call: it was
+                // made whole before the timeout or not at all, never later.
+                std::cerr << "authtokenctl: redis: " << e.what() << "\n"
+                          << "Error: interrupted in batch " << batches + 1
+                          << " (the users after uid " << after
+                          << "): " << sum.migrated + sum.already
+                          << " users before it were done, that batch was made "
+                             "whole before then or not at all, and will not be "
+                             "made later; running `authtokenctl migrate` again "
+                             "finishes the job and changes nothing twice\n";
+                return kExitOutcomeUnknown;
+            }
+            if (b.last_uid == 0) {
+                break; // the call that found no uid left marked version 2
+            }
+            batches++;
+            sum.migrated += b.migrated;
+            sum.already += b.already;
+            after = b.last_uid;
+            progress.step(static_cast<std::size_t>(b.migrated + b.already));
+        }
+    }
+    std::cout << "Migrated " << sum.migrated << " of "
+              << sum.migrated + sum.already << " users to schema version 2 in "
+              << batches << (batches == 1 ? " batch" : " batches") << " ("
+              << sum.already << " already were); the database is marked "
+              << "version 2.\n";
+    return 0;
+}
+
 int init_secret(Session &, const CommandArgs &args)
 {
     create_secret_file(args.positional[0]);
@@ -1001,6 +1057,19 @@ const std::vector<Command> &commands()
          {},
          1,
          import_django},
+        {"migrate",
+         "migrate",
+         "Brings a database of schema version 1 to version 2: user records\n"
+         "keep their token digest and sealed key as bytes, in Redis's\n"
+         "compact encoding. Atomic batches of 100 users, each one function\n"
+         "call; token records (what nginx reads) do not change, so verdicts\n"
+         "stay right while it runs. Running it again (after an interruption\n"
+         "too) finishes the job and changes nothing twice; the database is\n"
+         "marked version 2 once every user is done.",
+         {},
+         {},
+         0,
+         migrate},
     };
     return table;
 }

@@ -12,8 +12,10 @@
 
 #include "daemon/event_log.h"
 #include "issuer/settings/issuer_settings.h"
+#include "core/redis_keys.h"
 #include "issuer/store/login_throttle.h"
 #include "issuer/store/redis_client.h"
+#include "issuer/store/user_store.h"
 #include "issuer/token_sealer.h"
 
 #include <arpa/inet.h>
@@ -380,6 +382,48 @@ void preload_library(RedisPool &pool, const ScriptLibrary &library)
     }
 }
 
+// Says once, at startup, what would make the records larger or leave them
+// in version 1's form: a hash-max-listpack-value below what the user
+// records need (they still work, in Redis's larger hashtable encoding),
+// and a database not yet migrated. A CONFIG that is renamed or denied by
+// the ACL (redis/users.acl gives the issuer none) says nothing: the
+// operator chose that Redis's settings.
+void check_redis_settings(RedisPool &pool)
+{
+    try {
+        RedisPool::Lease conn = pool.lease();
+        Reply schema = conn->command({"GET", keys::kSchema});
+        if (!reply_is_nil(schema.get()) && reply_string(schema.get()) == "1") {
+            log::warn("redis: the records are of schema version 1; this "
+                      "issuer reads them and writes version 2: run "
+                      "`authtokenctl migrate` to store the rest compactly "
+                      "(docs/authtokend.md)");
+        }
+        // An error reply (CONFIG renamed or denied) throws RedisError too.
+        Reply limit =
+            conn->command({"CONFIG", "GET", "hash-max-listpack-value"});
+        if (reply_size(limit.get()) != 2) {
+            return;
+        }
+        long long value =
+            std::stoll(reply_string(reply_element(limit.get(), 1)));
+        if (value < kListpackValueNeeded) {
+            log::warn("redis: hash-max-listpack-value is " +
+                      std::to_string(value) + ", below the " +
+                      std::to_string(kListpackValueNeeded) +
+                      " bytes the user records need to stay in Redis's "
+                      "compact listpack encoding: they work, but take "
+                      "several times the memory (set it as redis/redis.conf "
+                      "does; docs/capacity.md)");
+        }
+    } catch (const RedisError &) {
+        // Redis is down (preload_library said so already), or CONFIG is
+        // not this issuer's to use.
+    } catch (const std::logic_error &) {
+        // A value that is not a number: not ours to judge.
+    }
+}
+
 // --create-secret on a Redis that already holds token records: their keys
 // were sealed under a secret that is gone (or is elsewhere), and a new one
 // would make every login of those users fail. Refuse, and say what to do.
@@ -448,6 +492,7 @@ int run(std::vector<std::string> args)
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
     preload_library(pool, scripts);
+    check_redis_settings(pool);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
     std::optional<SentinelWatcher> failover;

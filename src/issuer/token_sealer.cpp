@@ -22,9 +22,14 @@ namespace authtoken
 namespace
 {
 
-constexpr std::string_view kVersionPrefix = "v1:";
+// Schema version 1's text form: "v1:" + hex(nonce || ciphertext || tag).
+constexpr std::string_view kHexPrefix = "v1:";
+// The binary forms' first byte (token_sealer.h).
+constexpr unsigned char kRawKey = 0x01;
+constexpr unsigned char kPackedHexKey = 0x02;
 constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kTagSize = 16;
+constexpr std::size_t kGeneratedKeySize = 40; // DRF: hexlify(urandom(20))
 
 struct FreeCipherCtx {
     void operator()(EVP_CIPHER_CTX *ctx) const noexcept
@@ -56,18 +61,6 @@ class FileDescriptor
     int fd_;
 };
 
-std::string to_hex(const std::vector<unsigned char> &bytes)
-{
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char b : bytes) {
-        out.push_back(hex[b >> 4]);
-        out.push_back(hex[b & 0x0f]);
-    }
-    return out;
-}
-
 std::optional<std::vector<unsigned char>> from_hex(std::string_view text)
 {
     auto nibble = [](char c) -> int {
@@ -98,6 +91,97 @@ std::optional<std::vector<unsigned char>> from_hex(std::string_view text)
 const unsigned char *bytes_of(std::string_view s)
 {
     return reinterpret_cast<const unsigned char *>(s.data());
+}
+
+// True for the keys DRF and this issuer generate: 40 lowercase hex digits,
+// which seal as the 20 bytes they spell.
+bool is_generated_key(std::string_view key)
+{
+    return key.size() == kGeneratedKeySize &&
+           std::all_of(key.begin(), key.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+std::string to_hex(const unsigned char *bytes, std::size_t size)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; i++) {
+        out.push_back(hex[bytes[i] >> 4]);
+        out.push_back(hex[bytes[i] & 0x0f]);
+    }
+    return out;
+}
+
+// AES-256-GCM of `plain` under `secret` with associated data `format`
+// (when non-zero) then `digest_hex`: nonce || ciphertext || tag.
+std::vector<unsigned char> gcm_seal(const unsigned char *secret,
+                                    unsigned char format,
+                                    std::string_view digest_hex,
+                                    const std::vector<unsigned char> &plain)
+{
+    std::vector<unsigned char> out(kNonceSize + plain.size() + kTagSize);
+    if (RAND_bytes(out.data(), kNonceSize) != 1) {
+        throw std::runtime_error("OpenSSL RAND_bytes failed");
+    }
+    CipherCtx ctx(EVP_CIPHER_CTX_new());
+    int len = 0;
+    if (!ctx ||
+        EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, secret,
+                           out.data()) != 1 ||
+        (format != 0 &&
+         EVP_EncryptUpdate(ctx.get(), nullptr, &len, &format, 1) != 1) ||
+        EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
+                          static_cast<int>(digest_hex.size())) != 1 ||
+        EVP_EncryptUpdate(ctx.get(), out.data() + kNonceSize, &len,
+                          plain.data(), static_cast<int>(plain.size())) != 1 ||
+        EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonceSize + len, &len) !=
+            1 ||
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
+                            out.data() + kNonceSize + plain.size()) != 1) {
+        throw std::runtime_error("AES-256-GCM sealing failed");
+    }
+    return out;
+}
+
+// The plaintext of nonce || ciphertext || tag, or nullopt when the tag
+// does not verify (another secret, digest or format, or a flipped bit).
+std::optional<std::vector<unsigned char>> gcm_open(const unsigned char *secret,
+                                                   unsigned char format,
+                                                   std::string_view digest_hex,
+                                                   const unsigned char *raw,
+                                                   std::size_t size)
+{
+    if (size < kNonceSize + kTagSize + 1) {
+        return std::nullopt;
+    }
+    std::size_t text_size = size - kNonceSize - kTagSize;
+    std::vector<unsigned char> plain(text_size);
+    std::vector<unsigned char> tag(raw + size - kTagSize, raw + size);
+    CipherCtx ctx(EVP_CIPHER_CTX_new());
+    int len = 0;
+    if (!ctx ||
+        EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, secret,
+                           raw) != 1 ||
+        (format != 0 &&
+         EVP_DecryptUpdate(ctx.get(), nullptr, &len, &format, 1) != 1) ||
+        EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
+                          static_cast<int>(digest_hex.size())) != 1 ||
+        EVP_DecryptUpdate(ctx.get(), plain.data(), &len, raw + kNonceSize,
+                          static_cast<int>(text_size)) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize,
+                            tag.data()) != 1) {
+        return std::nullopt;
+    }
+    // The tag is checked here: a wrong secret, digest or any flipped bit
+    // ends in failure, and the plaintext is thrown away.
+    if (EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &len) != 1) {
+        OPENSSL_cleanse(plain.data(), plain.size());
+        return std::nullopt;
+    }
+    return plain;
 }
 
 } // namespace
@@ -208,62 +292,56 @@ void create_secret_file(const std::string &path)
 std::string TokenSealer::seal(std::string_view key,
                               std::string_view digest_hex) const
 {
-    std::vector<unsigned char> out(kNonceSize + key.size() + kTagSize);
-    if (RAND_bytes(out.data(), kNonceSize) != 1) {
-        throw std::runtime_error("OpenSSL RAND_bytes failed");
+    std::vector<unsigned char> plain;
+    unsigned char format = kRawKey;
+    if (is_generated_key(key)) {
+        format = kPackedHexKey;
+        auto packed = from_hex(key);
+        plain = std::move(*packed); // 40 hex digits always parse
+    } else {
+        plain.assign(bytes_of(key), bytes_of(key) + key.size());
     }
-    CipherCtx ctx(EVP_CIPHER_CTX_new());
-    int len = 0;
-    if (!ctx ||
-        EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                           secret_->data(), out.data()) != 1 ||
-        EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
-                          static_cast<int>(digest_hex.size())) != 1 ||
-        EVP_EncryptUpdate(ctx.get(), out.data() + kNonceSize, &len,
-                          bytes_of(key), static_cast<int>(key.size())) != 1 ||
-        EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonceSize + len, &len) !=
-            1 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
-                            out.data() + kNonceSize + key.size()) != 1) {
-        throw std::runtime_error("AES-256-GCM sealing failed");
-    }
-    return std::string(kVersionPrefix) + to_hex(out);
+    // kRawKey keeps version 1's associated data (the digest alone), so
+    // that a migrated value and a new one are sealed alike.
+    std::vector<unsigned char> sealed =
+        gcm_seal(secret_->data(), format == kPackedHexKey ? format : 0,
+                 digest_hex, plain);
+    OPENSSL_cleanse(plain.data(), plain.size());
+    std::string out(1, static_cast<char>(format));
+    out.append(reinterpret_cast<const char *>(sealed.data()), sealed.size());
+    return out;
 }
 
 std::optional<std::string>
 TokenSealer::unseal(std::string_view sealed, std::string_view digest_hex) const
 {
-    if (sealed.substr(0, kVersionPrefix.size()) != kVersionPrefix) {
+    unsigned char format = kRawKey;
+    std::optional<std::vector<unsigned char>> plain;
+    if (sealed.substr(0, kHexPrefix.size()) == kHexPrefix) {
+        // Version 1: the bytes of kRawKey's form, in hex.
+        auto raw = from_hex(sealed.substr(kHexPrefix.size()));
+        if (raw) {
+            plain = gcm_open(secret_->data(), 0, digest_hex, raw->data(),
+                             raw->size());
+        }
+    } else if (!sealed.empty()) {
+        format = static_cast<unsigned char>(sealed[0]);
+        if (format == kRawKey || format == kPackedHexKey) {
+            plain =
+                gcm_open(secret_->data(), format == kPackedHexKey ? format : 0,
+                         digest_hex, bytes_of(sealed) + 1, sealed.size() - 1);
+        }
+    }
+    if (!plain) {
         return std::nullopt;
     }
-    auto raw = from_hex(sealed.substr(kVersionPrefix.size()));
-    if (!raw || raw->size() < kNonceSize + kTagSize + 1) {
-        return std::nullopt;
+    std::optional<std::string> key;
+    if (format != kPackedHexKey) {
+        key.emplace(plain->begin(), plain->end());
+    } else if (plain->size() == kGeneratedKeySize / 2) {
+        key = to_hex(plain->data(), plain->size());
     }
-    std::size_t text_size = raw->size() - kNonceSize - kTagSize;
-    std::string key(text_size, '\0');
-    std::vector<unsigned char> tag(raw->end() - kTagSize, raw->end());
-    CipherCtx ctx(EVP_CIPHER_CTX_new());
-    int len = 0;
-    if (!ctx ||
-        EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                           secret_->data(), raw->data()) != 1 ||
-        EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes_of(digest_hex),
-                          static_cast<int>(digest_hex.size())) != 1 ||
-        EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char *>(&key[0]),
-                          &len, raw->data() + kNonceSize,
-                          static_cast<int>(text_size)) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize,
-                            tag.data()) != 1) {
-        return std::nullopt;
-    }
-    // The tag is checked here: a wrong secret, digest or any flipped bit
-    // ends in failure, and the plaintext is thrown away.
-    if (EVP_DecryptFinal_ex(ctx.get(),
-                            reinterpret_cast<unsigned char *>(&key[0]) + len,
-                            &len) != 1) {
-        return std::nullopt;
-    }
+    OPENSSL_cleanse(plain->data(), plain->size());
     return key;
 }
 

@@ -70,12 +70,22 @@ class TokenSealer
     {
     }
 
-    // "v1:" + hex(nonce[12] || ciphertext || tag[16]); a fresh random
-    // nonce each time.
+    // The sealed form, binary (schema version 2, redis/SCHEMA.md), with a
+    // fresh random nonce each time:
+    //   0x02 || nonce[12] || AES-256-GCM(the 20 bytes a 40-lowercase-hex
+    //   key spells) || tag[16], associated data 0x02 || digest_hex:
+    //   49 bytes, for every key DRF or this issuer generates;
+    //   0x01 || nonce[12] || AES-256-GCM(key as given) || tag[16],
+    //   associated data digest_hex: any other key (a Django import may
+    //   carry one), and what `authtokenctl migrate` turns a version-1
+    //   value into (the same bytes, without the hex).
     std::string seal(std::string_view key, std::string_view digest_hex) const;
 
     // The key, or nullopt when `sealed` is malformed, was sealed under
     // another secret, was tampered with, or belongs to another digest.
+    // Opens both binary forms above and schema version 1's
+    // "v1:" + hex(nonce[12] || ciphertext || tag[16]) (digest_hex as
+    // associated data), which a database keeps until it is migrated.
     std::optional<std::string> unseal(std::string_view sealed,
                                       std::string_view digest_hex) const;
 

@@ -388,16 +388,24 @@ void RedisLink::on_schema_reply(void *reply) noexcept
     if (r->type != REDIS_REPLY_STRING) {
         return; // no schema key yet (empty database)
     }
-    char expected[24];
-    int len = std::snprintf(expected, sizeof(expected), "%d",
-                            static_cast<int>(authtoken::keys::kSchemaVersion));
-    if (as_view(r) != std::string_view(expected, static_cast<size_t>(len))) {
-        ngx_log_error(NGX_LOG_ERR, log_, 0,
-                      "auth token redis %s: schema version is \"%*s\", "
-                      "this module reads version %s",
-                      address_.name.c_str(), static_cast<size_t>(r->len),
-                      r->str, expected);
+    // Every version from kTokenRecordSchemaSince on has the token records
+    // this module reads (a database being migrated holds version 1's
+    // user records under version 2's mark: its token records are right).
+    std::string_view version = as_view(r);
+    for (int v = authtoken::keys::kTokenRecordSchemaSince;
+         v <= authtoken::keys::kSchemaVersion; v++) {
+        char known[24];
+        int len = std::snprintf(known, sizeof(known), "%d", v);
+        if (version == std::string_view(known, static_cast<size_t>(len))) {
+            return;
+        }
     }
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "auth token redis %s: schema version is \"%*s\", "
+                  "this module reads versions %d to %d",
+                  address_.name.c_str(), static_cast<size_t>(r->len), r->str,
+                  authtoken::keys::kTokenRecordSchemaSince,
+                  authtoken::keys::kSchemaVersion);
 }
 
 // Called for the SUBSCRIBE confirmation, for every message, and with NULL

@@ -19,6 +19,24 @@ std::string digest_of(std::string_view key)
     return std::string(hex.data(), hex.size());
 }
 
+// The user record's `token`: the digest's 32 bytes (schema version 2), or
+// its 64 hex digits (version 1, until `authtokenctl migrate`); hex either
+// way for the rest of the issuer.
+std::string stored_digest_hex(const std::string &stored)
+{
+    if (stored.size() != 32) {
+        return stored;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (unsigned char b : stored) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 0x0f]);
+    }
+    return out;
+}
+
 const char *flag(bool on)
 {
     return on ? "1" : "0";
@@ -46,7 +64,7 @@ UserRecord record_from_hash(std::uint64_t uid, const redisReply *hash)
         } else if (field == "date_joined") {
             user.date_joined = value;
         } else if (field == "token") {
-            user.token_digest = value;
+            user.token_digest = stored_digest_hex(value);
         } else if (field == "token_sealed") {
             user.token_sealed = value;
         } else if (field == "token_created") {
@@ -177,6 +195,12 @@ std::vector<UserRecord> UserStore::list_users()
         }
     }
     return users;
+}
+
+std::size_t UserStore::user_count()
+{
+    Reply n = conn_.command({"ZCARD", keys::kUsers});
+    return static_cast<std::size_t>(reply_integer(n.get()));
 }
 
 UserStore::Candidate UserStore::new_candidate(bool sealed) const
@@ -418,6 +442,9 @@ ImportSummary UserStore::import_batch(const std::vector<ImportedUser> &users,
                                       bool check_only)
 {
     nlohmann::json plan = nlohmann::json::array();
+    // The sealed keys are binary: each is an argument of its own after the
+    // JSON, in the users' order.
+    std::vector<std::string> sealed_keys;
     for (std::size_t i = begin; i < end && i < users.size(); i++) {
         const ImportedUser &u = users[i];
         std::string digest, sealed;
@@ -437,18 +464,36 @@ ImportSummary UserStore::import_batch(const std::vector<ImportedUser> &users,
                         {"date_joined", u.date_joined},
                         {"last_login", u.last_login},
                         {"token", digest},
-                        {"token_sealed", sealed},
                         {"token_created", u.token_created}});
+        sealed_keys.push_back(std::move(sealed));
     }
     std::string payload = plan.dump();
+    std::vector<std::string_view> args = {payload,
+                                          check_only ? "check" : "write"};
+    if (!check_only) {
+        args.insert(args.end(), sealed_keys.begin(), sealed_keys.end());
+    }
     // Not through run(): its timeout message speaks of one change, and the
     // caller words the outcome of an interrupted import itself.
     Reply r = scripts_.run(conn_, "import_django",
-                           {keys::kUsers, keys::kNextUid, keys::kSchema},
-                           {payload, check_only ? "check" : "write"});
+                           {keys::kUsers, keys::kNextUid, keys::kSchema}, args);
     return {reply_integer(reply_element(r.get(), 0)),
             reply_integer(reply_element(r.get(), 1)),
             reply_integer(reply_element(r.get(), 2))};
+}
+
+MigrateBatch UserStore::migrate_batch(std::uint64_t after, std::size_t limit)
+{
+    std::string from = std::to_string(after);
+    std::string size = std::to_string(limit);
+    // Not through run(): the caller words the outcome of a timeout for a
+    // whole migration itself.
+    Reply r = scripts_.run(conn_, "migrate", {keys::kUsers, keys::kSchema},
+                           {from, size});
+    return {
+        reply_integer(reply_element(r.get(), 0)),
+        reply_integer(reply_element(r.get(), 1)),
+        static_cast<std::uint64_t>(reply_integer(reply_element(r.get(), 2)))};
 }
 
 } // namespace authtoken

@@ -108,6 +108,13 @@ struct ImportSummary {
     long long unchanged = 0;
 };
 
+// One batch of `authtokenctl migrate` (schema version 1 to 2).
+struct MigrateBatch {
+    long long migrated = 0;     // user records rewritten in version 2's form
+    long long already = 0;      // already in it (a re-run changes nothing)
+    std::uint64_t last_uid = 0; // the batch's last uid; 0 = none: done
+};
+
 class NoSuchUser : public std::runtime_error
 {
   public:
@@ -149,6 +156,16 @@ class SealBroken : public std::runtime_error
     using std::runtime_error::runtime_error;
 };
 
+// The longest value a user record holds with the default hashers:
+// Django's argon2id at its parameters ("argon2$argon2id$v=19$m=102400,t=2,
+// p=8$" + 22 + "$" + 43 characters, about 104 bytes; pbkdf2_sha256 is 88,
+// bcrypt_sha256 75, the sealed key 49, the digest 32), rounded up. With
+// Redis's hash-max-listpack-value at least this, every user record and
+// token record stays a listpack (redis/redis.conf sets it); below it they
+// still work, in the hashtable encoding, several times larger
+// (docs/capacity.md).
+inline constexpr long long kListpackValueNeeded = 128;
+
 class UserStore
 {
   public:
@@ -171,6 +188,8 @@ class UserStore
     };
     TokenLookup lookup_token(std::string_view digest_hex, std::int64_t now);
     std::vector<UserRecord> list_users();
+    // How many users there are (ZCARD authtoken:users).
+    std::size_t user_count();
 
     // Throws UsernameTaken. With `with_token`, the token is created in the
     // same script (auto_create_token).
@@ -265,6 +284,17 @@ class UserStore
     ImportSummary import_batch(const std::vector<ImportedUser> &users,
                                std::size_t begin, std::size_t end,
                                bool check_only);
+
+    // Users per migrate call: like kImportBatch, each call is one atomic
+    // Redis function that blocks every other client while it runs
+    // (docs/capacity.md has its measured time).
+    static constexpr std::size_t kMigrateBatch = 100;
+    // Brings the user records of the next `limit` uids after `after` to
+    // schema version 2 (redis/authtoken.lua, authtoken_migrate) in one
+    // function call, and marks the database version 2. Token records are
+    // the same in both versions: verdicts do not change while it runs.
+    // Throws ScriptRefused (a schema it does not know), ScriptTimedOut.
+    MigrateBatch migrate_batch(std::uint64_t after, std::size_t limit);
 
   private:
     struct Candidate {

@@ -141,6 +141,17 @@ sub bad_log_lines {
 # "key type value..." — to compare the keyspace before and after. Leaves
 # out authtoken:heartbeat, which a running authtokend rewrites every
 # second by design (redis/SCHEMA.md).
+# Binary values (schema version 2: a user record's `token` is the digest's
+# 32 bytes, `token_sealed` bytes) rendered as text: the digest as the hex a
+# token record's key spells, any other value with a byte outside printable
+# ASCII as "bytes:<hex>" (so a key stored raw would show as its hex).
+sub _printable {
+    my ($field, $value) = @_;
+    return unpack('H*', $value) if $field eq 'token' && length($value) == 32;
+    return 'bytes:' . unpack('H*', $value) if $value =~ /[^\x20-\x7e]/;
+    return $value;
+}
+
 sub redis_snapshot {
     my %snap;
     my $cursor = 0;
@@ -154,7 +165,7 @@ sub redis_snapshot {
                 @v = (redis_cmd('GET', $key));
             } elsif ($type eq 'hash') {
                 my %h = @{ redis_cmd('HGETALL', $key) };
-                @v = map { "$_=$h{$_}" } sort keys %h;
+                @v = map { "$_=" . _printable($_, $h{$_}) } sort keys %h;
             } elsif ($type eq 'set') {
                 @v = sort @{ redis_cmd('SMEMBERS', $key) };
             } elsif ($type eq 'zset') {

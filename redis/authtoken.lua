@@ -42,6 +42,11 @@ local KEY = {
   user_tokens = 'authtoken:user-tokens:',
   revocations = 'authtoken:revocations',
   revocation_seq = 'authtoken:revocation-seq',
+  directory_id = 'authtoken:directory-id',
+  outbox = 'authtoken:outbox',
+  outbox_seq = 'authtoken:outbox-seq',
+  outbox_acked = 'authtoken:outbox-acked',
+  directory = 'authtoken:directory',
 }
 
 -- The most tokens a user's set may hold (tokens_per_user = many), whatever
@@ -156,7 +161,19 @@ end
 -- Tells the caches that a token record changed or went away (a new digest
 -- too: a cache may hold a negative entry for it). Each message is numbered
 -- by the revocation sequence, in the same function.
+--
+-- In a user store that feeds a separate token directory (it holds
+-- KEY.directory_id: redis/SCHEMA.md, "Two stores") the edges read the
+-- directory, not this Redis: the digest is appended to the outbox instead,
+-- numbered by the outbox sequence, in the same function that changed the
+-- record, and the issuer applies it to the directory (authtoken_dir_apply),
+-- which publishes it there.
 local function publish(digest)
+  if redis.call('EXISTS', KEY.directory_id) == 1 then
+    local seq = redis.call('INCR', KEY.outbox_seq)
+    redis.call('XADD', KEY.outbox, seq .. '-1', 'd', digest_bytes(digest))
+    return
+  end
   redis.call('PUBLISH', KEY.revocations,
              digest .. ' ' .. redis.call('INCR', KEY.revocation_seq))
 end
@@ -762,6 +779,216 @@ register('throttle', function(keys, args)
     end
   end
   return {wait, delay, member}
+end)
+
+-- The split layout (redis/SCHEMA.md, "Two stores"): the user store's outbox
+-- and the token directory's side of it. Each call is bounded by its batch.
+
+local OUTBOX_BATCH = 500
+-- Acknowledged entries kept for replay into a directory that lost writes
+-- (a failover): the last this many numbers.
+local OUTBOX_RETAIN = 100000
+
+-- A directory function refuses to run on a user store, and the other way
+-- round, so neither can be mistaken for the other.
+local function directory_only()
+  if redis.call('EXISTS', KEY.directory_id) == 1 then
+    refuse('this Redis is a user store, not a token directory')
+  end
+end
+
+-- authtoken_outbox_read (user store, no writes): args from, count. Answers
+-- {acked, outbox-seq, oldest number held (0: none), entries...}, each entry
+-- {seq, digest (hex), present (1/0), uid, user, active, expires}: the
+-- record's state now, not when the entry was made.
+register('outbox_read', function(_, args)
+  local from = tonumber(args[1])
+  local count = math.min(tonumber(args[2]) or OUTBOX_BATCH, OUTBOX_BATCH)
+  if not from or from < 1 then
+    refuse('outbox_read: bad start')
+  end
+  local reply = {
+    tonumber(redis.call('GET', KEY.outbox_acked) or '0'),
+    tonumber(redis.call('GET', KEY.outbox_seq) or '0'),
+    0,
+  }
+  local first = redis.call('XRANGE', KEY.outbox, '-', '+', 'COUNT', 1)[1]
+  if first then
+    reply[3] = tonumber(string.match(first[1], '^(%d+)-'))
+  end
+  for _, e in ipairs(redis.call('XRANGE', KEY.outbox, from .. '-0', '+',
+                                'COUNT', count)) do
+    local digest = digest_hex(e[2][2])
+    local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+                         'active', 'expires')
+    local present = r[1] and 1 or 0
+    reply[#reply + 1] = {tonumber(string.match(e[1], '^(%d+)-')), digest,
+                         present, r[1] or '', r[2] or '', r[3] or '',
+                         r[4] or ''}
+  end
+  return reply
+end, {'no-writes'})
+
+-- authtoken_outbox_ack (user store): args upto. The directory has applied
+-- every entry up to `upto`: outbox-acked becomes max(acked, upto), never
+-- more than outbox-seq, and entries older than the retention are trimmed.
+-- Answers the acknowledged number.
+register('outbox_ack', function(_, args)
+  local upto = tonumber(args[1])
+  local seq = tonumber(redis.call('GET', KEY.outbox_seq) or '0')
+  if not upto or upto < 0 or upto > seq then
+    refuse('outbox_ack: ' .. tostring(args[1]) .. ' is not a number handed out')
+  end
+  local acked = tonumber(redis.call('GET', KEY.outbox_acked) or '0')
+  if upto > acked then
+    acked = upto
+    redis.call('SET', KEY.outbox_acked, acked)
+  end
+  if acked > OUTBOX_RETAIN then
+    redis.call('XTRIM', KEY.outbox, 'MINID', (acked - OUTBOX_RETAIN) .. '-0')
+  end
+  return acked
+end)
+
+-- authtoken_directory_mark (user store): args id. Makes this Redis a user
+-- store feeding the token directory `id`: from now on every change to a
+-- token record goes to the outbox. Refuses another id.
+register('directory_mark', function(_, args)
+  local id = args[1]
+  if not id or not string.match(id, '^%x+$') or #id ~= 32 then
+    refuse('directory id must be 32 hex digits')
+  end
+  if redis.call('EXISTS', KEY.directory) == 1 then
+    refuse('this Redis is a token directory, not a user store')
+  end
+  local current = redis.call('GET', KEY.directory_id)
+  if current and current ~= id then
+    refuse('this user store feeds directory ' .. current)
+  end
+  redis.call('SET', KEY.directory_id, id)
+  return 1
+end)
+
+-- The directory's record of itself: id, applied (a number), state.
+local function directory_state()
+  local d = redis.call('HMGET', KEY.directory, 'id', 'applied', 'state',
+                       'from')
+  return d[1], tonumber(d[2] or '0'), d[3], tonumber(d[4] or '0')
+end
+
+-- Writes one token record as the user store holds it, keeping what only
+-- the directory holds (nginx's touch fields, a renewed expires): `expires`
+-- is written only with a new record. Or deletes it. Publishes it.
+local function directory_put(digest, present, uid, user, active, expires)
+  local key = KEY.token .. digest
+  if present == '1' then
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active)
+    else
+      redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active,
+                 'expires', expires)
+    end
+  else
+    redis.call('DEL', key)
+  end
+  publish(digest)
+end
+
+-- authtoken_dir_apply (directory): args id, acked, then entries of seven
+-- arguments each, as outbox_read answers them: seq, digest, present, uid,
+-- user, active, expires. The fence: an entry is applied only when its seq
+-- is applied + 1 (recorded in the same call), skipped when at or below
+-- applied, and a gap stops the call; so entries take effect in order and
+-- once, whoever sends them and however late. Answers `REBUILD: ...` and
+-- writes nothing when this directory cannot continue from what it holds:
+-- no id or another one (emptied, restarted without persistence, another
+-- directory), a rebuild in progress, or applied below what the user store
+-- acknowledged (lost writes) without the entry right after applied.
+-- Answers applied.
+register('dir_apply', function(_, args)
+  directory_only()
+  local want, acked = args[1], tonumber(args[2])
+  local id, applied, state = directory_state()
+  if id ~= want then
+    return redis.error_reply('REBUILD: the directory is ' ..
+                             (id and ('directory ' .. id) or 'empty'))
+  end
+  if state ~= 'ready' then
+    return redis.error_reply('REBUILD: a rebuild is in progress')
+  end
+  local n = (#args - 2) / 7
+  if n ~= math.floor(n) or n > OUTBOX_BATCH then
+    refuse('dir_apply: entries are 7 arguments each, at most ' ..
+           OUTBOX_BATCH)
+  end
+  if acked and applied < acked and
+     (n == 0 or tonumber(args[3]) > applied + 1) then
+    return redis.error_reply('REBUILD: the directory applied ' .. applied ..
+                             ', the user store acknowledged ' .. acked)
+  end
+  for i = 0, n - 1 do
+    local a = 3 + 7 * i
+    local seq = tonumber(args[a])
+    if seq == applied + 1 then
+      directory_put(args[a + 1], args[a + 2], args[a + 3], args[a + 4],
+                    args[a + 5], args[a + 6])
+      applied = seq
+    elseif seq > applied + 1 then
+      break
+    end
+  end
+  redis.call('HSET', KEY.directory, 'applied', applied)
+  return applied
+end)
+
+-- authtoken_dir_rebuild_begin (directory): args id, from. Marks the
+-- directory rebuilding (dir_apply refuses meanwhile) as directory `id`,
+-- to continue from outbox number `from` when done, and marks the schema.
+-- Answers DBSIZE: a directory holding more than this hash, the schema, the
+-- revocation counter and the heartbeat has token records to sweep first.
+register('dir_rebuild_begin', function(_, args)
+  directory_only()
+  local id, from = args[1], tonumber(args[2])
+  if not id or #id ~= 32 or not from then
+    refuse('dir_rebuild_begin: id and from')
+  end
+  redis.call('HSET', KEY.directory, 'id', id, 'state', 'rebuilding', 'from',
+             from)
+  redis.call('SET', KEY.schema, SCHEMA_VERSION)
+  return redis.call('DBSIZE')
+end)
+
+-- authtoken_dir_copy (directory): args id, then entries of six arguments
+-- (digest, present, uid, user, active, expires), at most 500: the
+-- rebuild's copy and sweep, written as dir_apply writes them.
+register('dir_copy', function(_, args)
+  directory_only()
+  local id, _, state = directory_state()
+  if id ~= args[1] or state ~= 'rebuilding' then
+    refuse('dir_copy: not rebuilding directory ' .. tostring(args[1]))
+  end
+  local n = (#args - 1) / 6
+  if n ~= math.floor(n) or n > OUTBOX_BATCH then
+    refuse('dir_copy: entries are 6 arguments each, at most ' .. OUTBOX_BATCH)
+  end
+  for i = 0, n - 1 do
+    local a = 2 + 6 * i
+    directory_put(args[a], args[a + 1], args[a + 2], args[a + 3],
+                  args[a + 4], args[a + 5])
+  end
+  return n
+end)
+
+-- authtoken_dir_rebuild_end (directory): args id. applied = from, ready.
+register('dir_rebuild_end', function(_, args)
+  directory_only()
+  local id, _, state, from = directory_state()
+  if id ~= args[1] or state ~= 'rebuilding' then
+    refuse('dir_rebuild_end: not rebuilding directory ' .. tostring(args[1]))
+  end
+  redis.call('HSET', KEY.directory, 'applied', from, 'state', 'ready')
+  redis.call('HDEL', KEY.directory, 'from')
+  return from
 end)
 
 -- authtoken_version: the version loaded, for a loader deciding whether to

@@ -869,6 +869,42 @@ register('directory_mark', function(_, args)
   return 1
 end)
 
+-- authtoken_directory_snapshot (user store, no writes): args from_uid. The
+-- token records of the users from uid `from_uid` on, whole users only, at
+-- most 500 users, and no user begun once 500 records are in (so at most
+-- 500 + 1001 records).
+-- Answers {next uid (0: no user left), entries...}, each entry {digest,
+-- present (1), uid, user, active, expires} as dir_copy takes them.
+register('directory_snapshot', function(_, args)
+  local from = tonumber(args[1])
+  if not from then
+    refuse('directory_snapshot: bad uid')
+  end
+  local reply = {0}
+  local users = redis.call('ZRANGE', KEY.users, from, '+inf', 'BYSCORE',
+                           'LIMIT', 0, OUTBOX_BATCH + 1)
+  for i, uid in ipairs(users) do
+    if i > OUTBOX_BATCH or #reply - 1 >= OUTBOX_BATCH then
+      reply[1] = tonumber(uid)
+      break
+    end
+    local digests = redis.call('ZRANGE', user_tokens_key(uid), 0, -1)
+    local own = digest_hex(redis.call('HGET', KEY.user .. uid, 'token'))
+    if own then
+      digests[#digests + 1] = own
+    end
+    for _, digest in ipairs(digests) do
+      local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+                           'active', 'expires')
+      if r[1] then
+        reply[#reply + 1] = {digest, 1, r[1], r[2] or '', r[3] or '',
+                             r[4] or ''}
+      end
+    end
+  end
+  return reply
+end, {'no-writes'})
+
 -- The directory's record of itself: id, applied (a number), state.
 local function directory_state()
   local d = redis.call('HMGET', KEY.directory, 'id', 'applied', 'state',
@@ -899,22 +935,22 @@ end
 -- user, active, expires. The fence: an entry is applied only when its seq
 -- is applied + 1 (recorded in the same call), skipped when at or below
 -- applied, and a gap stops the call; so entries take effect in order and
--- once, whoever sends them and however late. Answers `REBUILD: ...` and
--- writes nothing when this directory cannot continue from what it holds:
--- no id or another one (emptied, restarted without persistence, another
--- directory), a rebuild in progress, or applied below what the user store
--- acknowledged (lost writes) without the entry right after applied.
--- Answers applied.
+-- once, whoever sends them and however late. Refuses with 'REBUILD: ...'
+-- (a refusal like any other) and writes nothing when this directory
+-- cannot continue from what it holds: no id or another one (emptied,
+-- restarted without persistence, another directory), a rebuild in
+-- progress, or applied below what the user store acknowledged (lost
+-- writes) without the entry right after applied. Answers applied.
 register('dir_apply', function(_, args)
   directory_only()
   local want, acked = args[1], tonumber(args[2])
   local id, applied, state = directory_state()
   if id ~= want then
-    return redis.error_reply('REBUILD: the directory is ' ..
+    refuse('REBUILD: the directory is ' ..
                              (id and ('directory ' .. id) or 'empty'))
   end
   if state ~= 'ready' then
-    return redis.error_reply('REBUILD: a rebuild is in progress')
+    refuse('REBUILD: a rebuild is in progress')
   end
   local n = (#args - 2) / 7
   if n ~= math.floor(n) or n > OUTBOX_BATCH then
@@ -923,7 +959,7 @@ register('dir_apply', function(_, args)
   end
   if acked and applied < acked and
      (n == 0 or tonumber(args[3]) > applied + 1) then
-    return redis.error_reply('REBUILD: the directory applied ' .. applied ..
+    refuse('REBUILD: the directory applied ' .. applied ..
                              ', the user store acknowledged ' .. acked)
   end
   for i = 0, n - 1 do

@@ -96,13 +96,11 @@ subtest 'an empty directory answers REBUILD; a rebuild copies and continues from
     fcall($dport, 'dir_rebuild_begin', $id, $seq);
     like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: a rebuild is in progress/,
          'no application while rebuilding');
-    my @copy;
-    for my $key ($alice, $bob) {
-        my $r = redis_cmd('HMGET', 'authtoken:token:' . token_digest($key),
-                          qw(uid user active expires));
-        push @copy, token_digest($key), 1, @$r;
-    }
-    is(fcall($dport, 'dir_copy', $id, @copy), 2, 'two records copied');
+    my ($next, @copy) = @{ fcall(user_store(), 'directory_snapshot', 0) };
+    is($next, 0, 'the snapshot of every user fits one batch');
+    is_deeply([sort map { $_->[0] } @copy], [sort map { token_digest($_) } $alice, $bob],
+              "it holds alice's and bob's records");
+    is(fcall($dport, 'dir_copy', $id, map { @$_ } @copy), 2, 'two records copied');
     is(fcall($dport, 'dir_rebuild_end', $id), $seq, 'ready, applied = the outbox number at its start');
     is(dir_record($alice), 'alice', "alice's record is in the directory");
     is(dir_record($alice, 'created'), undef, 'in its edge form (no created)');

@@ -163,4 +163,15 @@ subtest 'lost acknowledged writes: replayed from the outbox, or REBUILD' => sub 
          qr/REBUILD: the directory is directory \Q$id\E/, 'another directory id: REBUILD');
 };
 
+subtest 'until the replayer is built, the issuer refuses a separate directory' => sub {
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
+    my ($code, undef, $err) = ctl('users');
+    is($code, 1, 'authtokenctl exits 1');
+    like($err, qr/directory_url names a Redis other than redis: a separate token directory is not supported by this build yet/,
+         'saying why');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = $ENV{AUTHTOKEN_REDIS};
+    ($code, undef, $err) = ctl('users');
+    is($code, 0, 'the same Redis as redis is the one-store layout: it runs') or diag $err;
+};
+
 done_testing();

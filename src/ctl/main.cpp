@@ -102,6 +102,16 @@ class Session
     UserStore &store()
     {
         if (!store_) {
+            // The split layout (docs/operations.md, "Two stores") is being
+            // built: until the outbox replayer is in, a separate directory
+            // would get no change at all, so refuse it rather than run as if
+            // the edges were told.
+            if (directory_endpoint(settings_)) {
+                throw SettingsError("directory_url names a Redis other than "
+                                    "redis: a separate token directory is not "
+                                    "supported by this build yet; leave "
+                                    "directory_url unset");
+            }
             sealer_.emplace(load_secret_file(settings_.secret_file));
             scripts_ = std::make_unique<ScriptLibrary>(
                 settings_.scripts_dir, [](const std::string &other) {

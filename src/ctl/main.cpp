@@ -4,12 +4,15 @@
 // same secret file as the daemon.
 #include "password_prompt.h"
 
+#include "core/redis_keys.h"
 #include "issuer/admin/user_admin.h"
 #include "issuer/django_import.h"
 #include "issuer/django_username.h"
 #include "issuer/settings/issuer_settings.h"
 #include "issuer/password_hasher.h"
+#include "issuer/store/outbox_replayer.h"
 #include "issuer/store/redis_client.h"
+#include "issuer/token_key.h"
 #include "issuer/token_sealer.h"
 #include "issuer/store/user_store.h"
 
@@ -67,6 +70,8 @@ commands:
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
   migrate              bring the records to schema version 2 (compact)
+  directory init|sync|status
+                       the separate token directory (directory_url)
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
@@ -873,6 +878,77 @@ int import_django(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// The split layout (docs/operations.md, "Two stores"): `directory init`
+// marks the user store as feeding the token directory at directory_url
+// and builds the directory from it; `directory sync` applies the pending
+// outbox entries (rebuilding the directory when it cannot continue);
+// `directory status` shows both sides. The one command that runs with a
+// separate directory while the replayer is not yet wired into every change.
+int directory(Session &session, const CommandArgs &args)
+{
+    const IssuerSettings &settings = session.settings();
+    const std::string &action = args.positional[0];
+    if (action != "init" && action != "sync" && action != "status") {
+        throw UsageError("directory: expected init, sync or status, not \"" +
+                         action + "\"");
+    }
+    std::optional<RedisEndpoint> endpoint = directory_endpoint(settings);
+    if (!endpoint) {
+        throw std::runtime_error("Error: directory_url is not set (or names "
+                                 "the redis store itself): there is no "
+                                 "separate token directory");
+    }
+    const std::chrono::milliseconds timeout(settings.redis_timeout_ms);
+    ScriptLibrary scripts(settings.scripts_dir);
+    RedisConnection store(redis_endpoint(settings), timeout);
+    scripts.load(store);
+    Reply marked = store.command({"GET", keys::kDirectoryId});
+    std::string id = reply_string(marked.get());
+    if (action == "init" && id.empty()) {
+        id = generate_token_key().substr(0, 32);
+        scripts.run(store, "directory_mark", {}, {id});
+    } else if (id.empty()) {
+        throw std::runtime_error("Error: this user store feeds no token "
+                                 "directory yet: run `authtokenctl directory "
+                                 "init`");
+    }
+    if (action == "status") {
+        Reply acked = store.command({"GET", keys::kOutboxAcked});
+        Reply seq = store.command({"GET", keys::kOutboxSequence});
+        std::cout << "directory id " << id << "\n"
+                  << "outbox: numbered up to "
+                  << (reply_is_nil(seq.get()) ? "0" : reply_string(seq.get()))
+                  << ", acknowledged up to "
+                  << (reply_is_nil(acked.get()) ? "0"
+                                                : reply_string(acked.get()))
+                  << "\n";
+    }
+    RedisConnection dir(*endpoint, timeout);
+    if (action == "status") {
+        Reply state =
+            dir.command({"HMGET", keys::kDirectory, "id", "applied", "state"});
+        std::string at = reply_string(reply_element(state.get(), 1));
+        std::cout << "directory " << describe_endpoint(*endpoint) << ": "
+                  << (reply_is_nil(reply_element(state.get(), 0))
+                          ? std::string("empty (it will be rebuilt)")
+                          : reply_string(reply_element(state.get(), 2)) +
+                                ", applied up to " + (at.empty() ? "0" : at))
+                  << "\n";
+        return 0;
+    }
+    scripts.load(dir);
+    OutboxReplayer replayer(scripts, id);
+    OutboxReplayer::Progress p = replayer.drain(store, dir);
+    if (p.rebuild) {
+        std::cout << "Rebuilt the token directory: " << p.rebuilt
+                  << " token records copied, " << p.swept
+                  << " stale records checked.\n";
+    }
+    std::cout << "Applied " << p.entries << " outbox entries; the directory "
+              << "has every change up to " << p.applied << ".\n";
+    return 0;
+}
+
 // Schema version 1 to 2 (redis/SCHEMA.md), in batches of kMigrateBatch
 // users by uid, each one atomic function call that keeps Redis answering
 // others. A batch rewrites only records still in version 1's form, so a
@@ -1080,6 +1156,17 @@ const std::vector<Command> &commands()
          {},
          0,
          migrate},
+        {"directory",
+         "directory init|sync|status",
+         "The token directory at directory_url, apart from the user store\n"
+         "(docs/operations.md, \"Two stores\"; being built). init: mark the\n"
+         "user store as feeding it and build it from the user store; sync:\n"
+         "apply the changes still in the outbox (rebuilding the directory\n"
+         "when it restarted empty or lost writes); status: both sides.",
+         {},
+         {},
+         1,
+         directory},
     };
     return table;
 }

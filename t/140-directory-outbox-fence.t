@@ -72,12 +72,22 @@ sub dir_record { dir_cmd('HGET', 'authtoken:token:' . token_digest($_[0]), $_[1]
 ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');
 my $alice = token_of('alice');
 
+# After the mark, authtokenctl changes name a directory that is not there:
+# each is recorded in the outbox and left pending (exit 4), for the tests
+# below to apply by hand as a replayer would.
+my $nowhere = free_port();
+sub change {
+    my ($code, undef, $err) = ctl(@_);
+    die "authtokenctl @_: exit $code, not 4 (recorded): $err" unless $code == 4;
+}
+
 subtest 'a marked user store puts changes in its outbox, not on the channel' => sub {
     is(fcall(user_store(), 'directory_mark', $id), 1, 'directory_mark');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$nowhere/0";
     like(fcall_err(user_store(), 'directory_mark', 'b2' x 16),
          qr/REFUSED: this user store feeds directory \Q$id\E/, 'another id is refused');
     my $seq_before = redis_cmd('GET', 'authtoken:revocation-seq');
-    ctl_ok({ stdin => "bob-pw\n" }, 'createuser', 'bob', '--password-stdin');
+    change({ stdin => "bob-pw\n" }, 'createuser', 'bob', '--password-stdin');
     is(redis_cmd('GET', 'authtoken:revocation-seq'), $seq_before,
        'nothing published on the user store');
     is(redis_cmd('XLEN', 'authtoken:outbox'), 1, 'one outbox entry');
@@ -109,12 +119,12 @@ subtest 'an empty directory answers REBUILD; a rebuild copies and continues from
 
 subtest 'the fence: a paused replayer cannot bring back a revoked token' => sub {
     my (undef, $before) = read_outbox(1);
-    ctl_ok('deactivate', 'bob');
+    change('deactivate', 'bob');
     my (undef, undef, undef, @stale) = read_outbox($before + 1);
     is(scalar @stale, 1, 'the deactivation is one outbox entry');
     is($stale[0][5], '0', 'read while bob is inactive');
-    ctl_ok('activate', 'bob');
-    ctl_ok('revoke', 'bob');
+    change('activate', 'bob');
+    change('revoke', 'bob');
     # Replayer B reads now and applies everything.
     my ($acked, $seq, undef, @fresh) = read_outbox($before + 1);
     is(scalar @fresh, 3, 'three entries: deactivate, activate, revoke');
@@ -135,8 +145,8 @@ subtest 'the fence: a paused replayer cannot bring back a revoked token' => sub 
 
 subtest 'the fence: a gap stops application; in order, both apply' => sub {
     my ($acked, $start) = read_outbox(1);
-    ctl_ok({ stdin => "carol-pw\n" }, 'createuser', 'carol', '--password-stdin');
-    ctl_ok({ stdin => "dave-pw\n" }, 'createuser', 'dave', '--password-stdin');
+    change({ stdin => "carol-pw\n" }, 'createuser', 'carol', '--password-stdin');
+    change({ stdin => "dave-pw\n" }, 'createuser', 'dave', '--password-stdin');
     my (undef, $seq, undef, @e) = read_outbox($start + 1);
     is(scalar @e, 2, 'two entries');
     is(apply($acked, $e[1]), $start, 'the second alone: not applied (a gap)');
@@ -163,15 +173,12 @@ subtest 'lost acknowledged writes: replayed from the outbox, or REBUILD' => sub 
          qr/REBUILD: the directory is directory \Q$id\E/, 'another directory id: REBUILD');
 };
 
-subtest 'until the replayer is built, the issuer refuses a separate directory' => sub {
+subtest 'until its replayer is built, authtokend refuses a separate directory' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
-    my ($code, undef, $err) = ctl('users');
-    is($code, 1, 'authtokenctl exits 1');
-    like($err, qr/directory_url names a Redis other than redis: a separate token directory is not supported by this build yet/,
+    my $out = `$ENV{AUTHTOKEN_BUILD_DIR}/authtokend 2>&1`;
+    is($? >> 8, 1, 'authtokend exits 1');
+    like($out, qr/directory_url names a Redis other than redis: a separate token directory is not supported by this build yet/,
          'saying why');
-    $ENV{AUTHTOKEN_DIRECTORY_URL} = $ENV{AUTHTOKEN_REDIS};
-    ($code, undef, $err) = ctl('users');
-    is($code, 0, 'the same Redis as redis is the one-store layout: it runs') or diag $err;
 };
 
 done_testing();

@@ -1,10 +1,10 @@
-# The split layout end to end (docs/operations.md, "Two stores"), with
-# `authtokenctl directory` as the replayer: nginx reads only the token
-# directory (a second real redis-server); changes made on the user store
-# reach nginx when they are applied; a directory SIGSTOPped or killed keeps
-# the changes pending (nothing acknowledged past what it applied); a
-# directory restarted empty is rebuilt from the user store; a revoked or
-# deactivated token is never accepted afterwards.
+# The split layout end to end (docs/operations.md, "Two stores") through
+# authtokenctl: nginx reads only the token directory (a second real
+# redis-server); a change is applied there before the CLI says done; a
+# directory refusing writes, SIGSTOPped or killed gets exit 4 ("recorded")
+# and nothing acknowledged past what it applied; the next command or
+# `directory sync` applies it (rebuilding an emptied directory, sweeping a
+# stale one); a revoked or deactivated token is never accepted afterwards.
 use strict;
 use warnings;
 
@@ -63,17 +63,21 @@ sub edge {
 my $INVALID = q{401 {"detail":"Invalid token."}};
 my $INACTIVE = q{401 {"detail":"User inactive or deleted."}};
 
-# Changes go to the user store with no directory_url (the library sees the
-# mark and fills the outbox); `directory` runs with it.
-sub directory_ctl {
-    local $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
-    local $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
-    return ctl('directory', @_);
-}
+my $DIRECTORY_URL = "redis://127.0.0.1:$dport/0";
+$ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 sub sync_ok {
-    my ($code, $out, $err) = directory_ctl('sync');
+    my ($code, $out, $err) = ctl('directory', 'sync');
     is($code, 0, 'directory sync succeeds') or diag $err;
     return $out;
+}
+sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
+# A change with the directory in trouble: exit 4 and what is true.
+sub recorded {
+    my ($what, @cmd) = @_;
+    my ($code, undef, $err) = ctl(@cmd);
+    is($code, 4, "$what: exit 4");
+    like($err, qr/recorded; it will reach the edges when the token directory is back/,
+         "$what: says it is recorded, not done");
 }
 
 ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');
@@ -84,50 +88,68 @@ my $bob = token_of('bob');
 is(edge($alice), $INVALID, 'before init the directory knows no token');
 
 subtest 'init builds the directory from the user store' => sub {
-    my ($code, $out, $err) = directory_ctl('init');
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://127.0.0.1:' . redis_port() . '/5';
+    my ($code, undef, $err) = ctl('users');
+    is($code, 1, 'a directory_url before init is refused');
+    like($err, qr/feeds no token directory yet: run `authtokenctl directory init`/, 'saying so');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+    ($code, my $out, $err) = ctl('directory', 'init');
     is($code, 0, 'directory init succeeds') or diag $err;
     like($out, qr/Rebuilt the token directory: 2 token records copied/, 'two records copied');
     is(edge($alice), '200 ok', 'alice is accepted at the edge');
     is(edge($bob), '200 ok', 'bob too');
     is(redis_at($dport, 'EXISTS', 'authtoken:user:1'), 0, 'the directory holds no user record');
 };
+$ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
 
-subtest 'a change reaches the edge when applied, and is then acknowledged' => sub {
-    ctl_ok('deactivate', 'bob');
-    is(edge($bob), '200 ok', 'recorded, not yet applied: the edge still accepts bob');
-    isnt(redis_cmd('GET', 'authtoken:outbox-acked'), redis_cmd('GET', 'authtoken:outbox-seq'),
-         'and the entry is not acknowledged');
-    like(sync_ok(), qr/Applied 1 outbox entries/, 'one entry applied');
-    is(edge($bob), $INACTIVE, 'bob is refused as inactive');
-    is(redis_cmd('GET', 'authtoken:outbox-acked'), redis_cmd('GET', 'authtoken:outbox-seq'),
-       'acknowledged');
+subtest 'without directory_url, a user store feeding a directory is refused' => sub {
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
+    my ($code, undef, $err) = ctl('deactivate', 'bob');
+    is($code, 1, 'exit 1');
+    like($err, qr/this user store feeds a separate token directory .*set directory_url/, 'saying why');
+    is(edge($bob), '200 ok', 'and nothing changed');
+    is(pending(), 0, 'nothing recorded');
 };
 
-subtest 'directory stopped: the change stays pending, then applies' => sub {
-    ctl_ok('revoke', 'alice');
-    my $acked = redis_cmd('GET', 'authtoken:outbox-acked');
+subtest 'a change is applied to the directory before authtokenctl says done' => sub {
+    ctl_ok('deactivate', 'bob');
+    is(edge($bob), $INACTIVE, 'bob is refused as inactive at once');
+    is(pending(), 0, 'and the entry is acknowledged');
+};
+
+subtest 'directory refusing writes: recorded, unacknowledged, applied by the next sync' => sub {
+    redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 1);
+    recorded('activate bob', 'activate', 'bob');
+    is(edge($bob), $INACTIVE, 'the edge keeps the old verdict');
+    is(pending(), 1, 'the entry is pending, not acknowledged');
+    redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 0);
+    sync_ok();
+    is(edge($bob), '200 ok', 'bob is accepted once applied');
+    is(pending(), 0, 'and acknowledged');
+};
+
+subtest 'directory stopped: recorded, then applied, the revoked token refused' => sub {
     kill 'STOP', $dpid;
-    my ($code, undef, $err) = directory_ctl('sync');
-    isnt($code, 0, 'sync fails while the directory is stopped');
-    is(redis_cmd('GET', 'authtoken:outbox-acked'), $acked, 'nothing acknowledged');
+    recorded('revoke alice', 'revoke', 'alice');
+    is(pending(), 1, 'pending');
     kill 'CONT', $dpid;
-    sleep 1;   # the stopped call's deadline passes: it never applies late
+    sleep 1;   # the stopped calls' deadlines pass: none applies late
     sync_ok();
     is(edge($alice), $INVALID, "alice's revoked token is refused");
+    is(pending(), 0, 'acknowledged');
 };
 
-subtest 'directory killed and restarted empty: rebuilt, revocations kept' => sub {
+subtest 'directory killed and restarted empty: rebuilt by the next command' => sub {
     directory_kill();
-    ctl_ok('activate', 'bob');
-    ctl_ok({ stdin => "carol-pw\n" }, 'createuser', 'carol', '--password-stdin');
-    my ($code) = directory_ctl('sync');
-    isnt($code, 0, 'sync fails while the directory is down');
+    recorded('deactivate bob', 'deactivate', 'bob');
+    ctl({ stdin => "carol-pw\n" }, 'createuser', 'carol', '--password-stdin');
     directory_start();
-    my $out = sync_ok();
-    like($out, qr/Rebuilt the token directory/, 'the empty directory is rebuilt');
-    is(edge($bob), '200 ok', 'bob (activated while it was down) is accepted');
-    is(edge(token_of('carol')), '200 ok', 'carol (created while it was down) is accepted');
+    my $carol = token_of('carol');   # applies what is pending first: a rebuild
+    is(pending(), 0, 'nothing pending after the next command');
+    is(edge($bob), $INACTIVE, 'bob (deactivated while it was down) is refused');
+    is(edge($carol), '200 ok', 'carol (created while it was down) is accepted');
     is(edge($alice), $INVALID, "alice's revoked token is still refused");
+    ctl_ok('activate', 'bob');
 };
 
 subtest 'a stale directory (another id, a revoked token back in it) is swept' => sub {

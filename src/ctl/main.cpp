@@ -84,13 +84,17 @@ API and leaves one audit line in syslog (authpriv) and on stderr.
 
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
 3 Redis did not answer a change in time: it was made before then or not at
-all (never later); check before trying again.
+all (never later); check before trying again; 4 (with directory_url) the
+change is recorded in the user store but the token directory did not take
+it yet: it reaches the edges with the next `authtokenctl directory sync`.
 )";
 
 // The exit statuses above.
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitOutcomeUnknown = 3;
+// Recorded in the user store, not yet in the separate token directory.
+constexpr int kExitRecorded = 4;
 
 // What every command needs, opened on first use so that --help and
 // init-secret work without Redis.
@@ -107,16 +111,6 @@ class Session
     UserStore &store()
     {
         if (!store_) {
-            // The split layout (docs/operations.md, "Two stores") is being
-            // built: until the outbox replayer is in, a separate directory
-            // would get no change at all, so refuse it rather than run as if
-            // the edges were told.
-            if (directory_endpoint(settings_)) {
-                throw SettingsError("directory_url names a Redis other than "
-                                    "redis: a separate token directory is not "
-                                    "supported by this build yet; leave "
-                                    "directory_url unset");
-            }
             sealer_.emplace(load_secret_file(settings_.secret_file));
             scripts_ = std::make_unique<ScriptLibrary>(
                 settings_.scripts_dir, [](const std::string &other) {
@@ -130,6 +124,7 @@ class Session
                 redis_endpoint(settings_),
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             scripts_->load(*conn_);
+            open_directory();
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
             store_->set_token_ttl(settings_.token_ttl);
         }
@@ -160,7 +155,88 @@ class Session
                 "cli"};
     }
 
+    // With a separate token directory (docs/operations.md, "Two stores"):
+    // after the command, applies what it recorded in the outbox (and
+    // anything older still pending). 0 when there is no directory, or the
+    // directory has every change; kExitRecorded, after saying so, when the
+    // command recorded a change the directory did not take in time: it is
+    // in the user store and reaches the edges with the next sync.
+    int finish_directory(int code)
+    {
+        if (!replayer_) {
+            return code;
+        }
+        try {
+            apply_pending();
+            return code;
+        } catch (const std::exception &e) {
+            Reply seq = conn_->command({"GET", keys::kOutboxSequence});
+            std::string now = reply_string(seq.get());
+            if (now == seq_before_) {
+                std::cerr << "authtokenctl: warning: the token directory did "
+                             "not take the pending changes: "
+                          << e.what() << "\n";
+                return code;
+            }
+            std::cerr << "authtokenctl: recorded; it will reach the edges "
+                         "when the token directory is back ("
+                      << e.what()
+                      << "); `authtokenctl directory sync` applies it\n";
+            return code == 0 ? kExitRecorded : code;
+        }
+    }
+
   private:
+    // Connects to the directory (again, after a failure) and drains the
+    // outbox into it. Throws what either store throws.
+    void apply_pending()
+    {
+        if (!directory_ || directory_->broken()) {
+            directory_.reset();
+            directory_ = std::make_unique<RedisConnection>(
+                directory_endpoint_,
+                std::chrono::milliseconds(settings_.redis_timeout_ms));
+            scripts_->load(*directory_);
+        }
+        replayer_->drain(*conn_, *directory_);
+    }
+
+    // Checks that the user store and the settings agree on the layout, and
+    // with a separate directory connects to it and applies what is pending
+    // before the command runs (best effort: finish_directory reports).
+    void open_directory()
+    {
+        Reply marked = conn_->command({"GET", keys::kDirectoryId});
+        std::string id = reply_string(marked.get());
+        std::optional<RedisEndpoint> endpoint = directory_endpoint(settings_);
+        if (!endpoint && !id.empty()) {
+            throw std::runtime_error(
+                "Error: this user store feeds a separate token directory "
+                "(authtoken:directory-id " +
+                id +
+                "): set directory_url to it, or changes would be reported "
+                "done before the edges have them");
+        }
+        if (!endpoint) {
+            return;
+        }
+        if (id.empty()) {
+            throw std::runtime_error("Error: directory_url is set but this "
+                                     "user store feeds no token directory "
+                                     "yet: run `authtokenctl directory "
+                                     "init`");
+        }
+        directory_endpoint_ = *endpoint;
+        replayer_ = std::make_unique<OutboxReplayer>(*scripts_, id);
+        try {
+            apply_pending();
+        } catch (const std::exception &) {
+            // Reported after the command, by finish_directory.
+        }
+        Reply seq = conn_->command({"GET", keys::kOutboxSequence});
+        seq_before_ = reply_string(seq.get());
+    }
+
     // An audit line goes to syslog's authpriv facility, as sudo's and
     // su's do (readable by root only on Debian: /var/log/auth.log or the
     // journal), and to standard error, where the operator sees it.
@@ -182,6 +258,10 @@ class Session
     std::unique_ptr<RedisConnection> conn_;
     std::unique_ptr<UserStore> store_;
     std::unique_ptr<UserAdmin> admin_;
+    RedisEndpoint directory_endpoint_;
+    std::unique_ptr<RedisConnection> directory_;
+    std::unique_ptr<OutboxReplayer> replayer_;
+    std::string seq_before_; // the outbox number before the command
 };
 
 // A command's own arguments: flags it knows, and positionals.
@@ -1218,7 +1298,7 @@ int run(std::vector<std::string> args)
     Session session(
         resolve_settings(flags, process_environment, read_config_file));
     try {
-        return command->run(session, parsed);
+        return session.finish_directory(command->run(session, parsed));
     } catch (const UsageError &e) {
         // A value a command checks itself (token --ttl): nothing was done.
         std::cerr << "authtokenctl " << command->name << ": " << e.what()

@@ -173,6 +173,53 @@ subtest 'lost acknowledged writes: replayed from the outbox, or REBUILD' => sub 
          qr/REBUILD: the directory is directory \Q$id\E/, 'another directory id: REBUILD');
 };
 
+subtest 'the rebuild snapshot pages through every token record once, in bounded batches' => sub {
+    # 1200 users with a token each, and one with 700 tokens in its set
+    # (tokens_per_user = many), written as the issuer writes them.
+    my @cmds;
+    my $record = sub {
+        my ($uid, $hex) = @_;
+        push @cmds, ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+                     active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
+    };
+    for my $uid (1001 .. 2200) {
+        my $hex = token_digest("seed-$uid");
+        push @cmds, ['ZADD', 'authtoken:users', $uid, $uid],
+                    ['HSET', "authtoken:user:$uid", username => "u$uid", token => pack('H*', $hex)];
+        $record->($uid, $hex);
+    }
+    push @cmds, ['ZADD', 'authtoken:users', 5000, 5000],
+                ['HSET', 'authtoken:user:5000', username => 'u5000'];
+    for my $i (1 .. 700) {
+        my $hex = token_digest("many-$i");
+        push @cmds, ['ZADD', 'authtoken:user-tokens:5000', $i, $hex];
+        $record->(5000, $hex);
+    }
+    redis_pipeline(@cmds);
+    my %expected;
+    my $cursor = 0;
+    do {
+        my $r = redis_cmd('SCAN', $cursor, 'MATCH', 'authtoken:token:*', 'COUNT', 1000);
+        $cursor = $r->[0];
+        $expected{ substr($_, length 'authtoken:token:') } = 1 for @{ $r->[1] };
+    } while ($cursor != 0);
+
+    my (%seen, $twice, $largest, $batches);
+    my $uid = 0;
+    do {
+        my ($next, @entries) = @{ fcall(user_store(), 'directory_snapshot', $uid) };
+        $batches++;
+        $largest = @entries if !defined $largest || @entries > $largest;
+        $twice++ for grep { $seen{ $_->[0] }++ } @entries;
+        $uid = $next;
+    } while ($uid != 0 && $batches < 100);
+    is(scalar(keys %seen), scalar(keys %expected), 'every token record of the store, once');
+    is_deeply([grep { !$expected{$_} } keys %seen], [], 'and nothing else');
+    ok(!$twice, 'no record twice');
+    cmp_ok($largest, '<=', 500 + 1001, "batches bounded (largest $largest, in $batches batches)");
+    cmp_ok($batches, '>', 1, 'more than one batch');
+};
+
 subtest 'until its replayer is built, authtokend refuses a separate directory' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
     my $out = `$ENV{AUTHTOKEN_BUILD_DIR}/authtokend 2>&1`;

@@ -977,53 +977,62 @@ register('dir_apply', function(_, args)
   return applied
 end)
 
--- authtoken_dir_rebuild_begin (directory): args id, from. Marks the
+-- A rebuild belongs to whoever began it last (`owner`, a random string
+-- the caller makes): a rebuilder overtaken by another (it paused, or two
+-- started at once) can neither copy nor finish, so it cannot mark the
+-- directory complete up to its `from` with records the other's sweep did
+-- not see, nor write a record its snapshot read before a revocation.
+local function rebuilding_as(fn, id, owner)
+  local d = redis.call('HMGET', KEY.directory, 'id', 'state', 'owner')
+  if d[1] ~= id or d[2] ~= 'rebuilding' or d[3] ~= owner then
+    refuse(fn .. ': this caller is not rebuilding directory ' .. tostring(id))
+  end
+end
+
+-- authtoken_dir_rebuild_begin (directory): args id, from, owner. Marks the
 -- directory rebuilding (dir_apply refuses meanwhile) as directory `id`,
--- to continue from outbox number `from` when done, and marks the schema.
--- Answers DBSIZE: a directory holding more than this hash, the schema, the
--- revocation counter and the heartbeat has token records to sweep first.
+-- by `owner`, to continue from outbox number `from` when done, and marks
+-- the schema. Answers DBSIZE: a directory holding more than this hash, the
+-- schema, the revocation counter and the heartbeat has token records to
+-- sweep first.
 register('dir_rebuild_begin', function(_, args)
   directory_only()
-  local id, from = args[1], tonumber(args[2])
-  if not id or #id ~= 32 or not from then
-    refuse('dir_rebuild_begin: id and from')
+  local id, from, owner = args[1], tonumber(args[2]), args[3]
+  if not id or #id ~= 32 or not from or not owner or owner == '' then
+    refuse('dir_rebuild_begin: id, from and owner')
   end
   redis.call('HSET', KEY.directory, 'id', id, 'state', 'rebuilding', 'from',
-             from)
+             from, 'owner', owner)
   redis.call('SET', KEY.schema, SCHEMA_VERSION)
   return redis.call('DBSIZE')
 end)
 
--- authtoken_dir_copy (directory): args id, then entries of six arguments
--- (digest, present, uid, user, active, expires), at most 500: the
--- rebuild's copy and sweep, written as dir_apply writes them.
+-- authtoken_dir_copy (directory): args id, owner, then entries of six
+-- arguments (digest, present, uid, user, active, expires), at most 500:
+-- the rebuild's copy and sweep, written as dir_apply writes them.
 register('dir_copy', function(_, args)
   directory_only()
-  local id, _, state = directory_state()
-  if id ~= args[1] or state ~= 'rebuilding' then
-    refuse('dir_copy: not rebuilding directory ' .. tostring(args[1]))
-  end
-  local n = (#args - 1) / 6
+  rebuilding_as('dir_copy', args[1], args[2])
+  local n = (#args - 2) / 6
   if n ~= math.floor(n) or n > OUTBOX_BATCH then
     refuse('dir_copy: entries are 6 arguments each, at most ' .. OUTBOX_BATCH)
   end
   for i = 0, n - 1 do
-    local a = 2 + 6 * i
+    local a = 3 + 6 * i
     directory_put(args[a], args[a + 1], args[a + 2], args[a + 3],
                   args[a + 4], args[a + 5])
   end
   return n
 end)
 
--- authtoken_dir_rebuild_end (directory): args id. applied = from, ready.
+-- authtoken_dir_rebuild_end (directory): args id, owner. applied = from,
+-- ready.
 register('dir_rebuild_end', function(_, args)
   directory_only()
-  local id, _, state, from = directory_state()
-  if id ~= args[1] or state ~= 'rebuilding' then
-    refuse('dir_rebuild_end: not rebuilding directory ' .. tostring(args[1]))
-  end
+  rebuilding_as('dir_rebuild_end', args[1], args[2])
+  local _, _, _, from = directory_state()
   redis.call('HSET', KEY.directory, 'applied', from, 'state', 'ready')
-  redis.call('HDEL', KEY.directory, 'from')
+  redis.call('HDEL', KEY.directory, 'from', 'owner')
   return from
 end)
 

@@ -103,15 +103,15 @@ subtest 'an empty directory answers REBUILD; a rebuild copies and continues from
     like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: the directory is empty/,
          'empty: REBUILD');
     my (undef, $seq) = read_outbox(1);
-    fcall($dport, 'dir_rebuild_begin', $id, $seq);
+    fcall($dport, 'dir_rebuild_begin', $id, $seq, 'owner-1');
     like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: a rebuild is in progress/,
          'no application while rebuilding');
     my ($next, @copy) = @{ fcall(user_store(), 'directory_snapshot', 0) };
     is($next, 0, 'the snapshot of every user fits one batch');
     is_deeply([sort map { $_->[0] } @copy], [sort map { token_digest($_) } $alice, $bob],
               "it holds alice's and bob's records");
-    is(fcall($dport, 'dir_copy', $id, map { @$_ } @copy), 2, 'two records copied');
-    is(fcall($dport, 'dir_rebuild_end', $id), $seq, 'ready, applied = the outbox number at its start');
+    is(fcall($dport, 'dir_copy', $id, 'owner-1', map { @$_ } @copy), 2, 'two records copied');
+    is(fcall($dport, 'dir_rebuild_end', $id, 'owner-1'), $seq, 'ready, applied = the outbox number at its start');
     is(dir_record($alice), 'alice', "alice's record is in the directory");
     is(dir_record($alice, 'created'), undef, 'in its edge form (no created)');
     is(dir_cmd('GET', 'authtoken:schema'), '2', 'the directory carries the schema version');
@@ -171,6 +171,22 @@ subtest 'lost acknowledged writes: replayed from the outbox, or REBUILD' => sub 
     is(apply($acked, @e), $acked, 'the outbox still holds them: replayed in order');
     like(fcall_err($dport, 'dir_apply', 'b2' x 16, $acked),
          qr/REBUILD: the directory is directory \Q$id\E/, 'another directory id: REBUILD');
+};
+
+subtest 'a rebuild overtaken by another can neither copy nor finish' => sub {
+    my (undef, $seq) = read_outbox(1);
+    fcall($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-A');
+    my $stale = token_digest('revoked-meanwhile');
+    fcall($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-B');
+    like(fcall_err($dport, 'dir_copy', $id, 'rebuilder-A', $stale, 1, 9, 'zed', 1, 0),
+         qr/REFUSED: dir_copy: this caller is not rebuilding directory/,
+         "A's copy (a snapshot read before B began) is refused");
+    is(dir_cmd('EXISTS', "authtoken:token:$stale"), 0, 'and wrote nothing');
+    like(fcall_err($dport, 'dir_rebuild_end', $id, 'rebuilder-A'),
+         qr/REFUSED: dir_rebuild_end: this caller is not rebuilding/, "A cannot finish B's rebuild");
+    like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: a rebuild is in progress/,
+         'the directory is still rebuilding');
+    is(fcall($dport, 'dir_rebuild_end', $id, 'rebuilder-B'), $seq, 'B finishes');
 };
 
 subtest 'the rebuild snapshot pages through every token record once, in bounded batches' => sub {

@@ -152,6 +152,25 @@ subtest 'directory killed and restarted empty: rebuilt by the next command' => s
     ctl_ok('activate', 'bob');
 };
 
+subtest 'an emptied directory with 1200 users is rebuilt whole' => sub {
+    # Written as the issuer writes them (no password: never logged in).
+    my @cmds;
+    for my $uid (1001 .. 2200) {
+        my $hex = token_digest("seed-$uid");
+        push @cmds, ['ZADD', 'authtoken:users', $uid, $uid],
+                    ['HSET', "authtoken:user:$uid", username => "u$uid", token => pack('H*', $hex)],
+                    ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+                     active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
+    }
+    redis_pipeline(@cmds);
+    redis_at($dport, 'FLUSHALL');
+    my $out = sync_ok();
+    like($out, qr/Rebuilt the token directory: 12\d\d token records copied/, 'every record copied');
+    is(edge('seed-1001'), '200 ok', 'the first seeded user is accepted');
+    is(edge('seed-2200'), '200 ok', 'the last too');
+    is(edge($alice), $INVALID, "alice's revoked token is still refused");
+};
+
 subtest 'a stale directory (another id, a revoked token back in it) is swept' => sub {
     # What a failover to a replica that missed writes looks like, at worst.
     redis_at($dport, 'HSET', 'authtoken:token:' . token_digest($alice),

@@ -1,7 +1,9 @@
 #include "issuer/store/outbox_replayer.h"
 
 #include "core/redis_keys.h"
+#include "issuer/token_key.h"
 
+#include <algorithm>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -18,6 +20,9 @@ constexpr std::size_t kBatch = 500;
 // Fields of one entry as dir_apply takes it: seq, digest, present, uid,
 // user, active, expires.
 constexpr std::size_t kEntryFields = 7;
+// Fields of one record as dir_copy takes it: digest, present, uid, user,
+// active, expires.
+constexpr std::size_t kRecordFields = 6;
 
 std::vector<std::string_view> views(const std::vector<std::string> &args)
 {
@@ -121,8 +126,24 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
     Progress progress;
     progress.rebuild = true;
     std::uint64_t from = get_number(user_store, keys::kOutboxSequence);
+    // This rebuild's name: another that begins later takes the directory
+    // over, and this one's copies and end are then refused.
+    const std::string owner = generate_token_key();
+    // dir_copy takes at most kBatch records a call; a snapshot batch holds
+    // up to kBatch + 1001 (whole users), a SCAN reply may exceed its COUNT.
+    auto copy = [&](const std::vector<std::string> &records) {
+        for (std::size_t at = 0; at < records.size();
+             at += kBatch * kRecordFields) {
+            std::vector<std::string> args = {id_, owner};
+            std::size_t end =
+                std::min(records.size(), at + kBatch * kRecordFields);
+            args.insert(args.end(), records.begin() + at,
+                        records.begin() + end);
+            scripts_.run(directory, "dir_copy", {}, views(args));
+        }
+    };
     Reply begin = scripts_.run(directory, "dir_rebuild_begin", {},
-                               {id_, std::to_string(from)});
+                               {id_, std::to_string(from), owner});
     // The directory's own keys: its hash, the schema, the revocation
     // counter and the heartbeat. More means token records to sweep.
     if (reply_integer(begin.get()) > 4) {
@@ -133,7 +154,7 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
                                             "COUNT", std::to_string(kBatch)});
             cursor = reply_string(reply_element(scan.get(), 0));
             const redisReply *found = reply_element(scan.get(), 1);
-            std::vector<std::string> args = {id_};
+            std::vector<std::string> args;
             for (std::size_t i = 0; i < reply_size(found); i++) {
                 std::string key = reply_string(reply_element(found, i));
                 std::string digest = key.substr(keys::kTokenPrefix.size());
@@ -147,9 +168,7 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
                 }
                 progress.swept++;
             }
-            if (args.size() > 1) {
-                scripts_.run(directory, "dir_copy", {}, views(args));
-            }
+            copy(args);
         } while (cursor != "0");
     }
     std::uint64_t uid = 0;
@@ -157,19 +176,17 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
         Reply snapshot = scripts_.run(user_store, "directory_snapshot", {},
                                       {std::to_string(uid)});
         uid = reply_integer(reply_element(snapshot.get(), 0));
-        std::vector<std::string> args = {id_};
+        std::vector<std::string> args;
         for (std::size_t i = 1; i < reply_size(snapshot.get()); i++) {
             const redisReply *entry = reply_element(snapshot.get(), i);
-            for (std::size_t f = 0; f < 6; f++) {
+            for (std::size_t f = 0; f < kRecordFields; f++) {
                 args.push_back(reply_string(reply_element(entry, f)));
             }
             progress.rebuilt++;
         }
-        if (args.size() > 1) {
-            scripts_.run(directory, "dir_copy", {}, views(args));
-        }
+        copy(args);
     } while (uid != 0);
-    Reply end = scripts_.run(directory, "dir_rebuild_end", {}, {id_});
+    Reply end = scripts_.run(directory, "dir_rebuild_end", {}, {id_, owner});
     progress.applied = reply_integer(end.get());
     return progress;
 }

@@ -236,11 +236,17 @@ subtest 'the rebuild snapshot pages through every token record once, in bounded 
     cmp_ok($batches, '>', 1, 'more than one batch');
 };
 
-subtest 'until its replayer is built, authtokend refuses a separate directory' => sub {
+subtest 'until its replayer is built, authtokend refuses a directory, or a store feeding one' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
     my $out = `$ENV{AUTHTOKEN_BUILD_DIR}/authtokend 2>&1`;
     is($? >> 8, 1, 'authtokend exits 1');
     like($out, qr/directory_url names a Redis other than redis: a separate token directory is not supported by this build yet/,
+         'saying why');
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
+    local $ENV{AUTHTOKEN_LISTEN} = '127.0.0.1:' . free_port();
+    $out = `timeout 10 $ENV{AUTHTOKEN_BUILD_DIR}/authtokend 2>&1`;
+    is($? >> 8, 1, 'nor does it start without directory_url on a user store that feeds a directory');
+    like($out, qr/this Redis is a user store that feeds a separate token directory \(authtoken:directory-id $id\)/,
          'saying why');
 };
 

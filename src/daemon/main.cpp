@@ -382,6 +382,32 @@ void preload_library(RedisPool &pool, const ScriptLibrary &library)
     }
 }
 
+// A user store that feeds a separate token directory (authtoken:directory-id,
+// docs/operations.md "Two stores") records every change for the directory;
+// this build's daemon cannot apply them there, so it would answer logins
+// and changes as done before the edges have them: refuse to start. Redis
+// being down is not fatal here, as for preload_library.
+void refuse_user_store_with_directory(RedisPool &pool)
+{
+    std::string id;
+    try {
+        RedisPool::Lease conn = pool.lease();
+        Reply marked = conn->command({"GET", keys::kDirectoryId});
+        id = reply_string(marked.get());
+    } catch (const RedisError &) {
+        return;
+    }
+    if (!id.empty()) {
+        throw SettingsError(
+            "this Redis is a user store that feeds a separate token "
+            "directory (authtoken:directory-id " +
+            id +
+            "), which this build of authtokend cannot keep up to date: its "
+            "logins and changes would be answered before the edges have "
+            "them; use authtokenctl with directory_url");
+    }
+}
+
 // Says once, at startup, what would make the records larger or leave them
 // in version 1's form: a hash-max-listpack-value below what the user
 // records need (they still work, in Redis's larger hashtable encoding),
@@ -502,6 +528,7 @@ int run(std::vector<std::string> args)
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
     preload_library(pool, scripts);
+    refuse_user_store_with_directory(pool);
     check_redis_settings(pool);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.

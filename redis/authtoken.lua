@@ -532,6 +532,75 @@ register('throttle', function(keys, args)
   return {wait, delay, member}
 end)
 
+-- touch: what nginx noted about tokens in use (auth_token_last_used),
+-- flushed in batches by one worker per interval: each token's `last_used`
+-- (Unix seconds) and `last_addr` (the client address as $remote_addr gives
+-- it), and the sliding renewal those uses earn (knox's AUTO_REFRESH with
+-- AUTO_REFRESH_MAX_TTL): a record with `renew` > 0 that has not expired gets
+-- `expires` = min(last_used + renew, `cap`) when that is later than its
+-- `expires` now (`cap` 0 = no cap; an inactive user's token is not renewed).
+--
+-- Only records that exist are updated: a revoked (deleted) token is never
+-- recreated, and no verdict changes (an expired token stays expired; a
+-- renewal only moves a future expiry further out, so no cache needs to
+-- hear of it: a cached `expires` that passes makes the edge look again).
+-- Both writes only move forward, so a late or repeated call changes
+-- nothing it should not: unlike the issuer's functions this one takes no
+-- library version and no deadline (nginx does not load the library and is
+-- upgraded on its own schedule), but its arguments carry their own
+-- version, TOUCH_VERSION, which it refuses to guess at.
+--
+-- KEYS[1..n] authtoken:token:<digest>, n <= TOUCH_MAX
+-- args: TOUCH_VERSION, then per key: last_used, last_addr
+-- Returns {records updated, expiries renewed}; REFUSED: ... (nothing written)
+local TOUCH_VERSION = '1'
+local TOUCH_MAX = 256
+redis.register_function{
+  function_name = 'authtoken_touch',
+  callback = function(keys, args)
+    if args[1] ~= TOUCH_VERSION then
+      return redis.error_reply('REFUSED: touch arguments version '
+                               .. tostring(args[1]) .. ', this library has '
+                               .. TOUCH_VERSION)
+    end
+    if #keys > TOUCH_MAX or #args ~= 1 + 2 * #keys then
+      return redis.error_reply('REFUSED: touch takes at most ' .. TOUCH_MAX
+                               .. ' keys, each with last_used and last_addr')
+    end
+    local now = tonumber(redis.call('TIME')[1])
+    local touched, renewed = 0, 0
+    for i, key in ipairs(keys) do
+      local used = tonumber(args[2 * i])
+      local r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
+                           'expires', 'renew', 'cap')
+      if r[1] and used and used > 0 then
+        local fields = {}
+        if used >= (tonumber(r[2]) or 0) then
+          fields = {'last_used', tostring(used), 'last_addr', args[2 * i + 1]}
+        end
+        local expires, renew = tonumber(r[4]) or 0, tonumber(r[5]) or 0
+        local cap = tonumber(r[6]) or 0
+        if renew > 0 and r[3] == '1' and expires > now then
+          local new = used + renew
+          if cap > 0 and new > cap then
+            new = cap
+          end
+          if new > expires then
+            fields[#fields + 1] = 'expires'
+            fields[#fields + 1] = tostring(new)
+            renewed = renewed + 1
+          end
+        end
+        if #fields > 0 then
+          redis.call('HSET', key, unpack(fields))
+          touched = touched + 1
+        end
+      end
+    end
+    return {touched, renewed}
+  end,
+}
+
 -- authtoken_version: the version loaded, for a loader deciding whether to
 -- load its own (FCALL_RO authtoken_version 0). Reads nothing.
 redis.register_function{

@@ -142,16 +142,45 @@ local function delete_token_record(digest)
   publish(digest)
 end
 
+-- The sliding renewal of a new token that expires (token_auto_refresh,
+-- knox's AUTO_REFRESH and AUTO_REFRESH_MAX_TTL), as the record's `renew`
+-- (seconds: each use pushes `expires` out to that long after it, see
+-- authtoken_touch) and `cap` (Unix seconds it never passes, 0 = none).
+-- `max_ttl` is the caller's: nil or '' = no renewal, '0' = no cap, else the
+-- cap's distance from now in seconds. Returns renew, cap and the expiry
+-- itself, no later than the cap.
+local function renewal_of(expires, max_ttl)
+  if max_ttl == nil or max_ttl == '' or expires == 0 then
+    return 0, 0, expires
+  end
+  local now = tonumber(redis.call('TIME')[1])
+  local cap = tonumber(max_ttl) or 0
+  if cap > 0 then
+    cap = now + cap
+    if expires > cap then
+      expires = cap
+    end
+  end
+  return math.max(expires - now, 0), cap, expires
+end
+
 -- The user's token, in the user record and as the record nginx reads (one
 -- HMGET decides: active is a copy of the user's is_active). `expires` is
--- Unix seconds, 0 = never; the only place a token record is written.
+-- Unix seconds, 0 = never; `max_ttl` the renewal, see renewal_of(). The
+-- only place a token record is written.
 local function write_token(user_key, uid, username, active, digest, sealed,
-                           created, expires)
+                           created, expires, max_ttl)
+  local renew, cap
+  renew, cap, expires = renewal_of(expires, max_ttl)
   redis.call('HSET', user_key, 'token', digest, 'token_sealed', sealed,
              'token_created', created)
   redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
              'active', active, 'expires', tostring(expires), 'created',
              created)
+  if renew > 0 then
+    redis.call('HSET', KEY.token .. digest, 'renew', tostring(renew), 'cap',
+               tostring(cap))
+  end
   publish(digest)
 end
 
@@ -164,7 +193,9 @@ end
 -- KEYS[3] authtoken:users             KEYS[4] authtoken:schema
 -- args: username, password, is_active, is_staff, is_superuser, email,
 --       date_joined, token digest ('' = no token), token_sealed,
---       token_created, token ttl in seconds (token_ttl; '0' = never expires)
+--       token_created, token ttl in seconds (token_ttl; '0' = never expires),
+--       renewal (token_auto_refresh: '' = off, else token_max_ttl in
+--       seconds, '0' = no cap; see renewal_of)
 -- Returns the new uid; REFUSED: username taken | schema ...
 register('create_user', function(keys, args)
   check_schema(keys[4])
@@ -187,7 +218,7 @@ register('create_user', function(keys, args)
   redis.call('ZADD', keys[3], uid, uid)
   if args[8] ~= '' then
     write_token(user_key, uid, args[1], args[3], args[8], args[9], args[10],
-                expiry_of(args[11], 0))
+                expiry_of(args[11], 0), args[12])
   end
   return uid
 end)
@@ -217,7 +248,7 @@ end)
 -- token counts as none in 'get' mode: it is replaced the same way (what
 -- expiring-token packages do on login), so a dead key is never handed out.
 --
--- A login passes what its password check saw (args[5..7]): the token is
+-- A login passes what its password check saw (args[8..10]): the token is
 -- issued only if none of it changed while the password was being hashed,
 -- a compare-and-set. A password changed, the user deactivated, deleted or
 -- re-created under the same name, or the token it saw revoked or replaced
@@ -226,7 +257,8 @@ end)
 -- KEYS[1] authtoken:username:<name>
 -- args: mode ('get' | 'reset'), digest, sealed, created, the new token's
 --   ttl in seconds and its absolute expiry in Unix seconds (both '0' =
---   never; the absolute one wins when set); then optionally
+--   never; the absolute one wins when set), its renewal ('' = none, else
+--   token_max_ttl in seconds, '0' = no cap; see renewal_of); then optionally
 --   the uid, the verified encoded password, and the token digest the check
 --   saw ('' = the user had no token)
 -- Returns {digest, sealed, created (1 = the candidate was stored),
@@ -236,9 +268,9 @@ register('issue_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
                          'username', 'is_active', 'password')
-  if args[7] then
-    if uid ~= args[7] or cur[5] ~= args[8] or cur[4] ~= '1'
-       or (args[9] ~= '' and cur[1] ~= args[9]) then
+  if args[8] then
+    if uid ~= args[8] or cur[5] ~= args[9] or cur[4] ~= '1'
+       or (args[10] ~= '' and cur[1] ~= args[10]) then
       refuse('credentials changed')
     end
   end
@@ -249,7 +281,7 @@ register('issue_token', function(keys, args)
     delete_token_record(cur[1])
   end
   write_token(user_key, uid, cur[3], cur[4] or '1', args[2], args[3], args[4],
-              expiry_of(args[5], args[6]))
+              expiry_of(args[5], args[6]), args[7])
   return {args[2], args[3], 1, cur[1] and 1 or 0}
 end)
 

@@ -122,6 +122,39 @@ sub monitor_lines {
     return @lines;
 }
 
+# authtoken_touch as nginx calls it, straight on the primary.
+sub touch { redis_cmd('FCALL', 'authtoken_touch', scalar(@{ $_[0] }), @{ $_[0] }, '1', @_[1 .. $#_]) }
+
+subtest 'authtoken_touch updates existing records only, forward only, bounded' => sub {
+    my $now = int time;
+    my ($k1, $k2) = map { "authtoken:token:" . ('ab' x 31) . $_ } qw(01 02);
+    redis_cmd('HSET', $k1, 'uid', 1, 'user', 'x', 'active', 1, 'expires', 0);
+    is_deeply(touch([$k1, $k2], $now, '10.0.0.1', $now, '10.0.0.2'), [1, 0],
+              'one record updated, none renewed');
+    is_deeply(redis_cmd('HMGET', $k1, 'last_used', 'last_addr'), [$now, '10.0.0.1'],
+              'last_used and last_addr written');
+    is(redis_cmd('EXISTS', $k2), 0, 'a missing record is not created');
+    touch([$k1], $now - 100, '10.0.0.9');
+    is(redis_cmd('HGET', $k1, 'last_addr'), '10.0.0.1', 'an older use does not overwrite a newer');
+
+    redis_cmd('HSET', $k1, 'expires', $now - 1, 'renew', 3600, 'cap', 0);
+    touch([$k1], $now - 2, '10.0.0.1');
+    is(redis_cmd('HGET', $k1, 'expires'), $now - 1, 'an expired token stays expired');
+    redis_cmd('HSET', $k1, 'expires', $now + 10, 'active', 0);
+    touch([$k1], $now, '10.0.0.1');
+    is(redis_cmd('HGET', $k1, 'expires'), $now + 10, 'an inactive user\'s token is not renewed');
+    redis_cmd('HSET', $k1, 'active', 1, 'cap', $now + 60);
+    is_deeply(touch([$k1], $now, '10.0.0.1'), [1, 1], 'a valid one is renewed');
+    is(redis_cmd('HGET', $k1, 'expires'), $now + 60, 'up to its cap, not past it');
+    redis_cmd('DEL', $k1);
+
+    my @many = map { "authtoken:token:$_" } 1 .. 257;
+    like(eval { touch(\@many, map { ($now, 'a') } @many) } // $@, qr/REFUSED: touch takes at most 256/,
+         'more than 256 tokens in one call are refused');
+    like(eval { redis_cmd('FCALL', 'authtoken_touch', 1, $k1, '2', $now, 'a') } // $@,
+         qr/REFUSED: touch arguments version 2/, 'another arguments version is refused');
+};
+
 nginx_start(config());
 nginx_html(x => "ok\n");
 ok(wait_subscribed(), 'both workers subscribed');

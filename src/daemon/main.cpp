@@ -480,6 +480,8 @@ int run(std::vector<std::string> args)
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
     obtain.set_token_ttl(settings.token_ttl);
+    obtain.set_token_renewal(settings.token_auto_refresh,
+                             settings.token_max_ttl);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});

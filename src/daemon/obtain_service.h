@@ -45,6 +45,12 @@ class ObtainService
     {
         token_ttl_ = seconds;
     }
+    // token_auto_refresh and token_max_ttl: UserStore::set_token_renewal().
+    void set_token_renewal(bool auto_refresh, std::int64_t max_ttl_seconds)
+    {
+        auto_refresh_ = auto_refresh;
+        max_ttl_ = max_ttl_seconds;
+    }
 
     // Never throws: Redis failures answer 503, anything else 500, and both
     // are logged with their cause.
@@ -66,6 +72,8 @@ class ObtainService
     ConcurrencyLimit &hashing_;
     IssuerMetrics &metrics_;
     std::int64_t token_ttl_ = 0;
+    bool auto_refresh_ = false;
+    std::int64_t max_ttl_ = 0;
 };
 
 } // namespace authtoken

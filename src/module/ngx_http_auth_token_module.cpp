@@ -28,6 +28,8 @@
 //     (the worker does not start);
 //   - RedisLink::acquire_slot()/release_slot(): a lookup slot (the lookup
 //     is refused, 503; a slot not returned to the free list is leaked).
+//   - send_touch(): the last-used flush's FCALL (its notes are counted
+//     failed, as when the write itself fails).
 // clang-tidy's bugprone-exception-escape checks the rest as far as it can
 // see (the module_exception_escape test); it cannot see std::bad_alloc.
 
@@ -2093,8 +2095,12 @@ void flush_tick(ngx_event_t *ev) noexcept
         std::size_t slots = ngx_auth_token::cache_notes_slots(zones[z]);
         std::size_t n = 0;
         for (std::size_t cursor = 0; cursor < slots;) {
+            std::size_t from = cursor;
             n += ngx_auth_token::cache_notes_take(
                 zones[z], cursor, batch.data() + n, batch.size() - n);
+            if (cursor == from) {
+                break; // only without a table, which is never removed
+            }
             if (n == batch.size()) {
                 send_touch(batch.data(), n);
                 n = 0;

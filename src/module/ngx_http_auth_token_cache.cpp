@@ -32,6 +32,9 @@ struct CacheNode {
     u_char uid_len;
     std::uint32_t queued_at; // ngx_current_msec, truncated, of the last move
     std::uint32_t hash;      // keyed hash of the digest: its bucket
+    // auth_token_last_used: when a hit last noted its use (Unix seconds),
+    // in what was padding: see cache_find_fresh().
+    std::uint32_t noted_at;
     ngx_queue_t queue;
     std::uint64_t epoch;
     ngx_msec_t valid_until;
@@ -551,7 +554,7 @@ bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
                       std::uint64_t &revision, const UseNote *use,
-                      bool *use_noted) noexcept
+                      std::uint32_t note_window, bool *use_noted) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -577,7 +580,18 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                               &cn->queue);
     }
     if (use != nullptr && cn->verdict == authtoken::TokenVerdict::valid) {
-        *use_noted = note_locked(ctx, digest, hash, *use);
+        // A use within `note_window` of the one this entry last noted is
+        // taken as noted: the notes table is another random line of memory
+        // per hit, which most hits of a busy token then never touch (as the
+        // LRU move above, and memcached's ITEM_UPDATE_INTERVAL).
+        if (use->at - cn->noted_at < note_window) {
+            *use_noted = true;
+        } else {
+            *use_noted = note_locked(ctx, digest, hash, *use);
+            if (*use_noted) {
+                cn->noted_at = use->at;
+            }
+        }
     }
     return copy_out(pool, cn, out);
 }
@@ -669,6 +683,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     cn->uid_len = static_cast<u_char>(uid.len);
     cn->queued_at = static_cast<std::uint32_t>(ngx_current_msec);
     cn->hash = hash;
+    cn->noted_at = 0;
     cn->epoch = ctx->sh->epoch;
     cn->valid_until = ngx_current_msec + ttl;
     cn->stale_until = cn->valid_until + (negative ? 0 : policy.stale);

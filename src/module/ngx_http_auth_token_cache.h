@@ -55,11 +55,14 @@ bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
 //
 // With `use` (auth_token_last_used), a hit whose token is valid also notes
 // the use under the same lock, and sets *use_noted to whether it was kept
-// (see cache_note_use()).
+// (see cache_note_use()); unless the entry noted one less than
+// `note_window` seconds before (1 = every second), which then stands for
+// this one.
 struct UseNote;
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
                       std::uint64_t &revision, const UseNote *use = nullptr,
+                      std::uint32_t note_window = 1,
                       bool *use_noted = nullptr) noexcept;
 
 // A known-good entry, whatever its epoch, still within valid + stale and

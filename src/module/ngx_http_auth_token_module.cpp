@@ -808,6 +808,15 @@ bool use_of(ngx_http_request_t *r, ngx_auth_token::UseNote &use) noexcept
     }
 }
 
+// How long a cache hit's note stands for the uses after it (see
+// cache_find_fresh()): a sixth of auth_token_last_used_interval, at least a
+// second. last_used is exact to that much.
+std::uint32_t note_window() noexcept
+{
+    return static_cast<std::uint32_t>(
+        std::max<ngx_msec_t>(1, worker->flush_interval / 6000));
+}
+
 // Notes an allowed request that the cache did not answer (a lookup, a
 // stale answer): once per request, dropped (and counted) when the zone's
 // table has no room.
@@ -860,7 +869,8 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             bool note = alcf->last_used && use_of(r, use);
             if (ngx_auth_token::cache_find_fresh(
                     alcf->cache_zone, ctx->digest, r->pool, entry,
-                    ctx->cache_revision, note ? &use : nullptr, &noted)) {
+                    ctx->cache_revision, note ? &use : nullptr, note_window(),
+                    &noted)) {
                 if (note && entry.verdict == TokenVerdict::valid) {
                     ctx->noted = 1;
                     if (!noted) {

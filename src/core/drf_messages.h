@@ -95,6 +95,10 @@ inline constexpr DrfError kParseError =
     AUTHTOKEN_DRF_ERROR(400, "Malformed request.");
 // NotFound.default_detail
 inline constexpr DrfError kNotFound = AUTHTOKEN_DRF_ERROR(404, "Not found.");
+// PermissionDenied.default_detail: an authenticated user without the
+// permission (IsAdminUser on the staff admin API).
+inline constexpr DrfError kPermissionDenied = AUTHTOKEN_DRF_ERROR(
+    403, "You do not have permission to perform this action.");
 
 // --- Beyond DRF: authtokend's HTTP limits (Django's runserver has none) ---
 
@@ -125,9 +129,9 @@ static_assert(
     renders_verbatim(kInvalidToken) && renders_verbatim(kInactive) &&
     renders_verbatim(kUnavailable) && renders_verbatim(kServerError) &&
     renders_verbatim(kParseError) && renders_verbatim(kNotFound) &&
-    renders_verbatim(kIncompleteBody) && renders_verbatim(kBodyTooLarge) &&
-    renders_verbatim(kUriTooLong) && renders_verbatim(kRequestFailed) &&
-    renders_verbatim(kAmbiguousFraming) &&
+    renders_verbatim(kPermissionDenied) && renders_verbatim(kIncompleteBody) &&
+    renders_verbatim(kBodyTooLarge) && renders_verbatim(kUriTooLong) &&
+    renders_verbatim(kRequestFailed) && renders_verbatim(kAmbiguousFraming) &&
     renders_verbatim(kTransferEncodingNotImplemented));
 
 // --- Details that hold a value (render them with render_drf_detail) -------

@@ -446,15 +446,42 @@ RedisPool::Lease::~Lease()
     }
 }
 
+bool RedisConnection::unusable_while_idle() const noexcept
+{
+    if (broken_ || ctx_ == nullptr || ctx_->fd < 0) {
+        return true;
+    }
+    struct pollfd pfd = {};
+    pfd.fd = ctx_->fd;
+    pfd.events = POLLIN;
+    int ready = ::poll(&pfd, 1, 0);
+    if (ready == 0) {
+        return false; // nothing to read: still open, as far as we can tell
+    }
+    if (ready < 0) {
+        return errno != EINTR;
+    }
+    // Readable while idle: EOF (the peer closed), an error, or data
+    // nobody asked for. None of them leaves a usable connection.
+    return true;
+}
+
 RedisPool::Lease RedisPool::lease()
 {
     RedisEndpoint where;
     std::uint64_t generation = 0;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!idle_.empty()) {
+        while (!idle_.empty()) {
             auto conn = std::move(idle_.back());
             idle_.pop_back();
+            // A connection the server has closed is dropped here, not
+            // found out by the request that leases it (which would answer
+            // 503 for a Redis that is up). Its siblings are as old: after a
+            // restart they are closed too, and go the same way.
+            if (conn->unusable_while_idle()) {
+                continue;
+            }
             return Lease(*this, std::move(conn), generation_);
         }
         where = endpoint_;

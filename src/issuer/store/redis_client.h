@@ -135,6 +135,11 @@ class RedisConnection
     {
         return broken_;
     }
+    // Whether an idle connection can no longer carry a command: the
+    // server closed it (Redis restarted, `timeout` or CLIENT KILL: its FIN
+    // or RST is already here) or bytes arrived that nothing asked for.
+    // Looks without blocking and without a round trip (poll and a peek).
+    bool unusable_while_idle() const noexcept;
     std::chrono::milliseconds timeout() const noexcept
     {
         return timeout_;

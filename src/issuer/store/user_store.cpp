@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+
 namespace authtoken
 {
 namespace
@@ -96,6 +98,48 @@ std::optional<UserRecord> UserStore::find_user(std::string_view username)
     UserRecord user = record_from_hash(id, hash.get());
     read_token_expiry(user);
     return user;
+}
+
+std::optional<UserRecord> UserStore::find_user_by_uid(std::uint64_t uid)
+{
+    Reply hash = conn_.command({"HGETALL", keys::user_key(uid)});
+    if (reply_size(hash.get()) == 0) {
+        return std::nullopt;
+    }
+    UserRecord user = record_from_hash(uid, hash.get());
+    read_token_expiry(user);
+    return user;
+}
+
+UserStore::TokenLookup UserStore::lookup_token(std::string_view digest_hex,
+                                               std::int64_t now)
+{
+    std::string key = keys::token_record_key(digest_hex);
+    std::vector<std::string_view> args = {"HMGET", key};
+    args.insert(args.end(), keys::kTokenRecordFields.begin(),
+                keys::kTokenRecordFields.end());
+    Reply reply = conn_.command(args);
+    std::array<std::optional<std::string>, keys::kTokenRecordFields.size()>
+        fields;
+    for (std::size_t i = 0; i < fields.size() && i < reply_size(reply.get());
+         i++) {
+        const redisReply *field = reply_element(reply.get(), i);
+        if (!reply_is_nil(field)) {
+            fields[i] = reply_string(field);
+        }
+    }
+    TokenRecordView view;
+    view.uid = fields[0];
+    view.user = fields[1];
+    view.active = fields[2];
+    view.expires = fields[3];
+    TokenLookup lookup;
+    lookup.judgement = judge_token_record(view, now);
+    if (names_user(lookup.judgement.verdict)) {
+        lookup.uid = std::stoull(*fields[0]);
+        lookup.user = *fields[1];
+    }
+    return lookup;
 }
 
 // The `expires` of the user's token record (redis/SCHEMA.md); an absent or

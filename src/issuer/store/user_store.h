@@ -4,6 +4,7 @@
 // it touches on authtoken:revocations.
 #pragma once
 
+#include "core/token_record.h"
 #include "issuer/django_import.h"
 #include "issuer/store/redis_client.h"
 #include "issuer/token_sealer.h"
@@ -117,6 +118,17 @@ class UserStore
     }
 
     std::optional<UserRecord> find_user(std::string_view username);
+    std::optional<UserRecord> find_user_by_uid(std::uint64_t uid);
+
+    // The token record of `digest_hex` judged as the module judges it
+    // (judge_token_record, at `now` Unix seconds), with the uid and user it
+    // names (set when the verdict names a user).
+    struct TokenLookup {
+        TokenJudgement judgement{TokenVerdict::unknown, 0};
+        std::uint64_t uid = 0;
+        std::string user;
+    };
+    TokenLookup lookup_token(std::string_view digest_hex, std::int64_t now);
     std::vector<UserRecord> list_users();
 
     // Throws UsernameTaken. With `with_token`, the token is created in the

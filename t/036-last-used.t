@@ -54,7 +54,7 @@ sub config {
         location /s/ {
             auth_token on;
             auth_token_cache zone=$zone valid=30s;
-            auth_token_last_used on;
+            auth_token_last_used @{[ $opt{last_used} // 'on' ]};
             add_header X-Cache \$auth_token_cache_status always;
             add_header X-Pid \$pid always;
             alias html/;
@@ -284,6 +284,23 @@ subtest 'a write that fails (a read-only replica) is counted and logged once' =>
     my @logged = nginx_error_log() =~ /auth token last used: writing \d+ notes to redis \S+ failed: READONLY/g;
     cmp_ok(scalar @logged, '>=', 1, 'the failure is logged');
     cmp_ok(scalar @logged, '<=', 4, 'once per flush, not per note');
+};
+
+subtest 'a zone kept across a reload gets its notes table then' => sub {
+    nginx_stop();
+    nginx_start(config(last_used => 'off'));
+    nginx_html(x => "ok\n");
+    ok(wait_subscribed(), 'subscribed, without last-used tracking');
+    redis_cmd('HDEL', key_of($alice), 'last_used', 'last_addr');
+    is(get($alice)->{status}, 200, 'alice is used');
+    sleep 1.5;
+    is(redis_cmd('HGET', key_of($alice), 'last_used'), undef, 'and nothing is recorded');
+    nginx_reload(config());
+    ok(wait_subscribed(), 'reloaded with auth_token_last_used on, the same zone');
+    is(get($alice)->{status}, 200, 'alice is used again');
+    ok(wait_for(4, sub { redis_cmd('HGET', key_of($alice), 'last_used') }),
+       'the kept zone got a notes table: the use is written');
+    unlike(nginx_error_log(), qr/no room for the \d+-slot last-used table/, 'with room for it');
 };
 
 done_testing();

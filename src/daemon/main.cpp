@@ -63,6 +63,13 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --password-hasher H    pbkdf2_sha256 (default) or argon2id, for new hashes
   --insecure-test-hashing  allow fewer PBKDF2 iterations: test suites only
   --auto-create-token / --no-auto-create-token
+  --token-ttl D          new tokens expire D after creation (3600, 1h, 30d;
+                         default off: never, as DRF)
+  --token-auto-refresh / --no-token-auto-refresh
+                         each use at nginx (auth_token_last_used) renews a
+                         token to its lifetime after that use (needs
+                         --token-ttl; default off)
+  --token-max-ttl D      no renewal past D after creation (default off)
   --throttle-user-addr-rate R   failed logins per username and address,
                          then 429 (default 5/min; off disables)
   --throttle-addr-rate R failed logins per address, then 429 (20/min)

@@ -583,7 +583,7 @@ take_setting_flags(std::vector<std::string> &args)
 {
     static const std::set<std::string> on_off = {
         "auto_create_token", "create_secret", "insecure_test_hashing",
-        "metrics"};
+        "metrics", "token_auto_refresh"};
     std::map<std::string, std::string> flags;
     std::vector<std::string> rest;
     for (std::size_t i = 0; i < args.size(); i++) {

@@ -293,6 +293,15 @@ void token_renewal_settings_checked_together(void **)
                          fake_env, fake_read);
     assert_true(s.token_auto_refresh);
     assert_int_equal(s.token_max_ttl, 30 * 86400);
+    // On the command line it is a switch, as --metrics is.
+    std::vector<std::string> args = {"--token-auto-refresh", "--token-ttl",
+                                     "1h", "x"};
+    auto flags = take_setting_flags(args);
+    assert_string_equal(flags["token_auto_refresh"].c_str(), "1");
+    assert_int_equal(args.size(), 1);
+    args = {"--no-token-auto-refresh"};
+    assert_string_equal(take_setting_flags(args)["token_auto_refresh"].c_str(),
+                        "0");
     const std::pair<std::map<std::string, std::string>, const char *> bad[] = {
         {{{"token_auto_refresh", "on"}}, "token_auto_refresh needs token_ttl"},
         {{{"token_ttl", "1h"}, {"token_max_ttl", "1d"}},

@@ -39,9 +39,15 @@ local KEY = {
   users = 'authtoken:users',
   next_uid = 'authtoken:next-uid',
   throttle = 'authtoken:throttle:',
+  user_tokens = 'authtoken:user-tokens:',
   revocations = 'authtoken:revocations',
   revocation_seq = 'authtoken:revocation-seq',
 }
+
+-- The most tokens a user's set may hold (tokens_per_user = many), whatever
+-- token_limit_per_user the caller passes: the bound on every walk over the
+-- set (keys::kMaxTokensPerUser; test_redis_keys checks they agree).
+local MAX_TOKENS_PER_USER = 1000
 
 -- Refusals: refuse() leaves the function; register() turns it into the
 -- error reply 'REFUSED: <why>'.
@@ -184,6 +190,33 @@ local function write_token(user_key, uid, username, active, digest, sealed,
   publish(digest)
 end
 
+-- tokens_per_user = many: the user's set of token digests (a sorted set
+-- scored by creation time, ms), beside the one `token` field of DRF's mode.
+-- The issuer never lets it grow past token_limit_per_user, at most 1000
+-- (keys::kMaxTokensPerUser): every walk over it below is bounded by that.
+local function user_tokens_key(uid)
+  return KEY.user_tokens .. uid
+end
+
+-- Deletes every token the user holds, in either mode: the `token` field's
+-- record and every record of the set, each published. Returns how many.
+local function delete_all_tokens(uid, user_key)
+  local n = 0
+  local digest = redis.call('HGET', user_key, 'token')
+  if digest then
+    redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
+    delete_token_record(digest)
+    n = n + 1
+  end
+  local set = user_tokens_key(uid)
+  for _, d in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    delete_token_record(d)
+    n = n + 1
+  end
+  redis.call('DEL', set)
+  return n
+end
+
 -- create_user: one new user, and its token when auto_create_token is on
 -- (the seed's post_save signal), in one step: nginx never sees a token
 -- whose user does not exist, and two concurrent creations of one username
@@ -230,10 +263,7 @@ end)
 -- Returns the deleted uid; REFUSED: no such user
 register('delete_user', function(keys, args)
   local uid, user_key = user_of(keys[1])
-  local digest = redis.call('HGET', user_key, 'token')
-  if digest then
-    delete_token_record(digest)
-  end
+  delete_all_tokens(uid, user_key)
   redis.call('DEL', user_key, keys[1])
   redis.call('ZREM', keys[2], uid)
   return tonumber(uid)
@@ -285,21 +315,112 @@ register('issue_token', function(keys, args)
   return {args[2], args[3], 1, cur[1] and 1 or 0}
 end)
 
--- revoke_token: deletes the user's token (DRF: token.delete()). The next
--- obtain-token creates a new one.
+-- revoke_token: deletes the user's token (DRF: token.delete()), and with
+-- tokens_per_user = many every token of the user's set too (logout-all).
+-- The next obtain-token creates a new one.
 --
 -- KEYS[1] authtoken:username:<name>
--- Returns 1 when a token was removed, 0 when the user had none;
--- REFUSED: no such user
+-- Returns how many tokens were removed (0 when the user had none; in DRF's
+-- mode 1 or 0); REFUSED: no such user
 register('revoke_token', function(keys, args)
-  local _, user_key = user_of(keys[1])
-  local digest = redis.call('HGET', user_key, 'token')
-  if not digest then
-    return 0
+  local uid, user_key = user_of(keys[1])
+  return delete_all_tokens(uid, user_key)
+end)
+
+-- revoke_one: deletes one token of the user (logout, DELETE
+-- /api-tokens/<id>/): the one in its `token` field or one of its set,
+-- and only if it is the user's.
+--
+-- KEYS[1] authtoken:username:<name>
+-- args[1] the token's digest
+-- Returns 1 when it was the user's and is gone, 0 when the user holds no
+-- such token; REFUSED: no such user
+register('revoke_one', function(keys, args)
+  local uid, user_key = user_of(keys[1])
+  if redis.call('HGET', user_key, 'token') == args[1] then
+    redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
+    delete_token_record(args[1])
+    return 1
   end
-  redis.call('HDEL', user_key, 'token', 'token_sealed', 'token_created')
-  delete_token_record(digest)
-  return 1
+  if redis.call('ZREM', user_tokens_key(uid), args[1]) == 1 then
+    delete_token_record(args[1])
+    return 1
+  end
+  return 0
+end)
+
+-- add_token: tokens_per_user = many. A new token for the user beside the
+-- ones it has (knox's LoginView: every login is a new token), with its
+-- own name; its key is shown once and is not kept (no token_sealed).
+-- Tokens whose record is gone or expired leave the set first (they count
+-- for nothing, as knox counts only tokens with expiry > now); then, with
+-- the set at `limit`, 'refuse' refuses and 'drop_oldest' deletes the
+-- oldest ones to make room. 'replace' (authtokenctl token -r) deletes
+-- every token of the user first.
+--
+-- A login passes what its password check saw (args[10..11]), as for
+-- issue_token: REFUSED: credentials changed when the uid, the password
+-- hash or is_active changed meanwhile.
+--
+-- KEYS[1] authtoken:username:<name>
+-- args: mode ('add' | 'replace'), digest, created (ISO 8601), ttl seconds,
+--   absolute expiry (Unix seconds; both '0' = never), name, limit (1 to
+--   1000), policy ('refuse' | 'drop_oldest'), renewal ('' = none, else
+--   token_max_ttl in seconds, '0' = no cap; see renewal_of); then
+--   optionally the uid and the verified encoded password
+-- Returns {1, dropped (tokens deleted: expired, to make room, or
+-- replaced)}; REFUSED: no such user | credentials changed | token limit |
+-- token limit out of range (not 1 to MAX_TOKENS_PER_USER)
+register('add_token', function(keys, args)
+  local uid, user_key = user_of(keys[1])
+  local cur = redis.call('HMGET', user_key, 'username', 'is_active',
+                         'password')
+  if args[10] then
+    if uid ~= args[10] or cur[3] ~= args[11] or cur[2] ~= '1' then
+      refuse('credentials changed')
+    end
+  end
+  local set = user_tokens_key(uid)
+  local dropped = 0
+  if args[1] == 'replace' then
+    dropped = delete_all_tokens(uid, user_key)
+  end
+  for _, d in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    if redis.call('EXISTS', KEY.token .. d) == 0 then
+      redis.call('ZREM', set, d)
+    elseif expired(d) then
+      redis.call('ZREM', set, d)
+      delete_token_record(d)
+      dropped = dropped + 1
+    end
+  end
+  local limit = tonumber(args[7])
+  if not limit or limit < 1 or limit > MAX_TOKENS_PER_USER then
+    refuse('token limit out of range')
+  end
+  local n = redis.call('ZCARD', set)
+  if n >= limit then
+    if args[8] ~= 'drop_oldest' then
+      refuse('token limit')
+    end
+    for _, d in ipairs(redis.call('ZRANGE', set, 0, n - limit)) do
+      redis.call('ZREM', set, d)
+      delete_token_record(d)
+      dropped = dropped + 1
+    end
+  end
+  local renew, cap, expires = renewal_of(expiry_of(args[4], args[5]),
+                                        args[9])
+  redis.call('HSET', KEY.token .. args[2], 'uid', uid, 'user', cur[1],
+             'active', cur[2] or '1', 'expires', tostring(expires),
+             'created', args[3], 'name', args[6])
+  if renew > 0 then
+    redis.call('HSET', KEY.token .. args[2], 'renew', tostring(renew), 'cap',
+               tostring(cap))
+  end
+  redis.call('ZADD', set, now_ms(), args[2])
+  publish(args[2])
+  return {1, dropped}
 end)
 
 -- set_active: flips is_active and, in the same step, the `active` copy in
@@ -311,7 +432,7 @@ end)
 -- Returns 1 when something changed, 0 when it already was so;
 -- REFUSED: no such user
 register('set_active', function(keys, args)
-  local _, user_key = user_of(keys[1])
+  local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'is_active', 'token')
   if cur[1] == args[1] then
     return 0
@@ -321,24 +442,35 @@ register('set_active', function(keys, args)
     redis.call('HSET', KEY.token .. cur[2], 'active', args[1])
     publish(cur[2])
   end
+  for _, d in ipairs(redis.call('ZRANGE', user_tokens_key(uid), 0, -1)) do
+    redis.call('HSET', KEY.token .. d, 'active', args[1])
+    publish(d)
+  end
   return 1
 end)
 
 -- set_password: stores a new encoded password. With args[2] set it is a
 -- compare-and-set: the re-hash after a login with an old hasher must not
 -- overwrite a password an admin changed in the meantime. Tokens are left
--- alone, as in Django (changing a password does not touch DRF tokens).
+-- alone, as in Django (changing a password does not touch DRF tokens),
+-- unless args[3] is '1' (tokens_per_user = many, or changepassword
+-- --revoke-token): then every token of the user is deleted in the same
+-- step.
 --
 -- KEYS[1] authtoken:username:<name>
--- args[1] new encoded password, args[2] expected current one ('' = any)
+-- args[1] new encoded password, args[2] expected current one ('' = any),
+-- args[3] '1' = also delete every token of the user (optional)
 -- Returns 1 when stored, 0 when the current hash was not the expected one;
 -- REFUSED: no such user
 register('set_password', function(keys, args)
-  local _, user_key = user_of(keys[1])
+  local uid, user_key = user_of(keys[1])
   if args[2] ~= '' and redis.call('HGET', user_key, 'password') ~= args[2] then
     return 0
   end
   redis.call('HSET', user_key, 'password', args[1])
+  if args[3] == '1' then
+    delete_all_tokens(uid, user_key)
+  end
   return 1
 end)
 

@@ -105,6 +105,18 @@ subtest 'an unused token is not renewed: it expires at its ttl' => sub {
     is(get($idle)->{status}, 401, 'and it is refused');
 };
 
+subtest 'with tokens_per_user = many, each new token carries its renewal' => sub {
+    local $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
+    my $t1 = time;
+    renewing(sub { ctl_ok({ stdin => "pw\n" }, 'createuser', 'multi', '--password-stdin') });
+    my $second = renewing(sub { token_of('multi') });
+    my ($expires, $renew, $rcap, $name) = @{ record($second, 'expires', 'renew', 'cap', 'name') };
+    ok(defined $name, 'a token of the user\'s set (it has a name field)');
+    is($renew, $ttl, 'renew is token_ttl');
+    cmp_ok(abs($rcap - ($t1 + $cap)), '<=', 1, 'cap is token_max_ttl from now');
+    cmp_ok(abs($expires - ($t1 + $ttl)), '<=', 1, 'expires is token_ttl from now');
+};
+
 subtest 'without token_auto_refresh, token_ttl is a fixed lifetime' => sub {
     local $ENV{AUTHTOKEN_TOKEN_TTL} = 3;
     ctl_ok({ stdin => "pw\n" }, 'createuser', 'fixed', '--password-stdin');

@@ -117,11 +117,24 @@ is($r->{status}, 401, 'no token: 401');
 # authtokend serves GET /metrics (on by default): the public server must
 # not pass it on (docs/observability.md, Who can scrape).
 is((daemon_request('GET', '/metrics'))[0], 200, 'authtokend itself serves /metrics');
-for my $path ('/metrics', '/api-token-auth/../metrics', '/api-token-auth/%2e%2e/metrics') {
+for my $path ('/metrics', '/api-token-auth/../metrics', '/api-token-auth/%2e%2e/metrics',
+              '/api-tokens/../metrics', '/api-tokens/%2e%2e/metrics') {
     $r = curl('--path-as-is', "$base$path");
     isnt($r->{status}, 200, "GET $path through the production example is not answered");
     unlike($r->{body}, qr/authtokend_|process_/, "and never with the daemon's metrics");
 }
+
+# The user's own tokens, routed to authtokend behind auth_token on: the
+# list, then a logout, after which the key is refused at the edge.
+$r = curl("$base/api-tokens/");
+is($r->{status}, 401, 'GET /api-tokens/ without a token: 401 at the edge');
+$r = curl('-H', "Authorization: Token $zoe", "$base/api-tokens/");
+like("$r->{status} $r->{body}", qr/^200 \[\{"id":"[0-9a-f]{16}","name":"",/,
+     'GET /api-tokens/ through the production example lists the user\'s token');
+$r = curl('-X', 'POST', '-H', "Authorization: Token $zoe", "$base/api-token-logout/");
+is($r->{status}, 204, 'POST /api-token-logout/ through the production example: 204');
+$r = curl('-H', "Authorization: Token $zoe", "$base/api/x");
+is($r->{status}, 401, 'and the logged-out key is refused at the edge');
 
 # Authorization sent twice: nginx refuses the request (400) and, at info,
 # logs both header lines whole.

@@ -72,6 +72,12 @@ std::string max_length_message(std::size_t limit, std::size_t length)
                   around(" characters (it has ", std::to_string(length), ")."));
 }
 
+std::string max_length_field_message(std::size_t limit)
+{
+    return around("Ensure this field has no more than ", std::to_string(limit),
+                  " characters.");
+}
+
 std::string invalid_data_message(std::string_view type_name)
 {
     return around("Invalid data. Expected a dictionary, but got ", type_name,

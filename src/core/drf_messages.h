@@ -217,10 +217,22 @@ inline constexpr std::string_view kInvalidUsername =
 // MaxLengthValidator.message: "Ensure this value has at most <limit>
 // characters (it has <length>)."
 std::string max_length_message(std::size_t limit, std::size_t length);
+// DRF's CharField.default_error_messages['max_length']: "Ensure this field
+// has no more than <limit> characters."
+std::string max_length_field_message(std::size_t limit);
 
 // The keys of a serializer's error dict.
 inline constexpr std::string_view kNonFieldErrors = "non_field_errors";
 inline constexpr std::string_view kUsername = "username";
 inline constexpr std::string_view kPassword = "password";
+// Beyond DRF: the token's name in a tokens_per_user = many login.
+inline constexpr std::string_view kName = "name";
+
+// --- Beyond DRF: several tokens per user (knox's words) --------------------
+
+// knox's LoginView with TOKEN_LIMIT_PER_USER reached (knox answers it as
+// {"error": ...}; we keep DRF's {"detail": ...} shape).
+inline constexpr std::string_view kTokenLimitReached =
+    "Maximum amount of tokens allowed per user exceeded.";
 
 } // namespace authtoken::drf

@@ -119,6 +119,13 @@ std::string user_key(std::uint64_t uid)
     return key;
 }
 
+std::string user_tokens_key(std::uint64_t uid)
+{
+    std::string key(kUserTokensPrefix);
+    key.append(std::to_string(uid));
+    return key;
+}
+
 std::string username_key(std::string_view username)
 {
     std::string key(kUsernamePrefix);

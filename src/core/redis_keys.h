@@ -22,6 +22,13 @@ inline constexpr std::string_view kUsernamePrefix = "authtoken:username:";
 inline constexpr std::string_view kUsers = "authtoken:users";
 inline constexpr std::string_view kNextUid = "authtoken:next-uid";
 inline constexpr std::string_view kThrottlePrefix = "authtoken:throttle:";
+// tokens_per_user = many: the digests of one user's tokens, a sorted set
+// scored by creation time (Unix milliseconds, Redis's clock), at most
+// token_limit_per_user (itself at most kMaxTokensPerUser) members.
+inline constexpr std::string_view kUserTokensPrefix = "authtoken:user-tokens:";
+// The bound on every function that walks a user's tokens (a Redis
+// function blocks every other client while it runs).
+inline constexpr unsigned kMaxTokensPerUser = 1000;
 // Every change to a token record (revoked, rotated, user deactivated,
 // activated or deleted) is published here. The message is the digest, a
 // space and that message's number in kRevocationSequence (the module also
@@ -90,6 +97,7 @@ class TokenRecordLookup
 std::string token_record_key(std::string_view digest_hex);
 std::string user_key(std::uint64_t uid);
 std::string username_key(std::string_view username);
+std::string user_tokens_key(std::uint64_t uid);
 std::string throttle_key(std::string_view scope, std::string_view subject);
 
 } // namespace authtoken::keys

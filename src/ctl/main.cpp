@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -44,15 +45,21 @@ commands:
   createuser NAME      add a user (--superuser --staff --inactive
                        --password-stdin --email E)
   changepassword NAME  set a new password (prompt, or --password-stdin;
-                       --revoke-token also ends the user's token)
+                       --revoke-token also ends the user's token; with
+                       tokens_per_user = many, every token always)
   deactivate NAME      refuse the user's token and logins at once
   activate NAME        undo deactivate
   deleteuser NAME      remove the user and its token
   token NAME [-r]      print the user's token, creating it if it has none or
-                       it expired (-r: replace it; --ttl D / --expires T)
-  revoke NAME          delete the user's token
+                       it expired (-r: replace it; --ttl D / --expires T;
+                       tokens_per_user = many: a new token each time,
+                       --name N; -r: replacing all the user's tokens)
+  revoke NAME          delete the user's token (tokens_per_user = many:
+                       every token of the user)
+  tokens NAME [--json] list the user's tokens: id, name, created, last
+                       used, expires (never a key)
   backfill             give a token to every user without one (or with an
-                       expired one)
+                       expired one; not with tokens_per_user = many)
                        (long commands show a progress bar on a terminal)
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
@@ -225,8 +232,13 @@ int create_user(Session &session, const CommandArgs &args)
                      "`authtokenctl changepassword "
                   << user.username << "`.\n";
     }
+    // With tokens_per_user = many a key is shown once, when it is made;
+    // one made here would never be shown to anyone: logins and `token
+    // NAME` make them.
+    const bool many = session.settings().tokens.mode == TokensPerUser::many;
     try {
-        session.store().create_user(user, session.settings().auto_create_token);
+        session.store().create_user(
+            user, session.settings().auto_create_token && !many);
     } catch (const UsernameTaken &) {
         throw std::runtime_error("Error: That username is already taken.");
     }
@@ -257,14 +269,20 @@ int change_password(Session &session, const CommandArgs &args)
         throw std::runtime_error(
             "Error: no password given (use --password-stdin)");
     }
+    // tokens_per_user = many: a new password ends every token of the
+    // user, in the same function (knox-style sessions die with it).
+    const bool many = session.settings().tokens.mode == TokensPerUser::many;
     try {
-        store.set_password(name,
-                           passwords::make_password(*raw, session.policy()));
+        store.set_password(
+            name, passwords::make_password(*raw, session.policy()), {}, many);
     } catch (const NoSuchUser &) {
         throw no_such_user(name);
     }
     std::cout << "Password changed successfully for user '" << name << "'\n";
-    if (args.has("--revoke-token")) {
+    if (many) {
+        std::cout << "Every token of user " << name
+                  << " was revoked with it (tokens_per_user = many).\n";
+    } else if (args.has("--revoke-token")) {
         try {
             bool removed = store.revoke_token(name);
             std::cout << (removed ? "Revoked the token of user "
@@ -353,8 +371,26 @@ int print_token(Session &session, const CommandArgs &args)
 {
     const std::string &name = args.positional[0];
     TokenExpiry expiry = token_expiry(args);
+    const TokenPolicy &policy = session.settings().tokens;
+    if (policy.mode == TokensPerUser::one && args.has("--name")) {
+        throw UsageError("--name needs tokens_per_user = many (with one "
+                         "token per user, as DRF, tokens have no names)");
+    }
     try {
         UserStore &store = session.store();
+        if (policy.mode == TokensPerUser::many) {
+            std::string token_name =
+                args.has("--name") ? args.options.at("--name") : "";
+            if (token_name.size() > 256) {
+                throw UsageError("--name: at most 256 bytes");
+            }
+            IssuedToken token =
+                store.add_token(name, token_name, policy, expiry,
+                                args.has("-r") || args.has("--reset"));
+            std::cout << "Generated token " << token.key << " for user " << name
+                      << "\n";
+            return 0;
+        }
         IssuedToken token = args.has("-r") || args.has("--reset")
                                 ? store.regenerate_token(name, expiry)
                                 : store.get_or_create_token(name, expiry);
@@ -363,7 +399,81 @@ int print_token(Session &session, const CommandArgs &args)
     } catch (const NoSuchUser &) {
         throw std::runtime_error("Cannot create the Token: user " + name +
                                  " does not exist");
+    } catch (const TokenLimitReached &) {
+        throw std::runtime_error(
+            "Error: user " + name + " already holds token_limit_per_user (" +
+            std::to_string(policy.limit) +
+            ") tokens; revoke some (`authtokenctl tokens " + name +
+            "`, DELETE /api-tokens/<id>/), use -r, or set "
+            "token_limit_policy = drop_oldest");
     }
+    return 0;
+}
+
+std::string pad_to_width(const std::string &text, int columns);
+
+// The user's tokens, as GET /api-tokens/ shows them (never a key).
+int list_tokens(Session &session, const CommandArgs &args)
+{
+    const std::string &name = args.positional[0];
+    UserStore &store = session.store();
+    std::optional<UserRecord> user = store.find_user(name);
+    if (!user) {
+        throw no_such_user(name);
+    }
+    std::vector<TokenInfo> tokens = store.list_tokens(*user);
+    auto when = [](std::int64_t t) -> std::string {
+        if (t <= 0) {
+            return {};
+        }
+        std::time_t tt = static_cast<std::time_t>(t);
+        std::tm tm{};
+        gmtime_r(&tt, &tm);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+    };
+    if (args.has("--json")) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const TokenInfo &t : tokens) {
+            auto or_null = [](const std::string &s) {
+                return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+            };
+            out.push_back({{"id", t.id},
+                           {"name", t.name},
+                           {"created", or_null(t.created)},
+                           {"expires", or_null(when(t.expires))},
+                           {"last_used", or_null(when(t.last_used))},
+                           {"last_address", or_null(t.last_addr)}});
+        }
+        std::cout << out.dump(-1, ' ', false,
+                              nlohmann::json::error_handler_t::replace)
+                  << "\n";
+        return 0;
+    }
+    std::int64_t now = unix_now();
+    std::ostringstream table;
+    table << pad_to_width("id", 18) << pad_to_width("name", 20)
+          << pad_to_width("created", 26) << pad_to_width("last used", 22)
+          << "expires\n";
+    for (const TokenInfo &t : tokens) {
+        std::string expires = t.expires == 0 ? "never" : when(t.expires);
+        if (t.expires != 0 && t.expires <= now) {
+            expires += " (expired)";
+        }
+        std::string used = when(t.last_used);
+        if (used.empty()) {
+            used = "-";
+        } else if (!t.last_addr.empty()) {
+            used += " " + escape_unsafe_username(t.last_addr);
+        }
+        table << pad_to_width(t.id, 18)
+              << pad_to_width(
+                     t.name.empty() ? "-" : escape_unsafe_username(t.name), 20)
+              << pad_to_width(t.created, 26) << pad_to_width(used, 22)
+              << expires << "\n";
+    }
+    std::cout << table.str();
     return 0;
 }
 
@@ -371,10 +481,16 @@ int revoke(Session &session, const CommandArgs &args)
 {
     const std::string &name = args.positional[0];
     try {
-        bool removed = session.store().revoke_token(name);
-        std::cout << (removed ? "Revoked the token of user "
-                              : "No token to revoke for user ")
-                  << name << "\n";
+        int removed = session.store().revoke_tokens(name);
+        if (session.settings().tokens.mode == TokensPerUser::many) {
+            std::cout << "Revoked " << removed << " token"
+                      << (removed == 1 ? "" : "s") << " of user " << name
+                      << "\n";
+        } else {
+            std::cout << (removed > 0 ? "Revoked the token of user "
+                                      : "No token to revoke for user ")
+                      << name << "\n";
+        }
     } catch (const NoSuchUser &) {
         throw no_such_user(name);
     }
@@ -443,6 +559,14 @@ class Progress
 // The DRF FAQ's loop: Token.objects.get_or_create(user=user) for all.
 int backfill(Session &session, const CommandArgs &)
 {
+    if (session.settings().tokens.mode == TokensPerUser::many) {
+        // A key is shown once, when it is made: keys made here in bulk
+        // would be shown to no one.
+        throw std::runtime_error(
+            "Error: backfill does nothing with tokens_per_user = many: a key "
+            "is shown only when it is created (a login, or `authtokenctl "
+            "token NAME`), so keys made in bulk could never be used");
+    }
     UserStore &store = session.store();
     int created = 0, existing = 0, replaced = 0;
     std::vector<UserRecord> users = store.list_users();
@@ -498,17 +622,32 @@ int list_users(Session &session, const CommandArgs &args)
     // unreachable) comes alone, not after a header line.
     std::vector<UserRecord> users = session.store().list_users();
     std::int64_t now = unix_now();
+    // tokens_per_user = many: how many tokens each user holds (its set,
+    // and a token of DRF's mode it may still have).
+    const bool many = session.settings().tokens.mode == TokensPerUser::many;
+    std::vector<std::size_t> counts;
+    if (many) {
+        for (const UserRecord &u : users) {
+            // cppcheck-suppress useStlAlgorithm
+            counts.push_back(session.store().count_tokens(u));
+        }
+    }
     if (args.has("--json")) {
         nlohmann::json out = nlohmann::json::array();
-        for (const UserRecord &u : users) {
+        for (std::size_t i = 0; i < users.size(); i++) {
+            const UserRecord &u = users[i];
             out.push_back({{"uid", u.uid},
                            {"username", u.username},
                            {"is_active", u.is_active},
                            {"is_staff", u.is_staff},
                            {"is_superuser", u.is_superuser},
-                           {"has_token",
-                            !u.token_digest.empty() && !u.token_expired(now)},
+                           {"has_token", many ? counts[i] > 0
+                                              : !u.token_digest.empty() &&
+                                                    !u.token_expired(now)},
                            {"token_expired", u.token_expired(now)}});
+            if (many) {
+                out.back()["tokens"] = counts[i];
+            }
         }
         // Names that are not UTF-8 (possible only from old imports) are
         // written with U+FFFD rather than failing the whole listing.
@@ -521,15 +660,17 @@ int list_users(Session &session, const CommandArgs &args)
     std::ostringstream table;
     table << pad_to_width("uid", 6) << pad_to_width("username", 24)
           << pad_to_width("active", 8) << pad_to_width("staff", 7)
-          << pad_to_width("superuser", 11) << "token\n";
-    for (const UserRecord &u : users) {
+          << pad_to_width("superuser", 11) << (many ? "tokens\n" : "token\n");
+    for (std::size_t i = 0; i < users.size(); i++) {
+        const UserRecord &u = users[i];
         table << pad_to_width(std::to_string(u.uid), 6)
               << pad_to_width(escape_unsafe_username(u.username), 24)
               << pad_to_width(yes_no(u.is_active), 8)
               << pad_to_width(yes_no(u.is_staff), 7)
               << pad_to_width(yes_no(u.is_superuser), 11)
-              << (u.token_expired(now) ? "expired"
-                                       : yes_no(!u.token_digest.empty()))
+              << (many                   ? std::to_string(counts[i])
+                  : u.token_expired(now) ? "expired"
+                                         : yes_no(!u.token_digest.empty()))
               << "\n";
     }
     std::cout << table.str();
@@ -705,7 +846,9 @@ const std::vector<Command> &commands()
          "changepassword NAME [--password-stdin] [--revoke-token]",
          "Sets a new password. The token is left as it is (as in DRF) unless\n"
          "--revoke-token, which deletes it in the same command: nginx refuses\n"
-         "it at once and the next login creates a new one.",
+         "it at once and the next login creates a new one. With\n"
+         "tokens_per_user = many every token of the user is deleted with the\n"
+         "new password, in one step.",
          {"--password-stdin", "--revoke-token"},
          {},
          1,
@@ -737,24 +880,39 @@ const std::vector<Command> &commands()
          1,
          delete_user},
         {"token",
-         "token NAME [-r|--reset] [--ttl DURATION | --expires UNIX_TIME]",
+         "token NAME [-r|--reset] [--ttl DURATION | --expires UNIX_TIME] "
+         "[--name N]",
          "Prints the user's token, creating it if needed (DRF's\n"
          "drf_create_token) or if it has expired; -r replaces it: the old key\n"
          "fails at once. A token created here expires after --ttl (30d, "
          "1h30m,\n"
          "seconds) or at --expires (Unix seconds), else after token_ttl;\n"
-         "an existing token keeps its expiry unless -r replaces it.",
+         "an existing token keeps its expiry unless -r replaces it.\n"
+         "With tokens_per_user = many: a new token every time (its key shown\n"
+         "only now), named --name; -r deletes all the user's other tokens.",
          {"-r", "--reset"},
-         {"--ttl", "--expires"},
+         {"--ttl", "--expires", "--name"},
          1,
          print_token},
         {"revoke",
          "revoke NAME",
-         "Deletes the user's token; the next login creates a new one.",
+         "Deletes the user's token; the next login creates a new one. With\n"
+         "tokens_per_user = many: every token of the user, in one step.",
          {},
          {},
          1,
          revoke},
+        {"tokens",
+         "tokens NAME [--json]",
+         "Lists the user's tokens as GET /api-tokens/ does: id (the first 16\n"
+         "hex digits of the token's SHA-256, never the key), name, created,\n"
+         "last used (and from where, when recorded), expires. --json: one\n"
+         "JSON array of {id, name, created, expires, last_used,\n"
+         "last_address}.",
+         {"--json"},
+         {},
+         1,
+         list_tokens},
         {"backfill",
          "backfill",
          "Gives a token to every user without one, and a new one to every\n"

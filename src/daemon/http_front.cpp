@@ -165,8 +165,8 @@ bool announces_too_large(const HttpRequest &req, std::size_t limit)
 // given here; the rest name a handler that the server runs on a worker
 // thread once the body is in.
 Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
-               const ObtainService &obtain, RedisPool &pool,
-               const IssuerMetrics *metrics)
+               const ObtainService &obtain, const TokenEndpoints &tokens,
+               RedisPool &pool, const IssuerMetrics *metrics)
 {
     Dispatch d;
     if (req.path == kObtainPath) {
@@ -185,6 +185,14 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
             // not read, and the server then closes the connection.
             d.answer = method_not_allowed(req);
         }
+        return d;
+    }
+    // The user's own tokens (token_endpoints.h): every method reaches the
+    // handler, which authenticates before it looks at the method, as DRF.
+    if (auto match = TokenEndpoints::match(req.path)) {
+        d.handler = [&tokens, m = *match](const HttpRequest &r) {
+            return tokens.handle(m, r);
+        };
         return d;
     }
     if (req.path == "/healthz" &&
@@ -207,11 +215,13 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
 } // namespace
 
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics)
+                   const TokenEndpoints &tokens, RedisPool &pool,
+                   const IssuerMetrics *metrics)
 {
-    return [&settings, &obtain, &pool, metrics](const HttpRequest &req) {
-        return route(req, settings, obtain, pool, metrics);
-    };
+    return
+        [&settings, &obtain, &tokens, &pool, metrics](const HttpRequest &req) {
+            return route(req, settings, obtain, tokens, pool, metrics);
+        };
 }
 
 } // namespace authtoken

@@ -7,6 +7,7 @@
 #include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
+#include "daemon/token_endpoints.h"
 
 #include "issuer/settings/issuer_settings.h"
 
@@ -17,6 +18,7 @@ namespace authtoken
 // http_front.cpp); GET /metrics only when `metrics` is not null. The
 // references must outlive the server.
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
-                   RedisPool &pool, const IssuerMetrics *metrics);
+                   const TokenEndpoints &tokens, RedisPool &pool,
+                   const IssuerMetrics *metrics);
 
 } // namespace authtoken

@@ -19,9 +19,9 @@ namespace
 
 constexpr std::array<const char *,
                      static_cast<std::size_t>(LoginOutcome::count_)>
-    kOutcomeNames = {"ok",          "wrong_credentials", "inactive",
-                     "throttled",   "bad_request",       "unavailable",
-                     "server_error"};
+    kOutcomeNames = {"ok",           "wrong_credentials", "inactive",
+                     "throttled",    "bad_request",       "unavailable",
+                     "server_error", "token_limit"};
 
 constexpr std::array<const char *,
                      static_cast<std::size_t>(RedisFailure::count_)>

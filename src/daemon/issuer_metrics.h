@@ -42,6 +42,8 @@ enum class LoginOutcome : std::size_t {
     bad_request,       // the body did not validate (400, 415): no hash ran
     unavailable,       // 503: Redis failed
     server_error,      // 500
+    token_limit,       // 403: tokens_per_user = many, the user holds
+                       // token_limit_per_user tokens (policy refuse)
     count_
 };
 

@@ -489,13 +489,15 @@ int run(std::vector<std::string> args)
     obtain.set_token_ttl(settings.token_ttl);
     obtain.set_token_renewal(settings.token_auto_refresh,
                              settings.token_max_ttl);
+    obtain.set_token_policy(settings.tokens);
+    TokenEndpoints tokens(pool, scripts, sealer, metrics);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
     HttpLimits limits = http_limits(settings);
     fit_open_files(limits.max_connections);
     HttpServer server(listener.fd, limits,
-                      make_router(settings, obtain, pool,
+                      make_router(settings, obtain, tokens, pool,
                                   settings.metrics ? &metrics : nullptr));
     // After StopSignals blocked SIGTERM, so that this thread inherits the
     // mask (else the signal may land here and kill the process without the

@@ -7,6 +7,7 @@
 #include "drf/obtain_request.h"
 #include "issuer/store/user_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -78,7 +79,8 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                                             std::string_view body,
                                             const std::string &client) const
 {
-    ObtainParseResult parsed = parse_obtain_request(content_type, body);
+    const bool many = token_policy_.mode == TokensPerUser::many;
+    ObtainParseResult parsed = parse_obtain_request(content_type, body, many);
     if (!parsed.credentials) {
         log::info("obtain-token from " + client + ": " +
                   std::to_string(parsed.status) + " (request body)");
@@ -164,8 +166,19 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
 
     IssuedToken token;
     try {
-        token =
-            store.issue_token_for_login(credentials.username, *user, verified);
+        token = many ? store.add_token_for_login(credentials.username,
+                                                 credentials.name,
+                                                 token_policy_, *user, verified)
+                     : store.issue_token_for_login(credentials.username, *user,
+                                                   verified);
+    } catch (const TokenLimitReached &) {
+        // The password was right: not a failed login for the throttle.
+        throttle_.finish(*conn, ticket, false);
+        log::info("obtain-token for " + who + " from " + client +
+                  ": 403 token_limit_per_user (" +
+                  std::to_string(token_policy_.limit) + ") reached");
+        metrics_.login(LoginOutcome::token_limit);
+        return {403, render_drf_detail(drf::kTokenLimitReached), 0};
     } catch (const NoSuchUser &) {
         throttle_.finish(*conn, ticket, true);
         log::info("obtain-token for " + who + " from " + client +
@@ -184,14 +197,18 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         metrics_.token_created();
     }
     if (token.replaced) {
-        metrics_.token_revoked();
+        for (int i = 0; i < std::max(token.dropped, 1); i++) {
+            metrics_.token_revoked();
+        }
     }
     throttle_.finish(*conn, ticket, false);
     metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
-              (token.replaced  ? " (new token, replacing the old one)"
-               : token.created ? " (new token)"
-                               : ""));
+              (many && token.replaced
+                   ? " (new token, the oldest dropped at the limit)"
+               : token.replaced ? " (new token, replacing the old one)"
+               : token.created  ? " (new token)"
+                                : ""));
     return {200, token_body(token.key), 0};
 }
 

@@ -13,6 +13,7 @@
 #include "issuer/store/login_throttle.h"
 #include "issuer/password_hasher.h"
 #include "issuer/store/redis_client.h"
+#include "issuer/store/user_store.h"
 #include "issuer/token_sealer.h"
 
 #include <string>
@@ -52,6 +53,13 @@ class ObtainService
         max_ttl_ = max_ttl_seconds;
     }
 
+    // tokens_per_user and its limit: with `many` each login creates a new
+    // token (knox's LoginView), named by the body's `name` field.
+    void set_token_policy(const TokenPolicy &policy)
+    {
+        token_policy_ = policy;
+    }
+
     // Never throws: Redis failures answer 503, anything else 500, and both
     // are logged with their cause.
     ObtainAnswer obtain(std::string_view content_type, std::string_view body,
@@ -74,6 +82,7 @@ class ObtainService
     std::int64_t token_ttl_ = 0;
     bool auto_refresh_ = false;
     std::int64_t max_ttl_ = 0;
+    TokenPolicy token_policy_;
 };
 
 } // namespace authtoken

@@ -98,12 +98,13 @@ Authentication authenticate_token(const HttpRequest &req, UserStore &store,
             }
         }
 
-        // The user as it is now: gone, renamed, or holding another token
+        // The user as it is now: gone, renamed, or no longer holding this
+        // token (its one token, or one of its tokens_per_user = many set)
         // means the record is a leftover (Token.DoesNotExist); the user's
         // own is_active decides, not the record's copy.
         std::optional<UserRecord> user = store.find_user_by_uid(lookup.uid);
         if (!user || user->username != lookup.user ||
-            user->token_digest != digest) {
+            !store.holds_token(*user, digest)) {
             return refused(unauthorized(drf::kInvalidToken));
         }
         if (!user->is_active) {

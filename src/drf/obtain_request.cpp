@@ -55,6 +55,7 @@ ObtainData data_from_form(const std::vector<FormField> &fields)
     ObtainData data;
     data.username = last_value(fields, drf::kUsername);
     data.password = last_value(fields, drf::kPassword);
+    data.name = last_value(fields, drf::kName);
     return data;
 }
 
@@ -78,6 +79,7 @@ ObtainData data_from_multipart(const MultipartForm &form)
     ObtainData data;
     data.username = last_file_or_value(form, drf::kUsername);
     data.password = last_file_or_value(form, drf::kPassword);
+    data.name = last_file_or_value(form, drf::kName);
     return data;
 }
 
@@ -97,13 +99,39 @@ ObtainData data_from_json(JsonBody body)
     };
     data.username = member(drf::kUsername);
     data.password = member(drf::kPassword);
+    data.name = member(drf::kName);
     return data;
 }
 
+// Python's len() of UTF-8 text: its code points.
+std::size_t code_points(std::string_view text)
+{
+    return static_cast<std::size_t>(
+        std::count_if(text.begin(), text.end(), [](char c) {
+            return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        }));
+}
+
+// name = CharField(required=False, allow_blank=True, max_length=64):
+// absent or blank is "" (CharField.run_validation() returns '' for a
+// blank value before anything else when allow_blank); otherwise
+// CharField's rules, then MaxLengthValidator on the stripped value.
+CharFieldResult validate_name_field(const std::optional<DataValue> &data)
+{
+    if (!data) {
+        return {};
+    }
+    CharFieldResult name = validate_char_field(data, true);
+    if (name.errors.size() == 1 && name.errors[0] == drf::kFieldBlank) {
+        return {};
+    }
+    return name;
+}
+
 // Serializer.is_valid(): a mapping is required ("No data provided" for
-// None); then each field in declaration order, username before password,
-// and every field's errors are reported together.
-ObtainParseResult validate_obtain_data(const ObtainData &data)
+// None); then each field in declaration order, username before password
+// (before name), and every field's errors are reported together.
+ObtainParseResult validate_obtain_data(const ObtainData &data, bool with_name)
 {
     if (data.non_mapping) {
         if (data.non_mapping->type == DataValue::Type::none) {
@@ -115,17 +143,32 @@ ObtainParseResult validate_obtain_data(const ObtainData &data)
     CharFieldResult username = validate_char_field(data.username, true);
     // AuthTokenSerializer: password = CharField(trim_whitespace=False)
     CharFieldResult password = validate_char_field(data.password, false);
-    if (username.errors.empty() && password.errors.empty()) {
+    CharFieldResult name;
+    // Outlives the loop below: name.errors holds a view of it.
+    // cppcheck-suppress variableScope
+    std::string too_long;
+    if (with_name) {
+        name = validate_name_field(data.name);
+        if (name.errors.empty() &&
+            code_points(name.value) > kTokenNameMaxLength) {
+            too_long = drf::max_length_field_message(kTokenNameMaxLength);
+            name.errors.push_back(too_long);
+        }
+    }
+    if (username.errors.empty() && password.errors.empty() &&
+        name.errors.empty()) {
         ObtainParseResult result;
-        result.credentials = ObtainCredentials{std::move(username.value),
-                                               std::move(password.value)};
+        result.credentials =
+            ObtainCredentials{std::move(username.value),
+                              std::move(password.value), std::move(name.value)};
         return result;
     }
     nlohmann::ordered_json errors = nlohmann::ordered_json::object();
-    for (const auto &[name, field] : {std::pair{drf::kUsername, &username},
-                                      std::pair{drf::kPassword, &password}}) {
+    for (const auto &[key, field] :
+         {std::pair{drf::kUsername, &username},
+          std::pair{drf::kPassword, &password}, std::pair{drf::kName, &name}}) {
         for (std::string_view message : field->errors) {
-            errors[std::string(name)].push_back(std::string(message));
+            errors[std::string(key)].push_back(std::string(message));
         }
     }
     return answer(kBadRequest, render_drf_json(errors));
@@ -142,12 +185,12 @@ ObtainParseResult unsupported_media_type(std::string_view content_type)
 } // namespace
 
 ObtainParseResult parse_obtain_request(std::string_view content_type,
-                                       std::string_view body)
+                                       std::string_view body, bool with_name)
 {
     // Request._load_stream(): with Content-Length 0 there is no stream, so
     // nothing is parsed and request.data is empty, whatever the type says.
     if (body.empty()) {
-        return validate_obtain_data(ObtainData{});
+        return validate_obtain_data(ObtainData{}, with_name);
     }
     // Without a Content-Type header, DRF sees "" and no parser matches it.
     BodyParser parser = select_body_parser(content_type);
@@ -158,11 +201,19 @@ ObtainParseResult parse_obtain_request(std::string_view content_type,
 
     if (parser == BodyParser::json) {
         JsonParseResult parsed =
-            parse_json_body(body, encoding, {drf::kUsername, drf::kPassword});
+            // `name` is kept only when asked for: without it the body is
+            // read exactly as DRF reads it (a value out of Python's
+            // reach there would otherwise refuse the body).
+            with_name
+                ? parse_json_body(body, encoding,
+                                  {drf::kUsername, drf::kPassword, drf::kName})
+                : parse_json_body(body, encoding,
+                                  {drf::kUsername, drf::kPassword});
         if (!parsed.body) {
             return answer(kBadRequest, render_drf_detail(parsed.error));
         }
-        return validate_obtain_data(data_from_json(std::move(*parsed.body)));
+        return validate_obtain_data(data_from_json(std::move(*parsed.body)),
+                                    with_name);
     }
     if (parser == BodyParser::form) {
         auto fields = parse_urlencoded_form(body, encoding);
@@ -170,14 +221,14 @@ ObtainParseResult parse_obtain_request(std::string_view content_type,
             return answer(kBadRequest,
                           render_drf_detail(drf::kTooManyFormFields));
         }
-        return validate_obtain_data(data_from_form(*fields));
+        return validate_obtain_data(data_from_form(*fields), with_name);
     }
     MultipartParseResult parsed =
         parse_multipart_form(content_type, body, encoding);
     if (!parsed.form) {
         return answer(kBadRequest, render_drf_detail(parsed.error));
     }
-    return validate_obtain_data(data_from_multipart(*parsed.form));
+    return validate_obtain_data(data_from_multipart(*parsed.form), with_name);
 }
 
 } // namespace authtoken

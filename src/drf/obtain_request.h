@@ -13,7 +13,14 @@ namespace authtoken
 struct ObtainCredentials {
     std::string username; // trimmed, as CharField(trim_whitespace=True)
     std::string password; // never trimmed
+    // Beyond DRF, read only when asked for (tokens_per_user = many): the
+    // token's name, CharField(required=False, allow_blank=True,
+    // max_length=kTokenNameMaxLength), trimmed; "" when absent or blank.
+    std::string name;
 };
+
+// The longest token name, in characters (code points, as Python's len()).
+inline constexpr std::size_t kTokenNameMaxLength = 64;
 
 // Either credentials to check, or the complete HTTP answer DRF would give
 // before checking anything (status and compact JSON body).
@@ -40,7 +47,11 @@ struct ObtainParseResult {
 // - multipart bodies are read as if in one 64 KiB chunk of Django's, and
 //   file names are not HTML-unescaped;
 // - the wording, not the status, of a few JSON syntax errors.
+// With `with_name`, the `name` field is validated too (after username and
+// password, as a serializer declaring it last would); without it, `name`
+// is ignored as DRF's AuthTokenSerializer ignores every unknown field.
 ObtainParseResult parse_obtain_request(std::string_view content_type,
-                                       std::string_view body);
+                                       std::string_view body,
+                                       bool with_name = false);
 
 } // namespace authtoken

@@ -56,6 +56,8 @@ struct ObtainData {
     // The mapping's values (the last one for repeated form keys).
     std::optional<DataValue> username;
     std::optional<DataValue> password;
+    // Beyond DRF: the token's name (tokens_per_user = many).
+    std::optional<DataValue> name;
 };
 
 } // namespace authtoken

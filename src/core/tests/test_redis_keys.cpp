@@ -116,6 +116,7 @@ void test_library_key_table_is_redis_keys_h(void **)
         {"users", std::string(k::kUsers)},
         {"next_uid", std::string(k::kNextUid)},
         {"throttle", std::string(k::kThrottlePrefix)},
+        {"user_tokens", std::string(k::kUserTokensPrefix)},
         {"revocations", std::string(k::kRevocationChannel)},
         {"revocation_seq", std::string(k::kRevocationSequence)}};
     std::string source = read_library();
@@ -163,6 +164,16 @@ void test_library_key_table_is_redis_keys_h(void **)
     }
 }
 
+// The bound on a user's token set, spelled once more for Lua.
+void test_library_token_bound_is_redis_keys_h(void **)
+{
+    std::string source = read_library();
+    std::string line = "\nlocal MAX_TOKENS_PER_USER = " +
+                       std::to_string(authtoken::keys::kMaxTokensPerUser) +
+                       "\n";
+    assert_true(source.find(line) != std::string::npos);
+}
+
 void test_library_schema_version_is_redis_keys_h(void **)
 {
     std::string source = read_library();
@@ -186,6 +197,7 @@ int main()
         cmocka_unit_test(test_lookup_commands_differ_only_in_the_digest),
         cmocka_unit_test(test_library_key_table_is_redis_keys_h),
         cmocka_unit_test(test_library_schema_version_is_redis_keys_h),
+        cmocka_unit_test(test_library_token_bound_is_redis_keys_h),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

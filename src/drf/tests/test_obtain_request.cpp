@@ -336,6 +336,96 @@ void test_body_without_content_type_is_415_for_the_empty_type(void **)
 
 // ---- JSON ---------------------------------------------------------------
 
+// tokens_per_user = many: `name` is CharField(required=False,
+// allow_blank=True, max_length=64), validated after username and password.
+std::string name_of(std::string_view content_type, std::string_view body)
+{
+    auto result = parse_obtain_request(content_type, body, true);
+    if (!result.credentials) {
+        fail_msg("%s: answered %d %s", printable(body).c_str(), result.status,
+                 printable(result.body).c_str());
+    }
+    return result.credentials->name;
+}
+
+std::string name_refusal(std::string_view content_type, std::string_view body)
+{
+    auto result = parse_obtain_request(content_type, body, true);
+    if (result.credentials || result.status != 400) {
+        fail_msg("%s: not refused with 400", printable(body).c_str());
+    }
+    return result.body;
+}
+
+void test_token_name_is_optional_trimmed_and_blank_allowed(void **)
+{
+    assert_string_equal(
+        name_of(kJson, R"({"username":"a","password":"b"})").c_str(), "");
+    assert_string_equal(
+        name_of(kJson, R"({"username":"a","password":"b","name":"  "})")
+            .c_str(),
+        "");
+    assert_string_equal(
+        name_of(kJson, R"({"username":"a","password":"b","name":" pad "})")
+            .c_str(),
+        "pad");
+    assert_string_equal(
+        name_of(kForm, "username=a&password=b&name=phone&name=tablet").c_str(),
+        "tablet");
+    assert_string_equal(
+        name_of(kJson, R"({"username":"a","password":"b","name":12})").c_str(),
+        "12");
+}
+
+// A login body whose name is `name` (raw JSON string content).
+std::string body_named(const std::string &name)
+{
+    return R"({"username":"a","password":"b","name":")" + name + R"("})";
+}
+
+void test_token_name_over_64_characters_is_drfs_max_length_error(void **)
+{
+    const char *too_long =
+        R"({"name":["Ensure this field has no more than 64 characters."]})";
+    assert_int_equal(name_of(kJson, body_named(std::string(64, 'n'))).size(),
+                     64);
+    assert_string_equal(
+        name_refusal(kJson, body_named(std::string(65, 'n'))).c_str(),
+        too_long);
+    // Characters, as Python's len(): 64 three-byte characters fit.
+    std::string wide;
+    for (int i = 0; i < 64; i++) {
+        wide += "\xe5\xb1\xb1";
+    }
+    assert_int_equal(name_of(kJson, body_named(wide)).size(), 192);
+    assert_string_equal(name_refusal(kJson, body_named(wide + "x")).c_str(),
+                        too_long);
+}
+
+void test_token_name_errors_follow_the_other_fields(void **)
+{
+    assert_string_equal(
+        name_refusal(kJson, R"({"username":"a","password":"b","name":null})")
+            .c_str(),
+        R"({"name":["This field may not be null."]})");
+    assert_string_equal(
+        name_refusal(kJson, R"({"password":"","name":["x"]})").c_str(),
+        R"({"username":["This field is required."],)"
+        R"("password":["This field may not be blank."],)"
+        R"("name":["Not a valid string."]})");
+}
+
+void test_token_name_is_ignored_unless_asked_for_as_drf_does(void **)
+{
+    // DRF's AuthTokenSerializer ignores unknown fields, whatever they hold.
+    expect_credentials(kJson, R"({"username":"a","password":"b","name":null})",
+                       "a", "b");
+    expect_credentials(kJson, body_named(std::string(100, 'n')), "a", "b");
+    auto result =
+        parse_obtain_request(kJson, R"({"username":"a","password":"b"})");
+    assert_true(result.credentials && result.credentials->name.empty());
+}
+
 void test_json_extra_members_are_ignored_and_the_last_duplicate_wins(void **)
 {
     expect_credentials(kJson,
@@ -1100,6 +1190,12 @@ int main()
             test_python_float_repr_switches_to_exponent_like_python),
         cmocka_unit_test(test_json_bool_list_and_object_are_not_valid_strings),
         cmocka_unit_test(test_json_null_field_may_not_be_null),
+        cmocka_unit_test(test_token_name_is_optional_trimmed_and_blank_allowed),
+        cmocka_unit_test(
+            test_token_name_over_64_characters_is_drfs_max_length_error),
+        cmocka_unit_test(test_token_name_errors_follow_the_other_fields),
+        cmocka_unit_test(
+            test_token_name_is_ignored_unless_asked_for_as_drf_does),
         cmocka_unit_test(test_json_null_document_is_no_data_provided),
         cmocka_unit_test(
             test_json_document_that_is_no_object_names_its_python_type),

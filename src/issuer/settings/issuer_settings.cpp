@@ -1,5 +1,7 @@
 #include "issuer/settings/issuer_settings.h"
 
+#include "core/redis_keys.h"
+
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -85,9 +87,67 @@ std::string non_empty(const std::string &value)
     return value;
 }
 
+TokensPerUser parse_tokens_per_user(const std::string &value)
+{
+    if (value == "one") {
+        return TokensPerUser::one;
+    }
+    if (value == "many") {
+        return TokensPerUser::many;
+    }
+    throw std::invalid_argument("expected one or many");
+}
+
+// No "unlimited": a user's tokens are walked inside Redis functions, which
+// must stay bounded (keys::kMaxTokensPerUser).
+unsigned parse_token_limit(const std::string &value)
+{
+    if (value == "0" || value == "off" || value == "none" ||
+        value == "unlimited") {
+        throw std::invalid_argument(
+            "the limit must be finite, a number from 1 to " +
+            std::to_string(keys::kMaxTokensPerUser) +
+            " (every function that reaches all of a user's tokens runs "
+            "inside Redis and must stay bounded)");
+    }
+    return parse_unsigned(value, 1, keys::kMaxTokensPerUser);
+}
+
+TokenLimitPolicy parse_token_limit_policy(const std::string &value)
+{
+    if (value == "refuse") {
+        return TokenLimitPolicy::refuse;
+    }
+    if (value == "drop_oldest") {
+        return TokenLimitPolicy::drop_oldest;
+    }
+    throw std::invalid_argument("expected refuse or drop_oldest");
+}
+
+// The settings of tokens_per_user = many (kept apart from the main table
+// below only so that neither's layout moves when the other grows).
+const std::map<std::string, Setter> &token_setters()
+{
+    static const std::map<std::string, Setter> table = {
+        {"tokens_per_user",
+         [](IssuerSettings &s, const std::string &v) {
+             s.tokens.mode = parse_tokens_per_user(v);
+         }},
+        {"token_limit_per_user",
+         [](IssuerSettings &s, const std::string &v) {
+             s.tokens.limit = parse_token_limit(v);
+         }},
+        {"token_limit_policy",
+         [](IssuerSettings &s, const std::string &v) {
+             s.tokens.on_limit = parse_token_limit_policy(v);
+         }},
+    };
+    return table;
+}
+
 // The one table of settings: adding a setting here makes it a config key,
 // an environment variable and a flag at once.
-const std::map<std::string, Setter> &setters()
+const std::map<std::string, Setter> &base_setters()
 {
     static const std::
         map<std::string, Setter>
@@ -270,6 +330,16 @@ const std::map<std::string, Setter> &setters()
                          s.create_secret = parse_bool(v);
                      }},
                 };
+    return table;
+}
+
+const std::map<std::string, Setter> &setters()
+{
+    static const std::map<std::string, Setter> table = [] {
+        std::map<std::string, Setter> all = base_setters();
+        all.insert(token_setters().begin(), token_setters().end());
+        return all;
+    }();
     return table;
 }
 

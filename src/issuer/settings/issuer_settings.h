@@ -7,6 +7,7 @@
 
 #include "issuer/password_hasher.h"
 #include "issuer/store/redis_url.h"
+#include "issuer/store/user_store.h"
 #include "issuer/throttle_policy.h"
 
 #include <cstddef>
@@ -63,6 +64,11 @@ struct IssuerSettings {
     // past token_max_ttl after creation (0 = no cap). Needs token_ttl.
     bool token_auto_refresh = false;
     std::int64_t token_max_ttl = 0;
+    // tokens_per_user (one | many), token_limit_per_user (1 to 1000,
+    // default 100: `many` refuses an unbounded set, since every function
+    // that walks a user's tokens blocks Redis while it runs) and
+    // token_limit_policy (refuse | drop_oldest).
+    TokenPolicy tokens;
     // Daemon: serve GET /metrics (Prometheus) on the listen address.
     bool metrics = true;
     // Failed logins (login_throttle.h): hard windows per (username,

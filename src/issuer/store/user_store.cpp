@@ -80,6 +80,9 @@ Reply UserStore::run(std::string_view script,
         if (why == "username taken") {
             throw UsernameTaken("username taken");
         }
+        if (why == "token limit") {
+            throw TokenLimitReached("token limit");
+        }
         throw;
     }
 }
@@ -176,12 +179,14 @@ std::vector<UserRecord> UserStore::list_users()
     return users;
 }
 
-UserStore::Candidate UserStore::new_candidate() const
+UserStore::Candidate UserStore::new_candidate(bool sealed) const
 {
     Candidate c;
     c.key = generate_token_key();
     c.digest = digest_of(c.key);
-    c.sealed = sealer_.seal(c.key, c.digest);
+    if (sealed) {
+        c.sealed = sealer_.seal(c.key, c.digest);
+    }
     c.created = utc_timestamp_now();
     return c;
 }
@@ -263,10 +268,130 @@ std::string UserStore::reveal_token(const UserRecord &user) const
     return *key;
 }
 
-bool UserStore::revoke_token(std::string_view username)
+IssuedToken UserStore::add(std::string_view username, std::string_view name,
+                           const TokenPolicy &policy, TokenExpiry expiry,
+                           bool replace_all,
+                           const std::vector<std::string_view> &expected)
+{
+    // Shown once, as knox's: no sealed copy is kept.
+    Candidate candidate = new_candidate(false);
+    std::string ttl = std::to_string(
+        expiry.ttl == 0 && expiry.at == 0 ? token_ttl_ : expiry.ttl);
+    std::string at = std::to_string(expiry.at);
+    std::string limit = std::to_string(policy.limit);
+    std::vector<std::string_view> args = {
+        replace_all ? "replace" : "add",
+        candidate.digest,
+        candidate.created,
+        ttl,
+        at,
+        name,
+        limit,
+        policy.on_limit == TokenLimitPolicy::drop_oldest ? "drop_oldest"
+                                                         : "refuse",
+        renewal_};
+    args.insert(args.end(), expected.begin(), expected.end());
+    Reply reply = run("add_token", {keys::username_key(username)}, args);
+    int dropped =
+        reply_size(reply.get()) > 1
+            ? static_cast<int>(reply_integer(reply_element(reply.get(), 1)))
+            : 0;
+    return {candidate.key, true, dropped > 0, dropped};
+}
+
+IssuedToken UserStore::add_token(std::string_view username,
+                                 std::string_view name,
+                                 const TokenPolicy &policy, TokenExpiry expiry,
+                                 bool replace_all)
+{
+    return add(username, name, policy, expiry, replace_all, {});
+}
+
+IssuedToken UserStore::add_token_for_login(std::string_view username,
+                                           std::string_view name,
+                                           const TokenPolicy &policy,
+                                           const UserRecord &seen,
+                                           std::string_view verified_password)
+{
+    std::string uid = std::to_string(seen.uid);
+    return add(username, name, policy, {}, false, {uid, verified_password});
+}
+
+std::vector<TokenInfo> UserStore::list_tokens(const UserRecord &user)
+{
+    std::vector<std::string> digests;
+    if (!user.token_digest.empty()) {
+        digests.push_back(user.token_digest);
+    }
+    Reply set = conn_.command({"ZRANGE", keys::user_tokens_key(user.uid), "0",
+                               std::to_string(keys::kMaxTokensPerUser - 1)});
+    for (std::size_t i = 0; i < reply_size(set.get()); i++) {
+        digests.push_back(reply_string(reply_element(set.get(), i)));
+    }
+    auto number = [](const redisReply *r) -> std::int64_t {
+        if (reply_is_nil(r)) {
+            return 0;
+        }
+        try {
+            return std::stoll(reply_string(r));
+        } catch (const std::exception &) {
+            return 0;
+        }
+    };
+    std::vector<TokenInfo> tokens;
+    for (const std::string &digest : digests) {
+        Reply r = conn_.command({"HMGET", keys::token_record_key(digest), "uid",
+                                 "created", "expires", "name", "last_used",
+                                 "last_addr"});
+        if (reply_size(r.get()) < 6 ||
+            reply_is_nil(reply_element(r.get(), 0))) {
+            continue; // deleted meanwhile
+        }
+        auto text = [&](std::size_t i) {
+            const redisReply *e = reply_element(r.get(), i);
+            return reply_is_nil(e) ? std::string() : reply_string(e);
+        };
+        TokenInfo info;
+        info.id = digest.substr(0, kTokenIdLength);
+        info.digest = digest;
+        info.created = text(1);
+        info.expires = number(reply_element(r.get(), 2));
+        info.name = text(3);
+        info.last_used = number(reply_element(r.get(), 4));
+        info.last_addr = text(5);
+        tokens.push_back(std::move(info));
+    }
+    return tokens;
+}
+
+std::size_t UserStore::count_tokens(const UserRecord &user)
+{
+    Reply n = conn_.command({"ZCARD", keys::user_tokens_key(user.uid)});
+    return static_cast<std::size_t>(reply_integer(n.get())) +
+           (user.token_digest.empty() ? 0 : 1);
+}
+
+bool UserStore::holds_token(const UserRecord &user, std::string_view digest_hex)
+{
+    if (user.token_digest == digest_hex) {
+        return true;
+    }
+    Reply score =
+        conn_.command({"ZSCORE", keys::user_tokens_key(user.uid), digest_hex});
+    return !reply_is_nil(score.get());
+}
+
+bool UserStore::revoke_one(std::string_view username,
+                           std::string_view digest_hex)
+{
+    Reply r = run("revoke_one", {keys::username_key(username)}, {digest_hex});
+    return reply_integer(r.get()) == 1;
+}
+
+int UserStore::revoke_tokens(std::string_view username)
 {
     Reply r = run("revoke_token", {keys::username_key(username)}, {});
-    return reply_integer(r.get()) == 1;
+    return static_cast<int>(reply_integer(r.get()));
 }
 
 bool UserStore::set_active(std::string_view username, bool active)
@@ -277,10 +402,11 @@ bool UserStore::set_active(std::string_view username, bool active)
 
 bool UserStore::set_password(std::string_view username,
                              std::string_view encoded,
-                             std::string_view expected_current)
+                             std::string_view expected_current,
+                             bool revoke_tokens)
 {
     Reply r = run("set_password", {keys::username_key(username)},
-                  {encoded, expected_current});
+                  {encoded, expected_current, revoke_tokens ? "1" : "0"});
     return reply_integer(r.get()) == 1;
 }
 

@@ -66,7 +66,41 @@ struct IssuedToken {
     // Created in place of an existing token (now revoked): regenerate, or
     // a token whose sealed key was missing.
     bool replaced = false;
+    // tokens_per_user = many: how many tokens were deleted for it (dropped
+    // at the limit, expired ones swept, or every other with replace_all).
+    int dropped = 0;
 };
+
+// tokens_per_user (docs/authtokend.md): DRF's one token per user (the
+// default), or knox's token per login.
+enum class TokensPerUser { one, many };
+// What a login does in `many` mode when the user already holds
+// token_limit_per_user tokens: refuse it (knox, the default) or delete
+// the oldest tokens to make room.
+enum class TokenLimitPolicy { refuse, drop_oldest };
+
+// How new tokens are made (the issuer's settings).
+struct TokenPolicy {
+    TokensPerUser mode = TokensPerUser::one;
+    unsigned limit = 100; // many mode: 1 to keys::kMaxTokensPerUser
+    TokenLimitPolicy on_limit = TokenLimitPolicy::refuse;
+};
+
+// One token as GET /api-tokens/ and `authtokenctl tokens` show it: never
+// its key, never its whole digest.
+struct TokenInfo {
+    // The first 16 hex digits of the digest: names the token among the
+    // user's, and is no credential (the digest itself is not one either,
+    // but nothing here hands out more of it than needed).
+    std::string id;
+    std::string digest; // for the issuer's own use; never rendered
+    std::string name;   // "" when unnamed (and for DRF's one token)
+    std::string created;
+    std::int64_t expires = 0;   // Unix seconds, 0 = never
+    std::int64_t last_used = 0; // Unix seconds, 0 = not recorded
+    std::string last_addr;      // "" = not recorded
+};
+inline constexpr std::size_t kTokenIdLength = 16;
 
 struct ImportSummary {
     long long created = 0;
@@ -82,6 +116,13 @@ class NoSuchUser : public std::runtime_error
 // The user record a login checked changed before its token was issued
 // (issue_token_for_login).
 class CredentialsChanged : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+// A `many`-mode login with token_limit_per_user tokens and the refuse
+// policy (add_token).
+class TokenLimitReached : public std::runtime_error
 {
   public:
     using std::runtime_error::runtime_error;
@@ -175,14 +216,51 @@ class UserStore
     // SealBroken.
     std::string reveal_token(const UserRecord &user) const;
 
+    // tokens_per_user = many: a new token beside the user's others (knox),
+    // named `name`, with `expiry` (or token_ttl); with `replace_all`
+    // every other token of the user is deleted in the same step. The key
+    // is returned once and not kept. `policy` gives the limit and what
+    // happens at it. Throws NoSuchUser, TokenLimitReached.
+    IssuedToken add_token(std::string_view username, std::string_view name,
+                          const TokenPolicy &policy, TokenExpiry expiry = {},
+                          bool replace_all = false);
+    // The same for a login whose password check saw `seen` and verified
+    // `verified_password`: made only if the uid, that hash and is_active
+    // are unchanged. Throws also CredentialsChanged.
+    IssuedToken add_token_for_login(std::string_view username,
+                                    std::string_view name,
+                                    const TokenPolicy &policy,
+                                    const UserRecord &seen,
+                                    std::string_view verified_password);
+    // Every token the user holds (its `token` field and its `many` set),
+    // oldest first, with the fields of their records (reads only; at most
+    // keys::kMaxTokensPerUser + 1).
+    std::vector<TokenInfo> list_tokens(const UserRecord &user);
+    // How many tokens the user holds: its `token` field and its set.
+    std::size_t count_tokens(const UserRecord &user);
+    // True when `digest_hex` is one of the user's tokens (either mode).
+    bool holds_token(const UserRecord &user, std::string_view digest_hex);
+    // Deletes one token, only if it is the user's. False when it is not
+    // (or no longer). Throws NoSuchUser.
+    bool revoke_one(std::string_view username, std::string_view digest_hex);
+
+    // Deletes every token the user holds (in `many` mode all of them, in
+    // one function); returns how many. Throws NoSuchUser.
+    int revoke_tokens(std::string_view username);
     // False when the user had no token. Throws NoSuchUser.
-    bool revoke_token(std::string_view username);
+    bool revoke_token(std::string_view username)
+    {
+        return revoke_tokens(username) > 0;
+    }
     // False when nothing changed. Throws NoSuchUser.
     bool set_active(std::string_view username, bool active);
     // With `expected_current` non-empty, stores only if the current hash is
     // still that one (returns false otherwise). Throws NoSuchUser.
+    // With `revoke_tokens`, every token of the user is deleted in the same
+    // function (tokens_per_user = many; changepassword --revoke-token).
     bool set_password(std::string_view username, std::string_view encoded,
-                      std::string_view expected_current = {});
+                      std::string_view expected_current = {},
+                      bool revoke_tokens = false);
     // Throws NoSuchUser.
     void delete_user(std::string_view username);
 
@@ -206,7 +284,11 @@ class UserStore
         std::string sealed;
         std::string created;
     };
-    Candidate new_candidate() const;
+    Candidate new_candidate(bool sealed = true) const;
+    IssuedToken add(std::string_view username, std::string_view name,
+                    const TokenPolicy &policy, TokenExpiry expiry,
+                    bool replace_all,
+                    const std::vector<std::string_view> &expected);
     IssuedToken issue(std::string_view username, const char *mode,
                       TokenExpiry expiry,
                       const std::vector<std::string_view> &expected = {});

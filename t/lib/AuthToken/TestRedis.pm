@@ -22,7 +22,7 @@ use Exporter 'import';
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_pause redis_resume
                  redis_kill redis_restart redis_port seed_token seed_user
                  token_digest free_port redis_pipeline redis_socket
-                 redis_server_start);
+                 redis_server_start redis_receive_queue);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
 my ($pid, $port, $dir);
@@ -82,6 +82,25 @@ sub redis_kill {
     return unless $pid;
     stop_pid($pid, signal => 'KILL');
     undef $pid;
+}
+
+# Bytes waiting unread in the receive queues of the test Redis's TCP
+# connections (/proc/net/tcp and tcp6, the rx_queue column): with Redis
+# stopped (redis_pause), a command sent to it shows up here.
+sub redis_receive_queue {
+    my $total = 0;
+    my $hex_port = sprintf '%04X', $port;
+    for my $file ('/proc/net/tcp', '/proc/net/tcp6') {
+        open my $fh, '<', $file or next;
+        while (<$fh>) {
+            my @f = split ' ';
+            next unless @f > 4 && $f[1] =~ /:\Q$hex_port\E$/ && $f[3] eq '01';
+            my (undef, $rx) = split /:/, $f[4];
+            $total += hex $rx;
+        }
+        close $fh;
+    }
+    return $total;
 }
 
 # Starts again on the same port (same dir, so an AOF/RDB would be reloaded).

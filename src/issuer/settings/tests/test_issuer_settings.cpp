@@ -321,6 +321,45 @@ void token_renewal_settings_checked_together(void **)
     }
 }
 
+// tokens_per_user is DRF's one by default; many's limit is finite (1 to
+// 1000, default 100) and refuse is the default at it: "unlimited" in any
+// spelling is refused, never read as no limit.
+void token_settings_default_one_and_finite_limit(void **)
+{
+    IssuerSettings d = resolve_settings({}, fake_env, fake_read);
+    assert_true(d.tokens.mode == TokensPerUser::one);
+    assert_int_equal(d.tokens.limit, 100);
+    assert_true(d.tokens.on_limit == TokenLimitPolicy::refuse);
+
+    g_env["AUTHTOKEN_TOKENS_PER_USER"] = "many";
+    g_env["AUTHTOKEN_TOKEN_LIMIT_PER_USER"] = "1000";
+    g_env["AUTHTOKEN_TOKEN_LIMIT_POLICY"] = "drop_oldest";
+    IssuerSettings m = resolve_settings({}, fake_env, fake_read);
+    assert_true(m.tokens.mode == TokensPerUser::many);
+    assert_int_equal(m.tokens.limit, 1000);
+    assert_true(m.tokens.on_limit == TokenLimitPolicy::drop_oldest);
+
+    for (const char *bad :
+         {"0", "off", "none", "unlimited", "1001", "-1", ""}) {
+        IssuerSettings s;
+        try {
+            apply_setting(s, "token_limit_per_user", bad);
+            fail_msg("token_limit_per_user accepted \"%s\"", bad);
+        } catch (const SettingsError &) {
+        }
+    }
+    for (const auto &[name, bad] :
+         {std::pair{"tokens_per_user", "several"},
+          std::pair{"token_limit_policy", "drop_newest"}}) {
+        IssuerSettings s;
+        try {
+            apply_setting(s, name, bad);
+            fail_msg("%s accepted \"%s\"", name, bad);
+        } catch (const SettingsError &) {
+        }
+    }
+}
+
 } // namespace
 
 int main(void)
@@ -338,6 +377,8 @@ int main(void)
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_waits),
         cmocka_unit_test_setup(token_ttl_default_off_and_durations, reset),
+        cmocka_unit_test_setup(token_settings_default_one_and_finite_limit,
+                               reset),
         cmocka_unit_test_setup(token_renewal_settings_checked_together, reset),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);

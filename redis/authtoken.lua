@@ -205,16 +205,45 @@ local function delete_token_record(digest)
   publish(digest)
 end
 
+-- The sliding renewal of a new token that expires (token_auto_refresh,
+-- knox's AUTO_REFRESH and AUTO_REFRESH_MAX_TTL), as the record's `renew`
+-- (seconds: each use pushes `expires` out to that long after it, see
+-- authtoken_touch) and `cap` (Unix seconds it never passes, 0 = none).
+-- `max_ttl` is the caller's: nil or '' = no renewal, '0' = no cap, else the
+-- cap's distance from now in seconds. Returns renew, cap and the expiry
+-- itself, no later than the cap.
+local function renewal_of(expires, max_ttl)
+  if max_ttl == nil or max_ttl == '' or expires == 0 then
+    return 0, 0, expires
+  end
+  local now = tonumber(redis.call('TIME')[1])
+  local cap = tonumber(max_ttl) or 0
+  if cap > 0 then
+    cap = now + cap
+    if expires > cap then
+      expires = cap
+    end
+  end
+  return math.max(expires - now, 0), cap, expires
+end
+
 -- The user's token, in the user record and as the record nginx reads (one
 -- HMGET decides: active is a copy of the user's is_active). `expires` is
--- Unix seconds, 0 = never; the only place a token record is written.
+-- Unix seconds, 0 = never; `max_ttl` the renewal, see renewal_of(). The
+-- only place a token record is written.
 local function write_token(user_key, uid, username, active, digest, sealed,
-                           created, expires)
+                           created, expires, max_ttl)
+  local renew, cap
+  renew, cap, expires = renewal_of(expires, max_ttl)
   redis.call('HSET', user_key, 'token', digest_bytes(digest), 'token_sealed',
              sealed, 'token_created', created)
   redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
              'active', active, 'expires', tostring(expires), 'created',
              created)
+  if renew > 0 then
+    redis.call('HSET', KEY.token .. digest, 'renew', tostring(renew), 'cap',
+               tostring(cap))
+  end
   publish(digest)
 end
 
@@ -254,7 +283,9 @@ end
 -- KEYS[3] authtoken:users             KEYS[4] authtoken:schema
 -- args: username, password, is_active, is_staff, is_superuser, email,
 --       date_joined, token digest ('' = no token), token_sealed,
---       token_created, token ttl in seconds (token_ttl; '0' = never expires)
+--       token_created, token ttl in seconds (token_ttl; '0' = never expires),
+--       renewal (token_auto_refresh: '' = off, else token_max_ttl in
+--       seconds, '0' = no cap; see renewal_of)
 -- Returns the new uid; REFUSED: username taken | schema ...
 register('create_user', function(keys, args)
   check_schema(keys[4])
@@ -277,7 +308,7 @@ register('create_user', function(keys, args)
   redis.call('ZADD', keys[3], uid, uid)
   if args[8] ~= '' then
     write_token(user_key, uid, args[1], args[3], args[8], args[9], args[10],
-                expiry_of(args[11], 0))
+                expiry_of(args[11], 0), args[12])
   end
   return uid
 end)
@@ -304,7 +335,7 @@ end)
 -- token counts as none in 'get' mode: it is replaced the same way (what
 -- expiring-token packages do on login), so a dead key is never handed out.
 --
--- A login passes what its password check saw (args[5..7]): the token is
+-- A login passes what its password check saw (args[8..10]): the token is
 -- issued only if none of it changed while the password was being hashed,
 -- a compare-and-set. A password changed, the user deactivated, deleted or
 -- re-created under the same name, or the token it saw revoked or replaced
@@ -313,7 +344,8 @@ end)
 -- KEYS[1] authtoken:username:<name>
 -- args: mode ('get' | 'reset'), digest, sealed, created, the new token's
 --   ttl in seconds and its absolute expiry in Unix seconds (both '0' =
---   never; the absolute one wins when set); then optionally
+--   never; the absolute one wins when set), its renewal ('' = none, else
+--   token_max_ttl in seconds, '0' = no cap; see renewal_of); then optionally
 --   the uid, the verified encoded password, and the token digest the check
 --   saw ('' = the user had no token)
 -- Returns {digest, sealed, created (1 = the candidate was stored),
@@ -324,9 +356,9 @@ register('issue_token', function(keys, args)
   local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
                          'username', 'is_active', 'password')
   cur[1] = digest_hex(cur[1])
-  if args[7] then
-    if uid ~= args[7] or cur[5] ~= args[8] or cur[4] ~= '1'
-       or (args[9] ~= '' and cur[1] ~= args[9]) then
+  if args[8] then
+    if uid ~= args[8] or cur[5] ~= args[9] or cur[4] ~= '1'
+       or (args[10] ~= '' and cur[1] ~= args[10]) then
       refuse('credentials changed')
     end
   end
@@ -337,7 +369,7 @@ register('issue_token', function(keys, args)
     delete_token_record(cur[1])
   end
   write_token(user_key, uid, cur[3], cur[4] or '1', args[2], args[3], args[4],
-              expiry_of(args[5], args[6]))
+              expiry_of(args[5], args[6]), args[7])
   return {args[2], args[3], 1, cur[1] and 1 or 0}
 end)
 
@@ -384,15 +416,16 @@ end)
 -- oldest ones to make room. 'replace' (authtokenctl token -r) deletes
 -- every token of the user first.
 --
--- A login passes what its password check saw (args[9..10]), as for
+-- A login passes what its password check saw (args[10..11]), as for
 -- issue_token: REFUSED: credentials changed when the uid, the password
 -- hash or is_active changed meanwhile.
 --
 -- KEYS[1] authtoken:username:<name>
 -- args: mode ('add' | 'replace'), digest, created (ISO 8601), ttl seconds,
 --   absolute expiry (Unix seconds; both '0' = never), name, limit (1 to
---   1000), policy ('refuse' | 'drop_oldest'); then optionally the uid and
---   the verified encoded password
+--   1000), policy ('refuse' | 'drop_oldest'), renewal ('' = none, else
+--   token_max_ttl in seconds, '0' = no cap; see renewal_of); then
+--   optionally the uid and the verified encoded password
 -- Returns {1, dropped (tokens deleted: expired, to make room, or
 -- replaced)}; REFUSED: no such user | credentials changed | token limit |
 -- token limit out of range (not 1 to MAX_TOKENS_PER_USER)
@@ -400,8 +433,8 @@ register('add_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'username', 'is_active',
                          'password')
-  if args[9] then
-    if uid ~= args[9] or cur[3] ~= args[10] or cur[2] ~= '1' then
+  if args[10] then
+    if uid ~= args[10] or cur[3] ~= args[11] or cur[2] ~= '1' then
       refuse('credentials changed')
     end
   end
@@ -434,10 +467,15 @@ register('add_token', function(keys, args)
       dropped = dropped + 1
     end
   end
+  local renew, cap, expires = renewal_of(expiry_of(args[4], args[5]),
+                                        args[9])
   redis.call('HSET', KEY.token .. args[2], 'uid', uid, 'user', cur[1],
-             'active', cur[2] or '1', 'expires',
-             tostring(expiry_of(args[4], args[5])), 'created', args[3],
-             'name', args[6])
+             'active', cur[2] or '1', 'expires', tostring(expires),
+             'created', args[3], 'name', args[6])
+  if renew > 0 then
+    redis.call('HSET', KEY.token .. args[2], 'renew', tostring(renew), 'cap',
+               tostring(cap))
+  end
   redis.call('ZADD', set, now_ms(), args[2])
   publish(args[2])
   return {1, dropped}
@@ -1035,6 +1073,75 @@ register('dir_rebuild_end', function(_, args)
   redis.call('HDEL', KEY.directory, 'from', 'owner')
   return from
 end)
+
+-- touch: what nginx noted about tokens in use (auth_token_last_used),
+-- flushed in batches by one worker per interval: each token's `last_used`
+-- (Unix seconds) and `last_addr` (the client address as $remote_addr gives
+-- it), and the sliding renewal those uses earn (knox's AUTO_REFRESH with
+-- AUTO_REFRESH_MAX_TTL): a record with `renew` > 0 that has not expired gets
+-- `expires` = min(last_used + renew, `cap`) when that is later than its
+-- `expires` now (`cap` 0 = no cap; an inactive user's token is not renewed).
+--
+-- Only records that exist are updated: a revoked (deleted) token is never
+-- recreated, and no verdict changes (an expired token stays expired; a
+-- renewal only moves a future expiry further out, so no cache needs to
+-- hear of it: a cached `expires` that passes makes the edge look again).
+-- Both writes only move forward, so a late or repeated call changes
+-- nothing it should not: unlike the issuer's functions this one takes no
+-- library version and no deadline (nginx does not load the library and is
+-- upgraded on its own schedule), but its arguments carry their own
+-- version, TOUCH_VERSION, which it refuses to guess at.
+--
+-- KEYS[1..n] authtoken:token:<digest>, n <= TOUCH_MAX
+-- args: TOUCH_VERSION, then per key: last_used, last_addr
+-- Returns {records updated, expiries renewed}; REFUSED: ... (nothing written)
+local TOUCH_VERSION = '1'
+local TOUCH_MAX = 256
+redis.register_function{
+  function_name = 'authtoken_touch',
+  callback = function(keys, args)
+    if args[1] ~= TOUCH_VERSION then
+      return redis.error_reply('REFUSED: touch arguments version '
+                               .. tostring(args[1]) .. ', this library has '
+                               .. TOUCH_VERSION)
+    end
+    if #keys > TOUCH_MAX or #args ~= 1 + 2 * #keys then
+      return redis.error_reply('REFUSED: touch takes at most ' .. TOUCH_MAX
+                               .. ' keys, each with last_used and last_addr')
+    end
+    local now = tonumber(redis.call('TIME')[1])
+    local touched, renewed = 0, 0
+    for i, key in ipairs(keys) do
+      local used = tonumber(args[2 * i])
+      local r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
+                           'expires', 'renew', 'cap')
+      if r[1] and used and used > 0 then
+        local fields = {}
+        if used >= (tonumber(r[2]) or 0) then
+          fields = {'last_used', tostring(used), 'last_addr', args[2 * i + 1]}
+        end
+        local expires, renew = tonumber(r[4]) or 0, tonumber(r[5]) or 0
+        local cap = tonumber(r[6]) or 0
+        if renew > 0 and r[3] == '1' and expires > now then
+          local new = used + renew
+          if cap > 0 and new > cap then
+            new = cap
+          end
+          if new > expires then
+            fields[#fields + 1] = 'expires'
+            fields[#fields + 1] = tostring(new)
+            renewed = renewed + 1
+          end
+        end
+        if #fields > 0 then
+          redis.call('HSET', key, unpack(fields))
+          touched = touched + 1
+        end
+      end
+    end
+    return {touched, renewed}
+  end,
+}
 
 -- authtoken_version: the version loaded, for a loader deciding whether to
 -- load its own (FCALL_RO authtoken_version 0). Reads nothing.

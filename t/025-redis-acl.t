@@ -32,7 +32,7 @@ while (<$acl>) {
 }
 close $acl;
 ok($rules{$_}, "redis/users.acl defines $_")
-    for qw(default authtoken-edge authtoken-issuer authtoken-replica);
+    for qw(default authtoken-edge authtoken-edge-writer authtoken-issuer authtoken-replica);
 ok((grep { $_ eq 'off' } @{ $rules{$_} }), "$_ ships switched off")
     for sort keys %rules;
 
@@ -55,6 +55,7 @@ subtest 'redis-server starts with redis/users.acl as its aclfile' => sub {
 };
 
 my %pw = ('authtoken-edge' => 'edge-pw-0123', 'authtoken-issuer' => 'issuer-pw-4567',
+          'authtoken-edge-writer' => 'writer-pw-cdef',
           'test-admin' => 'admin-pw-89ab');
 
 redis_start();
@@ -180,6 +181,20 @@ like($beat // '', qr/^\d{13}$/,
      'authtoken-edge reads the heartbeat authtokend writes as authtoken-issuer');
 like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
      'nor subscribe to another channel');
+
+# auth_token_redis_primary's user: authtoken_touch, and no other function.
+my $writer_key = 'authtoken:token:' . ('d' x 64);
+as_user('test-admin', ['HSET', $writer_key, 'uid', '99', 'user', 'writer-test', 'active', '1']);
+my $touched = as_user('authtoken-edge-writer', ['FCALL', 'authtoken_touch', '1', $writer_key, '1', '1700000000', '192.0.2.1']);
+is_deeply($touched, [1, 0], 'authtoken-edge-writer may FCALL authtoken_touch') or diag explain $touched;
+is(as_user('test-admin', ['HGET', $writer_key, 'last_addr']), '192.0.2.1', 'which writes last_addr');
+as_user('test-admin', ['DEL', $writer_key]);
+like(as_user('authtoken-edge-writer', ['FCALL', 'authtoken_revoke_token', '1', 'authtoken:username:dan', 'v', '0']),
+     qr/NOPERM/, 'authtoken-edge-writer cannot call the issuer\'s functions');
+like(as_user('authtoken-edge-writer', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
+like(as_user('authtoken-edge-writer', ['HGETALL', $uid_key]), qr/NOPERM/, 'nor read a user record');
+like(as_user('authtoken-edge-writer', ['PUBLISH', 'authtoken:revocations', 'x']), qr/NOPERM/,
+     'nor publish revocations');
 
 # sentinel:// connections check with ROLE that Sentinel named the primary.
 my $role = as_user('authtoken-issuer', ['ROLE']);

@@ -127,6 +127,8 @@ class Session
             open_directory();
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
             store_->set_token_ttl(settings_.token_ttl);
+            store_->set_token_renewal(settings_.token_auto_refresh,
+                                      settings_.token_max_ttl);
         }
         return *store_;
     }

@@ -65,6 +65,13 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --password-hasher H    pbkdf2_sha256 (default) or argon2id, for new hashes
   --insecure-test-hashing  allow fewer PBKDF2 iterations: test suites only
   --auto-create-token / --no-auto-create-token
+  --token-ttl D          new tokens expire D after creation (3600, 1h, 30d;
+                         default off: never, as DRF)
+  --token-auto-refresh / --no-token-auto-refresh
+                         each use at nginx (auth_token_last_used) renews a
+                         token to its lifetime after that use (needs
+                         --token-ttl; default off)
+  --token-max-ttl D      no renewal past D after creation (default off)
   --throttle-user-addr-rate R   failed logins per username and address,
                          then 429 (default 5/min; off disables)
   --throttle-addr-rate R failed logins per address, then 429 (20/min)
@@ -564,6 +571,8 @@ int run(std::vector<std::string> args)
     ObtainService obtain(pool, scripts, sealer, throttle, policy, hashing,
                          metrics);
     obtain.set_token_ttl(settings.token_ttl);
+    obtain.set_token_renewal(settings.token_auto_refresh,
+                             settings.token_max_ttl);
     obtain.set_token_policy(settings.tokens);
     TokenEndpoints tokens(pool, scripts, sealer, metrics);
     AdminApi admin(settings, pool, scripts, sealer, policy, hashing);

@@ -116,6 +116,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     RedisPool::Lease conn = pool_.lease();
     UserStore store(*conn, scripts_, sealer_);
     store.set_token_ttl(token_ttl_);
+    store.set_token_renewal(auto_refresh_, max_ttl_);
     std::optional<UserRecord> user = store.find_user(credentials.username);
     // Django's verify_password(): an unknown user, an unusable, empty,
     // unknown or malformed hash runs the dummy hash, and a wrong password

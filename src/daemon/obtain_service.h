@@ -46,6 +46,12 @@ class ObtainService
     {
         token_ttl_ = seconds;
     }
+    // token_auto_refresh and token_max_ttl: UserStore::set_token_renewal().
+    void set_token_renewal(bool auto_refresh, std::int64_t max_ttl_seconds)
+    {
+        auto_refresh_ = auto_refresh;
+        max_ttl_ = max_ttl_seconds;
+    }
 
     // tokens_per_user and its limit: with `many` each login creates a new
     // token (knox's LoginView), named by the body's `name` field.
@@ -74,6 +80,8 @@ class ObtainService
     ConcurrencyLimit &hashing_;
     IssuerMetrics &metrics_;
     std::int64_t token_ttl_ = 0;
+    bool auto_refresh_ = false;
+    std::int64_t max_ttl_ = 0;
     TokenPolicy token_policy_;
 };
 

@@ -32,6 +32,9 @@ struct CacheNode {
     u_char uid_len;
     std::uint32_t queued_at; // ngx_current_msec, truncated, of the last move
     std::uint32_t hash;      // keyed hash of the digest: its bucket
+    // auth_token_last_used: when a hit last noted its use (Unix seconds),
+    // in what was padding: see cache_find_fresh().
+    std::uint32_t noted_at;
     ngx_queue_t queue;
     std::uint64_t epoch;
     ngx_msec_t valid_until;
@@ -39,6 +42,15 @@ struct CacheNode {
     std::int64_t token_expires;
     u_char digest[32];
     u_char data[1]; // user, then uid
+};
+
+// One note of auth_token_last_used (see the header): `at` 0 marks a free
+// slot.
+struct NoteSlot {
+    u_char digest[32];
+    std::uint32_t at;
+    u_char family;
+    u_char addr[16];
 };
 
 struct CacheShared {
@@ -57,6 +69,12 @@ struct CacheShared {
     ngx_uint_t bucket_mask;
     CacheNode **buckets; // bucket_mask + 1 chains, in the zone
     u_char hash_key[16]; // SipHash key, random per zone
+    // auth_token_last_used: the notes table (nullptr when no directive
+    // wants it), and when the last flush was claimed.
+    NoteSlot *notes;
+    ngx_uint_t note_mask;
+    ngx_msec_t notes_claimed_at;
+    bool notes_claimed;
 };
 
 // CacheNode and CacheShared live in the shared zone: ngx_slab_alloc()ed and
@@ -69,6 +87,7 @@ static_assert(std::is_trivially_destructible_v<CacheNode>);
 static_assert(std::is_standard_layout_v<CacheShared>);
 static_assert(std::is_trivial_v<CacheShared>);
 static_assert(std::is_trivially_destructible_v<CacheShared>);
+static_assert(std::is_trivial_v<NoteSlot>);
 
 struct CacheContext {
     CacheShared *sh;
@@ -86,6 +105,8 @@ struct CacheContext {
     ngx_uint_t named_at_line;
     ngx_str_t sized_in_file;
     ngx_uint_t sized_at_line;
+    // auth_token_last_used names this zone: it gets a notes table.
+    bool notes_wanted;
 };
 
 // In the configuration's pool: ngx_pcalloc()ed, never constructed, freed
@@ -113,6 +134,13 @@ constexpr std::size_t kMaxUid = 32;
 // page: evicting until one appears could empty most of the zone under the
 // lock, because LRU order has nothing to do with pages.
 constexpr int kEvictOnFailure = 8;
+
+// auth_token_last_used: the notes table takes this share of the zone, a
+// note looks at this many slots from its hash on, and a flush holds the
+// zone's lock for at most this many slots at a time.
+constexpr std::size_t kNotesShare = 8;
+constexpr ngx_uint_t kNoteProbes = 8;
+constexpr std::size_t kNotesScanStep = 4096;
 
 // A pool cleanup handler: called from C.
 void free_mac(void *data) noexcept
@@ -264,6 +292,73 @@ bool token_expired(const CacheNode *cn)
     return cn->token_expires != 0 && cn->token_expires <= ngx_time();
 }
 
+// The notes table, a power of two of slots in about kNotesShare of the
+// zone, if the configuration wants one and the zone has none yet. A zone
+// kept across a reload may be too full for it: then the reload goes on
+// without notes (logged; every note is dropped and counted) rather than
+// failing.
+ngx_int_t add_notes_table(ngx_shm_zone_t *shm_zone, CacheContext *ctx)
+{
+    if (!ctx->notes_wanted || ctx->sh->notes != nullptr) {
+        return NGX_OK;
+    }
+    ngx_uint_t slots = 64;
+    while (slots * 2 * sizeof(NoteSlot) <= shm_zone->shm.size / kNotesShare) {
+        slots <<= 1;
+    }
+    auto *notes = static_cast<NoteSlot *>(
+        ngx_slab_calloc(ctx->shpool, slots * sizeof(NoteSlot)));
+    if (notes == nullptr) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "auth token cache: no room for the %ui-slot last-used "
+                      "table%s, uses are not recorded",
+                      slots, ctx->shpool->log_ctx);
+        return NGX_OK;
+    }
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ctx->sh->note_mask = slots - 1;
+    ctx->sh->notes = notes;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    return NGX_OK;
+}
+
+// Notes a use in the slot that holds the digest's note, or the first free
+// one of its kNoteProbes candidates; false (dropped) when there is none.
+// A note that says the same already is not written again, so that a
+// token's hits within one second leave its cache line clean.
+bool note_locked(CacheContext *ctx, const authtoken::Sha256 &digest,
+                 std::uint32_t hash, const UseNote &use)
+{
+    NoteSlot *notes = ctx->sh->notes;
+    if (notes == nullptr) {
+        return false;
+    }
+    NoteSlot *slot = nullptr;
+    for (ngx_uint_t i = 0; i < kNoteProbes; i++) {
+        NoteSlot *s = &notes[(hash + i) & ctx->sh->note_mask];
+        if (s->at == 0) {
+            if (slot == nullptr) {
+                slot = s;
+            }
+        } else if (std::memcmp(s->digest, digest.data(), 32) == 0) {
+            slot = s;
+            break;
+        }
+    }
+    if (slot == nullptr) {
+        return false;
+    }
+    if (slot->at == use.at && slot->family == use.family &&
+        std::memcmp(slot->addr, use.addr, sizeof(use.addr)) == 0) {
+        return true;
+    }
+    ngx_memcpy(slot->digest, digest.data(), 32);
+    slot->at = use.at;
+    slot->family = use.family;
+    ngx_memcpy(slot->addr, use.addr, sizeof(use.addr));
+    return true;
+}
+
 ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     auto *octx = static_cast<CacheContext *>(data);
@@ -273,7 +368,7 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
         // A reload: keep the entries the old workers built.
         ctx->sh = octx->sh;
         ctx->shpool = octx->shpool;
-        return NGX_OK;
+        return add_notes_table(shm_zone, ctx);
     }
 
     ctx->shpool = reinterpret_cast<ngx_slab_pool_t *>(shm_zone->shm.addr);
@@ -316,6 +411,10 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
     ctx->sh->seq = 0;
     ctx->sh->seq_known = false;
     ngx_memzero(ctx->sh->subscribers, sizeof(ctx->sh->subscribers));
+    ctx->sh->notes = nullptr;
+    ctx->sh->note_mask = 0;
+    ctx->sh->notes_claimed_at = 0;
+    ctx->sh->notes_claimed = false;
 
     std::size_t len =
         sizeof(" in auth_token_cache zone \"\"") + shm_zone->shm.name.len;
@@ -327,7 +426,7 @@ ngx_int_t cache_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
     ngx_sprintf(ctx->shpool->log_ctx, " in auth_token_cache zone \"%V\"%Z",
                 &shm_zone->shm.name);
     ctx->shpool->log_nomem = 0;
-    return NGX_OK;
+    return add_notes_table(shm_zone, ctx);
 }
 
 CacheContext *context(ngx_shm_zone_t *zone)
@@ -454,7 +553,8 @@ bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
 
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
-                      std::uint64_t &revision) noexcept
+                      std::uint64_t &revision, const UseNote *use,
+                      std::uint32_t note_window, bool *use_noted) noexcept
 {
     CacheContext *ctx = context(zone);
     std::uint32_t hash;
@@ -478,6 +578,20 @@ bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                                   ? &ctx->sh->positive
                                   : &ctx->sh->negative,
                               &cn->queue);
+    }
+    if (use != nullptr && cn->verdict == authtoken::TokenVerdict::valid) {
+        // A use within `note_window` of the one this entry last noted is
+        // taken as noted: the notes table is another random line of memory
+        // per hit, which most hits of a busy token then never touch (as the
+        // LRU move above, and memcached's ITEM_UPDATE_INTERVAL).
+        if (use->at - cn->noted_at < note_window) {
+            *use_noted = true;
+        } else {
+            *use_noted = note_locked(ctx, digest, hash, *use);
+            if (*use_noted) {
+                cn->noted_at = use->at;
+            }
+        }
     }
     return copy_out(pool, cn, out);
 }
@@ -569,6 +683,7 @@ void cache_store(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
     cn->uid_len = static_cast<u_char>(uid.len);
     cn->queued_at = static_cast<std::uint32_t>(ngx_current_msec);
     cn->hash = hash;
+    cn->noted_at = 0;
     cn->epoch = ctx->sh->epoch;
     cn->valid_until = ngx_current_msec + ttl;
     cn->stale_until = cn->valid_until + (negative ? 0 : policy.stale);
@@ -676,6 +791,73 @@ void cache_stats(ngx_shm_zone_t *zone, CacheStats &out) noexcept
     out.size_bytes = zone->shm.size;
     std::size_t pages = shpool->last - shpool->pages;
     out.used_bytes = (pages - shpool->pfree) * ngx_pagesize;
+}
+
+void cache_zone_want_notes(ngx_shm_zone_t *zone) noexcept
+{
+    context(zone)->notes_wanted = true;
+}
+
+bool cache_note_use(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                    const UseNote &use) noexcept
+{
+    CacheContext *ctx = context(zone);
+    std::uint32_t hash;
+    if (!keyed_hash(ctx, digest, hash)) {
+        return false;
+    }
+    ZoneLock lock(ctx);
+    return note_locked(ctx, digest, hash, use);
+}
+
+bool cache_notes_claim(ngx_shm_zone_t *zone, ngx_msec_t interval) noexcept
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    if (ctx->sh->notes == nullptr) {
+        return false;
+    }
+    if (ctx->sh->notes_claimed &&
+        ngx_current_msec - ctx->sh->notes_claimed_at < interval) {
+        return false;
+    }
+    ctx->sh->notes_claimed = true;
+    ctx->sh->notes_claimed_at = ngx_current_msec;
+    return true;
+}
+
+std::size_t cache_notes_slots(ngx_shm_zone_t *zone) noexcept
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    return ctx->sh->notes != nullptr ? ctx->sh->note_mask + 1 : 0;
+}
+
+std::size_t cache_notes_take(ngx_shm_zone_t *zone, std::size_t &cursor,
+                             TakenNote *out, std::size_t max) noexcept
+{
+    CacheContext *ctx = context(zone);
+    ZoneLock lock(ctx);
+    NoteSlot *notes = ctx->sh->notes;
+    if (notes == nullptr) {
+        return 0;
+    }
+    std::size_t end =
+        std::min<std::size_t>(ctx->sh->note_mask + 1, cursor + kNotesScanStep);
+    std::size_t n = 0;
+    for (; cursor < end && n < max; cursor++) {
+        NoteSlot &s = notes[cursor];
+        if (s.at == 0) {
+            continue;
+        }
+        ngx_memcpy(out[n].digest.data(), s.digest, 32);
+        out[n].use.at = s.at;
+        out[n].use.family = s.family;
+        ngx_memcpy(out[n].use.addr, s.addr, sizeof(s.addr));
+        s.at = 0;
+        n++;
+    }
+    return n;
 }
 
 void cache_invalidate_all(ngx_shm_zone_t *zone) noexcept

@@ -52,9 +52,18 @@ bool cache_zone_check_size(ngx_conf_t *cf, const ngx_str_t &directive,
 // `revision` to the cache's count of changes (revocations, invalidations),
 // read under the same lock: a lookup that began before a change must not
 // store its (possibly revoked) answer, see cache_store().
+//
+// With `use` (auth_token_last_used), a hit whose token is valid also notes
+// the use under the same lock, and sets *use_noted to whether it was kept
+// (see cache_note_use()); unless the entry noted one less than
+// `note_window` seconds before (1 = every second), which then stands for
+// this one.
+struct UseNote;
 bool cache_find_fresh(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
                       ngx_pool_t *pool, CachedEntry &out,
-                      std::uint64_t &revision) noexcept;
+                      std::uint64_t &revision, const UseNote *use = nullptr,
+                      std::uint32_t note_window = 1,
+                      bool *use_noted = nullptr) noexcept;
 
 // A known-good entry, whatever its epoch, still within valid + stale and
 // before the token's own expiry.
@@ -106,5 +115,55 @@ void cache_invalidate_all(ngx_shm_zone_t *zone) noexcept;
 // or it exits.
 ngx_pid_t cache_subscriber_join(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept;
 void cache_subscriber_leave(ngx_shm_zone_t *zone, ngx_pid_t pid) noexcept;
+
+// --- auth_token_last_used --------------------------------------------------
+//
+// A zone used by auth_token_last_used also holds a table of notes: per
+// token digest, when it was last allowed (Unix seconds) and from which
+// client address, not yet written to Redis. The table is a fixed eighth of
+// the zone (about 2000 notes per megabyte), made when the zone is created
+// (or, for a zone kept across a reload, at the first reload that wants it),
+// open-addressed by the same keyed hash as the entries and independent of
+// them: evicting or revoking an entry does not lose its note. A note that
+// finds no free slot among its few candidates is dropped (a missed update,
+// counted), never a wrong one. Flushing takes the notes out of the table,
+// so a token has at most one note, hence one write, per flush.
+
+// One use, as the access handler saw it.
+struct UseNote {
+    std::uint32_t at; // Unix seconds, not 0
+    // The client address ($remote_addr's, after realip): AF_INET (4 bytes
+    // of addr), AF_INET6 (16) or AF_UNIX (none; written as "unix:").
+    u_char family;
+    u_char addr[16];
+};
+
+// A note taken out of the table for a flush.
+struct TakenNote {
+    authtoken::Sha256 digest;
+    UseNote use;
+};
+
+// At config time: the zone is to carry notes (auth_token_last_used).
+void cache_zone_want_notes(ngx_shm_zone_t *zone) noexcept;
+
+// Notes a use. False when the note was dropped (no table, no free slot, or
+// no keyed hash). Writes nothing in the zone when the token's note already
+// says the same second and address.
+bool cache_note_use(ngx_shm_zone_t *zone, const authtoken::Sha256 &digest,
+                    const UseNote &use) noexcept;
+
+// Claims this interval's flush for the calling worker: true for exactly one
+// caller per `interval` (ms, on nginx's monotonic clock, shared by the
+// workers), false for the others and when the zone has no notes table.
+bool cache_notes_claim(ngx_shm_zone_t *zone, ngx_msec_t interval) noexcept;
+
+// Takes up to `max` notes out of the table into `out`, scanning from slot
+// `cursor` on (advanced; the scan holds the zone's lock for a bounded
+// number of slots at a time). Returns how many were taken; the scan is
+// complete when `cursor` reaches cache_notes_slots().
+std::size_t cache_notes_take(ngx_shm_zone_t *zone, std::size_t &cursor,
+                             TakenNote *out, std::size_t max) noexcept;
+std::size_t cache_notes_slots(ngx_shm_zone_t *zone) noexcept;
 
 } // namespace ngx_auth_token

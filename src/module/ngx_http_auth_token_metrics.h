@@ -34,6 +34,13 @@ enum class Metric : unsigned {
     reconnects,
     subscription_losses,
     revocations,
+    // auth_token_last_used: notes written to the primary by a flush,
+    // dropped (no room in the zone's notes table), failed (in a flush whose
+    // write failed or was not sent), and expiries renewed by the writes.
+    last_used_flushed,
+    last_used_dropped,
+    last_used_failed,
+    last_used_renewed,
     lookup_count,  // the histogram's _count
     lookup_sum_us, // its _sum, in microseconds
     lookup_bucket, // kBuckets + 1 of them (the last is +Inf)

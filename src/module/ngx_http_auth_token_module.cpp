@@ -28,6 +28,8 @@
 //     (the worker does not start);
 //   - RedisLink::acquire_slot()/release_slot(): a lookup slot (the lookup
 //     is refused, 503; a slot not returned to the free list is leaked).
+//   - send_touch(): the last-used flush's FCALL (its notes are counted
+//     failed, as when the write itself fails).
 // clang-tidy's bugprone-exception-escape checks the rest as far as it can
 // see (the module_exception_escape test); it cannot see std::bad_alloc.
 
@@ -72,13 +74,25 @@ using ngx_auth_token::RedisLink;
 
 // --- configuration --------------------------------------------------------
 
+// A Redis server as auth_token_redis or auth_token_redis_primary give it.
+struct ngx_http_auth_token_redis_conf_t {
+    ngx_str_t name; // as configured, for logs; empty when not configured
+    ngx_str_t host; // numeric address or unix path
+    ngx_int_t port; // 0 for unix sockets
+    ngx_str_t user;
+    ngx_str_t password;
+    ngx_int_t db;
+};
+
 struct ngx_http_auth_token_main_conf_t {
-    ngx_str_t redis_name; // as configured, for logs
-    ngx_str_t redis_host; // numeric address or unix path
-    ngx_int_t redis_port; // 0 for unix sockets
-    ngx_str_t redis_user;
-    ngx_str_t redis_password;
-    ngx_int_t redis_db;
+    ngx_http_auth_token_redis_conf_t redis;
+    // auth_token_redis_primary: where last-used notes are written; when
+    // not set, the auth_token_redis server.
+    ngx_http_auth_token_redis_conf_t primary;
+    // auth_token_last_used is on in some location that checks tokens:
+    // every worker flushes notes, every auth_token_last_used_interval.
+    ngx_flag_t last_used_used;
+    ngx_msec_t last_used_interval;
     ngx_msec_t connect_timeout;
     // Where "auth_token on" was first seen, for the config-time check that
     // a Redis address exists.
@@ -132,6 +146,8 @@ struct ngx_http_auth_token_loc_conf_t {
     ngx_msec_t cache_stale;
     // auth_token_max_lag: 0 for off.
     ngx_msec_t max_lag;
+    // auth_token_last_used: note allowed uses in cache_zone's notes table.
+    ngx_flag_t last_used;
 };
 
 // As the main conf; keyword_views points at an array in the same pool.
@@ -177,6 +193,8 @@ struct ngx_http_auth_token_ctx_t {
     // The verdict is in the metrics: a verdict given again after an
     // internal redirect is not counted again.
     unsigned counted : 1;
+    // auth_token_last_used: this request's use is noted (or dropped).
+    unsigned noted : 1;
     // The lookup this request waits for, shared with the other requests of
     // this worker that carry the same key; `waiting` links them.
     SharedLookup *shared;
@@ -288,7 +306,15 @@ struct WorkerState {
     ngx_msec_t heartbeat_changed = 0;
     bool lag_logged = false; // this episode's first refusal was logged
     ngx_event_t check_timer{};
+    // auth_token_last_used: the flush timer (every
+    // auth_token_last_used_interval), whether this flush's first failure
+    // was logged, and the link the notes are written on: `writer` when
+    // auth_token_redis_primary names another server, else `link`.
+    ngx_msec_t flush_interval = 0;
+    ngx_event_t flush_timer{};
+    bool flush_failure_logged = false;
     std::unique_ptr<RedisLink> subscriber;
+    std::unique_ptr<RedisLink> writer;
     std::unique_ptr<RedisLink> link;
 };
 // A plain pointer, not a smart one: a process that leaves through exit()
@@ -338,6 +364,8 @@ char *ngx_http_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
                           void *conf) noexcept;
 char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                                 void *conf) noexcept;
+char *ngx_http_auth_token_redis_primary(ngx_conf_t *cf, ngx_command_t *cmd,
+                                        void *conf) noexcept;
 char *ngx_http_auth_token_keyword(ngx_conf_t *cf, ngx_command_t *cmd,
                                   void *conf) noexcept;
 char *ngx_http_auth_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -370,6 +398,21 @@ ngx_command_t ngx_http_auth_token_commands[] = {
 
     {ngx_string("auth_token_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
      ngx_http_auth_token_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_redis_primary"),
+     NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, ngx_http_auth_token_redis_primary,
+     NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+
+    {ngx_string("auth_token_last_used"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
+     ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_auth_token_loc_conf_t, last_used), nullptr},
+
+    {ngx_string("auth_token_last_used_interval"),
+     NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_auth_token_main_conf_t, last_used_interval),
+     &ngx_http_auth_token_positive_msec_post},
 
     {ngx_string("auth_token_connect_timeout"),
      NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
@@ -736,6 +779,59 @@ bool lag_exceeded(ngx_http_request_t *r,
     return true;
 }
 
+// auth_token_last_used: this request's use, as the notes table keeps it:
+// now, and the client address $remote_addr shows (after realip). False
+// for an address family other than IPv4, IPv6 and unix.
+bool use_of(ngx_http_request_t *r, ngx_auth_token::UseNote &use) noexcept
+{
+    ngx_memzero(&use, sizeof(use));
+    use.at = static_cast<std::uint32_t>(ngx_time());
+    const sockaddr *sa = r->connection->sockaddr;
+    use.family = static_cast<u_char>(sa->sa_family);
+    switch (sa->sa_family) {
+    case AF_INET:
+        ngx_memcpy(use.addr,
+                   &reinterpret_cast<const sockaddr_in *>(sa)->sin_addr, 4);
+        return true;
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        ngx_memcpy(use.addr,
+                   &reinterpret_cast<const sockaddr_in6 *>(sa)->sin6_addr, 16);
+        return true;
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+    case AF_UNIX:
+        return true;
+#endif
+    default:
+        return false;
+    }
+}
+
+// How long a cache hit's note stands for the uses after it (see
+// cache_find_fresh()): a sixth of auth_token_last_used_interval, at least a
+// second. last_used is exact to that much.
+std::uint32_t note_window() noexcept
+{
+    return static_cast<std::uint32_t>(
+        std::max<ngx_msec_t>(1, worker->flush_interval / 6000));
+}
+
+// Notes an allowed request that the cache did not answer (a lookup, a
+// stale answer): once per request, dropped (and counted) when the zone's
+// table has no room.
+void note_token_use(ngx_http_request_t *r,
+                    ngx_http_auth_token_ctx_t *ctx) noexcept
+{
+    ctx->noted = 1;
+    ngx_auth_token::UseNote use;
+    if (ctx->conf->cache_zone == nullptr || !use_of(r, use) ||
+        !ngx_auth_token::cache_note_use(ctx->conf->cache_zone, ctx->digest,
+                                        use)) {
+        ngx_auth_token::metrics_add(Metric::last_used_dropped);
+    }
+}
+
 // Answers from the cache when it can; otherwise joins or starts the
 // worker's lookup for this key and suspends the request.
 ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
@@ -768,9 +864,19 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             ctx->cache_status = CacheStatus::bypass;
         } else {
             CachedEntry entry;
-            if (ngx_auth_token::cache_find_fresh(alcf->cache_zone, ctx->digest,
-                                                 r->pool, entry,
-                                                 ctx->cache_revision)) {
+            ngx_auth_token::UseNote use;
+            bool noted = false;
+            bool note = alcf->last_used && use_of(r, use);
+            if (ngx_auth_token::cache_find_fresh(
+                    alcf->cache_zone, ctx->digest, r->pool, entry,
+                    ctx->cache_revision, note ? &use : nullptr, note_window(),
+                    &noted)) {
+                if (note && entry.verdict == TokenVerdict::valid) {
+                    ctx->noted = 1;
+                    if (!noted) {
+                        ngx_auth_token::metrics_add(Metric::last_used_dropped);
+                    }
+                }
                 ctx->cache_status = CacheStatus::hit;
                 ctx->user = entry.user;
                 ctx->user_id = entry.uid;
@@ -1095,6 +1201,9 @@ ngx_int_t ngx_http_auth_token_verdict(ngx_http_request_t *r,
     switch (ctx->outcome) {
     case Outcome::ok:
         ctx->detail_body = {};
+        if (ctx->conf->last_used && !ctx->noted) {
+            note_token_use(r, ctx);
+        }
         return NGX_OK;
 
     case Outcome::missing:
@@ -1384,6 +1493,24 @@ std::string render_metrics(ngx_http_auth_token_main_conf_t *amcf)
              "worker that received them.");
     e.sample("nginx_auth_token_revocations_total", {},
              read(Metric::revocations));
+
+    e.family("nginx_auth_token_last_used_notes_total", "counter",
+             "auth_token_last_used: notes of a token's use, by result: "
+             "flushed (written to the primary), dropped (no room in the "
+             "zone's notes table: a missed update), failed (the write "
+             "failed or could not be sent).");
+    e.sample("nginx_auth_token_last_used_notes_total", "result=\"flushed\"",
+             read(Metric::last_used_flushed));
+    e.sample("nginx_auth_token_last_used_notes_total", "result=\"dropped\"",
+             read(Metric::last_used_dropped));
+    e.sample("nginx_auth_token_last_used_notes_total", "result=\"failed\"",
+             read(Metric::last_used_failed));
+
+    e.family("nginx_auth_token_last_used_renewals_total", "counter",
+             "Token expiries pushed out by the last-used writes (sliding "
+             "renewal, up to each token's cap).");
+    e.sample("nginx_auth_token_last_used_renewals_total", {},
+             read(Metric::last_used_renewed));
 
     constexpr const char *hist =
         "nginx_auth_token_redis_lookup_duration_seconds";
@@ -1859,6 +1986,162 @@ void on_subscription_lost(void *) noexcept
     leave_zones();
 }
 
+// --- auth_token_last_used: the flush ----------------------------------------
+//
+// Every worker runs the flush timer; for each zone, the one worker that
+// claims the interval (cache_notes_claim) takes the notes out of the zone
+// and writes them to the primary, kTouchBatch tokens per FCALL
+// authtoken_touch (redis/authtoken.lua), without waiting for the answers.
+// Helper processes never get here (init_process returns before). A note
+// taken out is written once, or counted failed: never sent twice.
+
+// authtoken_touch's limit per call (TOUCH_MAX) and its arguments' version.
+constexpr std::size_t kTouchBatch = 256;
+constexpr std::string_view kTouchVersion = "1";
+
+void touch_done(void *data, const char *error, const long long *values,
+                std::size_t count) noexcept
+{
+    auto notes = reinterpret_cast<std::uintptr_t>(data);
+    if (worker == nullptr) {
+        return;
+    }
+    if (error != nullptr) {
+        ngx_auth_token::metrics_add(Metric::last_used_failed, notes);
+        if (!worker->flush_failure_logged) {
+            worker->flush_failure_logged = true;
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "auth token last used: writing %uz notes to redis "
+                          "%s failed: %s",
+                          static_cast<std::size_t>(notes),
+                          (worker->writer ? worker->writer : worker->link)
+                              ->name()
+                              .c_str(),
+                          error);
+        }
+        return;
+    }
+    ngx_auth_token::metrics_add(Metric::last_used_flushed, notes);
+    if (count >= 2 && values[1] > 0) {
+        ngx_auth_token::metrics_add(Metric::last_used_renewed,
+                                    static_cast<std::uint64_t>(values[1]));
+    }
+}
+
+// Sends one batch; the notes are counted failed when it cannot be sent.
+void send_touch(const ngx_auth_token::TakenNote *notes, std::size_t n) noexcept
+{
+    RedisLink *link =
+        worker->writer ? worker->writer.get() : worker->link.get();
+    bool sent = false;
+    try {
+        std::vector<std::string> args;
+        args.reserve(3 + 3 * n);
+        args.emplace_back("FCALL");
+        args.emplace_back("authtoken_touch");
+        args.emplace_back(std::to_string(n));
+        for (std::size_t i = 0; i < n; i++) {
+            authtoken::Sha256Hex hex;
+            authtoken::digest_to_hex(notes[i].digest, hex);
+            authtoken::keys::TokenRecordKey key(hex);
+            args.emplace_back(key.view());
+        }
+        args.emplace_back(kTouchVersion);
+        for (std::size_t i = 0; i < n; i++) {
+            const ngx_auth_token::UseNote &use = notes[i].use;
+            args.emplace_back(std::to_string(use.at));
+            // The text $remote_addr shows: ngx_sock_ntop() without the
+            // port, as ngx_http_init_connection() and realip make it.
+            if (use.family == AF_UNIX) {
+                args.emplace_back("unix:");
+                continue;
+            }
+            ngx_sockaddr_t sa;
+            ngx_memzero(&sa, sizeof(sa));
+            socklen_t len = sizeof(sockaddr_in);
+            if (use.family == AF_INET) {
+                sa.sockaddr_in.sin_family = AF_INET;
+                ngx_memcpy(&sa.sockaddr_in.sin_addr, use.addr, 4);
+#if (NGX_HAVE_INET6)
+            } else {
+                sa.sockaddr_in6.sin6_family = AF_INET6;
+                ngx_memcpy(&sa.sockaddr_in6.sin6_addr, use.addr, 16);
+                len = sizeof(sockaddr_in6);
+#endif
+            }
+            u_char text[NGX_SOCKADDR_STRLEN];
+            std::size_t tlen =
+                ngx_sock_ntop(&sa.sockaddr, len, text, sizeof(text), 0);
+            args.emplace_back(reinterpret_cast<char *>(text), tlen);
+        }
+        std::vector<const char *> argv(args.size());
+        std::vector<std::size_t> lens(args.size());
+        for (std::size_t i = 0; i < args.size(); i++) {
+            argv[i] = args[i].data();
+            lens[i] = args[i].size();
+        }
+        sent = link->start_command(
+            static_cast<int>(argv.size()), argv.data(), lens.data(), touch_done,
+            reinterpret_cast<void *>(static_cast<std::uintptr_t>(n)));
+    } catch (...) {
+        sent = false;
+    }
+    if (!sent) {
+        touch_done(reinterpret_cast<void *>(static_cast<std::uintptr_t>(n)),
+                   "not sent (no connection, or out of memory)", nullptr, 0);
+    }
+}
+
+void flush_tick(ngx_event_t *ev) noexcept
+{
+    worker->flush_failure_logged = false;
+    auto *zones = static_cast<ngx_shm_zone_t **>(worker->cache_zones->elts);
+    std::array<ngx_auth_token::TakenNote, kTouchBatch> batch;
+    for (ngx_uint_t z = 0; z < worker->cache_zones->nelts; z++) {
+        if (!ngx_auth_token::cache_notes_claim(zones[z],
+                                               worker->flush_interval)) {
+            continue;
+        }
+        std::size_t slots = ngx_auth_token::cache_notes_slots(zones[z]);
+        std::size_t n = 0;
+        for (std::size_t cursor = 0; cursor < slots;) {
+            std::size_t from = cursor;
+            n += ngx_auth_token::cache_notes_take(
+                zones[z], cursor, batch.data() + n, batch.size() - n);
+            if (cursor == from) {
+                break; // only without a table, which is never removed
+            }
+            if (n == batch.size()) {
+                send_touch(batch.data(), n);
+                n = 0;
+            }
+        }
+        if (n > 0) {
+            send_touch(batch.data(), n);
+        }
+    }
+    ngx_add_timer(ev, worker->flush_interval);
+}
+
+ngx_auth_token::RedisAddress
+redis_address(const ngx_http_auth_token_redis_conf_t &rc)
+{
+    ngx_auth_token::RedisAddress address;
+    address.name.assign(reinterpret_cast<char *>(rc.name.data), rc.name.len);
+    std::string host(reinterpret_cast<char *>(rc.host.data), rc.host.len);
+    if (rc.port == 0) {
+        address.unix_path = std::move(host);
+    } else {
+        address.host = std::move(host);
+        address.port = static_cast<int>(rc.port);
+    }
+    address.user.assign(reinterpret_cast<char *>(rc.user.data), rc.user.len);
+    address.password.assign(reinterpret_cast<char *>(rc.password.data),
+                            rc.password.len);
+    address.db = static_cast<int>(rc.db);
+    return address;
+}
+
 ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
 {
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(
@@ -1873,28 +2156,12 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         return NGX_OK;
     }
     ngx_auth_token::metrics_attach(amcf->metrics_zone, ngx_worker);
-    if (amcf->redis_name.len == 0) {
+    if (amcf->redis.name.len == 0) {
         return NGX_OK;
     }
 
     try {
-        ngx_auth_token::RedisAddress address;
-        address.name.assign(reinterpret_cast<char *>(amcf->redis_name.data),
-                            amcf->redis_name.len);
-        std::string host(reinterpret_cast<char *>(amcf->redis_host.data),
-                         amcf->redis_host.len);
-        if (amcf->redis_port == 0) {
-            address.unix_path = std::move(host);
-        } else {
-            address.host = std::move(host);
-            address.port = static_cast<int>(amcf->redis_port);
-        }
-        address.user.assign(reinterpret_cast<char *>(amcf->redis_user.data),
-                            amcf->redis_user.len);
-        address.password.assign(
-            reinterpret_cast<char *>(amcf->redis_password.data),
-            amcf->redis_password.len);
-        address.db = static_cast<int>(amcf->redis_db);
+        ngx_auth_token::RedisAddress address = redis_address(amcf->redis);
 
         worker = new WorkerState();
         worker->redis_name = address.name;
@@ -1909,6 +2176,11 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
             worker->subscriber = std::make_unique<RedisLink>(
                 address, amcf->connect_timeout, cycle->log,
                 std::string(authtoken::keys::kRevocationChannel), handler);
+        }
+        if (amcf->last_used_used && amcf->primary.name.len != 0) {
+            worker->writer =
+                std::make_unique<RedisLink>(redis_address(amcf->primary),
+                                            amcf->connect_timeout, cycle->log);
         }
         worker->link = std::make_unique<RedisLink>(
             std::move(address), amcf->connect_timeout, cycle->log);
@@ -1938,6 +2210,18 @@ ngx_int_t ngx_http_auth_token_init_process(ngx_cycle_t *cycle) noexcept
         ev->cancelable = 1;
         ngx_add_timer(ev, kCheckInterval);
     }
+    if (amcf->last_used_used && worker->cache_zones != nullptr) {
+        worker->flush_interval = amcf->last_used_interval;
+        ngx_event_t *ev = &worker->flush_timer;
+        ev->handler = flush_tick;
+        ev->log = cycle->log;
+        ev->data = worker;
+        ev->cancelable = 1;
+        ngx_add_timer(ev, worker->flush_interval);
+    }
+    if (worker->writer != nullptr) {
+        worker->writer->start();
+    }
     worker->link->start();
     return NGX_OK;
 }
@@ -1956,7 +2240,11 @@ void ngx_http_auth_token_exit_process(ngx_cycle_t *) noexcept
     if (worker->check_timer.timer_set) {
         ngx_del_timer(&worker->check_timer);
     }
+    if (worker->flush_timer.timer_set) {
+        ngx_del_timer(&worker->flush_timer);
+    }
     worker->link.reset();
+    worker->writer.reset();
     worker->subscriber.reset();
     delete worker;
     worker = nullptr;
@@ -2093,11 +2381,12 @@ char *ngx_http_auth_token_max_lag(ngx_conf_t *cf, ngx_command_t *,
     return NGX_CONF_OK;
 }
 
-char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-                                void *conf) noexcept
+// auth_token_redis and auth_token_redis_primary: an address and its
+// user=, password=, db= into `rc`.
+char *parse_redis_server(ngx_conf_t *cf, ngx_command_t *cmd,
+                         ngx_http_auth_token_redis_conf_t *rc) noexcept
 {
-    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
-    if (amcf->redis_name.len) {
+    if (rc->name.len) {
         return const_cast<char *>("is duplicate");
     }
 
@@ -2111,79 +2400,76 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         if (u.err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in \"%V\" of the \"auth_token_redis\" "
-                               "directive",
-                               u.err, &u.url);
+                               "%s in \"%V\" of the \"%V\" directive", u.err,
+                               &u.url, &cmd->name);
         }
         return static_cast<char *>(NGX_CONF_ERROR);
     }
     if (u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no address for \"%V\" in \"auth_token_redis\"",
-                           &u.url);
+                           "no address for \"%V\" in \"%V\"", &u.url,
+                           &cmd->name);
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 
-    amcf->redis_name = value[1];
+    rc->name = value[1];
     ngx_addr_t &addr = u.addrs[0];
 
     if (addr.sockaddr->sa_family == AF_UNIX) {
         // nginx keeps "unix:" in front of the path in addr.name.
         ngx_str_t path = u.host;
-        amcf->redis_host.data =
+        rc->host.data =
             static_cast<u_char *>(ngx_pnalloc(cf->pool, path.len + 1));
-        if (amcf->redis_host.data == nullptr) {
+        if (rc->host.data == nullptr) {
             return static_cast<char *>(NGX_CONF_ERROR);
         }
-        ngx_memcpy(amcf->redis_host.data, path.data, path.len);
-        amcf->redis_host.len = path.len;
-        amcf->redis_port = 0;
+        ngx_memcpy(rc->host.data, path.data, path.len);
+        rc->host.len = path.len;
+        rc->port = 0;
 
     } else {
         u_char text[NGX_SOCKADDR_STRLEN];
         size_t len = ngx_sock_ntop(addr.sockaddr, addr.socklen, text,
                                    NGX_SOCKADDR_STRLEN, 0);
-        amcf->redis_host.data =
-            static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
-        if (amcf->redis_host.data == nullptr) {
+        rc->host.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
+        if (rc->host.data == nullptr) {
             return static_cast<char *>(NGX_CONF_ERROR);
         }
-        ngx_memcpy(amcf->redis_host.data, text, len);
-        amcf->redis_host.len = len;
-        amcf->redis_port = ngx_inet_get_port(addr.sockaddr);
+        ngx_memcpy(rc->host.data, text, len);
+        rc->host.len = len;
+        rc->port = ngx_inet_get_port(addr.sockaddr);
     }
 
     for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
         // An ACL user (Redis 6+: AUTH user password), e.g. the shipped
         // redis/users.acl's read-only "authtoken-edge".
         if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
-            amcf->redis_user.data = value[i].data + 5;
-            amcf->redis_user.len = value[i].len - 5;
-            if (amcf->redis_user.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "empty user in \"auth_token_redis\"");
+            rc->user.data = value[i].data + 5;
+            rc->user.len = value[i].len - 5;
+            if (rc->user.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty user in \"%V\"",
+                                   &cmd->name);
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             continue;
         }
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            amcf->redis_password.data = value[i].data + 9;
-            amcf->redis_password.len = value[i].len - 9;
-            if (amcf->redis_password.len == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            if (rc->password.len == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "empty password in \"auth_token_redis\"");
+                                   "empty password in \"%V\"", &cmd->name);
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             continue;
         }
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            amcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
             // SELECT takes an int; ngx_atoi stops only at NGX_MAX_INT_T.
-            if (amcf->redis_db == NGX_ERROR ||
-                amcf->redis_db > NGX_MAX_INT32_VALUE) {
+            if (rc->db == NGX_ERROR || rc->db > NGX_MAX_INT32_VALUE) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid db \"%V\" in \"auth_token_redis\"",
-                                   &value[i]);
+                                   "invalid db \"%V\" in \"%V\"", &value[i],
+                                   &cmd->name);
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             continue;
@@ -2193,13 +2479,27 @@ char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                            &cmd->name);
         return static_cast<char *>(NGX_CONF_ERROR);
     }
-    if (amcf->redis_user.len && amcf->redis_password.len == 0) {
+    if (rc->user.len && rc->password.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"user=\" needs \"password=\" in "
-                           "\"auth_token_redis\"");
+                           "\"user=\" needs \"password=\" in \"%V\"",
+                           &cmd->name);
         return static_cast<char *>(NGX_CONF_ERROR);
     }
     return NGX_CONF_OK;
+}
+
+char *ngx_http_auth_token_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+                                void *conf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
+    return parse_redis_server(cf, cmd, &amcf->redis);
+}
+
+char *ngx_http_auth_token_redis_primary(ngx_conf_t *cf, ngx_command_t *cmd,
+                                        void *conf) noexcept
+{
+    auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
+    return parse_redis_server(cf, cmd, &amcf->primary);
 }
 
 // A keyword is an HTTP auth-scheme: a token, so no separators or spaces.
@@ -2393,6 +2693,7 @@ void *ngx_http_auth_token_create_main_conf(ngx_conf_t *cf) noexcept
         return nullptr;
     }
     amcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    amcf->last_used_interval = NGX_CONF_UNSET_MSEC;
     return amcf;
 }
 
@@ -2400,8 +2701,9 @@ char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
 {
     auto *amcf = static_cast<ngx_http_auth_token_main_conf_t *>(conf);
     ngx_conf_init_msec_value(amcf->connect_timeout, 1000);
+    ngx_conf_init_msec_value(amcf->last_used_interval, 60000);
 
-    if (amcf->used_at_line != 0 && amcf->redis_name.len == 0) {
+    if (amcf->used_at_line != 0 && amcf->redis.name.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"auth_token\" is enabled in %V:%ui, but no "
                       "\"auth_token_redis\" is set in the http block",
@@ -2418,7 +2720,7 @@ char *ngx_http_auth_token_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
             }
         }
     }
-    if (amcf->redis_name.len != 0 || amcf->metrics_used) {
+    if (amcf->redis.name.len != 0 || amcf->metrics_used) {
         amcf->metrics_zone =
             ngx_auth_token::metrics_zone_add(cf, &ngx_http_auth_token_module);
         if (amcf->metrics_zone == nullptr) {
@@ -2439,6 +2741,7 @@ void *ngx_http_auth_token_create_loc_conf(ngx_conf_t *cf) noexcept
     alcf->keywords = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     alcf->timeout = NGX_CONF_UNSET_MSEC;
     alcf->max_lag = NGX_CONF_UNSET_MSEC;
+    alcf->last_used = NGX_CONF_UNSET;
     return alcf;
 }
 
@@ -2481,6 +2784,21 @@ char *ngx_http_auth_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         conf->cache_valid = prev->cache_valid;
         conf->cache_invalid = prev->cache_invalid;
         conf->cache_stale = prev->cache_stale;
+    }
+    ngx_conf_merge_value(conf->last_used, prev->last_used, 0);
+    if ((conf->enable || conf->verify) && conf->last_used) {
+        // The notes live in the cache zone's shared memory, the one place
+        // all workers see (and the flush's claim with them).
+        if (conf->cache_zone == nullptr) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"auth_token_last_used\" in location \"%V\" "
+                               "needs an \"auth_token_cache zone=...\" there "
+                               "(the uses are noted in its shared memory)",
+                               &clcf->name);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ngx_auth_token::cache_zone_want_notes(conf->cache_zone);
+        amcf->last_used_used = 1;
     }
     ngx_conf_merge_ptr_value(conf->keywords, prev->keywords, nullptr);
 

@@ -507,13 +507,73 @@ bool RedisLink::start_get(std::string_view key, ValueCallback callback,
     return true;
 }
 
+bool RedisLink::start_command(int argc, const char **argv,
+                              const std::size_t *lens,
+                              IntegersCallback callback, void *data) noexcept
+{
+    if (ac_ == nullptr || in_flight_ >= kMaxInFlight) {
+        return false;
+    }
+    PendingLookup *lookup = acquire_slot();
+    if (lookup == nullptr) {
+        return false;
+    }
+    lookup->integers_callback = callback;
+    lookup->data = data;
+    if (redisAsyncCommandArgv(ac_, on_value_reply_cb, lookup, argc, argv,
+                              lens) != REDIS_OK) {
+        release_slot(lookup);
+        return false;
+    }
+    if (in_flight_++ == 0) {
+        last_progress_ = ngx_current_msec;
+    }
+    return true;
+}
+
+void RedisLink::on_integers_reply(IntegersCallback callback, void *data,
+                                  const void *reply) noexcept
+{
+    const auto *r = static_cast<const redisReply *>(reply);
+    constexpr std::size_t kMaxValues = 8;
+    long long values[kMaxValues];
+    std::size_t count = 0;
+    const char *error = nullptr;
+    if (r == nullptr) {
+        error = failure_ != nullptr            ? failure_
+                : (ac_ != nullptr && ac_->err) ? ac_->errstr
+                                               : "connection closed";
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        error = r->str;
+    } else if (r->type == REDIS_REPLY_INTEGER) {
+        values[count++] = r->integer;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements <= kMaxValues) {
+        for (std::size_t i = 0; i < r->elements && error == nullptr; i++) {
+            if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+                error = "unexpected reply (not integers)";
+            } else {
+                values[count++] = r->element[i]->integer;
+            }
+        }
+    } else {
+        error = "unexpected reply (not integers)";
+    }
+    callback(data, error, error == nullptr ? values : nullptr,
+             error == nullptr ? count : 0);
+}
+
 void RedisLink::on_value_reply(PendingLookup *lookup, void *reply) noexcept
 {
     in_flight_--;
     last_progress_ = ngx_current_msec;
     ValueCallback callback = lookup->value_callback;
+    IntegersCallback integers = lookup->integers_callback;
     void *data = lookup->data;
     release_slot(lookup);
+    if (integers != nullptr) {
+        on_integers_reply(integers, data, reply);
+        return;
+    }
     auto *r = static_cast<redisReply *>(reply);
     if (r != nullptr && r->type == REDIS_REPLY_STRING) {
         callback(data, true, as_view(r));
@@ -639,6 +699,7 @@ void RedisLink::release_slot(PendingLookup *lookup) noexcept
 {
     lookup->callback = nullptr;
     lookup->value_callback = nullptr;
+    lookup->integers_callback = nullptr;
     lookup->data = nullptr;
     try {
         free_slots_.push_back(lookup);

@@ -52,6 +52,14 @@ using LookupCallback = void (*)(void *data, const LookupReply &reply) noexcept;
 using ValueCallback = void (*)(void *data, bool ok,
                                std::optional<std::string_view> value) noexcept;
 
+// The answer to start_command(): on success `error` is nullptr and
+// `values` holds the reply's integers (the reply itself, or the elements of
+// an array of integers), on failure `error` says why (an error reply, a
+// reply of another shape, the connection lost).
+using IntegersCallback = void (*)(void *data, const char *error,
+                                  const long long *values,
+                                  std::size_t count) noexcept;
+
 // For a link that subscribes to a channel instead of looking things up.
 struct SubscriptionHandler {
     void *data = nullptr;
@@ -96,6 +104,12 @@ class RedisLink
     // callback is called exactly once otherwise.
     bool start_get(std::string_view key, ValueCallback callback,
                    void *data) noexcept;
+
+    // Queues a command (argv of `argc` strings) on a lookup link, e.g. the
+    // last-used flush's FCALL; false when it cannot be queued. The callback
+    // is called exactly once otherwise.
+    bool start_command(int argc, const char **argv, const std::size_t *lens,
+                       IntegersCallback callback, void *data) noexcept;
 
     // On a subscribed link: PING <channel>:ping, which Redis answers in
     // subscribe mode (RESP2) as ["pong", <channel>:ping], after every
@@ -145,6 +159,8 @@ class RedisLink
     void on_disconnected(int status, const char *error) noexcept;
     void on_reply(PendingLookup *lookup, void *reply) noexcept;
     void on_value_reply(PendingLookup *lookup, void *reply) noexcept;
+    void on_integers_reply(IntegersCallback callback, void *data,
+                           const void *reply) noexcept;
     void on_schema_reply(void *reply) noexcept;
     void on_subscription_reply(void *reply) noexcept;
     void on_setup_reply(void *reply, const char *what) noexcept;
@@ -207,8 +223,9 @@ class RedisLink
 
 struct PendingLookup {
     RedisLink *link = nullptr;
-    LookupCallback callback = nullptr;      // nullptr once abandoned
-    ValueCallback value_callback = nullptr; // for start_get() instead
+    LookupCallback callback = nullptr;            // nullptr once abandoned
+    ValueCallback value_callback = nullptr;       // for start_get() instead
+    IntegersCallback integers_callback = nullptr; // for start_command()
     void *data = nullptr;
 };
 

@@ -163,164 +163,194 @@ const std::map<std::string, Setter> &directory_setters()
 
 const std::map<std::string, Setter> &base_setters()
 {
-    static const std::map<std::string, Setter> table = {
-        {"listen", [](IssuerSettings &s,
-                      const std::string &v) { s.listen = non_empty(v); }},
-        {"redis", [](IssuerSettings &s,
-                     const std::string &v) { s.redis = non_empty(v); }},
-        {"socket_mode",
-         [](IssuerSettings &s, const std::string &v) {
-             // Octal, as chmod: 0600, 660. Never any bit for others'
-             // execute-only or set-id nonsense: rw bits only.
-             if (v.empty() || v.size() > 4 ||
-                 v.find_first_not_of("01234567") != std::string::npos) {
-                 throw std::invalid_argument("expected an octal mode such "
-                                             "as 0660");
-             }
-             unsigned mode = static_cast<unsigned>(std::stoul(v, nullptr, 8));
-             if ((mode & ~0666u) != 0 || (mode & 0600u) != 0600u) {
-                 throw std::invalid_argument(
-                     "expected read/write bits only, owner rw at least "
-                     "(0600, 0660 or 0666)");
-             }
-             s.socket_mode = mode;
-         }},
-        {"socket_group",
-         [](IssuerSettings &s, const std::string &v) { s.socket_group = v; }},
-        {"redis_password",
-         [](IssuerSettings &s, const std::string &v) { s.redis_password = v; }},
-        {"secret_file",
-         [](IssuerSettings &s, const std::string &v) {
-             s.secret_file = non_empty(v);
-         }},
-        {"scripts_dir",
-         [](IssuerSettings &s, const std::string &v) {
-             s.scripts_dir = non_empty(v);
-         }},
-        {"pbkdf2_iterations",
-         [](IssuerSettings &s, const std::string &v) {
-             // The floor depends on insecure_test_hashing: checked once
-             // all settings are read (resolve_settings).
-             s.pbkdf2_iterations =
-                 parse_unsigned(v, 1, passwords::kMaxPbkdf2Iterations);
-         }},
-        {"insecure_test_hashing",
-         [](IssuerSettings &s, const std::string &v) {
-             s.insecure_test_hashing = parse_bool(v);
-         }},
-        {"password_hasher",
-         [](IssuerSettings &s, const std::string &v) {
-             if (v == "pbkdf2_sha256") {
-                 s.password_hasher = passwords::Hasher::pbkdf2_sha256;
-             } else if (v == "argon2id") {
-                 s.password_hasher = passwords::Hasher::argon2id;
-             } else {
-                 throw std::invalid_argument(
-                     "expected pbkdf2_sha256 or argon2id");
-             }
-         }},
-        {"auto_create_token",
-         [](IssuerSettings &s, const std::string &v) {
-             s.auto_create_token = parse_bool(v);
-         }},
-        {"token_ttl",
-         [](IssuerSettings &s, const std::string &v) {
-             s.token_ttl = parse_duration(v);
-         }},
-        {"metrics", [](IssuerSettings &s,
-                       const std::string &v) { s.metrics = parse_bool(v); }},
-        {"throttle_user_rate",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_user_rate = parse_throttle_rate(v);
-         }},
-        {"throttle_addr_rate",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_addr_rate = parse_throttle_rate(v);
-         }},
-        {"throttle_user_addr_rate",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_user_addr_rate = parse_throttle_rate(v);
-         }},
-        {"throttle_max_delay",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_max_delay = parse_unsigned(v, 1, 60);
-         }},
-        {"throttle_user_in_flight",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_user_in_flight = parse_unsigned(v, 0, 1000);
-         }},
-        {"throttle_addr_in_flight",
-         [](IssuerSettings &s, const std::string &v) {
-             s.throttle_addr_in_flight = parse_unsigned(v, 0, 1000);
-         }},
-        {"real_ip_header",
-         [](IssuerSettings &s, const std::string &v) {
-             s.real_ip_header = parse_header_name(v);
-         }},
-        {"trusted_proxies",
-         [](IssuerSettings &s, const std::string &v) {
-             s.trusted_proxies = parse_list(v);
-         }},
-        {"max_body_size",
-         [](IssuerSettings &s, const std::string &v) {
-             s.max_body_size = parse_unsigned(v, 64, 64u << 20);
-         }},
-        {"max_header_size",
-         [](IssuerSettings &s, const std::string &v) {
-             s.max_header_size = parse_unsigned(v, 8192 + 2, 1u << 20);
-         }},
-        {"max_header_fields",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.max_header_fields = parse_unsigned(v, 8, 10000); }},
-        {"read_timeout",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.read_timeout = parse_unsigned(v, 1, 3600); }},
-        {"write_timeout",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.write_timeout = parse_unsigned(v, 1, 3600); }},
-        {"request_timeout",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.request_timeout = parse_unsigned(v, 1, 3600); }},
-        {"keep_alive_timeout",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.keep_alive_timeout = parse_unsigned(v, 0, 3600); }},
-        {"lingering_time",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.lingering_time = parse_unsigned(v, 0, 3600); }},
-        // The daemon raises RLIMIT_NOFILE to fit (epoll has no
-        // FD_SETSIZE); each connection is one descriptor.
-        {"max_connections",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.max_connections = parse_unsigned(v, 1, 100000); }},
-        {"threads",
-         [](IssuerSettings &s,
-            const std::string &v) { s.threads = parse_unsigned(v, 0, 1024); }},
-        {"redis_timeout_ms",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.redis_timeout_ms = parse_unsigned(v, 10, 600000); }},
-        {"heartbeat_interval",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.heartbeat_interval = parse_unsigned(v, 0, 60); }},
-        {"create_secret",
-         [](IssuerSettings &s,
-            const std::string &v) { s.create_secret = parse_bool(v); }},
-        {"admin_api",
-         [](IssuerSettings &s,
-            const std::string &v) { s.admin_api = parse_bool(v); }},
-        {"admin_page_size",
-         [](IssuerSettings &s,
-            const std::string
-                &v) { s.admin_page_size = parse_unsigned(v, 1, 10000); }},
-    };
+    static const std::
+        map<std::string, Setter>
+            table =
+                {
+                    {"listen",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.listen = non_empty(v);
+                     }},
+                    {"redis",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.redis = non_empty(v);
+                     }},
+                    {"socket_mode",
+                     [](IssuerSettings &s, const std::string &v) {
+                         // Octal, as chmod: 0600, 660. Never any bit for
+                         // others' execute-only or set-id nonsense: rw bits
+                         // only.
+                         if (v.empty() || v.size() > 4 ||
+                             v.find_first_not_of("01234567") !=
+                                 std::string::npos) {
+                             throw std::invalid_argument(
+                                 "expected an octal mode such "
+                                 "as 0660");
+                         }
+                         unsigned mode =
+                             static_cast<unsigned>(std::stoul(v, nullptr, 8));
+                         if ((mode & ~0666u) != 0 || (mode & 0600u) != 0600u) {
+                             throw std::invalid_argument(
+                                 "expected read/write bits only, owner rw at "
+                                 "least "
+                                 "(0600, 0660 or 0666)");
+                         }
+                         s.socket_mode = mode;
+                     }},
+                    {"socket_group",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.socket_group = v;
+                     }},
+                    {"redis_password",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.redis_password = v;
+                     }},
+                    {"secret_file",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.secret_file = non_empty(v);
+                     }},
+                    {"scripts_dir",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.scripts_dir = non_empty(v);
+                     }},
+                    {"pbkdf2_iterations",
+                     [](IssuerSettings &s, const std::string &v) {
+                         // The floor depends on insecure_test_hashing: checked
+                         // once all settings are read (resolve_settings).
+                         s.pbkdf2_iterations = parse_unsigned(
+                             v, 1, passwords::kMaxPbkdf2Iterations);
+                     }},
+                    {"insecure_test_hashing",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.insecure_test_hashing = parse_bool(v);
+                     }},
+                    {"password_hasher",
+                     [](IssuerSettings &s, const std::string &v) {
+                         if (v == "pbkdf2_sha256") {
+                             s.password_hasher =
+                                 passwords::Hasher::pbkdf2_sha256;
+                         } else if (v == "argon2id") {
+                             s.password_hasher = passwords::Hasher::argon2id;
+                         } else {
+                             throw std::invalid_argument(
+                                 "expected pbkdf2_sha256 or argon2id");
+                         }
+                     }},
+                    {"auto_create_token",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.auto_create_token = parse_bool(v);
+                     }},
+                    {"token_ttl",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.token_ttl = parse_duration(v);
+                     }},
+                    {"token_auto_refresh",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.token_auto_refresh = parse_bool(v);
+                     }},
+                    {"token_max_ttl",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.token_max_ttl = parse_duration(v);
+                     }},
+                    {"metrics",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.metrics = parse_bool(v);
+                     }},
+                    {"throttle_user_rate",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_user_rate = parse_throttle_rate(v);
+                     }},
+                    {"throttle_addr_rate",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_addr_rate = parse_throttle_rate(v);
+                     }},
+                    {"throttle_user_addr_rate",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_user_addr_rate = parse_throttle_rate(v);
+                     }},
+                    {"throttle_max_delay",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_max_delay = parse_unsigned(v, 1, 60);
+                     }},
+                    {"throttle_user_in_flight",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_user_in_flight = parse_unsigned(v, 0, 1000);
+                     }},
+                    {"throttle_addr_in_flight",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.throttle_addr_in_flight = parse_unsigned(v, 0, 1000);
+                     }},
+                    {"real_ip_header",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.real_ip_header = parse_header_name(v);
+                     }},
+                    {"trusted_proxies",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.trusted_proxies = parse_list(v);
+                     }},
+                    {"max_body_size",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.max_body_size = parse_unsigned(v, 64, 64u << 20);
+                     }},
+                    {"max_header_size",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.max_header_size =
+                             parse_unsigned(v, 8192 + 2, 1u << 20);
+                     }},
+                    {"max_header_fields",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.max_header_fields = parse_unsigned(v, 8, 10000);
+                     }},
+                    {"read_timeout",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.read_timeout = parse_unsigned(v, 1, 3600);
+                     }},
+                    {"write_timeout",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.write_timeout = parse_unsigned(v, 1, 3600);
+                     }},
+                    {"request_timeout",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.request_timeout = parse_unsigned(v, 1, 3600);
+                     }},
+                    {"keep_alive_timeout",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.keep_alive_timeout = parse_unsigned(v, 0, 3600);
+                     }},
+                    {"lingering_time",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.lingering_time = parse_unsigned(v, 0, 3600);
+                     }},
+                    // The daemon raises RLIMIT_NOFILE to fit (epoll has no
+                    // FD_SETSIZE); each connection is one descriptor.
+                    {"max_connections",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.max_connections = parse_unsigned(v, 1, 100000);
+                     }},
+                    {"threads",
+                     [](IssuerSettings &s,
+                        const std::string
+                            &v) { s.threads = parse_unsigned(v, 0, 1024); }},
+                    {"redis_timeout_ms",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.redis_timeout_ms = parse_unsigned(v, 10, 600000);
+                     }},
+                    {"heartbeat_interval",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.heartbeat_interval = parse_unsigned(v, 0, 60);
+                     }},
+                    {"create_secret",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.create_secret = parse_bool(v);
+                     }},
+                    {"admin_api",
+                     [](IssuerSettings &s,
+                        const std::string &v) { s.admin_api = parse_bool(v); }},
+                    {"admin_page_size",
+                     [](IssuerSettings &s, const std::string &v) {
+                         s.admin_page_size = parse_unsigned(v, 1, 10000);
+                     }},
+                };
     return table;
 }
 
@@ -461,6 +491,21 @@ IssuerSettings resolve_settings(const std::map<std::string, std::string> &flags,
         if (name != "config") {
             apply_setting(settings, name, value);
         }
+    }
+    if (settings.token_auto_refresh && settings.token_ttl == 0) {
+        throw SettingsError("token_auto_refresh needs token_ttl: a token "
+                            "that never expires has nothing to renew");
+    }
+    if (settings.token_max_ttl != 0 && !settings.token_auto_refresh) {
+        throw SettingsError("token_max_ttl caps token_auto_refresh, which "
+                            "is off; set token_ttl for a fixed lifetime");
+    }
+    if (settings.token_max_ttl != 0 &&
+        settings.token_max_ttl < settings.token_ttl) {
+        throw SettingsError("token_max_ttl (" +
+                            std::to_string(settings.token_max_ttl) +
+                            " s) is shorter than token_ttl (" +
+                            std::to_string(settings.token_ttl) + " s)");
     }
     try {
         passwords::check_policy(hasher_policy(settings));
@@ -671,8 +716,9 @@ std::map<std::string, std::string>
 take_setting_flags(std::vector<std::string> &args)
 {
     static const std::set<std::string> on_off = {
-        "admin_api", "auto_create_token", "create_secret",
-        "insecure_test_hashing", "metrics"};
+        "admin_api",     "auto_create_token",
+        "create_secret", "insecure_test_hashing",
+        "metrics",       "token_auto_refresh"};
     std::map<std::string, std::string> flags;
     std::vector<std::string> rest;
     for (std::size_t i = 0; i < args.size(); i++) {

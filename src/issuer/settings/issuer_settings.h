@@ -66,6 +66,11 @@ struct IssuerSettings {
     // Seconds from its creation after which a new token expires (the
     // record's `expires`); 0 = never, DRF's behaviour. parse_duration().
     std::int64_t token_ttl = 0;
+    // Sliding renewal (knox's AUTO_REFRESH / AUTO_REFRESH_MAX_TTL): tokens
+    // created with an expiry are renewed by their uses at the edge, never
+    // past token_max_ttl after creation (0 = no cap). Needs token_ttl.
+    bool token_auto_refresh = false;
+    std::int64_t token_max_ttl = 0;
     // tokens_per_user (one | many), token_limit_per_user (1 to 1000,
     // default 100: `many` refuses an unbounded set, since every function
     // that walks a user's tokens blocks Redis while it runs) and

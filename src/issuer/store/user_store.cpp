@@ -228,7 +228,7 @@ std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
                     {user.username, user.password, flag(user.is_active),
                      flag(user.is_staff), flag(user.is_superuser), user.email,
                      date_joined, token.digest, token.sealed, token.created,
-                     std::to_string(token_ttl_)});
+                     std::to_string(token_ttl_), renewal_});
     return static_cast<std::uint64_t>(reply_integer(uid.get()));
 }
 
@@ -241,7 +241,8 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
         expiry.ttl == 0 && expiry.at == 0 ? token_ttl_ : expiry.ttl);
     std::string at = std::to_string(expiry.at);
     std::vector<std::string_view> args = {
-        mode, candidate.digest, candidate.sealed, candidate.created, ttl, at};
+        mode, candidate.digest, candidate.sealed, candidate.created, ttl,
+        at,   renewal_};
     args.insert(args.end(), expected.begin(), expected.end());
     Reply reply = run("issue_token", {keys::username_key(username)}, args);
     std::string digest = reply_string(reply_element(reply.get(), 0));
@@ -311,7 +312,8 @@ IssuedToken UserStore::add(std::string_view username, std::string_view name,
         name,
         limit,
         policy.on_limit == TokenLimitPolicy::drop_oldest ? "drop_oldest"
-                                                         : "refuse"};
+                                                         : "refuse",
+        renewal_};
     args.insert(args.end(), expected.begin(), expected.end());
     Reply reply = run("add_token", {keys::username_key(username)}, args);
     int dropped =

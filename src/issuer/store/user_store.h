@@ -202,6 +202,17 @@ class UserStore
         token_ttl_ = seconds;
     }
 
+    // Every token created from now on with an expiry gets the sliding
+    // renewal (the token_auto_refresh setting, knox's AUTO_REFRESH): each
+    // use nginx reports (auth_token_last_used) pushes its expiry out to its
+    // lifetime after that use, never past `max_ttl_seconds` after its
+    // creation (token_max_ttl; 0 = no cap). The record carries both
+    // (`renew`, `cap`), see redis/SCHEMA.md.
+    void set_token_renewal(bool auto_refresh, std::int64_t max_ttl_seconds)
+    {
+        renewal_ = auto_refresh ? std::to_string(max_ttl_seconds) : "";
+    }
+
     // The user's token, created if it has none or if it has expired (the
     // expired one is deleted and its revocation published). A created
     // token gets `expiry`, or token_ttl when it is empty. Throws
@@ -320,6 +331,7 @@ class UserStore
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
     std::int64_t token_ttl_ = 0;
+    std::string renewal_; // authtoken.lua's renewal argument; '' = off
 };
 
 } // namespace authtoken

@@ -344,6 +344,49 @@ void token_ttl_default_off_and_durations(void **)
     }
 }
 
+// token_auto_refresh and token_max_ttl are off by default and checked
+// together: a renewal needs a lifetime to renew, a cap needs a renewal to
+// cap and may not be shorter than the lifetime. Each mistake stops the
+// program with a message that names the settings.
+void token_renewal_settings_checked_together(void **)
+{
+    IssuerSettings s = resolve_settings({}, fake_env, fake_read);
+    assert_false(s.token_auto_refresh);
+    assert_int_equal(s.token_max_ttl, 0);
+    s = resolve_settings({{"token_ttl", "1h"},
+                          {"token_auto_refresh", "on"},
+                          {"token_max_ttl", "30d"}},
+                         fake_env, fake_read);
+    assert_true(s.token_auto_refresh);
+    assert_int_equal(s.token_max_ttl, 30 * 86400);
+    // On the command line it is a switch, as --metrics is.
+    std::vector<std::string> args = {"--token-auto-refresh", "--token-ttl",
+                                     "1h", "x"};
+    auto flags = take_setting_flags(args);
+    assert_string_equal(flags["token_auto_refresh"].c_str(), "1");
+    assert_int_equal(args.size(), 1);
+    args = {"--no-token-auto-refresh"};
+    assert_string_equal(take_setting_flags(args)["token_auto_refresh"].c_str(),
+                        "0");
+    const std::pair<std::map<std::string, std::string>, const char *> bad[] = {
+        {{{"token_auto_refresh", "on"}}, "token_auto_refresh needs token_ttl"},
+        {{{"token_ttl", "1h"}, {"token_max_ttl", "1d"}},
+         "token_max_ttl caps token_auto_refresh, which is off"},
+        {{{"token_ttl", "1h"},
+          {"token_auto_refresh", "on"},
+          {"token_max_ttl", "30m"}},
+         "token_max_ttl (1800 s) is shorter than token_ttl (3600 s)"},
+    };
+    for (const auto &[flags, message] : bad) {
+        try {
+            resolve_settings(flags, fake_env, fake_read);
+            fail_msg("accepted, expected \"%s\"", message);
+        } catch (const SettingsError &e) {
+            assert_non_null(std::strstr(e.what(), message));
+        }
+    }
+}
+
 // tokens_per_user is DRF's one by default; many's limit is finite (1 to
 // 1000, default 100) and refuse is the default at it: "unlimited" in any
 // spelling is refused, never read as no limit.
@@ -403,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup(token_ttl_default_off_and_durations, reset),
         cmocka_unit_test_setup(token_settings_default_one_and_finite_limit,
                                reset),
+        cmocka_unit_test_setup(token_renewal_settings_checked_together, reset),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

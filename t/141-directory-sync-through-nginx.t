@@ -152,7 +152,7 @@ subtest 'directory killed and restarted empty: rebuilt by the next command' => s
     ctl_ok('activate', 'bob');
 };
 
-subtest 'an emptied directory with 1200 users is rebuilt whole' => sub {
+subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt whole' => sub {
     # Written as the issuer writes them (no password: never logged in).
     my @cmds;
     for my $uid (1001 .. 2200) {
@@ -162,10 +162,22 @@ subtest 'an emptied directory with 1200 users is rebuilt whole' => sub {
                     ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
     }
+    # And one user with 700 tokens (tokens_per_user = many): a snapshot
+    # batch then holds more records than one dir_copy takes.
+    push @cmds, ['ZADD', 'authtoken:users', 5000, 5000],
+                ['HSET', 'authtoken:user:5000', username => 'u5000'];
+    for my $i (1 .. 700) {
+        my $hex = token_digest("many-$i");
+        push @cmds, ['ZADD', 'authtoken:user-tokens:5000', $i, $hex],
+                    ['HSET', "authtoken:token:$hex", uid => 5000, user => 'u5000',
+                     active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
+    }
     redis_pipeline(@cmds);
     redis_at($dport, 'FLUSHALL');
     my $out = sync_ok();
-    like($out, qr/Rebuilt the token directory: 12\d\d token records copied/, 'every record copied');
+    like($out, qr/Rebuilt the token directory: 19\d\d token records copied/, 'every record copied');
+    is(edge('many-1'), '200 ok', "the many-token user's first token is accepted");
+    is(edge('many-700'), '200 ok', 'and its last');
     is(edge('seed-1001'), '200 ok', 'the first seeded user is accepted');
     is(edge('seed-2200'), '200 ok', 'the last too');
     is(edge($alice), $INVALID, "alice's revoked token is still refused");

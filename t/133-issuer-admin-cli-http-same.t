@@ -46,8 +46,16 @@ sub state_of {
     my %s = map { $_ => $u{$_} } grep { exists $u{$_} } qw(is_active is_staff is_superuser email);
     $s{password} = $u{password} =~ /^!/ ? 'unusable' : join('$', (split /\$/, $u{password})[0, 1]);
     if ($u{token}) {
-        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$u{token}") };
-        $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
+        # Schema version 2 keeps the user's digest as its 32 bytes; the
+        # record's key spells it in hex.
+        my $digest = length($u{token}) == 32 ? unpack('H*', $u{token}) : $u{token};
+        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$digest") };
+        if (%t) {
+            $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
+        } else {
+            fail("the token record of $name exists");
+            $s{token} = 'record-missing';
+        }
     } else {
         $s{token} = 'none';
     }

@@ -147,17 +147,6 @@ std::int64_t unix_now()
         .count();
 }
 
-// Usernames are the client's: one short line in the log.
-std::string loggable(std::string_view username)
-{
-    std::string out;
-    for (char c : username.substr(0, 64)) {
-        unsigned char u = static_cast<unsigned char>(c);
-        out.push_back(u < 0x20 || u == 0x7f || c == '"' ? '?' : c);
-    }
-    return '"' + out + '"';
-}
-
 } // namespace
 
 std::optional<TokenEndpoints::Match>
@@ -223,7 +212,7 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
     }
     const UserRecord &user = auth.who->user;
     const std::string &digest = auth.who->token_digest;
-    const std::string who = loggable(user.username);
+    const std::string who = log::quoted_username(user.username);
 
     if (req.method == "OPTIONS") {
         return options_answer(match.route);

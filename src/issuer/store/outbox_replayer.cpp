@@ -18,11 +18,11 @@ namespace
 // library's own bound (OUTBOX_BATCH in redis/authtoken.lua).
 constexpr std::size_t kBatch = 500;
 // Fields of one entry as dir_apply takes it: seq, digest, present, uid,
-// user, active, expires.
-constexpr std::size_t kEntryFields = 7;
+// user, active, expires, renew, cap.
+constexpr std::size_t kEntryFields = 9;
 // Fields of one record as dir_copy takes it: digest, present, uid, user,
-// active, expires.
-constexpr std::size_t kRecordFields = 6;
+// active, expires, renew, cap.
+constexpr std::size_t kRecordFields = 8;
 
 std::vector<std::string_view> views(const std::vector<std::string> &args)
 {
@@ -50,7 +50,8 @@ OutboxReplayer::OutboxReplayer(const ScriptLibrary &scripts,
 }
 
 OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
-                                               RedisConnection &directory)
+                                               RedisConnection &directory,
+                                               bool rebuild_allowed)
 {
     Progress progress;
     std::uint64_t from = get_number(user_store, keys::kOutboxAcked) + 1;
@@ -95,6 +96,9 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                 from = behind + 1;
                 retried = true;
                 continue;
+            }
+            if (!rebuild_allowed) {
+                throw NeedsRebuild(std::string(why));
             }
             Progress rebuilt = rebuild(user_store, directory);
             progress.rebuild = true;
@@ -158,12 +162,13 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
             for (std::size_t i = 0; i < reply_size(found); i++) {
                 std::string key = reply_string(reply_element(found, i));
                 std::string digest = key.substr(keys::kTokenPrefix.size());
-                Reply state = user_store.command(
-                    {"HMGET", key, "uid", "user", "active", "expires"});
+                Reply state =
+                    user_store.command({"HMGET", key, "uid", "user", "active",
+                                        "expires", "renew", "cap"});
                 bool present = !reply_is_nil(reply_element(state.get(), 0));
                 args.push_back(digest);
                 args.push_back(present ? "1" : "0");
-                for (std::size_t f = 0; f < 4; f++) {
+                for (std::size_t f = 0; f < kRecordFields - 2; f++) {
                     args.push_back(reply_string(reply_element(state.get(), f)));
                 }
                 progress.swept++;

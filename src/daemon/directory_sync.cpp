@@ -95,9 +95,14 @@ DirectorySync::Settled DirectorySync::settle()
             return Settled::applied;
         }
     } catch (const RedisError &) {
-        // The write went through a moment ago; say only what is sure.
+        if (!directory_) {
+            // One store: the write itself was confirmed a moment ago, and
+            // published unless an operator marked the store in between;
+            // Redis failing now is no news about the mark.
+            return Settled::applied;
+        }
         wake();
-        return directory_ ? Settled::recorded : Settled::unfed;
+        return Settled::recorded;
     }
     std::unique_lock<std::timed_mutex> lock(drain_mutex_, std::defer_lock);
     if (!lock.try_lock_until(deadline) || !drain(false)) {

@@ -10,7 +10,6 @@
 #include "drf/pagination.h"
 #include "drf/parser_negotiation.h"
 #include "issuer/admin/user_admin.h"
-#include "issuer/django_username.h"
 
 #include <algorithm>
 #include <chrono>
@@ -217,8 +216,8 @@ class AdminRequest
 
 HttpResponse AdminRequest::denied(const std::string &what)
 {
-    log::info("admin: " + req_.method + " " + req_.path + " by \"" +
-              escape_unsafe_username(caller_.username) + "\": 403 (" + what +
+    log::info("admin: " + req_.method + " " + req_.path + " by " +
+              log::quoted_username(caller_.username) + ": 403 (" + what +
               " needs a superuser)");
     return permission_denied();
 }
@@ -617,9 +616,8 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
     }
     const UserRecord &caller = auth.who->user;
     if (!is_admin_user(caller)) {
-        log::info("admin: " + req.method + " " + req.path + " by \"" +
-                  escape_unsafe_username(caller.username) +
-                  "\": 403 (not staff)");
+        log::info("admin: " + req.method + " " + req.path + " by " +
+                  log::quoted_username(caller.username) + ": 403 (not staff)");
         return permission_denied();
     }
     AdminRequest view(req, settings_, store, policy_, hashing_, caller);

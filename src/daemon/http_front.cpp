@@ -16,14 +16,6 @@ namespace
 constexpr const char *kObtainPath = "/api-token-auth/";
 constexpr const char *kAllow = "POST, OPTIONS";
 
-HttpResponse json_answer(int status, std::string body)
-{
-    HttpResponse res;
-    res.status = status;
-    res.body = std::move(body);
-    return res;
-}
-
 std::string too_large_body(std::size_t limit)
 {
     return render_drf_detail(drf::body_larger_than_detail(limit));
@@ -108,7 +100,9 @@ HttpResponse handle_obtain(const HttpRequest &req,
     }
     // Beyond DRF (its view sets no caching headers): a token is a
     // credential, and no cache on the way may keep it (RFC 6749 5.1 asks
-    // the same of OAuth token answers).
+    // the same of OAuth token answers). Set last, after Allow and
+    // Retry-After, where it has always been sent (json_answer's
+    // CacheControl::no_store would put it first).
     res.set_header("Cache-Control", "no-store");
     return res;
 }
@@ -132,8 +126,7 @@ HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
         return json_answer(200, R"({"status":"ok"})");
     } catch (const RedisError &e) {
         log::error(std::string("healthz: redis failed: ") + e.what());
-        HttpResponse res =
-            json_answer(503, std::string(drf::kUnavailable.body));
+        HttpResponse res = json_answer(drf::kUnavailable);
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return res;
     }
@@ -271,7 +264,7 @@ Dispatch route_only(const HttpRequest &req, const IssuerSettings &settings,
         return d;
     }
     log::info(req.method + " " + req.path + ": 404");
-    d.answer = json_answer(404, std::string(drf::kNotFound.body));
+    d.answer = json_answer(drf::kNotFound);
     return d;
 }
 

@@ -167,6 +167,32 @@ subtest 'login, logout and an admin revocation reach the directory before the 2x
               '/healthz shows the directory: nothing pending');
 };
 
+subtest 'a token renewed in the directory past its first expiry is the daemon\'s too: it can be logged out' => sub {
+    # Sliding renewal pushes `expires` out in the directory (nginx's
+    # authtoken_touch there: t/141); the user store keeps the first expiry.
+    # Here the renewal is written as touch leaves it.
+    {
+        local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
+        ctl_ok({ stdin => "frank-pw\n" }, 'createuser', 'frank', '--password-stdin');
+    }
+    my $frank = token_of('frank', '--ttl', '2s');
+    my $key = 'authtoken:token:' . token_digest($frank);
+    redis_at($dport, 'HSET', $key, 'expires', int(time) + 60);
+    sleep 2.5;
+    cmp_ok(redis_cmd('HGET', $key, 'expires'), '<', time, '(the user store\'s copy has expired)');
+    is(edge($frank), '200 ok', 'the edge accepts the renewed token');
+    my ($status) = daemon('GET', '/api-tokens/', $frank);
+    is($status, 200, 'so does the daemon: its token list answers 200');
+    ($status) = daemon('POST', '/api-token-logout/', $frank);
+    is($status, 204, 'and its logout 204');
+    is(edge($frank), $INVALID, 'after which the edge refuses it');
+    # One that was not renewed stays expired for the daemon.
+    my $gone = token_of('frank', '-r', '--ttl', '1s');
+    sleep 1.5;
+    ($status) = daemon('POST', '/api-token-logout/', $gone);
+    is($status, 401, 'a token expired in both stores is refused (401)');
+};
+
 subtest 'concurrent logins share drains: every one answered 200 is accepted at the edge' => sub {
     my @users = map { "u$_" } 1 .. 12;
     {

@@ -4,6 +4,7 @@
 #include "daemon/event_log.h"
 #include "issuer/store/redis_url.h"
 
+#include <charconv>
 #include <utility>
 
 namespace authtoken
@@ -231,6 +232,28 @@ void DirectorySync::run()
         }
         wake_.wait_until(lock, next, [this] { return stop_ || wanted_; });
     }
+}
+
+std::optional<std::int64_t>
+DirectorySync::renewed_expiry(std::string_view digest_hex)
+{
+    if (!directory_) {
+        return std::nullopt;
+    }
+    RedisPool::Lease dir = directory_pool_->lease();
+    Reply r =
+        dir->command({"HGET", keys::token_record_key(digest_hex), "expires"});
+    if (reply_is_nil(r.get())) {
+        return std::nullopt;
+    }
+    std::string text = reply_string(r.get());
+    std::int64_t expires = 0;
+    auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), expires);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return expires;
 }
 
 DirectorySync::Status DirectorySync::status() const

@@ -31,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace authtoken
@@ -75,6 +76,13 @@ class DirectorySync
     {
         return directory_.has_value();
     }
+
+    // The `expires` the directory holds for the token record of
+    // `digest_hex` (Unix seconds), where sliding renewal pushes it
+    // (authtoken_touch) without the user store learning it; nullopt in one
+    // store, for a record the directory lacks, or one without a number.
+    // Throws RedisError when the directory does not answer.
+    std::optional<std::int64_t> renewed_expiry(std::string_view digest_hex);
 
   private:
     void run();

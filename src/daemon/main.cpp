@@ -586,6 +586,8 @@ int run(std::vector<std::string> args)
     DirectorySync sync(scripts, pool, directory, directory_id,
                        std::chrono::milliseconds(settings.redis_timeout_ms),
                        beat_every, settings.heartbeat_interval > 0, metrics);
+    tokens.set_directory(&sync);
+    admin.set_directory(&sync);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});

@@ -42,6 +42,12 @@ local KEY = {
   user_tokens = 'authtoken:user-tokens:',
   revocations = 'authtoken:revocations',
   revocation_seq = 'authtoken:revocation-seq',
+  directory_id = 'authtoken:directory-id',
+  outbox = 'authtoken:outbox',
+  outbox_seq = 'authtoken:outbox-seq',
+  outbox_acked = 'authtoken:outbox-acked',
+  directory = 'authtoken:directory',
+  heartbeat = 'authtoken:heartbeat',
 }
 
 -- The most tokens a user's set may hold (tokens_per_user = many), whatever
@@ -156,7 +162,19 @@ end
 -- Tells the caches that a token record changed or went away (a new digest
 -- too: a cache may hold a negative entry for it). Each message is numbered
 -- by the revocation sequence, in the same function.
+--
+-- In a user store that feeds a separate token directory (it holds
+-- KEY.directory_id: redis/SCHEMA.md, "Two stores") the edges read the
+-- directory, not this Redis: the digest is appended to the outbox instead,
+-- numbered by the outbox sequence, in the same function that changed the
+-- record, and the issuer applies it to the directory (authtoken_dir_apply),
+-- which publishes it there.
 local function publish(digest)
+  if redis.call('EXISTS', KEY.directory_id) == 1 then
+    local seq = redis.call('INCR', KEY.outbox_seq)
+    redis.call('XADD', KEY.outbox, seq .. '-1', 'd', digest_bytes(digest))
+    return
+  end
   redis.call('PUBLISH', KEY.revocations,
              digest .. ' ' .. redis.call('INCR', KEY.revocation_seq))
 end
@@ -800,6 +818,292 @@ register('throttle', function(keys, args)
     end
   end
   return {wait, delay, member}
+end)
+
+-- The split layout (redis/SCHEMA.md, "Two stores"): the user store's outbox
+-- and the token directory's side of it. Each call is bounded by its batch.
+
+local OUTBOX_BATCH = 500
+-- Acknowledged entries kept for replay into a directory that lost writes
+-- (a failover): the last this many numbers.
+local OUTBOX_RETAIN = 100000
+
+-- A directory function refuses to run on a user store, and the other way
+-- round, so neither can be mistaken for the other.
+local function directory_only()
+  if redis.call('EXISTS', KEY.directory_id) == 1 then
+    refuse('this Redis is a user store, not a token directory')
+  end
+end
+
+-- authtoken_outbox_read (user store, no writes): args from, count. Answers
+-- {acked, outbox-seq, oldest number held (0: none), entries...}, each entry
+-- {seq, digest (hex), present (1/0), uid, user, active, expires, renew,
+-- cap}: the record's state now, not when the entry was made.
+register('outbox_read', function(_, args)
+  local from = tonumber(args[1])
+  local count = math.min(tonumber(args[2]) or OUTBOX_BATCH, OUTBOX_BATCH)
+  if not from or from < 1 then
+    refuse('outbox_read: bad start')
+  end
+  local reply = {
+    tonumber(redis.call('GET', KEY.outbox_acked) or '0'),
+    tonumber(redis.call('GET', KEY.outbox_seq) or '0'),
+    0,
+  }
+  local first = redis.call('XRANGE', KEY.outbox, '-', '+', 'COUNT', 1)[1]
+  if first then
+    reply[3] = tonumber(string.match(first[1], '^(%d+)-'))
+  end
+  for _, e in ipairs(redis.call('XRANGE', KEY.outbox, from .. '-0', '+',
+                                'COUNT', count)) do
+    local digest = digest_hex(e[2][2])
+    local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+                         'active', 'expires', 'renew', 'cap')
+    local present = r[1] and 1 or 0
+    reply[#reply + 1] = {tonumber(string.match(e[1], '^(%d+)-')), digest,
+                         present, r[1] or '', r[2] or '', r[3] or '',
+                         r[4] or '', r[5] or '', r[6] or ''}
+  end
+  return reply
+end, {'no-writes'})
+
+-- authtoken_outbox_ack (user store): args upto. The directory has applied
+-- every entry up to `upto`: outbox-acked becomes max(acked, upto), never
+-- more than outbox-seq, and entries older than the retention are trimmed.
+-- Answers the acknowledged number.
+register('outbox_ack', function(_, args)
+  local upto = tonumber(args[1])
+  local seq = tonumber(redis.call('GET', KEY.outbox_seq) or '0')
+  if not upto or upto < 0 or upto > seq then
+    refuse('outbox_ack: ' .. tostring(args[1]) .. ' is not a number handed out')
+  end
+  local acked = tonumber(redis.call('GET', KEY.outbox_acked) or '0')
+  if upto > acked then
+    acked = upto
+    redis.call('SET', KEY.outbox_acked, acked)
+  end
+  if acked > OUTBOX_RETAIN then
+    redis.call('XTRIM', KEY.outbox, 'MINID', (acked - OUTBOX_RETAIN) .. '-0')
+  end
+  return acked
+end)
+
+-- authtoken_directory_mark (user store): args id. Makes this Redis a user
+-- store feeding the token directory `id`: from now on every change to a
+-- token record goes to the outbox. Refuses another id.
+register('directory_mark', function(_, args)
+  local id = args[1]
+  if not id or not string.match(id, '^%x+$') or #id ~= 32 then
+    refuse('directory id must be 32 hex digits')
+  end
+  if redis.call('EXISTS', KEY.directory) == 1 then
+    refuse('this Redis is a token directory, not a user store')
+  end
+  local current = redis.call('GET', KEY.directory_id)
+  if current and current ~= id then
+    refuse('this user store feeds directory ' .. current)
+  end
+  redis.call('SET', KEY.directory_id, id)
+  return 1
+end)
+
+-- authtoken_directory_snapshot (user store, no writes): args from_uid. The
+-- token records of the users from uid `from_uid` on, whole users only, at
+-- most 500 users, and no user begun once 500 records are in (so at most
+-- 500 + 1001 records).
+-- Answers {next uid (0: no user left), entries...}, each entry {digest,
+-- present (1), uid, user, active, expires, renew, cap} as dir_copy takes
+-- them.
+register('directory_snapshot', function(_, args)
+  local from = tonumber(args[1])
+  if not from then
+    refuse('directory_snapshot: bad uid')
+  end
+  local reply = {0}
+  local users = redis.call('ZRANGE', KEY.users, from, '+inf', 'BYSCORE',
+                           'LIMIT', 0, OUTBOX_BATCH + 1)
+  for i, uid in ipairs(users) do
+    if i > OUTBOX_BATCH or #reply - 1 >= OUTBOX_BATCH then
+      reply[1] = tonumber(uid)
+      break
+    end
+    local digests = redis.call('ZRANGE', user_tokens_key(uid), 0, -1)
+    local own = digest_hex(redis.call('HGET', KEY.user .. uid, 'token'))
+    if own then
+      digests[#digests + 1] = own
+    end
+    for _, digest in ipairs(digests) do
+      local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+                           'active', 'expires', 'renew', 'cap')
+      if r[1] then
+        reply[#reply + 1] = {digest, 1, r[1], r[2] or '', r[3] or '',
+                             r[4] or '', r[5] or '', r[6] or ''}
+      end
+    end
+  end
+  return reply
+end, {'no-writes'})
+
+-- The directory's record of itself: id, applied (a number), state.
+local function directory_state()
+  local d = redis.call('HMGET', KEY.directory, 'id', 'applied', 'state',
+                       'from')
+  return d[1], tonumber(d[2] or '0'), d[3], tonumber(d[4] or '0')
+end
+
+-- Writes one token record as the user store holds it, keeping what only
+-- the directory holds (nginx's touch fields, a renewed expires): `expires`
+-- and the renewal (`renew`, `cap`: fixed when the token is made) are
+-- written only with a new record, so authtoken_touch can renew a token the
+-- edges read from the directory. Or deletes it. Publishes it.
+local function directory_put(digest, present, uid, user, active, expires,
+                             renew, cap)
+  local key = KEY.token .. digest
+  if present == '1' then
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active)
+    else
+      redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active,
+                 'expires', expires)
+      if (tonumber(renew) or 0) > 0 then
+        redis.call('HSET', key, 'renew', renew, 'cap', cap)
+      end
+    end
+  else
+    redis.call('DEL', key)
+  end
+  publish(digest)
+end
+
+-- authtoken_dir_apply (directory): args id, acked, then entries of nine
+-- arguments each, as outbox_read answers them: seq, digest, present, uid,
+-- user, active, expires, renew, cap. The fence: an entry is applied only when its seq
+-- is applied + 1 (recorded in the same call), skipped when at or below
+-- applied, and a gap stops the call; so entries take effect in order and
+-- once, whoever sends them and however late. Refuses with 'REBUILD: ...'
+-- (a refusal like any other) and writes nothing when this directory
+-- cannot continue from what it holds: no id or another one (emptied,
+-- restarted without persistence, another directory), a rebuild in
+-- progress, or applied below what the user store acknowledged (lost
+-- writes) without the entry right after applied. Answers applied.
+register('dir_apply', function(_, args)
+  directory_only()
+  local want, acked = args[1], tonumber(args[2])
+  local id, applied, state = directory_state()
+  if id ~= want then
+    refuse('REBUILD: the directory is ' ..
+                             (id and ('directory ' .. id) or 'empty'))
+  end
+  if state ~= 'ready' then
+    refuse('REBUILD: a rebuild is in progress')
+  end
+  local n = (#args - 2) / 9
+  if n ~= math.floor(n) or n > OUTBOX_BATCH then
+    refuse('dir_apply: entries are 9 arguments each, at most ' ..
+           OUTBOX_BATCH)
+  end
+  if acked and applied < acked and
+     (n == 0 or tonumber(args[3]) > applied + 1) then
+    refuse('REBUILD: the directory applied ' .. applied ..
+                             ', the user store acknowledged ' .. acked)
+  end
+  for i = 0, n - 1 do
+    local a = 3 + 9 * i
+    local seq = tonumber(args[a])
+    if seq == applied + 1 then
+      directory_put(args[a + 1], args[a + 2], args[a + 3], args[a + 4],
+                    args[a + 5], args[a + 6], args[a + 7], args[a + 8])
+      applied = seq
+    elseif seq > applied + 1 then
+      break
+    end
+  end
+  redis.call('HSET', KEY.directory, 'applied', applied)
+  return applied
+end)
+
+-- A rebuild belongs to whoever began it last (`owner`, a random string
+-- the caller makes): a rebuilder overtaken by another (it paused, or two
+-- started at once) can neither copy nor finish, so it cannot mark the
+-- directory complete up to its `from` with records the other's sweep did
+-- not see, nor write a record its snapshot read before a revocation.
+local function rebuilding_as(fn, id, owner)
+  local d = redis.call('HMGET', KEY.directory, 'id', 'state', 'owner')
+  if d[1] ~= id or d[2] ~= 'rebuilding' or d[3] ~= owner then
+    refuse(fn .. ': this caller is not rebuilding directory ' .. tostring(id))
+  end
+end
+
+-- authtoken_dir_rebuild_begin (directory): args id, from, owner. Marks the
+-- directory rebuilding (dir_apply refuses meanwhile) as directory `id`,
+-- by `owner`, to continue from outbox number `from` when done, and marks
+-- the schema. Answers DBSIZE: a directory holding more than this hash, the
+-- schema, the revocation counter and the heartbeat has token records to
+-- sweep first.
+register('dir_rebuild_begin', function(_, args)
+  directory_only()
+  local id, from, owner = args[1], tonumber(args[2]), args[3]
+  if not id or #id ~= 32 or not from or not owner or owner == '' then
+    refuse('dir_rebuild_begin: id, from and owner')
+  end
+  redis.call('HSET', KEY.directory, 'id', id, 'state', 'rebuilding', 'from',
+             from, 'owner', owner)
+  redis.call('SET', KEY.schema, SCHEMA_VERSION)
+  return redis.call('DBSIZE')
+end)
+
+-- authtoken_dir_copy (directory): args id, owner, then entries of eight
+-- arguments (digest, present, uid, user, active, expires, renew, cap), at
+-- most 500:
+-- the rebuild's copy and sweep, written as dir_apply writes them.
+register('dir_copy', function(_, args)
+  directory_only()
+  rebuilding_as('dir_copy', args[1], args[2])
+  local n = (#args - 2) / 8
+  if n ~= math.floor(n) or n > OUTBOX_BATCH then
+    refuse('dir_copy: entries are 8 arguments each, at most ' .. OUTBOX_BATCH)
+  end
+  for i = 0, n - 1 do
+    local a = 3 + 8 * i
+    directory_put(args[a], args[a + 1], args[a + 2], args[a + 3],
+                  args[a + 4], args[a + 5], args[a + 6], args[a + 7])
+  end
+  return n
+end)
+
+-- authtoken_dir_rebuild_end (directory): args id, owner. applied = from,
+-- ready.
+register('dir_rebuild_end', function(_, args)
+  directory_only()
+  rebuilding_as('dir_rebuild_end', args[1], args[2])
+  local _, _, _, from = directory_state()
+  redis.call('HSET', KEY.directory, 'applied', from, 'state', 'ready')
+  redis.call('HDEL', KEY.directory, 'from', 'owner')
+  return from
+end)
+
+-- authtoken_dir_heartbeat (directory): args id, acked, value. The issuer's
+-- heartbeat (authtoken:heartbeat, watched by auth_token_max_lag) in the
+-- split layout: written only while this directory is complete, as
+-- directory `id`, ready, and applied at least up to what the user store
+-- acknowledged (`acked`). An emptied, other or rebuilding directory gets
+-- no heartbeat, so the edges reading it answer 503 once max_lag has passed
+-- instead of 401 for every token it no longer holds. Refuses with
+-- 'REBUILD: ...' as dir_apply does. Answers 1.
+register('dir_heartbeat', function(_, args)
+  directory_only()
+  local want, acked = args[1], tonumber(args[2])
+  local id, applied, state = directory_state()
+  if id ~= want or state ~= 'ready' then
+    refuse('REBUILD: the directory is not ready as ' .. tostring(want))
+  end
+  if not acked or applied < acked then
+    refuse('REBUILD: the directory applied ' .. applied ..
+           ', the user store acknowledged ' .. tostring(args[2]))
+  end
+  redis.call('SET', KEY.heartbeat, args[3])
+  return 1
 end)
 
 -- touch: what nginx noted about tokens in use (auth_token_last_used),

@@ -53,6 +53,20 @@ inline constexpr std::string_view kRevocationSequence =
 // the primary. Only the change matters, never the value against a clock.
 inline constexpr std::string_view kHeartbeat = "authtoken:heartbeat";
 
+// The split layout (directory_url, redis/SCHEMA.md "Two stores"). In the
+// user store: the id of the token directory it feeds (its presence makes
+// every library function append to the outbox instead of publishing), the
+// outbox (a stream, one entry `<seq>-1 d <digest bytes>` per changed
+// digest), its counter, and the last number the directory has applied and
+// the issuer acknowledged.
+inline constexpr std::string_view kDirectoryId = "authtoken:directory-id";
+inline constexpr std::string_view kOutbox = "authtoken:outbox";
+inline constexpr std::string_view kOutboxSequence = "authtoken:outbox-seq";
+inline constexpr std::string_view kOutboxAcked = "authtoken:outbox-acked";
+// In the token directory: a hash of `id`, `applied` (the last outbox number
+// applied there, the fence), `state` (ready | rebuilding) and `from`.
+inline constexpr std::string_view kDirectory = "authtoken:directory";
+
 // Fields of a token record, in the order the module asks for them (HMGET).
 inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {
     "uid", "user", "active", "expires"};

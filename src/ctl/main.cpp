@@ -4,12 +4,15 @@
 // same secret file as the daemon.
 #include "password_prompt.h"
 
+#include "core/redis_keys.h"
 #include "issuer/admin/user_admin.h"
 #include "issuer/django_import.h"
 #include "issuer/django_username.h"
 #include "issuer/settings/issuer_settings.h"
 #include "issuer/password_hasher.h"
+#include "issuer/store/outbox_replayer.h"
 #include "issuer/store/redis_client.h"
+#include "issuer/token_key.h"
 #include "issuer/token_sealer.h"
 #include "issuer/store/user_store.h"
 
@@ -67,6 +70,8 @@ commands:
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
   migrate              bring the records to schema version 2 (compact)
+  directory init|sync|status
+                       the separate token directory (directory_url)
 
 Settings are also read from AUTHTOKEN_* environment variables
 (AUTHTOKEN_REDIS, AUTHTOKEN_SECRET_FILE, ...) and from --config FILE.
@@ -79,13 +84,17 @@ API and leaves one audit line in syslog (authpriv) and on stderr.
 
 exit status: 0 done; 1 failed (nothing more was changed); 2 usage error;
 3 Redis did not answer a change in time: it was made before then or not at
-all (never later); check before trying again.
+all (never later); check before trying again; 4 (with directory_url) the
+change is recorded in the user store but the token directory did not take
+it yet: it reaches the edges with the next `authtokenctl directory sync`.
 )";
 
 // The exit statuses above.
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitOutcomeUnknown = 3;
+// Recorded in the user store, not yet in the separate token directory.
+constexpr int kExitRecorded = 4;
 
 // What every command needs, opened on first use so that --help and
 // init-secret work without Redis.
@@ -115,6 +124,7 @@ class Session
                 redis_endpoint(settings_),
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             scripts_->load(*conn_);
+            open_directory();
             store_ = std::make_unique<UserStore>(*conn_, *scripts_, *sealer_);
             store_->set_token_ttl(settings_.token_ttl);
             store_->set_token_renewal(settings_.token_auto_refresh,
@@ -147,7 +157,88 @@ class Session
                 "cli"};
     }
 
+    // With a separate token directory (docs/operations.md, "Two stores"):
+    // after the command, applies what it recorded in the outbox (and
+    // anything older still pending). 0 when there is no directory, or the
+    // directory has every change; kExitRecorded, after saying so, when the
+    // command recorded a change the directory did not take in time: it is
+    // in the user store and reaches the edges with the next sync.
+    int finish_directory(int code)
+    {
+        if (!replayer_) {
+            return code;
+        }
+        try {
+            apply_pending();
+            return code;
+        } catch (const std::exception &e) {
+            Reply seq = conn_->command({"GET", keys::kOutboxSequence});
+            std::string now = reply_string(seq.get());
+            if (now == seq_before_) {
+                std::cerr << "authtokenctl: warning: the token directory did "
+                             "not take the pending changes: "
+                          << e.what() << "\n";
+                return code;
+            }
+            std::cerr << "authtokenctl: recorded; it will reach the edges "
+                         "when the token directory is back ("
+                      << e.what()
+                      << "); `authtokenctl directory sync` applies it\n";
+            return code == 0 ? kExitRecorded : code;
+        }
+    }
+
   private:
+    // Connects to the directory (again, after a failure) and drains the
+    // outbox into it. Throws what either store throws.
+    void apply_pending()
+    {
+        if (!directory_ || directory_->broken()) {
+            directory_.reset();
+            directory_ = std::make_unique<RedisConnection>(
+                directory_endpoint_,
+                std::chrono::milliseconds(settings_.redis_timeout_ms));
+            scripts_->load(*directory_);
+        }
+        replayer_->drain(*conn_, *directory_);
+    }
+
+    // Checks that the user store and the settings agree on the layout, and
+    // with a separate directory connects to it and applies what is pending
+    // before the command runs (best effort: finish_directory reports).
+    void open_directory()
+    {
+        Reply marked = conn_->command({"GET", keys::kDirectoryId});
+        std::string id = reply_string(marked.get());
+        std::optional<RedisEndpoint> endpoint = directory_endpoint(settings_);
+        if (!endpoint && !id.empty()) {
+            throw std::runtime_error(
+                "Error: this user store feeds a separate token directory "
+                "(authtoken:directory-id " +
+                id +
+                "): set directory_url to it, or changes would be reported "
+                "done before the edges have them");
+        }
+        if (!endpoint) {
+            return;
+        }
+        if (id.empty()) {
+            throw std::runtime_error("Error: directory_url is set but this "
+                                     "user store feeds no token directory "
+                                     "yet: run `authtokenctl directory "
+                                     "init`");
+        }
+        directory_endpoint_ = *endpoint;
+        replayer_ = std::make_unique<OutboxReplayer>(*scripts_, id);
+        try {
+            apply_pending();
+        } catch (const std::exception &) {
+            // Reported after the command, by finish_directory.
+        }
+        Reply seq = conn_->command({"GET", keys::kOutboxSequence});
+        seq_before_ = reply_string(seq.get());
+    }
+
     // An audit line goes to syslog's authpriv facility, as sudo's and
     // su's do (readable by root only on Debian: /var/log/auth.log or the
     // journal), and to standard error, where the operator sees it.
@@ -169,6 +260,10 @@ class Session
     std::unique_ptr<RedisConnection> conn_;
     std::unique_ptr<UserStore> store_;
     std::unique_ptr<UserAdmin> admin_;
+    RedisEndpoint directory_endpoint_;
+    std::unique_ptr<RedisConnection> directory_;
+    std::unique_ptr<OutboxReplayer> replayer_;
+    std::string seq_before_; // the outbox number before the command
 };
 
 // A command's own arguments: flags it knows, and positionals.
@@ -865,6 +960,77 @@ int import_django(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// The split layout (docs/operations.md, "Two stores"): `directory init`
+// marks the user store as feeding the token directory at directory_url
+// and builds the directory from it; `directory sync` applies the pending
+// outbox entries (rebuilding the directory when it cannot continue);
+// `directory status` shows both sides. The one command that runs with a
+// separate directory while the replayer is not yet wired into every change.
+int directory(Session &session, const CommandArgs &args)
+{
+    const IssuerSettings &settings = session.settings();
+    const std::string &action = args.positional[0];
+    if (action != "init" && action != "sync" && action != "status") {
+        throw UsageError("directory: expected init, sync or status, not \"" +
+                         action + "\"");
+    }
+    std::optional<RedisEndpoint> endpoint = directory_endpoint(settings);
+    if (!endpoint) {
+        throw std::runtime_error("Error: directory_url is not set (or names "
+                                 "the redis store itself): there is no "
+                                 "separate token directory");
+    }
+    const std::chrono::milliseconds timeout(settings.redis_timeout_ms);
+    ScriptLibrary scripts(settings.scripts_dir);
+    RedisConnection store(redis_endpoint(settings), timeout);
+    scripts.load(store);
+    Reply marked = store.command({"GET", keys::kDirectoryId});
+    std::string id = reply_string(marked.get());
+    if (action == "init" && id.empty()) {
+        id = generate_token_key().substr(0, 32);
+        scripts.run(store, "directory_mark", {}, {id});
+    } else if (id.empty()) {
+        throw std::runtime_error("Error: this user store feeds no token "
+                                 "directory yet: run `authtokenctl directory "
+                                 "init`");
+    }
+    if (action == "status") {
+        Reply acked = store.command({"GET", keys::kOutboxAcked});
+        Reply seq = store.command({"GET", keys::kOutboxSequence});
+        std::cout << "directory id " << id << "\n"
+                  << "outbox: numbered up to "
+                  << (reply_is_nil(seq.get()) ? "0" : reply_string(seq.get()))
+                  << ", acknowledged up to "
+                  << (reply_is_nil(acked.get()) ? "0"
+                                                : reply_string(acked.get()))
+                  << "\n";
+    }
+    RedisConnection dir(*endpoint, timeout);
+    if (action == "status") {
+        Reply state =
+            dir.command({"HMGET", keys::kDirectory, "id", "applied", "state"});
+        std::string at = reply_string(reply_element(state.get(), 1));
+        std::cout << "directory " << describe_endpoint(*endpoint) << ": "
+                  << (reply_is_nil(reply_element(state.get(), 0))
+                          ? std::string("empty (it will be rebuilt)")
+                          : reply_string(reply_element(state.get(), 2)) +
+                                ", applied up to " + (at.empty() ? "0" : at))
+                  << "\n";
+        return 0;
+    }
+    scripts.load(dir);
+    OutboxReplayer replayer(scripts, id);
+    OutboxReplayer::Progress p = replayer.drain(store, dir);
+    if (p.rebuild) {
+        std::cout << "Rebuilt the token directory: " << p.rebuilt
+                  << " token records copied, " << p.swept
+                  << " stale records checked.\n";
+    }
+    std::cout << "Applied " << p.entries << " outbox entries; the directory "
+              << "has every change up to " << p.applied << ".\n";
+    return 0;
+}
+
 // Schema version 1 to 2 (redis/SCHEMA.md), in batches of kMigrateBatch
 // users by uid, each one atomic function call that keeps Redis answering
 // others. A batch rewrites only records still in version 1's form, so a
@@ -1072,6 +1238,17 @@ const std::vector<Command> &commands()
          {},
          0,
          migrate},
+        {"directory",
+         "directory init|sync|status",
+         "The token directory at directory_url, apart from the user store\n"
+         "(docs/operations.md, \"Two stores\"; being built). init: mark the\n"
+         "user store as feeding it and build it from the user store; sync:\n"
+         "apply the changes still in the outbox (rebuilding the directory\n"
+         "when it restarted empty or lost writes); status: both sides.",
+         {},
+         {},
+         1,
+         directory},
     };
     return table;
 }
@@ -1123,7 +1300,7 @@ int run(std::vector<std::string> args)
     Session session(
         resolve_settings(flags, process_environment, read_config_file));
     try {
-        return command->run(session, parsed);
+        return session.finish_directory(command->run(session, parsed));
     } catch (const UsageError &e) {
         // A value a command checks itself (token --ttl): nothing was done.
         std::cerr << "authtokenctl " << command->name << ": " << e.what()

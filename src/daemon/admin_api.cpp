@@ -608,7 +608,8 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
     store.set_token_ttl(settings_.token_ttl);
     // APIView.initial(): authentication, then permissions, then the
     // handler (whose absence is 405), as DRF orders them.
-    Authentication auth = authenticate_token(req, store, unix_now(), "admin");
+    Authentication auth =
+        authenticate_token(req, store, unix_now(), "admin", directory_);
     if (!auth.who) {
         log::info("admin: " + req.method + " " + req.path + ": " +
                   std::to_string(auth.refusal.status));

@@ -32,6 +32,8 @@
 namespace authtoken
 {
 
+class DirectorySync;
+
 inline constexpr std::string_view kAdminPrefix = "/api-admin/";
 
 class AdminApi
@@ -52,6 +54,13 @@ class AdminApi
     // anything else 500, both logged.
     HttpResponse handle(const HttpRequest &req) const noexcept;
 
+    // With a separate token directory: where a renewed token's expiry is
+    // read (authenticate_token()). Set before the server starts.
+    void set_directory(DirectorySync *directory) noexcept
+    {
+        directory_ = directory;
+    }
+
   private:
     HttpResponse handle_or_throw(const HttpRequest &req) const;
 
@@ -61,6 +70,7 @@ class AdminApi
     const TokenSealer &sealer_;
     passwords::HasherPolicy policy_;
     ConcurrencyLimit &hashing_;
+    DirectorySync *directory_ = nullptr;
 };
 
 } // namespace authtoken

@@ -389,6 +389,41 @@ void preload_library(RedisPool &pool, const ScriptLibrary &library)
     }
 }
 
+// The layout the settings name must be the one the user store holds
+// (docs/operations.md "Two stores"), as authtokenctl checks it: a user
+// store that feeds a separate token directory (authtoken:directory-id)
+// needs directory_url, or changes would be answered before the edges have
+// them; directory_url needs a store that `authtokenctl directory init`
+// marked. Returns the directory id ("" for one store, or when Redis does
+// not answer at startup: that is not fatal here, as for preload_library;
+// the first drain reads it then, and a write meanwhile is checked by
+// DirectorySync::settle).
+std::string check_directory_layout(RedisPool &pool, bool directory_url)
+{
+    std::string id;
+    try {
+        RedisPool::Lease conn = pool.lease();
+        Reply marked = conn->command({"GET", keys::kDirectoryId});
+        id = reply_string(marked.get());
+    } catch (const RedisError &) {
+        return id;
+    }
+    if (!directory_url && !id.empty()) {
+        throw SettingsError(
+            "this user store feeds a separate token directory "
+            "(authtoken:directory-id " +
+            id +
+            "): set directory_url to it, or changes would be reported done "
+            "before the edges have them");
+    }
+    if (directory_url && id.empty()) {
+        throw SettingsError("directory_url is set but this user store feeds "
+                            "no token directory yet: run `authtokenctl "
+                            "directory init`");
+    }
+    return id;
+}
+
 // Says once, at startup, what would make the records larger or leave them
 // in version 1's form: a hash-max-listpack-value below what the user
 // records need (they still work, in Redis's larger hashtable encoding),
@@ -480,6 +515,9 @@ int run(std::vector<std::string> args)
         resolve_settings(flags, process_environment, read_config_file);
     ListenAddress address = parse_listen(settings.listen);
     RedisEndpoint endpoint = redis_endpoint(settings);
+    // The split layout (docs/operations.md, "Two stores"): a separate
+    // token directory the edges read.
+    std::optional<RedisEndpoint> directory = directory_endpoint(settings);
 
     IssuerMetrics metrics;
     ScriptLibrary scripts(settings.scripts_dir, [](const std::string &other) {
@@ -499,6 +537,8 @@ int run(std::vector<std::string> args)
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
     preload_library(pool, scripts);
+    std::string directory_id =
+        check_directory_layout(pool, directory.has_value());
     check_redis_settings(pool);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
@@ -539,6 +579,15 @@ int run(std::vector<std::string> args)
     obtain.set_token_policy(settings.tokens);
     TokenEndpoints tokens(pool, scripts, sealer, metrics);
     AdminApi admin(settings, pool, scripts, sealer, policy, hashing);
+    // Applies every write to the token directory before its answer, and
+    // replays (and beats) in a thread of its own; stopped after the server.
+    std::chrono::milliseconds beat_every(
+        std::chrono::seconds(std::max(settings.heartbeat_interval, 1U)));
+    DirectorySync sync(scripts, pool, directory, directory_id,
+                       std::chrono::milliseconds(settings.redis_timeout_ms),
+                       beat_every, settings.heartbeat_interval > 0, metrics);
+    tokens.set_directory(&sync);
+    admin.set_directory(&sync);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
@@ -547,12 +596,15 @@ int run(std::vector<std::string> args)
     HttpServer server(listener.fd, limits,
                       make_router(settings, obtain, tokens, pool,
                                   settings.metrics ? &metrics : nullptr,
-                                  settings.admin_api ? &admin : nullptr));
+                                  settings.admin_api ? &admin : nullptr,
+                                  &sync));
     // After StopSignals blocked SIGTERM, so that this thread inherits the
     // mask (else the signal may land here and kill the process without the
     // drain); stopped before the pool it uses goes.
+    // With a separate directory the heartbeat goes there, from `sync`,
+    // only while the directory is complete.
     std::optional<HeartbeatWriter> heartbeat;
-    if (settings.heartbeat_interval > 0) {
+    if (settings.heartbeat_interval > 0 && !directory) {
         heartbeat.emplace(endpoint,
                           std::chrono::milliseconds(settings.redis_timeout_ms),
                           std::chrono::seconds(settings.heartbeat_interval));

@@ -2,6 +2,7 @@
 
 #include "core/authorization_header.h"
 #include "core/token_digest.h"
+#include "daemon/directory_sync.h"
 #include "daemon/event_log.h"
 #include "drf/json_renderer.h"
 
@@ -57,8 +58,8 @@ AuthorizationClaim claim_from_header(std::string_view header_value) noexcept
 }
 
 Authentication authenticate_token(const HttpRequest &req, UserStore &store,
-                                  std::int64_t now,
-                                  std::string_view what) noexcept
+                                  std::int64_t now, std::string_view what,
+                                  DirectorySync *directory) noexcept
 {
     try {
         std::string header = req.header("Authorization");
@@ -70,6 +71,11 @@ Authentication authenticate_token(const HttpRequest &req, UserStore &store,
         std::string digest(hex.data(), hex.size());
 
         UserStore::TokenLookup lookup = store.lookup_token(digest, now);
+        if (lookup.judgement.verdict == TokenVerdict::expired &&
+            directory != nullptr && directory->split()) {
+            lookup = store.lookup_token(digest, now,
+                                        directory->renewed_expiry(digest));
+        }
         switch (lookup.judgement.verdict) {
         case TokenVerdict::valid:
             break;

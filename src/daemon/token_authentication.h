@@ -25,6 +25,11 @@
 
 namespace authtoken
 {
+class DirectorySync;
+}
+
+namespace authtoken
+{
 
 // DRF's TokenAuthentication.keyword.
 inline constexpr std::string_view kTokenKeyword = "Token";
@@ -60,10 +65,15 @@ struct Authentication {
 // A record whose user is gone, renamed or no longer holds that token is
 // "Invalid token." (Token.DoesNotExist); an inactive user is "User inactive
 // or deleted." `now`: Unix seconds, for the record's `expires`.
-// `what` names the endpoint in log lines ("logout", "admin"). Never throws.
+// `what` names the endpoint in log lines ("logout", "admin").
+// `directory`: with a separate token directory, where a renewed expiry is
+// read when the user store's copy of the record has expired (the edges
+// accept the token until the directory's expiry; the daemon must too, or a
+// renewed token could not be logged out); nullptr or one store: none.
+// Never throws.
 Authentication authenticate_token(const HttpRequest &req, UserStore &store,
-                                  std::int64_t now,
-                                  std::string_view what) noexcept;
+                                  std::int64_t now, std::string_view what,
+                                  DirectorySync *directory = nullptr) noexcept;
 
 // DRF's permission_denied() for an authenticated user without permission:
 // 403 "You do not have permission to perform this action."

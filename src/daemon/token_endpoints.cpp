@@ -192,7 +192,8 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
     // APIView.initial() before the handler: authentication (and
     // IsAuthenticated) first, so that a wrong method without a valid
     // token is a 401, as in DRF.
-    Authentication auth = authenticate_token(req, store, unix_now(), what);
+    Authentication auth =
+        authenticate_token(req, store, unix_now(), what, directory_);
     if (!auth.who) {
         log::info(req.method + " " + req.path + ": " +
                   std::to_string(auth.refusal.status));

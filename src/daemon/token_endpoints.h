@@ -31,6 +31,8 @@
 namespace authtoken
 {
 
+class DirectorySync;
+
 class TokenEndpoints
 {
   public:
@@ -52,6 +54,13 @@ class TokenEndpoints
     };
     static std::optional<Match> match(std::string_view path);
 
+    // With a separate token directory: where a renewed token's expiry is
+    // read (authenticate_token()). Set before the server starts.
+    void set_directory(DirectorySync *directory) noexcept
+    {
+        directory_ = directory;
+    }
+
     // Runs on a worker thread (it waits for Redis). Never throws: Redis
     // failures answer 503 with Retry-After, anything else 500.
     HttpResponse handle(const Match &match,
@@ -65,6 +74,7 @@ class TokenEndpoints
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
     IssuerMetrics &metrics_;
+    DirectorySync *directory_ = nullptr;
 };
 
 } // namespace authtoken

@@ -118,7 +118,13 @@ void test_library_key_table_is_redis_keys_h(void **)
         {"throttle", std::string(k::kThrottlePrefix)},
         {"user_tokens", std::string(k::kUserTokensPrefix)},
         {"revocations", std::string(k::kRevocationChannel)},
-        {"revocation_seq", std::string(k::kRevocationSequence)}};
+        {"revocation_seq", std::string(k::kRevocationSequence)},
+        {"directory_id", std::string(k::kDirectoryId)},
+        {"outbox", std::string(k::kOutbox)},
+        {"outbox_seq", std::string(k::kOutboxSequence)},
+        {"outbox_acked", std::string(k::kOutboxAcked)},
+        {"directory", std::string(k::kDirectory)},
+        {"heartbeat", std::string(k::kHeartbeat)}};
     std::string source = read_library();
     std::size_t begin = source.find("\nlocal KEY = {\n");
     assert_true(begin != std::string::npos);

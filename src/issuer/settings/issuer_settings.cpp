@@ -147,6 +147,20 @@ const std::map<std::string, Setter> &token_setters()
 
 // The one table of settings: adding a setting here makes it a config key,
 // an environment variable and a flag at once.
+// The token directory (docs/operations.md, "Two stores").
+const std::map<std::string, Setter> &directory_setters()
+{
+    static const std::map<std::string, Setter> table = {
+        {"directory_url",
+         [](IssuerSettings &s, const std::string &v) { s.directory_url = v; }},
+        {"directory_password",
+         [](IssuerSettings &s, const std::string &v) {
+             s.directory_password = v;
+         }},
+    };
+    return table;
+}
+
 const std::map<std::string, Setter> &base_setters()
 {
     static const std::
@@ -345,6 +359,7 @@ const std::map<std::string, Setter> &setters()
     static const std::map<std::string, Setter> table = [] {
         std::map<std::string, Setter> all = base_setters();
         all.insert(token_setters().begin(), token_setters().end());
+        all.insert(directory_setters().begin(), directory_setters().end());
         return all;
     }();
     return table;
@@ -524,6 +539,46 @@ RedisEndpoint redis_endpoint(const IssuerSettings &settings)
     return endpoint;
 }
 
+std::optional<RedisEndpoint> directory_endpoint(const IssuerSettings &settings)
+{
+    if (settings.directory_url.empty()) {
+        if (!settings.directory_password.empty()) {
+            throw SettingsError("directory_password is set without "
+                                "directory_url");
+        }
+        return std::nullopt;
+    }
+    RedisEndpoint endpoint;
+    try {
+        endpoint = parse_redis_url(settings.directory_url);
+    } catch (const std::invalid_argument &e) {
+        throw SettingsError(std::string("invalid directory_url: ") + e.what());
+    }
+    if (!settings.directory_password.empty()) {
+        if (!endpoint.password.empty()) {
+            throw SettingsError("the directory's password is given twice: "
+                                "in directory_url and in "
+                                "directory_password");
+        }
+        endpoint.password = settings.directory_password;
+    }
+    // The same Redis and database as the user store: one store, nothing
+    // to split (the default layout spelled out, not an error).
+    RedisEndpoint store = redis_endpoint(settings);
+    bool same_server = endpoint.via_sentinel()
+                           ? store.via_sentinel() &&
+                                 endpoint.service_name == store.service_name
+                           : !store.via_sentinel() &&
+                                 endpoint.unix_path == store.unix_path &&
+                                 (!endpoint.unix_path.empty() ||
+                                  (endpoint.host == store.host &&
+                                   endpoint.port == store.port));
+    if (same_server && endpoint.db == store.db) {
+        return std::nullopt;
+    }
+    return endpoint;
+}
+
 namespace
 {
 
@@ -567,10 +622,12 @@ bool hide_redis_password_in_argv(int argc, char **argv)
     bool hidden = false;
     for (int i = 1; i < argc; i++) {
         std::string_view arg(argv[i]);
-        if (arg == "--redis" && i + 1 < argc) {
+        if ((arg == "--redis" || arg == "--directory-url") && i + 1 < argc) {
             hidden = mask_url_password(argv[++i]) || hidden;
         } else if (arg.compare(0, 8, "--redis=") == 0) {
             hidden = mask_url_password(argv[i] + 8) || hidden;
+        } else if (arg.compare(0, 16, "--directory-url=") == 0) {
+            hidden = mask_url_password(argv[i] + 16) || hidden;
         }
     }
     return hidden;
@@ -690,6 +747,12 @@ take_setting_flags(std::vector<std::string> &args)
             throw SettingsError("--redis-password would show the password "
                                 "in `ps`: set AUTHTOKEN_REDIS_PASSWORD or "
                                 "redis_password in the config file");
+        }
+        if (name == "directory_password") {
+            throw SettingsError("--directory-password would show the "
+                                "password in `ps`: set "
+                                "AUTHTOKEN_DIRECTORY_PASSWORD or "
+                                "directory_password in the config file");
         }
         if (!value && on_off.count(name) != 0) {
             value = "1";

@@ -44,6 +44,13 @@ struct IssuerSettings {
     // (AUTHTOKEN_REDIS_PASSWORD) only; the --redis-password flag is
     // refused. Giving it both here and in the URL is an error.
     std::string redis_password;
+    // The token directory (docs/operations.md, "Two stores"): the Redis
+    // the edges read, apart from the user store at `redis`. Empty (the
+    // default): `redis` holds both, as one store. Same URL forms as
+    // `redis`; its password apart, as redis_password, in
+    // directory_password (file or environment only).
+    std::string directory_url;
+    std::string directory_password;
     std::string secret_file = "/etc/authtoken/secret";
     std::string scripts_dir = default_scripts_dir();
     // For new hashes: at least 600000 (passwords::kMinPbkdf2Iterations),
@@ -137,8 +144,14 @@ RedisEndpoint redis_endpoint(const IssuerSettings &settings);
 // saying what was expected.
 std::int64_t parse_duration(const std::string &value);
 
+// The token directory's endpoint, when directory_url is set and names
+// another Redis than `redis` (another address or database); nullopt: one
+// Redis holds both stores. Throws SettingsError.
+std::optional<RedisEndpoint> directory_endpoint(const IssuerSettings &settings);
+
 // Overwrites with 'x' the password of a `--redis URL` / `--redis=URL`
-// in the process's own argv, so that `ps` stops showing it once the
+// (and of `--directory-url`) in the process's own argv, so that `ps` stops
+// showing it once the
 // settings are read (it was visible until then: say so). True when there
 // was one.
 bool hide_redis_password_in_argv(int argc, char **argv);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <charconv>
 
 namespace authtoken
 {
@@ -132,8 +133,9 @@ std::optional<UserRecord> UserStore::find_user_by_uid(std::uint64_t uid)
     return user;
 }
 
-UserStore::TokenLookup UserStore::lookup_token(std::string_view digest_hex,
-                                               std::int64_t now)
+UserStore::TokenLookup
+UserStore::lookup_token(std::string_view digest_hex, std::int64_t now,
+                        std::optional<std::int64_t> renewed_expiry)
 {
     std::string key = keys::token_record_key(digest_hex);
     std::vector<std::string_view> args = {"HMGET", key};
@@ -154,6 +156,18 @@ UserStore::TokenLookup UserStore::lookup_token(std::string_view digest_hex,
     view.user = fields[1];
     view.active = fields[2];
     view.expires = fields[3];
+    // A record that never expires (0), or whose expiry is not a number
+    // (malformed: judged so below), keeps its own.
+    std::string later;
+    std::int64_t own = 0;
+    if (renewed_expiry && fields[3] &&
+        std::from_chars(fields[3]->data(),
+                        fields[3]->data() + fields[3]->size(), own)
+                .ptr == fields[3]->data() + fields[3]->size() &&
+        own != 0 && *renewed_expiry > own) {
+        later = std::to_string(*renewed_expiry);
+        view.expires = later;
+    }
     TokenLookup lookup;
     lookup.judgement = judge_token_record(view, now);
     if (names_user(lookup.judgement.verdict)) {

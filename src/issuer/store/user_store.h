@@ -186,7 +186,13 @@ class UserStore
         std::uint64_t uid = 0;
         std::string user;
     };
-    TokenLookup lookup_token(std::string_view digest_hex, std::int64_t now);
+    // `renewed_expiry`: with a separate token directory, the `expires` the
+    // directory holds for this digest (sliding renewal happens there, and
+    // the user store never learns it: docs/operations.md, "Two stores"); a
+    // later one than the user store's counts.
+    TokenLookup
+    lookup_token(std::string_view digest_hex, std::int64_t now,
+                 std::optional<std::int64_t> renewed_expiry = std::nullopt);
     std::vector<UserRecord> list_users();
     // How many users there are (ZCARD authtoken:users).
     std::size_t user_count();

@@ -188,6 +188,72 @@ void redis_passwords_are_masked_in_argv(void **)
     assert_string_equal(d.c_str(), "redis://h:1/0");
 }
 
+// directory_url (docs/operations.md, "Two stores"): unset, or naming the
+// user store's own Redis and database, is one store (nullopt); another
+// address or database is a directory; its password apart as for redis,
+// never on the command line, and masked in argv when in the URL.
+void directory_url_default_one_store(void **)
+{
+    IssuerSettings s = resolve_settings({}, fake_env, fake_read);
+    assert_true(s.directory_url.empty());
+    assert_false(directory_endpoint(s).has_value());
+
+    s = resolve_settings({{"redis", "redis://10.0.0.1:6379/0"},
+                          {"directory_url", "redis://10.0.0.1:6379/0"}},
+                         fake_env, fake_read);
+    assert_false(directory_endpoint(s).has_value());
+
+    g_env["AUTHTOKEN_DIRECTORY_PASSWORD"] = "dpw";
+    s = resolve_settings({{"redis", "redis://10.0.0.1:6379/0"},
+                          {"directory_url", "redis://10.0.0.2:6380/1"}},
+                         fake_env, fake_read);
+    auto d = directory_endpoint(s);
+    assert_true(d.has_value());
+    assert_string_equal(d->host.c_str(), "10.0.0.2");
+    assert_int_equal(d->port, 6380);
+    assert_int_equal(d->db, 1);
+    assert_string_equal(d->password.c_str(), "dpw");
+
+    s = resolve_settings({{"redis", "redis://10.0.0.1:6379/0"},
+                          {"directory_url", "redis://10.0.0.1:6379/3"}},
+                         fake_env, fake_read);
+    assert_true(directory_endpoint(s).has_value());
+
+    s.directory_url = "redis://:inurl@10.0.0.2:6380/1";
+    try {
+        directory_endpoint(s);
+        fail_msg("a password given twice was accepted");
+    } catch (const SettingsError &) {
+    }
+    s.directory_url.clear();
+    try {
+        directory_endpoint(s);
+        fail_msg("directory_password without directory_url was accepted");
+    } catch (const SettingsError &) {
+    }
+    s.directory_url = "ftp://x";
+    s.directory_password.clear();
+    try {
+        directory_endpoint(s);
+        fail_msg("a bad directory_url was accepted");
+    } catch (const SettingsError &) {
+    }
+
+    std::vector<std::string> args = {"--directory-password", "x"};
+    try {
+        take_setting_flags(args);
+        fail_msg("--directory-password was accepted");
+    } catch (const SettingsError &) {
+    }
+    std::string url = "redis://:dpw@h:1/0";
+    std::string flag = "--directory-url";
+    std::string joined = "--directory-url=redis://:dpw@h:1/0";
+    char *argv[] = {nullptr, flag.data(), url.data(), joined.data()};
+    assert_true(hide_redis_password_in_argv(4, argv));
+    assert_string_equal(url.c_str(), "redis://:xxx@h:1/0");
+    assert_string_equal(joined.c_str(), "--directory-url=redis://:xxx@h:1/0");
+}
+
 void flags_are_taken_out_of_argv(void **)
 {
     std::vector<std::string> args = {"--redis",
@@ -374,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
         cmocka_unit_test_setup(heartbeat_interval_default_off_and_cap, reset),
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
+        cmocka_unit_test_setup(directory_url_default_one_store, reset),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_waits),
         cmocka_unit_test_setup(token_ttl_default_off_and_durations, reset),

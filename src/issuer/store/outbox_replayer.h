@@ -1,0 +1,72 @@
+// The split layout's replayer (docs/operations.md and redis/SCHEMA.md, "Two
+// stores"): applies the user store's outbox to the token directory, in
+// order, and acknowledges what the directory has applied; rebuilds the
+// directory from the user store when it cannot continue (restarted empty,
+// another directory, acknowledged writes lost beyond the outbox's
+// retention). Safe to run in several processes at once: the directory's
+// fence (authtoken_dir_apply applies only `applied + 1`) decides what takes
+// effect, never this class.
+//
+// Blocking (RedisConnection): for authtokend's replayer thread and
+// authtokenctl, never for nginx.
+#pragma once
+
+#include "issuer/store/redis_client.h"
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace authtoken
+{
+
+class OutboxReplayer
+{
+  public:
+    // `directory_id`: the 32 hex digits both stores hold
+    // (authtoken:directory-id, authtoken:directory's `id`).
+    OutboxReplayer(const ScriptLibrary &scripts, std::string directory_id);
+
+    struct Progress {
+        std::uint64_t applied = 0; // the directory's `applied` at the end
+        std::uint64_t entries = 0; // outbox entries applied by this call
+        std::uint64_t rebuilt = 0; // records copied by a rebuild, if any
+        std::uint64_t swept = 0;   // stale directory records checked
+        bool rebuild = false;      // whether this call rebuilt
+    };
+
+    // Applies every entry the outbox held when it started (and any made
+    // meanwhile, batch by batch), rebuilding the directory first when it
+    // refuses with REBUILD. Returns once the directory has applied at least
+    // the outbox number read at the start. Throws RedisError (either store
+    // unreachable, a timeout: the entries stay pending and nothing is
+    // acknowledged beyond what the directory answered) or ScriptRefused
+    // (a misconfiguration: a user store given as the directory).
+    //
+    // With `rebuild_allowed` false (authtokend's request path, which must
+    // answer within its reply timeout) a directory that needs a rebuild is
+    // not rebuilt: NeedsRebuild is thrown instead, and the replayer thread
+    // rebuilds it.
+    Progress drain(RedisConnection &user_store, RedisConnection &directory,
+                   bool rebuild_allowed = true);
+
+    // drain(..., false) met a directory it cannot continue without a
+    // rebuild (emptied, another id, rebuilding, lost writes).
+    struct NeedsRebuild : std::runtime_error {
+        using std::runtime_error::runtime_error;
+    };
+
+    // The full rebuild alone (authtokenctl directory rebuild; drain calls
+    // it when needed): marks the directory rebuilding from the user store's
+    // current outbox number, sweeps the token records it holds against the
+    // user store, copies every user's token records in bounded batches, and
+    // marks it ready. Entries numbered after the start are left to drain.
+    Progress rebuild(RedisConnection &user_store, RedisConnection &directory);
+
+  private:
+    const ScriptLibrary &scripts_;
+    std::string id_;
+};
+
+} // namespace authtoken

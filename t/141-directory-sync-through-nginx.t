@@ -1,0 +1,241 @@
+# The split layout end to end (docs/operations.md, "Two stores") through
+# authtokenctl: nginx reads only the token directory (a second real
+# redis-server); a change is applied there before the CLI says done; a
+# directory refusing writes, SIGSTOPped or killed gets exit 4 ("recorded")
+# and nothing acknowledged past what it applied; the next command or
+# `directory sync` applies it (rebuilding an emptied directory, sweeping a
+# stale one); a revoked or deactivated token is never accepted afterwards.
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
+use Time::HiRes ();
+use Test::More;
+
+use AuthToken::Process;
+use AuthToken::TestRedis;
+use AuthToken::Issuer;
+use AuthToken::Server;
+
+my $repo = abs_path(dirname(__FILE__) . '/..');
+
+issuer_setup();    # the user store: the test's Redis
+
+my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
+my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
+remove_tree($ddir);
+make_path($ddir);
+my $owner = $$;
+my $dpid;
+sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
+sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
+END {
+    local $?;
+    if ($dpid && $$ == $owner) {
+        kill 'CONT', $dpid;
+        directory_kill();
+    }
+    remove_tree($ddir) if $$ == $owner;
+}
+directory_start();
+
+nginx_start(<<'HTTP');
+    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
+    auth_token_last_used_interval 1s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /s/ {
+            auth_token on;
+            alias html/;
+        }
+        location /r/ {
+            auth_token on;
+            auth_token_cache zone=tokens:1m valid=1s;
+            auth_token_last_used on;
+            alias html/;
+        }
+    }
+HTTP
+nginx_html(x => "ok\n");
+
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+sub edge {
+    my ($token, $where) = @_;
+    my $res = $http->get('http://127.0.0.1:' . nginx_port() . ($where // '/s/') . 'x',
+                         { headers => { Authorization => "Token $token" } });
+    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
+}
+my $INVALID = q{401 {"detail":"Invalid token."}};
+my $INACTIVE = q{401 {"detail":"User inactive or deleted."}};
+
+my $DIRECTORY_URL = "redis://127.0.0.1:$dport/0";
+$ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
+sub sync_ok {
+    my ($code, $out, $err) = ctl('directory', 'sync');
+    is($code, 0, 'directory sync succeeds') or diag $err;
+    return $out;
+}
+sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
+# A change with the directory in trouble: exit 4 and what is true.
+sub recorded {
+    my ($what, @cmd) = @_;
+    my ($code, undef, $err) = ctl(@cmd);
+    is($code, 4, "$what: exit 4");
+    like($err, qr/recorded; it will reach the edges when the token directory is back/,
+         "$what: says it is recorded, not done");
+}
+
+ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');
+ctl_ok({ stdin => "bob-pw\n" }, 'createuser', 'bob', '--password-stdin');
+my $alice = token_of('alice');
+my $bob = token_of('bob');
+
+is(edge($alice), $INVALID, 'before init the directory knows no token');
+
+subtest 'init builds the directory from the user store' => sub {
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://127.0.0.1:' . redis_port() . '/5';
+    my ($code, undef, $err) = ctl('users');
+    is($code, 1, 'a directory_url before init is refused');
+    like($err, qr/feeds no token directory yet: run `authtokenctl directory init`/, 'saying so');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+    ($code, my $out, $err) = ctl('directory', 'init');
+    is($code, 0, 'directory init succeeds') or diag $err;
+    like($out, qr/Rebuilt the token directory: 2 token records copied/, 'two records copied');
+    is(edge($alice), '200 ok', 'alice is accepted at the edge');
+    is(edge($bob), '200 ok', 'bob too');
+    is(redis_at($dport, 'EXISTS', 'authtoken:user:1'), 0, 'the directory holds no user record');
+};
+$ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+
+subtest 'without directory_url, a user store feeding a directory is refused' => sub {
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
+    my ($code, undef, $err) = ctl('deactivate', 'bob');
+    is($code, 1, 'exit 1');
+    like($err, qr/this user store feeds a separate token directory .*set directory_url/, 'saying why');
+    is(edge($bob), '200 ok', 'and nothing changed');
+    is(pending(), 0, 'nothing recorded');
+};
+
+subtest 'a change is applied to the directory before authtokenctl says done' => sub {
+    ctl_ok('deactivate', 'bob');
+    is(edge($bob), $INACTIVE, 'bob is refused as inactive at once');
+    is(pending(), 0, 'and the entry is acknowledged');
+};
+
+subtest 'a renewable token used at the edge is renewed in the directory, and keeps it' => sub {
+    local $ENV{AUTHTOKEN_TOKEN_TTL} = 4;
+    local $ENV{AUTHTOKEN_TOKEN_AUTO_REFRESH} = 'on';
+    local $ENV{AUTHTOKEN_TOKEN_MAX_TTL} = 60;
+    ctl_ok({ stdin => "dora-pw\n" }, 'createuser', 'dora', '--password-stdin');
+    my $dora = token_of('dora');
+    my $key = 'authtoken:token:' . token_digest($dora);
+    my ($expires, $renew, $cap) = @{ redis_at($dport, 'HMGET', $key, qw(expires renew cap)) };
+    is($renew, 4, 'the directory record carries renew');
+    is($cap, redis_cmd('HGET', $key, 'cap'), 'and the cap the user store holds');
+    sleep 2;
+    is(edge($dora, '/r/'), '200 ok', 'dora is accepted where uses are noted');
+    my $renewed;
+    for (1 .. 30) {
+        $renewed = redis_at($dport, 'HGET', $key, 'expires');
+        last if $renewed > $expires;
+        select undef, undef, undef, 0.2;
+    }
+    cmp_ok($renewed, '>', $expires, 'the use pushed expires out in the directory (authtoken_touch there)');
+    ok(redis_at($dport, 'HGET', $key, 'last_used'), 'and noted last_used there');
+    ctl_ok('deactivate', 'dora');
+    ctl_ok('activate', 'dora');
+    is(redis_at($dport, 'HGET', $key, 'expires'), $renewed,
+       'changes applied later (dir_apply) keep the renewed expires');
+    ok(redis_at($dport, 'HGET', $key, 'last_used'), 'and last_used');
+    # Past the user store's own expiry, within the renewed one.
+    select undef, undef, undef, 0.1 while Time::HiRes::time() < $expires + 0.3;
+    cmp_ok(Time::HiRes::time(), '<', $renewed, '(the renewed expiry has not passed)');
+    is(edge($dora), '200 ok', 'dora is still accepted at the edge after its first expiry');
+};
+
+subtest 'directory refusing writes: recorded, unacknowledged, applied by the next sync' => sub {
+    redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 1);
+    recorded('activate bob', 'activate', 'bob');
+    is(edge($bob), $INACTIVE, 'the edge keeps the old verdict');
+    is(pending(), 1, 'the entry is pending, not acknowledged');
+    redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 0);
+    sync_ok();
+    is(edge($bob), '200 ok', 'bob is accepted once applied');
+    is(pending(), 0, 'and acknowledged');
+};
+
+subtest 'directory stopped: recorded, then applied, the revoked token refused' => sub {
+    kill 'STOP', $dpid;
+    recorded('revoke alice', 'revoke', 'alice');
+    is(pending(), 1, 'pending');
+    kill 'CONT', $dpid;
+    sleep 1;   # the stopped calls' deadlines pass: none applies late
+    sync_ok();
+    is(edge($alice), $INVALID, "alice's revoked token is refused");
+    is(pending(), 0, 'acknowledged');
+};
+
+subtest 'directory killed and restarted empty: rebuilt by the next command' => sub {
+    directory_kill();
+    recorded('deactivate bob', 'deactivate', 'bob');
+    ctl({ stdin => "carol-pw\n" }, 'createuser', 'carol', '--password-stdin');
+    directory_start();
+    my $carol = token_of('carol');   # applies what is pending first: a rebuild
+    is(pending(), 0, 'nothing pending after the next command');
+    # nginx's link to the directory reconnects with a backoff of at most
+    # 500 ms (it failed while the directory was down): 503 until then.
+    for (1 .. 20) { last if edge($bob) !~ /^503/; select undef, undef, undef, 0.1 }
+    is(edge($bob), $INACTIVE, 'bob (deactivated while it was down) is refused');
+    is(edge($carol), '200 ok', 'carol (created while it was down) is accepted');
+    is(edge($alice), $INVALID, "alice's revoked token is still refused");
+    ctl_ok('activate', 'bob');
+};
+
+subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt whole' => sub {
+    # Written as the issuer writes them (no password: never logged in).
+    my @cmds;
+    for my $uid (1001 .. 2200) {
+        my $hex = token_digest("seed-$uid");
+        push @cmds, ['ZADD', 'authtoken:users', $uid, $uid],
+                    ['HSET', "authtoken:user:$uid", username => "u$uid", token => pack('H*', $hex)],
+                    ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+                     active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
+    }
+    # And one user with 700 tokens (tokens_per_user = many): a snapshot
+    # batch then holds more records than one dir_copy takes.
+    push @cmds, ['ZADD', 'authtoken:users', 5000, 5000],
+                ['HSET', 'authtoken:user:5000', username => 'u5000'];
+    for my $i (1 .. 700) {
+        my $hex = token_digest("many-$i");
+        push @cmds, ['ZADD', 'authtoken:user-tokens:5000', $i, $hex],
+                    ['HSET', "authtoken:token:$hex", uid => 5000, user => 'u5000',
+                     active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
+    }
+    redis_pipeline(@cmds);
+    redis_at($dport, 'FLUSHALL');
+    my $out = sync_ok();
+    like($out, qr/Rebuilt the token directory: 19\d\d token records copied/, 'every record copied');
+    is(edge('many-1'), '200 ok', "the many-token user's first token is accepted");
+    is(edge('many-700'), '200 ok', 'and its last');
+    is(edge('seed-1001'), '200 ok', 'the first seeded user is accepted');
+    is(edge('seed-2200'), '200 ok', 'the last too');
+    is(edge($alice), $INVALID, "alice's revoked token is still refused");
+};
+
+subtest 'a stale directory (another id, a revoked token back in it) is swept' => sub {
+    # What a failover to a replica that missed writes looks like, at worst.
+    redis_at($dport, 'HSET', 'authtoken:token:' . token_digest($alice),
+             uid => 1, user => 'alice', active => 1, expires => 0);
+    redis_at($dport, 'HSET', 'authtoken:directory', id => 'ff' x 16);
+    is(edge($alice), '200 ok', '(the stale record is accepted before the sweep)');
+    my $out = sync_ok();
+    like($out, qr/Rebuilt the token directory: \d+ token records copied, [1-9]\d* stale records checked/,
+         'rebuilt, with a sweep');
+    is(edge($alice), $INVALID, "alice's revoked token is refused again");
+    is(edge($bob), '200 ok', 'bob is still accepted');
+};
+
+done_testing();

@@ -1026,6 +1026,10 @@ int directory(Session &session, const CommandArgs &args)
                   << " token records copied, " << p.swept
                   << " stale records checked.\n";
     }
+    if (p.waited) {
+        std::cout << "Waited for another replayer's rebuild of the token "
+                     "directory.\n";
+    }
     std::cout << "Applied " << p.entries << " outbox entries; the directory "
               << "has every change up to " << p.applied << ".\n";
     return 0;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace authtoken
@@ -33,6 +34,7 @@ class OutboxReplayer
         std::uint64_t rebuilt = 0; // records copied by a rebuild, if any
         std::uint64_t swept = 0;   // stale directory records checked
         bool rebuild = false;      // whether this call rebuilt
+        bool waited = false;       // whether it waited for another's rebuild
     };
 
     // Applies every entry the outbox held when it started (and any made
@@ -49,9 +51,19 @@ class OutboxReplayer
     // current outbox number, sweeps the token records it holds against the
     // user store, copies every user's token records in bounded batches, and
     // marks it ready. Entries numbered after the start are left to drain.
+    // When another replayer's rebuild is under way (it holds the
+    // directory's rebuild lease) waits for it to finish instead, and
+    // answers `waited` with the directory's `applied`; overtakes it when
+    // its lease lapses (it died or paused).
     Progress rebuild(RedisConnection &user_store, RedisConnection &directory);
 
   private:
+    // dir_rebuild_begin's reply, or nothing once another replayer's
+    // rebuild that refused this one (BUSY) has ended.
+    std::optional<Reply> begin_or_wait(RedisConnection &directory,
+                                       std::uint64_t from,
+                                       const std::string &owner);
+
     const ScriptLibrary &scripts_;
     std::string id_;
 };

@@ -54,6 +54,13 @@ OutboxReplayer::OutboxReplayer(const ScriptLibrary &scripts,
 {
 }
 
+void OutboxReplayer::set_min_replicas(unsigned replicas,
+                                      std::chrono::milliseconds wait)
+{
+    min_replicas_ = replicas;
+    replica_wait_ = wait;
+}
+
 OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                                                RedisConnection &directory)
 {
@@ -109,6 +116,21 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
             from = rebuilt.applied + 1;
             retried = false;
             continue;
+        }
+        if (min_replicas_ > 0) {
+            // The dir_apply above wrote (at least `applied` again): WAIT
+            // covers it and every earlier apply of these entries.
+            Reply wait =
+                directory.command({"WAIT", std::to_string(min_replicas_),
+                                   std::to_string(replica_wait_.count())});
+            long long confirmed = reply_integer(wait.get());
+            if (confirmed < static_cast<long long>(min_replicas_)) {
+                throw RedisError(
+                    std::to_string(confirmed) + " of the token directory's " +
+                    std::to_string(min_replicas_) +
+                    " replicas (directory_min_replicas) confirmed it within " +
+                    std::to_string(replica_wait_.count()) + " ms");
+            }
         }
         if (applied >= from) {
             progress.entries += applied - from + 1;

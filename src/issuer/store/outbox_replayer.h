@@ -13,6 +13,7 @@
 
 #include "issuer/store/redis_client.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -27,6 +28,12 @@ class OutboxReplayer
     // `directory_id`: the 32 hex digits both stores hold
     // (authtoken:directory-id, authtoken:directory's `id`).
     OutboxReplayer(const ScriptLibrary &scripts, std::string directory_id);
+
+    // directory_min_replicas: after each dir_apply, WAIT for this many of
+    // the directory's replicas (at most `wait`); fewer confirming throws
+    // RedisError and acknowledges nothing of that call (the next drain
+    // waits again: dir_apply skips what the primary has). 0: no WAIT.
+    void set_min_replicas(unsigned replicas, std::chrono::milliseconds wait);
 
     struct Progress {
         std::uint64_t applied = 0; // the directory's `applied` at the end
@@ -66,6 +73,8 @@ class OutboxReplayer
 
     const ScriptLibrary &scripts_;
     std::string id_;
+    unsigned min_replicas_ = 0;
+    std::chrono::milliseconds replica_wait_{0};
 };
 
 } // namespace authtoken

@@ -47,6 +47,7 @@ local KEY = {
   outbox_seq = 'authtoken:outbox-seq',
   outbox_acked = 'authtoken:outbox-acked',
   directory = 'authtoken:directory',
+  heartbeat = 'authtoken:heartbeat',
 }
 
 -- The most tokens a user's set may hold (tokens_per_user = many), whatever
@@ -837,8 +838,8 @@ end
 
 -- authtoken_outbox_read (user store, no writes): args from, count. Answers
 -- {acked, outbox-seq, oldest number held (0: none), entries...}, each entry
--- {seq, digest (hex), present (1/0), uid, user, active, expires}: the
--- record's state now, not when the entry was made.
+-- {seq, digest (hex), present (1/0), uid, user, active, expires, renew,
+-- cap}: the record's state now, not when the entry was made.
 register('outbox_read', function(_, args)
   local from = tonumber(args[1])
   local count = math.min(tonumber(args[2]) or OUTBOX_BATCH, OUTBOX_BATCH)
@@ -858,11 +859,11 @@ register('outbox_read', function(_, args)
                                 'COUNT', count)) do
     local digest = digest_hex(e[2][2])
     local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
-                         'active', 'expires')
+                         'active', 'expires', 'renew', 'cap')
     local present = r[1] and 1 or 0
     reply[#reply + 1] = {tonumber(string.match(e[1], '^(%d+)-')), digest,
                          present, r[1] or '', r[2] or '', r[3] or '',
-                         r[4] or ''}
+                         r[4] or '', r[5] or '', r[6] or ''}
   end
   return reply
 end, {'no-writes'})
@@ -912,7 +913,8 @@ end)
 -- most 500 users, and no user begun once 500 records are in (so at most
 -- 500 + 1001 records).
 -- Answers {next uid (0: no user left), entries...}, each entry {digest,
--- present (1), uid, user, active, expires} as dir_copy takes them.
+-- present (1), uid, user, active, expires, renew, cap} as dir_copy takes
+-- them.
 register('directory_snapshot', function(_, args)
   local from = tonumber(args[1])
   if not from then
@@ -933,10 +935,10 @@ register('directory_snapshot', function(_, args)
     end
     for _, digest in ipairs(digests) do
       local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
-                           'active', 'expires')
+                           'active', 'expires', 'renew', 'cap')
       if r[1] then
         reply[#reply + 1] = {digest, 1, r[1], r[2] or '', r[3] or '',
-                             r[4] or ''}
+                             r[4] or '', r[5] or '', r[6] or ''}
       end
     end
   end
@@ -952,8 +954,11 @@ end
 
 -- Writes one token record as the user store holds it, keeping what only
 -- the directory holds (nginx's touch fields, a renewed expires): `expires`
--- is written only with a new record. Or deletes it. Publishes it.
-local function directory_put(digest, present, uid, user, active, expires)
+-- and the renewal (`renew`, `cap`: fixed when the token is made) are
+-- written only with a new record, so authtoken_touch can renew a token the
+-- edges read from the directory. Or deletes it. Publishes it.
+local function directory_put(digest, present, uid, user, active, expires,
+                             renew, cap)
   local key = KEY.token .. digest
   if present == '1' then
     if redis.call('EXISTS', key) == 1 then
@@ -961,6 +966,9 @@ local function directory_put(digest, present, uid, user, active, expires)
     else
       redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active,
                  'expires', expires)
+      if (tonumber(renew) or 0) > 0 then
+        redis.call('HSET', key, 'renew', renew, 'cap', cap)
+      end
     end
   else
     redis.call('DEL', key)
@@ -968,9 +976,9 @@ local function directory_put(digest, present, uid, user, active, expires)
   publish(digest)
 end
 
--- authtoken_dir_apply (directory): args id, acked, then entries of seven
+-- authtoken_dir_apply (directory): args id, acked, then entries of nine
 -- arguments each, as outbox_read answers them: seq, digest, present, uid,
--- user, active, expires. The fence: an entry is applied only when its seq
+-- user, active, expires, renew, cap. The fence: an entry is applied only when its seq
 -- is applied + 1 (recorded in the same call), skipped when at or below
 -- applied, and a gap stops the call; so entries take effect in order and
 -- once, whoever sends them and however late. Refuses with 'REBUILD: ...'
@@ -990,9 +998,9 @@ register('dir_apply', function(_, args)
   if state ~= 'ready' then
     refuse('REBUILD: a rebuild is in progress')
   end
-  local n = (#args - 2) / 7
+  local n = (#args - 2) / 9
   if n ~= math.floor(n) or n > OUTBOX_BATCH then
-    refuse('dir_apply: entries are 7 arguments each, at most ' ..
+    refuse('dir_apply: entries are 9 arguments each, at most ' ..
            OUTBOX_BATCH)
   end
   if acked and applied < acked and
@@ -1001,11 +1009,11 @@ register('dir_apply', function(_, args)
                              ', the user store acknowledged ' .. acked)
   end
   for i = 0, n - 1 do
-    local a = 3 + 7 * i
+    local a = 3 + 9 * i
     local seq = tonumber(args[a])
     if seq == applied + 1 then
       directory_put(args[a + 1], args[a + 2], args[a + 3], args[a + 4],
-                    args[a + 5], args[a + 6])
+                    args[a + 5], args[a + 6], args[a + 7], args[a + 8])
       applied = seq
     elseif seq > applied + 1 then
       break
@@ -1062,20 +1070,21 @@ register('dir_rebuild_begin', function(_, args)
   return redis.call('DBSIZE')
 end)
 
--- authtoken_dir_copy (directory): args id, owner, then entries of six
--- arguments (digest, present, uid, user, active, expires), at most 500:
+-- authtoken_dir_copy (directory): args id, owner, then entries of eight
+-- arguments (digest, present, uid, user, active, expires, renew, cap), at
+-- most 500:
 -- the rebuild's copy and sweep, written as dir_apply writes them.
 register('dir_copy', function(_, args)
   directory_only()
   rebuilding_as('dir_copy', args[1], args[2])
-  local n = (#args - 2) / 6
+  local n = (#args - 2) / 8
   if n ~= math.floor(n) or n > OUTBOX_BATCH then
-    refuse('dir_copy: entries are 6 arguments each, at most ' .. OUTBOX_BATCH)
+    refuse('dir_copy: entries are 8 arguments each, at most ' .. OUTBOX_BATCH)
   end
   for i = 0, n - 1 do
-    local a = 3 + 6 * i
+    local a = 3 + 8 * i
     directory_put(args[a], args[a + 1], args[a + 2], args[a + 3],
-                  args[a + 4], args[a + 5])
+                  args[a + 4], args[a + 5], args[a + 6], args[a + 7])
   end
   return n
 end)
@@ -1089,6 +1098,29 @@ register('dir_rebuild_end', function(_, args)
   redis.call('HSET', KEY.directory, 'applied', from, 'state', 'ready')
   redis.call('HDEL', KEY.directory, 'from', 'owner')
   return from
+end)
+
+-- authtoken_dir_heartbeat (directory): args id, acked, value. The issuer's
+-- heartbeat (authtoken:heartbeat, watched by auth_token_max_lag) in the
+-- split layout: written only while this directory is complete, as
+-- directory `id`, ready, and applied at least up to what the user store
+-- acknowledged (`acked`). An emptied, other or rebuilding directory gets
+-- no heartbeat, so the edges reading it answer 503 once max_lag has passed
+-- instead of 401 for every token it no longer holds. Refuses with
+-- 'REBUILD: ...' as dir_apply does. Answers 1.
+register('dir_heartbeat', function(_, args)
+  directory_only()
+  local want, acked = args[1], tonumber(args[2])
+  local id, applied, state = directory_state()
+  if id ~= want or state ~= 'ready' then
+    refuse('REBUILD: the directory is not ready as ' .. tostring(want))
+  end
+  if not acked or applied < acked then
+    refuse('REBUILD: the directory applied ' .. applied ..
+           ', the user store acknowledged ' .. tostring(args[2]))
+  end
+  redis.call('SET', KEY.heartbeat, args[3])
+  return 1
 end)
 
 -- touch: what nginx noted about tokens in use (auth_token_last_used),

@@ -12,7 +12,12 @@
 #     token refused except with 503 while the edge's replica has no primary;
 #   - an edge replica restarted empty resyncs, and meanwhile its edge
 #     accepts no token that the primary refuses and refuses valid ones
-#     only with 503.
+#     only with 503;
+#   - Sentinel does not promote that replica before it has synced, even
+#     when the primary is unreachable meanwhile (replica-priority 0 as
+#     redis/redis.conf ships, raised by redis/replica-ready after the sync):
+#     Sentinel would otherwise make the empty replica the primary and every
+#     user and token would be gone (redis/redis#13533).
 use strict;
 use warnings;
 
@@ -20,6 +25,7 @@ use Test::More;
 use FindBin;
 use IO::Socket::INET;
 use POSIX ":sys_wait_h";
+use List::Util ();
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Process qw(spawn stop_pid);
@@ -31,18 +37,31 @@ my $dir = issuer_setup();
 # A replica that must resync in full starts at once, not after the default
 # 5 s wait for more replicas to share the transfer.
 redis_cmd('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
-# Edge replicas answer stale data or not as the shipped redis/redis.conf says.
-my ($stale) = do {
+# Edge replicas answer stale data or not, and start promotable or not, as
+# the shipped redis/redis.conf says; redis/replica-ready makes them
+# promotable (priority 100) once they have synced.
+my %shipped = do {
     open my $fh, '<', "$FindBin::Bin/../redis/redis.conf" or die $!;
-    map { /^replica-serve-stale-data\s+(\S+)/ ? $1 : () } <$fh>;
+    map { /^(replica-serve-stale-data|replica-priority)\s+(\S+)/ ? ($1, $2) : () } <$fh>;
 };
-die "no replica-serve-stale-data in redis/redis.conf" unless $stale;
-my @edge_replica = ('--replica-serve-stale-data', $stale,
+defined $shipped{$_} or die "no $_ in redis/redis.conf"
+    for 'replica-serve-stale-data', 'replica-priority';
+my @edge_replica = ('--replica-serve-stale-data', $shipped{'replica-serve-stale-data'},
+                    '--replica-priority', $shipped{'replica-priority'},
                     '--repl-diskless-sync-delay', '0');
-replica_start('replica-a', options => \@edge_replica);
-replica_start('replica-b', options => \@edge_replica);
+replica_start('replica-a', options => \@edge_replica, ready => 100);
+replica_start('replica-b', options => \@edge_replica, ready => 100);
 sentinel_start("sentinel-$_") for 1 .. 3;
 sentinel_wait(2);
+# Every Sentinel knows both replicas as candidates before anything fails.
+for my $s (map { "sentinel-$_" } 1 .. 3) {
+    for my $r ('replica-a', 'replica-b') {
+        wait_until(10, sub {
+            (sentinel_replica($s, replica_port($r)) // {})->{'slave-priority'} eq '100'
+        }) // BAIL_OUT("$s never saw $r with replica-priority 100 "
+                       . '(did redis/replica-ready run?)');
+    }
+}
 
 $ENV{AUTHTOKEN_REDIS} = sentinel_url();
 authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
@@ -154,13 +173,19 @@ sub refused_everywhere {
     my $ctl_status = $? >> 8;
     my $ctl_took = time - $ctl_started;
     my (%count, @wrong);
-    my ($first_ok_login, $last_failed_login);
+    # A login may also succeed at once: one sent just before the kill that
+    # reaches Redis only after the promotion (password hashing takes a
+    # while, longer under ASan). What must hold is that logins sent after
+    # Sentinel promoted a replica succeed.
+    my ($promoted_at, $first_ok_login, $last_failed_login);
     my $i = 0;
     while (time - $killed < 25) {
+        my $sent = time - $killed;
+        $promoted_at //= $sent if (sentinel_primary() // $old_primary) != $old_primary;
         my ($status) = obtain_direct('lena', 'pw');
         my $at = time - $killed;
         if ($status == 200) {
-            $first_ok_login //= $at if defined $last_failed_login;
+            $first_ok_login //= $at if defined $promoted_at && $sent >= $promoted_at;
         } else {
             $last_failed_login = $at;
             $count{"login $status"}++;
@@ -190,12 +215,15 @@ sub refused_everywhere {
     cmp_ok($ctl_took, '>=', 2, '... only after its 2 s deadline has passed');
     is(edge_get('edge-a', $tokens[19])->{status}, 200,
        '... and indeed it was not made: the token still works');
-    ok(defined $first_ok_login, 'logins work again after the failover');
+    ok(defined $first_ok_login, 'logins work again once Sentinel has promoted a replica');
     is("@wrong[0 .. ($#wrong < 9 ? $#wrong : 9)]", '',
        'no wrong verdict at either edge during the failover');
-    diag(sprintf 'failover: logins failed for %.2f s after the SIGKILL '
-                 . '(last failure at %.2f s); at the edges: %s',
-         $first_ok_login // -1, $last_failed_login // -1,
+    diag(sprintf 'failover: Sentinel named a new primary %.2f s after the '
+                 . 'SIGKILL; logins: last failure at %s, first success sent '
+                 . 'after the promotion at %.2f s; at the edges: %s',
+         $promoted_at // -1,
+         defined $last_failed_login ? sprintf('%.2f s', $last_failed_login) : 'none',
+         $first_ok_login // -1,
          join(', ', map { "$_: $count{$_}" } sort keys %count));
 
     # Both replicas follow the new primary: a token made and a token
@@ -208,26 +236,50 @@ sub refused_everywhere {
        'a token revoked after the failover is refused at both edges');
 
     # --- an edge replica restarted empty ----------------------------------
+    # The failover above is over at every Sentinel, and Sentinel would try
+    # another now (not before 2 * failover-timeout since the last one).
+    wait_until(10, sub { sentinel_settled($new_primary) })
+        // die "Sentinels never settled on $new_primary:\n" . sentinel_logs();
+    sleep(List::Util::max(0, $killed + 7 - time));
     my ($name) = grep { replica_port($_) != $new_primary } 'replica-a', 'replica-b';
     (my $edge = $name) =~ s/replica/edge/;
+    my ($primary_name) = grep { replica_port($_) == $new_primary } 'replica-a', 'replica-b';
     my $victim = token_of('rita');
     wait_until(2, sub { edge_get($edge, $victim)->{cache} eq 'HIT' })
         // die "$victim not cached at $edge";
     # A full sync that takes a while (as with a large data set): the
-    # replica is up, empty, for about 2 s before its data arrives. Under
-    # replica-serve-stale-data yes it would answer "unknown" for every
-    # token meanwhile (401 for valid ones, remembered by the cache).
-    node_cmd($new_primary, 'CONFIG', 'SET', 'repl-diskless-sync-delay', '2');
+    # replica is up, empty, for several seconds before its data arrives.
+    # Under replica-serve-stale-data yes it would answer "unknown" for
+    # every token meanwhile (401 for valid ones, remembered by the cache).
+    node_cmd($new_primary, 'CONFIG', 'SET', 'repl-diskless-sync-delay', '4');
+    my @sentinels = map { "sentinel-$_" } 1 .. 3;
+    my %run_id = map { $_ => (sentinel_replica($_, replica_port($name)) // {})->{runid} }
+                 @sentinels;
     replica_kill($name);
     my $down = time;
     ctl_ok('revoke', 'rita');   # while the edge's replica is down
-    my (%seen, @accepted, $synced_at, $restarted);
-    while (time - $down < 12) {
+    # Meanwhile the primary becomes unreachable (SIGSTOP, 4 s) once every
+    # Sentinel has seen the restarted replica (a new run id): Sentinel
+    # tries a failover and must not promote it.
+    my (%seen, @accepted, $synced_at, $restarted, $stopped, $resumed);
+    while (time - $down < 15) {
         # Down for half a second, then back, empty.
         if (!$restarted && time - $down > 0.5) {
             replica_start($name, of => $new_primary, options => \@edge_replica,
-                          nowait => 1);
+                          ready => 100, nowait => 1);
             $restarted = time;
+        }
+        if ($restarted && !$stopped
+            && !grep { my $r = sentinel_replica($_, replica_port($name)) // {};
+                       ($r->{runid} // '') eq ($run_id{$_} // '')
+                       || $r->{'slave-priority'} ne $shipped{'replica-priority'}
+                     } @sentinels) {
+            replica_signal($primary_name, 'STOP');
+            $stopped = time;
+        }
+        if ($stopped && !$resumed && time - $stopped > 4) {
+            replica_signal($primary_name, 'CONT');
+            $resumed = time;
         }
         for my $case ([victim => $victim], [revoked => $revoked[0]],
                       [valid => $valid[0]]) {
@@ -238,15 +290,28 @@ sub refused_everywhere {
             push @accepted, "$kind $s" if $kind eq 'valid' && $s != 200 && $s != 503;
         }
         $synced_at //= time - $restarted
-            if $restarted && edge_get($edge, $valid[0])->{status} == 200;
+            if $resumed && edge_get($edge, $valid[0])->{status} == 200;
         last if defined $synced_at && time - $restarted > $synced_at + 1;
     }
+    replica_signal($primary_name, 'CONT') unless $resumed;
+    ok($stopped, 'every Sentinel saw the restarted replica before its sync');
+    my $logs = sentinel_logs();
+    like($logs, qr/-failover-abort-no-good-slave master authtoken 127\.0\.0\.1 $new_primary/,
+         'Sentinel tried to fail over the stopped primary and found no replica to promote')
+        or diag($logs);
+    ok(sentinel_settled($new_primary),
+       '... so the primary is still the primary, with its data')
+        or diag($logs);
     is("@accepted[0 .. ($#accepted < 9 ? $#accepted : 9)]", '',
        'an edge whose replica restarts empty accepts nothing the primary '
        . 'refuses, and refuses valid tokens only with 503');
     ok(defined $synced_at, 'the restarted replica resyncs and its edge accepts valid tokens');
-    diag(sprintf '%s: its replica down 0.5 s, restarted empty: valid tokens '
-                 . 'accepted again %.2f s after the restart; %s',
+    ok(defined wait_until(5, sub {
+           (node_cmd(replica_port($name), 'CONFIG', 'GET', 'replica-priority'))->[1] eq '100'
+       }), 'redis/replica-ready made it promotable once it had synced');
+    diag(sprintf '%s: its replica down 0.5 s, restarted empty, its primary '
+                 . 'stopped 4 s meanwhile: valid tokens accepted again %.2f s '
+                 . 'after the restart; %s',
          $edge, $synced_at // -1, join(', ', map { "$_: $seen{$_}" } sort keys %seen));
 }
 

@@ -87,4 +87,55 @@ for my $what (sort keys %changes) {
 like(authtokend_log(), qr/400 password, status or token changed during the login/,
      'the cause is logged');
 
+# tokens_per_user = many: every login adds a token (add_token), with the
+# same compare-and-set on the uid, the password hash and is_active the
+# check saw.
+{
+    local $ENV{AUTHTOKEN_PBKDF2_ITERATIONS} = 2000000;
+    authtokend_start('--throttle-user-addr-rate', 'off',
+                     '--throttle-addr-rate', 'off',
+                     '--throttle-user-rate', 'off',
+                     '--tokens-per-user', 'many',
+                     '--token-limit-per-user', '10');
+}
+$ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
+$ENV{AUTHTOKEN_TOKEN_LIMIT_PER_USER} = '10';
+
+# The user's token set and every token record that names the uid.
+sub many_tokens {
+    my ($uid) = @_;
+    my @set = @{ redis_cmd('ZRANGE', "authtoken:user-tokens:$uid", 0, -1) };
+    my @records = grep { (redis_cmd('HGET', $_, 'uid') // '') eq $uid }
+                  @{ redis_cmd('KEYS', 'authtoken:token:*') };
+    return (scalar @set, scalar @records);
+}
+
+{
+    my $uid = slow_user('many-calm');
+    my ($res) = login_during('many-calm');
+    is($res->{status}, 200, 'many: an undisturbed slow login succeeds');
+    my ($key) = ($res->{body} // '') =~ /"token":"([0-9a-f]{40})"/;
+    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($key // ''), 'uid'),
+       $uid, 'many: and its token is live');
+    is_deeply([many_tokens($uid)], [1, 1], 'many: in the user\'s set');
+}
+
+my %many_changes = (
+    'the password is changed' => [{ stdin => "new-password\n" },
+                                  'changepassword', 'NAME', '--password-stdin'],
+    'the user is deactivated' => ['deactivate', 'NAME'],
+);
+for my $what (sort keys %many_changes) {
+    my $name = 'many' . $i++;
+    my $uid = slow_user($name);
+    my @change = map { $_ eq 'NAME' ? $name : $_ } @{ $many_changes{$what} };
+    my ($res, $in_time) = login_during($name, @change);
+    ok($in_time, "many: $what before the login's hash ends");
+    is($res->{status}, 400, "many: $what during the login: 400");
+    is($res->{body}, $bad, "many: $what during the login: DRF's body");
+    is_deeply([many_tokens($uid)], [0, 0], "many: $what: no token was added");
+}
+like(authtokend_log(), qr/400 password, status or token changed during the login/,
+     'many: the cause is logged');
+
 done_testing();

@@ -3,10 +3,10 @@
 # stored hashes the daemon cannot check (md5, scrypt, empty) and an older,
 # cheaper PBKDF2 hash all cost one hash at the current policy (Django's
 # verify_password: the dummy hash and harden_runtime). Statistical bound:
-# each case's median within 15% of the wrong-password median, 30 tries per
-# case after warm-up, cases interleaved in a shuffled order each round.
-# The cost measured is the daemon's CPU time per login; the wall-time
-# medians are printed beside it.
+# each case's lower quartile within 15% of the wrong-password one, 30
+# tries per case after warm-up, cases interleaved in a shuffled order each
+# round. The cost measured is the daemon's CPU time per login; the
+# wall-time medians are printed beside it.
 use strict;
 use warnings;
 
@@ -57,9 +57,14 @@ my %cases = (
 );
 
 # The daemon's CPU time (every thread's, from /proc/PID/task/*/schedstat,
-# in ns) is what a login costs: unlike the wall time it does not depend on
-# what else the machine runs (this is a shared 2-core box). The wall time
-# is measured and printed beside it.
+# in ns) is what a login costs: it depends far less than the wall time
+# on what else the machine runs. Far less is not nothing: on a shared
+# virtual machine a busy neighbour (a compiler on the other hyperthread,
+# stolen time) makes the same work take more CPU time, never less. So the
+# cost of a case is the lower quartile of its tries: what it costs when
+# the machine lets it run. The faults this test is for (a dummy hash
+# skipped, harden_runtime's missing iterations not run) remove most of a
+# login's cost, in every try, and move every quantile alike.
 my $daemon;
 for my $dir (glob('/proc/[0-9]*')) {
     open my $fh, '<', "$dir/cmdline" or next;
@@ -94,22 +99,23 @@ for my $round (1 .. 35) {
     }
 }
 sub median { my @s = sort { $a <=> $b } @_; ($s[$#s / 2] + $s[@s / 2]) / 2 }
-my %cpu_median = map { $_ => median(@{ $cpu{$_} }) } keys %cpu;
+sub lower_quartile { my @s = sort { $a <=> $b } @_; $s[int($#s / 4)] }
+my %cpu_cost = map { $_ => lower_quartile(@{ $cpu{$_} }) } keys %cpu;
 my %wall_median = map { $_ => median(@{ $wall{$_} }) } keys %wall;
-my ($ref, $wall_ref) = ($cpu_median{'wrong password'},
+my ($ref, $wall_ref) = ($cpu_cost{'wrong password'},
                         $wall_median{'wrong password'});
-diag(sprintf "%-24s CPU %5.1f ms (%+3.0f%%)   wall %5.1f ms (%+3.0f%%)", $_,
-             1000 * $cpu_median{$_}, 100 * ($cpu_median{$_} / $ref - 1),
+diag(sprintf "%-24s CPU (lower quartile) %5.1f ms (%+3.0f%%)   wall (median) %5.1f ms (%+3.0f%%)", $_,
+             1000 * $cpu_cost{$_}, 100 * ($cpu_cost{$_} / $ref - 1),
              1000 * $wall_median{$_},
              100 * ($wall_median{$_} / $wall_ref - 1))
-    for sort { $cpu_median{$a} <=> $cpu_median{$b} } keys %cpu_median;
+    for sort { $cpu_cost{$a} <=> $cpu_cost{$b} } keys %cpu_cost;
 for my $case (sort keys %cases) {
     next if $case eq 'wrong password';
-    my $ratio = $cpu_median{$case} / $ref;
+    my $ratio = $cpu_cost{$case} / $ref;
     ok($ratio > 0.85 && $ratio < 1.15,
-       "$case costs what a wrong password costs (median within 15%)")
+       "$case costs what a wrong password costs (lower quartile of CPU time within 15%)")
         or diag(sprintf '%s: %.1f ms, wrong password: %.1f ms', $case,
-                        1000 * $cpu_median{$case}, 1000 * $ref);
+                        1000 * $cpu_cost{$case}, 1000 * $ref);
 }
 
 done_testing();

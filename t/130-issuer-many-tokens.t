@@ -321,6 +321,25 @@ subtest 'deactivate and activate reach every token of the user' => sub {
     is(seen(get($_)), 'MISS 200', 'activated: works again') for @t;
 };
 
+subtest 'deactivate and activate never recreate a token record deleted behind the issuer' => sub {
+    user('gus');
+    my $gone = login('gus', 'gus-pass', name => 'gone');
+    my $kept = login('gus', 'gus-pass', name => 'kept');
+    my $key = 'authtoken:token:' . token_digest($gone);
+    is(redis_cmd('DEL', $key), 1, 'one token record deleted straight in Redis');
+    ctl_ok('deactivate', 'gus');
+    is(redis_cmd('EXISTS', $key), 0, 'deactivate: the deleted record stays gone');
+    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($kept), 'active'), '0',
+       'deactivate: the other token is marked inactive');
+    ctl_ok('activate', 'gus');
+    is(redis_cmd('EXISTS', $key), 0, 'activate: the deleted record stays gone');
+    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($kept), 'active'), '1',
+       'activate: the other token is active again');
+    settle();
+    is(at_edge($gone), 401, 'the deleted token is refused at the edge');
+    is(at_edge($kept), 200, 'the other one works');
+};
+
 subtest 'authtokenctl revoke reaches every token of the user' => sub {
     user('rhea');
     my @t = two_cached('rhea');

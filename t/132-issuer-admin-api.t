@@ -13,6 +13,7 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP qw(decode_json encode_json);
+use File::Temp qw(tempdir);
 
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
@@ -322,6 +323,44 @@ subtest 'activate, deactivate, set password, regenerate, revoke, delete' => sub 
     is(edge($nb), qq{401 {"detail":"Invalid token."}}, "the deleted user's token is refused");
     ($s) = api('DELETE', '/api-admin/users/newbie/', token => $staff);
     is($s, 404, 'deleting again: 404');
+};
+
+subtest "a refused caller's name in the log is one quoted field" => sub {
+    # Django's validators refuse a double quote in a username, but a dump
+    # imported from a database written around them can hold one (only
+    # control characters and whitespace at the ends are refused), and up
+    # to 150 characters.
+    my $dir = tempdir(CLEANUP => 1);
+    my $long = 'ev"il' . ('x' x 70);
+    my ($plain_key, $staff_key) = ('e' x 40, 'd' x 40);
+    open my $fh, '>', "$dir/dump.json" or die "$dir/dump.json: $!";
+    print $fh encode_json([
+        map({ { model => 'auth.user', pk => $_->[0],
+                fields => { username => $_->[1], password => '!unusable', is_active => JSON::PP::true,
+                            is_staff => $_->[2] ? JSON::PP::true : JSON::PP::false,
+                            is_superuser => JSON::PP::false, last_login => undef } } }
+            [900, $long, 0], [901, 'st"aff', 1]),
+        map({ { model => 'authtoken.token', pk => $_->[0],
+                fields => { user => $_->[1], created => '2026-01-01T00:00:00Z' } } }
+            [$plain_key, 900], [$staff_key, 901])]);
+    close $fh;
+    ctl_ok('import-django', "$dir/dump.json");
+    push @secrets, $plain_key, $staff_key;
+
+    my ($s) = api('GET', '/api-admin/users/', token => $plain_key);
+    is($s, 403, 'a non-staff caller named with a double quote: 403');
+    ($s) = api('POST', '/api-admin/users/', token => $staff_key,
+               json => { username => 'quoted-boss', is_superuser => JSON::PP::true });
+    is($s, 403, 'a staff caller named with a double quote creating a superuser: 403');
+
+    my @lines = authtokend_log() =~ /^\S+ \[info\] (admin: .* by .*: 403 .*)$/mg;
+    my $cut = substr($long, 0, 64) =~ tr/"/?/r;
+    is(scalar(grep { $_ eq qq{admin: GET /api-admin/users/ by "$cut": 403 (not staff)} } @lines), 1,
+       'not staff: the name with its quote replaced and cut to 64 bytes, in one quoted field');
+    is(scalar(grep { $_ eq 'admin: POST /api-admin/users/ by "st?aff": 403 (creating a staff user or a superuser needs a superuser)' } @lines), 1,
+       'needs a superuser: the same');
+    is(scalar(grep { !/ by "[^"]*": 403 / } @lines), 0, 'no 403 line has a name that ends its field early')
+        or diag explain \@lines;
 };
 
 subtest 'one audit line per change, never a secret' => sub {

@@ -37,7 +37,8 @@ sub api {
 
 # The user as Redis holds it, without what differs between two users by
 # nature (name, uid, dates, salt, key): flags, email, the password's hasher
-# and whether it is usable, and the token record's active and expires.
+# and whether it is usable, and the active and expires of its token record
+# and of each record in its set of tokens (tokens_per_user = many).
 sub state_of {
     my ($name) = @_;
     my $uid = redis_cmd('GET', "authtoken:username:$name");
@@ -46,11 +47,25 @@ sub state_of {
     my %s = map { $_ => $u{$_} } grep { exists $u{$_} } qw(is_active is_staff is_superuser email);
     $s{password} = $u{password} =~ /^!/ ? 'unusable' : join('$', (split /\$/, $u{password})[0, 1]);
     if ($u{token}) {
-        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$u{token}") };
-        $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
+        # Schema version 2 keeps the user's digest as its 32 bytes; the
+        # record's key spells it in hex.
+        my $digest = length($u{token}) == 32 ? unpack('H*', $u{token}) : $u{token};
+        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$digest") };
+        if (%t) {
+            $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
+        } else {
+            fail("the token record of $name exists");
+            $s{token} = 'record-missing';
+        }
     } else {
         $s{token} = 'none';
     }
+    # tokens_per_user = many: the records of the user's set, oldest first
+    # (its members are the records' hex digests).
+    $s{tokens} = join(',', map {
+        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$_") };
+        %t ? "active=$t{active}/expires=$t{expires}" : 'record-missing'
+    } @{ redis_cmd('ZRANGE', "authtoken:user-tokens:$uid", 0, -1) }) || 'none';
     $s{in_users} = redis_cmd('ZSCORE', 'authtoken:users', $uid) // 'no';
     $s{in_users} = 'yes' if $s{in_users} ne 'no';
     return join(' ', map { "$_=$s{$_}" } sort keys %s);
@@ -156,6 +171,7 @@ subtest 'tokens_per_user = many: the same path' => sub {
     is("$code $s", '0 201', 'create');
     ok(!exists $b->{token}, 'many mode: no key made with the user (it would never be shown)');
     is($seen->($c), $seen->($h), 'create: the same (' . $seen->($h) . ')');
+    is(state_of($c), state_of($h), 'create: the same Redis state (' . state_of($c) . ')');
     is(last_audit($err, $c), last_audit(authtokend_log(), $h), 'create: the same audit line');
     for my $op (['regenerate', ['token', '-r'], ['POST', 'token/']],
                 ['regenerate again', ['token', '-r'], ['POST', 'token/']],
@@ -169,6 +185,7 @@ subtest 'tokens_per_user = many: the same path' => sub {
         is($code, 0, "CLI $what");
         like($s, qr/^20[014]$/, "HTTP $what: $s");
         is($seen->($c), $seen->($h), "$what: the same (" . $seen->($h) . ')');
+        is(state_of($c), state_of($h), "$what: the same Redis state (" . state_of($c) . ')');
         is(last_audit($err, $c), last_audit(authtokend_log(), $h), "$what: the same audit line (" . last_audit($err, $c) . ')');
     }
 };

@@ -12,6 +12,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use HTTP::Tiny;
+use Time::HiRes ();
 use Test::More;
 
 use AuthToken::Process;
@@ -43,10 +44,17 @@ directory_start();
 
 nginx_start(<<'HTTP');
     auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
+    auth_token_last_used_interval 1s;
     server {
         listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
         location /s/ {
             auth_token on;
+            alias html/;
+        }
+        location /r/ {
+            auth_token on;
+            auth_token_cache zone=tokens:1m valid=1s;
+            auth_token_last_used on;
             alias html/;
         }
     }
@@ -55,8 +63,8 @@ nginx_html(x => "ok\n");
 
 my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
 sub edge {
-    my ($token) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . '/s/x',
+    my ($token, $where) = @_;
+    my $res = $http->get('http://127.0.0.1:' . nginx_port() . ($where // '/s/') . 'x',
                          { headers => { Authorization => "Token $token" } });
     return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
 }
@@ -117,6 +125,37 @@ subtest 'a change is applied to the directory before authtokenctl says done' => 
     is(pending(), 0, 'and the entry is acknowledged');
 };
 
+subtest 'a renewable token used at the edge is renewed in the directory, and keeps it' => sub {
+    local $ENV{AUTHTOKEN_TOKEN_TTL} = 4;
+    local $ENV{AUTHTOKEN_TOKEN_AUTO_REFRESH} = 'on';
+    local $ENV{AUTHTOKEN_TOKEN_MAX_TTL} = 60;
+    ctl_ok({ stdin => "dora-pw\n" }, 'createuser', 'dora', '--password-stdin');
+    my $dora = token_of('dora');
+    my $key = 'authtoken:token:' . token_digest($dora);
+    my ($expires, $renew, $cap) = @{ redis_at($dport, 'HMGET', $key, qw(expires renew cap)) };
+    is($renew, 4, 'the directory record carries renew');
+    is($cap, redis_cmd('HGET', $key, 'cap'), 'and the cap the user store holds');
+    sleep 2;
+    is(edge($dora, '/r/'), '200 ok', 'dora is accepted where uses are noted');
+    my $renewed;
+    for (1 .. 30) {
+        $renewed = redis_at($dport, 'HGET', $key, 'expires');
+        last if $renewed > $expires;
+        select undef, undef, undef, 0.2;
+    }
+    cmp_ok($renewed, '>', $expires, 'the use pushed expires out in the directory (authtoken_touch there)');
+    ok(redis_at($dport, 'HGET', $key, 'last_used'), 'and noted last_used there');
+    ctl_ok('deactivate', 'dora');
+    ctl_ok('activate', 'dora');
+    is(redis_at($dport, 'HGET', $key, 'expires'), $renewed,
+       'changes applied later (dir_apply) keep the renewed expires');
+    ok(redis_at($dport, 'HGET', $key, 'last_used'), 'and last_used');
+    # Past the user store's own expiry, within the renewed one.
+    select undef, undef, undef, 0.1 while Time::HiRes::time() < $expires + 0.3;
+    cmp_ok(Time::HiRes::time(), '<', $renewed, '(the renewed expiry has not passed)');
+    is(edge($dora), '200 ok', 'dora is still accepted at the edge after its first expiry');
+};
+
 subtest 'directory refusing writes: recorded, unacknowledged, applied by the next sync' => sub {
     redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 1);
     recorded('activate bob', 'activate', 'bob');
@@ -146,6 +185,9 @@ subtest 'directory killed and restarted empty: rebuilt by the next command' => s
     directory_start();
     my $carol = token_of('carol');   # applies what is pending first: a rebuild
     is(pending(), 0, 'nothing pending after the next command');
+    # nginx's link to the directory reconnects with a backoff of at most
+    # 500 ms (it failed while the directory was down): 503 until then.
+    for (1 .. 20) { last if edge($bob) !~ /^503/; select undef, undef, undef, 0.1 }
     is(edge($bob), $INACTIVE, 'bob (deactivated while it was down) is refused');
     is(edge($carol), '200 ok', 'carol (created while it was down) is accepted');
     is(edge($alice), $INVALID, "alice's revoked token is still refused");

@@ -120,6 +120,23 @@ inline constexpr DrfError kAmbiguousFraming =
 // nginx's 501 for a Transfer-Encoding other than chunked.
 inline constexpr DrfError kTransferEncodingNotImplemented = AUTHTOKEN_DRF_ERROR(
     501, "Transfer-Encoding other than chunked is not supported.");
+// --- Beyond DRF: authtokend with a separate token directory ------------
+// (docs/operations.md, "Two stores"; docs/authtokend.md, "Errors")
+
+// A write (login, logout, revocation, admin change) is in the user store
+// and its outbox, but the token directory the edges read did not take it
+// within the reply timeout: the replayer thread applies it once the
+// directory is back. Retry-After: kUnavailableRetryAfter.
+inline constexpr DrfError kDirectoryBehind = AUTHTOKEN_DRF_ERROR(
+    503, "The change is recorded; it reaches the edges when the token "
+         "directory is back.");
+// The user store was made to feed a token directory while this authtokend
+// runs without directory_url: the change went to the outbox, which only
+// `authtokenctl directory sync` (or an authtokend with directory_url)
+// applies.
+inline constexpr DrfError kDirectoryNotFed = AUTHTOKEN_DRF_ERROR(
+    503, "The change is recorded, but this issuer does not feed the token "
+         "directory: it reaches the edges with the next directory sync.");
 // Any other error status the HTTP server makes by itself; status 0: the
 // answer keeps the one the server chose.
 inline constexpr DrfError kRequestFailed =
@@ -137,7 +154,8 @@ static_assert(
     renders_verbatim(kIncompleteBody) && renders_verbatim(kBodyTooLarge) &&
     renders_verbatim(kUriTooLong) && renders_verbatim(kRequestFailed) &&
     renders_verbatim(kAmbiguousFraming) &&
-    renders_verbatim(kTransferEncodingNotImplemented));
+    renders_verbatim(kTransferEncodingNotImplemented) &&
+    renders_verbatim(kDirectoryBehind) && renders_verbatim(kDirectoryNotFed));
 
 // --- Details that hold a value (render them with render_drf_detail) -------
 

@@ -10,7 +10,6 @@
 #include "drf/pagination.h"
 #include "drf/parser_negotiation.h"
 #include "issuer/admin/user_admin.h"
-#include "issuer/django_username.h"
 
 #include <algorithm>
 #include <chrono>
@@ -31,25 +30,13 @@ constexpr const char *kAllowList = "GET, POST, HEAD, OPTIONS";
 constexpr const char *kAllowUser = "GET, PATCH, DELETE, HEAD, OPTIONS";
 constexpr const char *kAllowToken = "POST, DELETE, OPTIONS";
 
-HttpResponse json_answer(int status, std::string body)
-{
-    HttpResponse res;
-    res.status = status;
-    res.body = std::move(body);
-    // Answers name users and, on creation and regeneration, hold a key.
-    res.set_header("Cache-Control", "no-store");
-    return res;
-}
-
-HttpResponse error_answer(const drf::DrfError &error)
-{
-    return json_answer(error.status, std::string(error.body));
-}
+// Every answer of this API but the refusals of token_authentication.h:
+// they name users and, on creation and regeneration, hold a key.
+constexpr CacheControl kNoStore = CacheControl::no_store;
 
 HttpResponse no_content()
 {
-    HttpResponse res = json_answer(204, "");
-    return res;
+    return json_answer(204, "", kNoStore);
 }
 
 HttpResponse validation_error(const AdminValidationError::Errors &errors)
@@ -58,7 +45,7 @@ HttpResponse validation_error(const AdminValidationError::Errors &errors)
     for (const auto &[field, messages] : errors) {
         body[field] = messages;
     }
-    return json_answer(400, render_drf_json(body));
+    return json_answer(400, render_drf_json(body), kNoStore);
 }
 
 HttpResponse field_error(std::string_view field, std::string_view message)
@@ -122,24 +109,26 @@ std::variant<Body, HttpResponse> read_body(const HttpRequest &req)
     std::string content_type = req.header("Content-Type");
     if (select_body_parser(content_type) != BodyParser::json) {
         return json_answer(
-            415, render_drf_detail(
-                     drf::unsupported_media_type_detail(content_type)));
+            415,
+            render_drf_detail(drf::unsupported_media_type_detail(content_type)),
+            kNoStore);
     }
     JsonParseResult parsed =
         parse_json_body(req.body, request_text_encoding(content_type),
                         {"username", "password", "email", "is_active",
                          "is_staff", "is_superuser", "revoke_token"});
     if (!parsed.body) {
-        return json_answer(400, render_drf_detail(parsed.error));
+        return json_answer(400, render_drf_detail(parsed.error), kNoStore);
     }
     if (parsed.body->root.type == DataValue::Type::none) {
-        return json_answer(400,
-                           render_drf_non_field_error(drf::kNoDataProvided));
+        return json_answer(
+            400, render_drf_non_field_error(drf::kNoDataProvided), kNoStore);
     }
     if (parsed.body->root.type != DataValue::Type::dict) {
         return json_answer(400,
                            render_drf_non_field_error(drf::invalid_data_message(
-                               python_type_name(parsed.body->root.type))));
+                               python_type_name(parsed.body->root.type))),
+                           kNoStore);
     }
     return Body{std::move(parsed.body->members)};
 }
@@ -227,8 +216,8 @@ class AdminRequest
 
 HttpResponse AdminRequest::denied(const std::string &what)
 {
-    log::info("admin: " + req_.method + " " + req_.path + " by \"" +
-              escape_unsafe_username(caller_.username) + "\": 403 (" + what +
+    log::info("admin: " + req_.method + " " + req_.path + " by " +
+              log::quoted_username(caller_.username) + ": 403 (" + what +
               " needs a superuser)");
     return permission_denied();
 }
@@ -238,7 +227,7 @@ AdminRequest::target(const std::string &name, bool to_change)
 {
     std::optional<UserRecord> user = admin_.find_user(name);
     if (!user) {
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     }
     // Staff who are not superusers manage ordinary users only: changing a
     // staff user or a superuser (its password, its token) would let them
@@ -255,7 +244,8 @@ HttpResponse AdminRequest::list()
     std::optional<QueryFields> query =
         parse_urlencoded_form(req_.query, TextEncoding::utf8);
     if (!query) {
-        return json_answer(400, render_drf_detail(drf::kTooManyFormFields));
+        return json_answer(400, render_drf_detail(drf::kTooManyFormFields),
+                           kNoStore);
     }
     std::vector<UserRecord> users =
         admin_.list_users(query_get(*query, "search").value_or(""));
@@ -264,7 +254,7 @@ HttpResponse AdminRequest::list()
     std::optional<std::size_t> page =
         valid_page(query_get(*query, "page").value_or("1"), num_pages);
     if (!page) {
-        return error_answer(drf::kInvalidPage);
+        return json_answer(drf::kInvalidPage, kNoStore);
     }
     const std::size_t n = *page;
     // request.build_absolute_uri(): the Host header as sent (nginx must
@@ -297,7 +287,7 @@ HttpResponse AdminRequest::list()
          i++) {
         body["results"].push_back(json_of(users[i], now));
     }
-    return json_answer(200, render_drf_json(body));
+    return json_answer(200, render_drf_json(body), kNoStore);
 }
 
 HttpResponse AdminRequest::create()
@@ -397,7 +387,8 @@ HttpResponse AdminRequest::create()
     }
     std::optional<UserRecord> user = admin_.find_user(created.username);
     if (!user) {
-        return error_answer(drf::kNotFound); // deleted at once by another
+        // Deleted at once by another request.
+        return json_answer(drf::kNotFound, kNoStore);
     }
     nlohmann::ordered_json j = json_of(*user, unix_now());
     // The key is shown once, to whoever created the user, as TokenAdmin
@@ -405,7 +396,7 @@ HttpResponse AdminRequest::create()
     if (!user->token_digest.empty()) {
         j["token"] = store_.reveal_token(*user);
     }
-    return json_answer(201, render_drf_json(j));
+    return json_answer(201, render_drf_json(j), kNoStore);
 }
 
 HttpResponse AdminRequest::retrieve(const std::string &name)
@@ -415,7 +406,8 @@ HttpResponse AdminRequest::retrieve(const std::string &name)
         return std::move(*answer);
     }
     return json_answer(
-        200, render_drf_json(json_of(std::get<UserRecord>(found), unix_now())));
+        200, render_drf_json(json_of(std::get<UserRecord>(found), unix_now())),
+        kNoStore);
 }
 
 // PATCH: is_active and password (with revoke_token, the token too); the
@@ -484,7 +476,7 @@ HttpResponse AdminRequest::update(const std::string &name)
     } catch (const AdminValidationError &e) {
         return validation_error(e.errors());
     } catch (const NoSuchUser &) {
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     }
     return retrieve(name);
 }
@@ -498,7 +490,7 @@ HttpResponse AdminRequest::destroy(const std::string &name)
     try {
         admin_.delete_user(actor_, name);
     } catch (const NoSuchUser &) {
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     }
     return no_content();
 }
@@ -513,11 +505,11 @@ HttpResponse AdminRequest::regenerate(const std::string &name)
     try {
         token = admin_.regenerate_token(actor_, name);
     } catch (const NoSuchUser &) {
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     }
     nlohmann::ordered_json body;
     body["token"] = token.key;
-    return json_answer(201, render_drf_json(body));
+    return json_answer(201, render_drf_json(body), kNoStore);
 }
 
 HttpResponse AdminRequest::revoke(const std::string &name)
@@ -528,10 +520,10 @@ HttpResponse AdminRequest::revoke(const std::string &name)
     }
     try {
         if (admin_.revoke_tokens(actor_, name) == 0) {
-            return error_answer(drf::kNotFound); // no token to delete
+            return json_answer(drf::kNotFound, kNoStore); // no token to delete
         }
     } catch (const NoSuchUser &) {
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     }
     return no_content();
 }
@@ -539,7 +531,8 @@ HttpResponse AdminRequest::revoke(const std::string &name)
 HttpResponse method_not_allowed(const HttpRequest &req, const char *allow)
 {
     HttpResponse res = json_answer(
-        405, render_drf_detail(drf::method_not_allowed_detail(req.method)));
+        405, render_drf_detail(drf::method_not_allowed_detail(req.method)),
+        kNoStore);
     res.set_header("Allow", allow);
     return res;
 }
@@ -550,7 +543,7 @@ HttpResponse options_answer(const char *name, const char *allow)
     body["name"] = name;
     body["renders"] = {"application/json"};
     body["parses"] = {"application/json"};
-    HttpResponse res = json_answer(200, render_drf_json(body));
+    HttpResponse res = json_answer(200, render_drf_json(body), kNoStore);
     res.set_header("Allow", allow);
     return res;
 }
@@ -564,12 +557,12 @@ HttpResponse AdminApi::handle(const HttpRequest &req) const noexcept
     } catch (const RedisError &e) {
         log::error("admin: " + req.method + " " + req.path +
                    ": redis failed: " + e.what());
-        HttpResponse res = error_answer(drf::kUnavailable);
+        HttpResponse res = json_answer(drf::kUnavailable, kNoStore);
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return res;
     } catch (const std::exception &e) {
         log::error("admin: " + req.method + " " + req.path + ": " + e.what());
-        return error_answer(drf::kServerError);
+        return json_answer(drf::kServerError, kNoStore);
     }
 }
 
@@ -577,8 +570,10 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
 {
     if (req.body_too_large) {
         HttpResponse res =
-            json_answer(413, render_drf_detail(drf::body_larger_than_detail(
-                                 settings_.max_body_size)));
+            json_answer(413,
+                        render_drf_detail(drf::body_larger_than_detail(
+                            settings_.max_body_size)),
+                        kNoStore);
         res.close = true;
         return res;
     }
@@ -621,16 +616,15 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
     }
     const UserRecord &caller = auth.who->user;
     if (!is_admin_user(caller)) {
-        log::info("admin: " + req.method + " " + req.path + " by \"" +
-                  escape_unsafe_username(caller.username) +
-                  "\": 403 (not staff)");
+        log::info("admin: " + req.method + " " + req.path + " by " +
+                  log::quoted_username(caller.username) + ": 403 (not staff)");
         return permission_denied();
     }
     AdminRequest view(req, settings_, store, policy_, hashing_, caller);
     const std::string &m = req.method;
     switch (resource) {
     case Resource::none:
-        return error_answer(drf::kNotFound);
+        return json_answer(drf::kNotFound, kNoStore);
     case Resource::list:
         if (m == "GET" || m == "HEAD") {
             return view.list();
@@ -668,7 +662,7 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
         }
         return method_not_allowed(req, kAllowToken);
     }
-    return error_answer(drf::kNotFound);
+    return json_answer(drf::kNotFound, kNoStore);
 }
 
 } // namespace authtoken

@@ -62,4 +62,14 @@ void error(std::string_view line)
     write_line("error", line);
 }
 
+std::string quoted_username(std::string_view username)
+{
+    std::string out;
+    for (char c : username.substr(0, 64)) {
+        unsigned char u = static_cast<unsigned char>(c);
+        out.push_back(u < 0x20 || u == 0x7f || c == '"' ? '?' : c);
+    }
+    return '"' + out + '"';
+}
+
 } // namespace authtoken::log

@@ -16,14 +16,6 @@ namespace
 constexpr const char *kObtainPath = "/api-token-auth/";
 constexpr const char *kAllow = "POST, OPTIONS";
 
-HttpResponse json_answer(int status, std::string body)
-{
-    HttpResponse res;
-    res.status = status;
-    res.body = std::move(body);
-    return res;
-}
-
 std::string too_large_body(std::size_t limit)
 {
     return render_drf_detail(drf::body_larger_than_detail(limit));
@@ -108,21 +100,33 @@ HttpResponse handle_obtain(const HttpRequest &req,
     }
     // Beyond DRF (its view sets no caching headers): a token is a
     // credential, and no cache on the way may keep it (RFC 6749 5.1 asks
-    // the same of OAuth token answers).
+    // the same of OAuth token answers). Set last, after Allow and
+    // Retry-After, where it has always been sent (json_answer's
+    // CacheControl::no_store would put it first).
     res.set_header("Cache-Control", "no-store");
     return res;
 }
 
-HttpResponse handle_health(RedisPool &pool)
+// With a separate token directory the answer also says how many outbox
+// entries the directory has not applied yet (`pending`) and the last one
+// it has (`applied`): the issuer still answers (200), but a pending count
+// that stays above 0 means writes are being answered 503.
+HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
 {
     try {
         RedisPool::Lease conn = pool.lease();
         conn->command({"PING"});
+        if (sync != nullptr && sync->split()) {
+            DirectorySync::Status st = sync->status();
+            return json_answer(
+                200, R"({"status":"ok","directory":{"pending":)" +
+                         std::to_string(st.pending) + R"(,"applied":)" +
+                         std::to_string(st.acked) + "}}");
+        }
         return json_answer(200, R"({"status":"ok"})");
     } catch (const RedisError &e) {
         log::error(std::string("healthz: redis failed: ") + e.what());
-        HttpResponse res =
-            json_answer(503, std::string(drf::kUnavailable.body));
+        HttpResponse res = json_answer(drf::kUnavailable);
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return res;
     }
@@ -148,6 +152,44 @@ HttpResponse metrics_answer(const HttpRequest &req,
     return res;
 }
 
+// A request that may write: every method but GET, HEAD and OPTIONS.
+bool writes(const HttpRequest &req)
+{
+    return req.method != "GET" && req.method != "HEAD" &&
+           req.method != "OPTIONS";
+}
+
+// A writing handler's success is sent only once the token directory has
+// the change (directory_sync.h); else 503 with what is true.
+std::function<HttpResponse(const HttpRequest &)>
+settled(DirectorySync *sync,
+        std::function<HttpResponse(const HttpRequest &)> handler)
+{
+    if (sync == nullptr) {
+        return handler;
+    }
+    return [sync, handler = std::move(handler)](const HttpRequest &r) {
+        HttpResponse res = handler(r);
+        if (res.status < 200 || res.status > 299) {
+            return res;
+        }
+        DirectorySync::Settled settled = sync->settle();
+        if (settled == DirectorySync::Settled::applied) {
+            return res;
+        }
+        const drf::DrfError &error = settled == DirectorySync::Settled::recorded
+                                         ? drf::kDirectoryBehind
+                                         : drf::kDirectoryNotFed;
+        log::warn(r.method + " " + r.path + ": " + std::to_string(res.status) +
+                  " withheld, 503: " + std::string(error.detail));
+        HttpResponse behind = json_answer(503, std::string(error.body));
+        behind.set_header("Retry-After",
+                          std::string(drf::kUnavailableRetryAfter));
+        behind.set_header("Cache-Control", "no-store");
+        return behind;
+    };
+}
+
 // An announced body over the limit is refused before it is read.
 bool announces_too_large(const HttpRequest &req, std::size_t limit)
 {
@@ -160,14 +202,15 @@ bool announces_too_large(const HttpRequest &req, std::size_t limit)
     return end != value.c_str() && length > limit;
 }
 
-// Every route, in one place. Called on the event loop as soon as a
+// Every route, in one place (route() adds the directory's settling to
+// the writing ones). Called on the event loop as soon as a
 // request's head is in: answers that need neither the body nor Redis are
 // given here; the rest name a handler that the server runs on a worker
 // thread once the body is in.
-Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
-               const ObtainService &obtain, const TokenEndpoints &tokens,
-               RedisPool &pool, const IssuerMetrics *metrics,
-               const AdminApi *admin)
+Dispatch route_only(const HttpRequest &req, const IssuerSettings &settings,
+                    const ObtainService &obtain, const TokenEndpoints &tokens,
+                    RedisPool &pool, const IssuerMetrics *metrics,
+                    const AdminApi *admin, const DirectorySync *sync)
 {
     Dispatch d;
     if (admin != nullptr && std::string_view(req.path).substr(
@@ -210,8 +253,8 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
     }
     if (req.path == "/healthz" &&
         (req.method == "GET" || req.method == "HEAD")) {
-        d.handler = [&pool](const HttpRequest &) {
-            return handle_health(pool);
+        d.handler = [&pool, sync](const HttpRequest &) {
+            return handle_health(pool, sync);
         };
         return d;
     }
@@ -221,7 +264,20 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
         return d;
     }
     log::info(req.method + " " + req.path + ": 404");
-    d.answer = json_answer(404, std::string(drf::kNotFound.body));
+    d.answer = json_answer(drf::kNotFound);
+    return d;
+}
+
+Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
+               const ObtainService &obtain, const TokenEndpoints &tokens,
+               RedisPool &pool, const IssuerMetrics *metrics,
+               const AdminApi *admin, DirectorySync *sync)
+{
+    Dispatch d =
+        route_only(req, settings, obtain, tokens, pool, metrics, admin, sync);
+    if (d.handler && writes(req)) {
+        d.handler = settled(sync, std::move(d.handler));
+    }
     return d;
 }
 
@@ -229,11 +285,12 @@ Dispatch route(const HttpRequest &req, const IssuerSettings &settings,
 
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
                    const TokenEndpoints &tokens, RedisPool &pool,
-                   const IssuerMetrics *metrics, const AdminApi *admin)
+                   const IssuerMetrics *metrics, const AdminApi *admin,
+                   DirectorySync *sync)
 {
-    return [&settings, &obtain, &tokens, &pool, metrics,
-            admin](const HttpRequest &req) {
-        return route(req, settings, obtain, tokens, pool, metrics, admin);
+    return [&settings, &obtain, &tokens, &pool, metrics, admin,
+            sync](const HttpRequest &req) {
+        return route(req, settings, obtain, tokens, pool, metrics, admin, sync);
     };
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "daemon/admin_api.h"
+#include "daemon/directory_sync.h"
 #include "daemon/http_server.h"
 #include "daemon/issuer_metrics.h"
 #include "daemon/obtain_service.h"
@@ -18,10 +19,13 @@ namespace authtoken
 // Every route of the daemon, dispatched in one place (route() in
 // http_front.cpp); GET /metrics only when `metrics` is not null, the staff
 // admin API (/api-admin/) only when `admin` is not null. The references
-// must outlive the server.
+// must outlive the server. With `sync`, a writing request's 2xx answer
+// waits for DirectorySync::settle() (503 when the token directory does not
+// take the change) and /healthz shows the directory's pending entries.
 Router make_router(const IssuerSettings &settings, const ObtainService &obtain,
                    const TokenEndpoints &tokens, RedisPool &pool,
                    const IssuerMetrics *metrics,
-                   const AdminApi *admin = nullptr);
+                   const AdminApi *admin = nullptr,
+                   DirectorySync *sync = nullptr);
 
 } // namespace authtoken

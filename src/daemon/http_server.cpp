@@ -427,6 +427,22 @@ std::string HttpRequest::header(std::string_view name) const
     return it == headers.end() ? std::string() : it->second;
 }
 
+HttpResponse json_answer(int status, std::string body, CacheControl cache)
+{
+    HttpResponse res;
+    res.status = status;
+    res.body = std::move(body);
+    if (cache == CacheControl::no_store) {
+        res.set_header("Cache-Control", "no-store");
+    }
+    return res;
+}
+
+HttpResponse json_answer(const drf::DrfError &error, CacheControl cache)
+{
+    return json_answer(error.status, std::string(error.body), cache);
+}
+
 // One per connection (MHD's socket context), from accept to close.
 struct Connection {
     int fd = -1;
@@ -588,9 +604,7 @@ struct HttpServer::Impl {
         log::info("request head from " +
                   (http.peer.empty() ? std::string("unix socket") : http.peer) +
                   ": " + std::to_string(status) + " " + detail);
-        HttpResponse res;
-        res.status = status;
-        res.body = render_drf_detail(detail);
+        HttpResponse res = json_answer(status, render_drf_detail(detail));
         res.close = true;
         return res;
     }
@@ -608,9 +622,7 @@ struct HttpServer::Impl {
                   (http.peer.empty() ? std::string("unix socket") : http.peer) +
                   ": " + std::to_string(framing->error->status) + " " +
                   framing->reason);
-        HttpResponse res;
-        res.status = framing->error->status;
-        res.body = std::string(framing->error->body);
+        HttpResponse res = json_answer(*framing->error);
         res.close = true;
         return res;
     }
@@ -694,10 +706,7 @@ struct HttpServer::Impl {
             } catch (const std::exception &e) {
                 log::error(req->http.method + " " + req->http.path +
                            ": 500: " + e.what());
-                HttpResponse res;
-                res.status = 500;
-                res.body = std::string(drf::kServerError.body);
-                req->answer = std::move(res);
+                req->answer = json_answer(drf::kServerError);
             }
             MHD_resume_connection(conn);
         });

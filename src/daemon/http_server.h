@@ -31,6 +31,11 @@
 namespace authtoken
 {
 
+namespace drf
+{
+struct DrfError;
+}
+
 struct HttpLimits {
     // MHD's inactivity timeout while a request is read (each read, and a
     // new connection's wait for its first byte), then while its answer is
@@ -94,6 +99,21 @@ struct HttpResponse {
         headers.emplace_back(std::move(name), std::move(value));
     }
 };
+
+// Whether caches on the way may keep an answer. no_store sends
+// `Cache-Control: no-store` (RFC 9111, 5.2.2.5) for answers that name
+// users or hold a key; DRF's views set no caching header (unspecified).
+enum class CacheControl { unspecified, no_store };
+
+// An answer whose body is JSON already rendered (`body`; "" for none, as
+// a 204's), content type application/json. With CacheControl::no_store,
+// Cache-Control is its first header: headers set afterwards follow it.
+HttpResponse json_answer(int status, std::string body,
+                         CacheControl cache = CacheControl::unspecified);
+// One of DRF's exceptions (core/drf_messages.h): its status and its
+// {"detail": ...} body.
+HttpResponse json_answer(const drf::DrfError &error,
+                         CacheControl cache = CacheControl::unspecified);
 
 // What the router makes of a request whose head has arrived (event-loop
 // thread: must not block). Either an answer at once, without reading a

@@ -207,6 +207,32 @@ void IssuerMetrics::token_revoked() noexcept
     tokens_revoked_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void IssuerMetrics::directory_enabled() noexcept
+{
+    directory_.store(true, std::memory_order_relaxed);
+}
+
+void IssuerMetrics::directory_drained(std::uint64_t entries,
+                                      std::uint64_t applied,
+                                      bool rebuilt) noexcept
+{
+    directory_entries_.fetch_add(entries, std::memory_order_relaxed);
+    directory_applied_.store(applied, std::memory_order_relaxed);
+    if (rebuilt) {
+        directory_rebuilds_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void IssuerMetrics::directory_failed() noexcept
+{
+    directory_failures_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void IssuerMetrics::directory_pending(std::uint64_t pending) noexcept
+{
+    directory_pending_.store(pending, std::memory_order_relaxed);
+}
+
 void IssuerMetrics::observe_hash(std::chrono::nanoseconds duration) noexcept
 {
     double seconds = std::chrono::duration<double>(duration).count();
@@ -305,6 +331,30 @@ std::string IssuerMetrics::render() const
            "Tokens revoked by the daemon: replaced at a login because they "
            "could not be handed back (not authtokenctl's revocations).");
     sample(out, "authtokend_tokens_revoked_total", load(tokens_revoked_));
+
+    if (directory_.load(std::memory_order_relaxed)) {
+        family(out, "authtokend_directory_pending", "gauge",
+               "Outbox entries recorded in the user store and not yet "
+               "applied to the token directory, as the replayer thread last "
+               "saw them.");
+        sample(out, "authtokend_directory_pending", load(directory_pending_));
+        family(out, "authtokend_directory_applied", "gauge",
+               "The last outbox number the token directory has applied.");
+        sample(out, "authtokend_directory_applied", load(directory_applied_));
+        family(out, "authtokend_directory_entries_applied_total", "counter",
+               "Outbox entries this daemon applied to the token directory.");
+        sample(out, "authtokend_directory_entries_applied_total",
+               load(directory_entries_));
+        family(out, "authtokend_directory_rebuilds_total", "counter",
+               "Rebuilds of the token directory from the user store.");
+        sample(out, "authtokend_directory_rebuilds_total",
+               load(directory_rebuilds_));
+        family(out, "authtokend_directory_drain_failures_total", "counter",
+               "Drains of the outbox the token directory did not take "
+               "(unreachable, too slow, or in need of a rebuild).");
+        sample(out, "authtokend_directory_drain_failures_total",
+               load(directory_failures_));
+    }
 
     render_process(out, start_time_seconds_);
     return out;

@@ -109,6 +109,17 @@ class IssuerMetrics
 
     void observe_hash(std::chrono::nanoseconds duration) noexcept;
 
+    // The split layout (directory_sync.h): the authtokend_directory_*
+    // families are rendered only once directory_enabled() was called.
+    void directory_enabled() noexcept;
+    // A drain that applied `entries` outbox entries, leaving the
+    // directory's applied number at `applied`, with or without a rebuild.
+    void directory_drained(std::uint64_t entries, std::uint64_t applied,
+                           bool rebuilt) noexcept;
+    void directory_failed() noexcept;
+    // Entries not yet applied, as the replayer thread last saw them.
+    void directory_pending(std::uint64_t pending) noexcept;
+
     // The whole exposition: every family with its # HELP and # TYPE, each
     // labelled series present from the start (at 0), then process_*.
     std::string render() const;
@@ -127,6 +138,12 @@ class IssuerMetrics
     Counter hash_sum_ns_{0};
     std::atomic<std::int64_t> hashes_waiting_{0};
     std::atomic<std::int64_t> hashes_running_{0};
+    std::atomic<bool> directory_{false};
+    Counter directory_entries_{0};
+    Counter directory_rebuilds_{0};
+    Counter directory_failures_{0};
+    Counter directory_applied_{0};  // a gauge
+    Counter directory_pending_{0};  // a gauge
     double start_time_seconds_ = 0; // from /proc/self/stat, at construction
 };
 

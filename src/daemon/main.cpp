@@ -389,12 +389,16 @@ void preload_library(RedisPool &pool, const ScriptLibrary &library)
     }
 }
 
-// A user store that feeds a separate token directory (authtoken:directory-id,
-// docs/operations.md "Two stores") records every change for the directory;
-// this build's daemon cannot apply them there, so it would answer logins
-// and changes as done before the edges have them: refuse to start. Redis
-// being down is not fatal here, as for preload_library.
-void refuse_user_store_with_directory(RedisPool &pool)
+// The layout the settings name must be the one the user store holds
+// (docs/operations.md "Two stores"), as authtokenctl checks it: a user
+// store that feeds a separate token directory (authtoken:directory-id)
+// needs directory_url, or changes would be answered before the edges have
+// them; directory_url needs a store that `authtokenctl directory init`
+// marked. Returns the directory id ("" for one store, or when Redis does
+// not answer at startup: that is not fatal here, as for preload_library;
+// the first drain reads it then, and a write meanwhile is checked by
+// DirectorySync::settle).
+std::string check_directory_layout(RedisPool &pool, bool directory_url)
 {
     std::string id;
     try {
@@ -402,17 +406,22 @@ void refuse_user_store_with_directory(RedisPool &pool)
         Reply marked = conn->command({"GET", keys::kDirectoryId});
         id = reply_string(marked.get());
     } catch (const RedisError &) {
-        return;
+        return id;
     }
-    if (!id.empty()) {
+    if (!directory_url && !id.empty()) {
         throw SettingsError(
-            "this Redis is a user store that feeds a separate token "
-            "directory (authtoken:directory-id " +
+            "this user store feeds a separate token directory "
+            "(authtoken:directory-id " +
             id +
-            "), which this build of authtokend cannot keep up to date: its "
-            "logins and changes would be answered before the edges have "
-            "them; use authtokenctl with directory_url");
+            "): set directory_url to it, or changes would be reported done "
+            "before the edges have them");
     }
+    if (directory_url && id.empty()) {
+        throw SettingsError("directory_url is set but this user store feeds "
+                            "no token directory yet: run `authtokenctl "
+                            "directory init`");
+    }
+    return id;
 }
 
 // Says once, at startup, what would make the records larger or leave them
@@ -506,15 +515,16 @@ int run(std::vector<std::string> args)
         resolve_settings(flags, process_environment, read_config_file);
     ListenAddress address = parse_listen(settings.listen);
     RedisEndpoint endpoint = redis_endpoint(settings);
-    // The split layout (docs/operations.md, "Two stores") is being
-    // built: until the outbox replayer is in, a separate directory
-    // would get no change at all, so refuse it rather than run as if
-    // the edges were told.
-    if (directory_endpoint(settings)) {
-        throw SettingsError("directory_url names a Redis other than "
-                            "redis: a separate token directory is not "
-                            "supported by this build yet; leave "
-                            "directory_url unset");
+    // The split layout (docs/operations.md, "Two stores"): a separate
+    // token directory the edges read.
+    std::optional<RedisEndpoint> directory = directory_endpoint(settings);
+    if (settings.directory_min_replicas > 0) {
+        // authtokenctl waits for them (WAIT) before it acknowledges; this
+        // daemon's replayer does not yet, and would acknowledge what the
+        // setting says must not be.
+        throw SettingsError("directory_min_replicas is not supported by "
+                            "authtokend yet (authtokenctl honours it): set "
+                            "it for authtokenctl only");
     }
 
     IssuerMetrics metrics;
@@ -535,7 +545,8 @@ int run(std::vector<std::string> args)
     }
     TokenSealer sealer(load_secret_file(settings.secret_file));
     preload_library(pool, scripts);
-    refuse_user_store_with_directory(pool);
+    std::string directory_id =
+        check_directory_layout(pool, directory.has_value());
     check_redis_settings(pool);
     // Through Sentinel, a failover also drops the pool's connections at
     // once, not only when each one fails or meets -READONLY.
@@ -576,6 +587,13 @@ int run(std::vector<std::string> args)
     obtain.set_token_policy(settings.tokens);
     TokenEndpoints tokens(pool, scripts, sealer, metrics);
     AdminApi admin(settings, pool, scripts, sealer, policy, hashing);
+    // Applies every write to the token directory before its answer, and
+    // replays (and beats) in a thread of its own; stopped after the server.
+    std::chrono::milliseconds beat_every(
+        std::chrono::seconds(std::max(settings.heartbeat_interval, 1U)));
+    DirectorySync sync(scripts, pool, directory, directory_id,
+                       std::chrono::milliseconds(settings.redis_timeout_ms),
+                       beat_every, settings.heartbeat_interval > 0, metrics);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});
@@ -584,12 +602,15 @@ int run(std::vector<std::string> args)
     HttpServer server(listener.fd, limits,
                       make_router(settings, obtain, tokens, pool,
                                   settings.metrics ? &metrics : nullptr,
-                                  settings.admin_api ? &admin : nullptr));
+                                  settings.admin_api ? &admin : nullptr,
+                                  &sync));
     // After StopSignals blocked SIGTERM, so that this thread inherits the
     // mask (else the signal may land here and kill the process without the
     // drain); stopped before the pool it uses goes.
+    // With a separate directory the heartbeat goes there, from `sync`,
+    // only while the directory is complete.
     std::optional<HeartbeatWriter> heartbeat;
-    if (settings.heartbeat_interval > 0) {
+    if (settings.heartbeat_interval > 0 && !directory) {
         heartbeat.emplace(endpoint,
                           std::chrono::milliseconds(settings.redis_timeout_ms),
                           std::chrono::seconds(settings.heartbeat_interval));

@@ -17,17 +17,6 @@ namespace authtoken
 namespace
 {
 
-// Usernames come from the client: keep log lines short and one line.
-std::string loggable(std::string_view username)
-{
-    std::string out;
-    for (char c : username.substr(0, 64)) {
-        unsigned char u = static_cast<unsigned char>(c);
-        out.push_back(u < 0x20 || u == 0x7f || c == '"' ? '?' : c);
-    }
-    return '"' + out + '"';
-}
-
 std::string token_body(const std::string &key)
 {
     nlohmann::ordered_json body;
@@ -88,7 +77,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         return {parsed.status, parsed.body, 0};
     }
     const ObtainCredentials &credentials = *parsed.credentials;
-    const std::string who = loggable(credentials.username);
+    const std::string who = log::quoted_username(credentials.username);
 
     const std::string subject = throttle_subject(client);
     ThrottleTicket ticket;

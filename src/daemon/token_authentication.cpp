@@ -12,19 +12,11 @@ namespace authtoken
 namespace
 {
 
-HttpResponse answer(const drf::DrfError &error)
-{
-    HttpResponse res;
-    res.status = error.status;
-    res.body = std::string(error.body);
-    return res;
-}
-
 // AuthenticationFailed and NotAuthenticated: 401 with the challenge
 // (APIView.get_authenticate_header(): the first authenticator's keyword).
 HttpResponse unauthorized(const drf::DrfError &error)
 {
-    HttpResponse res = answer(error);
+    HttpResponse res = json_answer(error);
     res.set_header("WWW-Authenticate", std::string(kTokenKeyword));
     return res;
 }
@@ -91,7 +83,7 @@ Authentication authenticate_token(const HttpRequest &req, UserStore &store,
             log::error(std::string(what) + ": the token record " +
                        digest.substr(0, 12) + "... is malformed");
             {
-                HttpResponse res = answer(drf::kUnavailable);
+                HttpResponse res = json_answer(drf::kUnavailable);
                 res.set_header("Retry-After",
                                std::string(drf::kUnavailableRetryAfter));
                 return refused(std::move(res));
@@ -115,18 +107,18 @@ Authentication authenticate_token(const HttpRequest &req, UserStore &store,
         return a;
     } catch (const RedisError &e) {
         log::error(std::string(what) + ": redis failed: " + e.what());
-        HttpResponse res = answer(drf::kUnavailable);
+        HttpResponse res = json_answer(drf::kUnavailable);
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return refused(std::move(res));
     } catch (const std::exception &e) {
         log::error(std::string(what) + ": " + e.what());
-        return refused(answer(drf::kServerError));
+        return refused(json_answer(drf::kServerError));
     }
 }
 
 HttpResponse permission_denied()
 {
-    return answer(drf::kPermissionDenied);
+    return json_answer(drf::kPermissionDenied);
 }
 
 bool is_admin_user(const UserRecord &user) noexcept

@@ -18,20 +18,10 @@ constexpr std::string_view kLogoutPath = "/api-token-logout/";
 constexpr std::string_view kLogoutAllPath = "/api-token-logout-all/";
 constexpr std::string_view kTokensPath = "/api-tokens/";
 
-HttpResponse json_answer(int status, std::string body)
-{
-    HttpResponse res;
-    res.status = status;
-    res.body = std::move(body);
-    return res;
-}
-
 // knox's Response(None, status=HTTP_204_NO_CONTENT): no body at all.
 HttpResponse no_content()
 {
-    HttpResponse res;
-    res.status = 204;
-    return res;
+    return json_answer(204, "");
 }
 
 const char *allowed_methods(TokenEndpoints::Route route)
@@ -147,17 +137,6 @@ std::int64_t unix_now()
         .count();
 }
 
-// Usernames are the client's: one short line in the log.
-std::string loggable(std::string_view username)
-{
-    std::string out;
-    for (char c : username.substr(0, 64)) {
-        unsigned char u = static_cast<unsigned char>(c);
-        out.push_back(u < 0x20 || u == 0x7f || c == '"' ? '?' : c);
-    }
-    return '"' + out + '"';
-}
-
 } // namespace
 
 std::optional<TokenEndpoints::Match>
@@ -194,14 +173,12 @@ HttpResponse TokenEndpoints::handle(const Match &match,
     } catch (const RedisError &e) {
         log::error(std::string(log_name(match.route)) +
                    ": redis failed: " + e.what());
-        HttpResponse res = json_answer(drf::kUnavailable.status,
-                                       std::string(drf::kUnavailable.body));
+        HttpResponse res = json_answer(drf::kUnavailable);
         res.set_header("Retry-After", std::string(drf::kUnavailableRetryAfter));
         return res;
     } catch (const std::exception &e) {
         log::error(std::string(log_name(match.route)) + ": " + e.what());
-        return json_answer(drf::kServerError.status,
-                           std::string(drf::kServerError.body));
+        return json_answer(drf::kServerError);
     }
 }
 
@@ -223,7 +200,7 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
     }
     const UserRecord &user = auth.who->user;
     const std::string &digest = auth.who->token_digest;
-    const std::string who = loggable(user.username);
+    const std::string who = log::quoted_username(user.username);
 
     if (req.method == "OPTIONS") {
         return options_answer(match.route);
@@ -262,9 +239,8 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
                 // cppcheck-suppress useStlAlgorithm
                 list.push_back(token_json(t, digest));
             }
-            HttpResponse res = json_answer(200, render_drf_json(list));
-            res.set_header("Cache-Control", "no-store");
-            return res;
+            return json_answer(200, render_drf_json(list),
+                               CacheControl::no_store);
         }
         case Route::token:
             break;
@@ -280,13 +256,12 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
         }
     } catch (const NoSuchUser &) {
         // Deleted since it was authenticated: its tokens are gone too.
-        HttpResponse res = json_answer(drf::kInvalidToken.status,
-                                       std::string(drf::kInvalidToken.body));
+        HttpResponse res = json_answer(drf::kInvalidToken);
         res.set_header("WWW-Authenticate", std::string(kTokenKeyword));
         return res;
     }
     log::info("DELETE " + req.path + " for " + who + ": 404");
-    return json_answer(drf::kNotFound.status, std::string(drf::kNotFound.body));
+    return json_answer(drf::kNotFound);
 }
 
 } // namespace authtoken

@@ -123,7 +123,8 @@ void test_library_key_table_is_redis_keys_h(void **)
         {"outbox", std::string(k::kOutbox)},
         {"outbox_seq", std::string(k::kOutboxSequence)},
         {"outbox_acked", std::string(k::kOutboxAcked)},
-        {"directory", std::string(k::kDirectory)}};
+        {"directory", std::string(k::kDirectory)},
+        {"heartbeat", std::string(k::kHeartbeat)}};
     std::string source = read_library();
     std::size_t begin = source.find("\nlocal KEY = {\n");
     assert_true(begin != std::string::npos);

@@ -21,11 +21,11 @@ namespace
 // library's own bound (OUTBOX_BATCH in redis/authtoken.lua).
 constexpr std::size_t kBatch = 500;
 // Fields of one entry as dir_apply takes it: seq, digest, present, uid,
-// user, active, expires.
-constexpr std::size_t kEntryFields = 7;
+// user, active, expires, renew, cap.
+constexpr std::size_t kEntryFields = 9;
 // Fields of one record as dir_copy takes it: digest, present, uid, user,
-// active, expires.
-constexpr std::size_t kRecordFields = 6;
+// active, expires, renew, cap.
+constexpr std::size_t kRecordFields = 8;
 // How often a replayer waiting for another's rebuild looks at the directory.
 constexpr std::chrono::milliseconds kRebuildPoll{20};
 
@@ -62,7 +62,8 @@ void OutboxReplayer::set_min_replicas(unsigned replicas,
 }
 
 OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
-                                               RedisConnection &directory)
+                                               RedisConnection &directory,
+                                               bool rebuild_allowed)
 {
     Progress progress;
     std::uint64_t from = get_number(user_store, keys::kOutboxAcked) + 1;
@@ -107,6 +108,9 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                 from = behind + 1;
                 retried = true;
                 continue;
+            }
+            if (!rebuild_allowed) {
+                throw NeedsRebuild(std::string(why));
             }
             Progress rebuilt = rebuild(user_store, directory);
             progress.rebuild = progress.rebuild || rebuilt.rebuild;
@@ -219,12 +223,13 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
             for (std::size_t i = 0; i < reply_size(found); i++) {
                 std::string key = reply_string(reply_element(found, i));
                 std::string digest = key.substr(keys::kTokenPrefix.size());
-                Reply state = user_store.command(
-                    {"HMGET", key, "uid", "user", "active", "expires"});
+                Reply state =
+                    user_store.command({"HMGET", key, "uid", "user", "active",
+                                        "expires", "renew", "cap"});
                 bool present = !reply_is_nil(reply_element(state.get(), 0));
                 args.push_back(digest);
                 args.push_back(present ? "1" : "0");
-                for (std::size_t f = 0; f < 4; f++) {
+                for (std::size_t f = 0; f < kRecordFields - 2; f++) {
                     args.push_back(reply_string(reply_element(state.get(), f)));
                 }
                 progress.swept++;

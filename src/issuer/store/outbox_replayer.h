@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace authtoken
@@ -51,7 +52,19 @@ class OutboxReplayer
     // unreachable, a timeout: the entries stay pending and nothing is
     // acknowledged beyond what the directory answered) or ScriptRefused
     // (a misconfiguration: a user store given as the directory).
-    Progress drain(RedisConnection &user_store, RedisConnection &directory);
+    //
+    // With `rebuild_allowed` false (authtokend's request path, which must
+    // answer within its reply timeout) a directory that needs a rebuild is
+    // not rebuilt: NeedsRebuild is thrown instead, and the replayer thread
+    // rebuilds it.
+    Progress drain(RedisConnection &user_store, RedisConnection &directory,
+                   bool rebuild_allowed = true);
+
+    // drain(..., false) met a directory it cannot continue without a
+    // rebuild (emptied, another id, rebuilding, lost writes).
+    struct NeedsRebuild : std::runtime_error {
+        using std::runtime_error::runtime_error;
+    };
 
     // The full rebuild alone (authtokenctl directory rebuild; drain calls
     // it when needed): marks the directory rebuilding from the user store's

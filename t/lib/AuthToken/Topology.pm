@@ -21,8 +21,9 @@ use AuthToken::Server qw(nginx_conf_text);
 use AuthToken::TestRedis qw(redis_port redis_server_start);
 
 use Exporter 'import';
-our @EXPORT = qw(replica_start replica_kill replica_port sentinel_start
-                 sentinel_port sentinel_url sentinel_wait sentinel_primary
+our @EXPORT = qw(replica_start replica_kill replica_port replica_signal
+                 sentinel_start sentinel_port sentinel_url sentinel_wait
+                 sentinel_primary sentinel_settled sentinel_replica sentinel_logs
                  edge_start edge_stop edge_port edge_get edge_error_log node_cmd
                  node_info wait_until);
 
@@ -48,8 +49,11 @@ sub node_info {
 sub replica_port { $replica{$_[0]}{port} }
 
 # A replica of the current primary (TestRedis's server unless $of says
-# otherwise), empty: no persistence. Extra redis-server options in @opts.
-# Waits until it has synced.
+# otherwise), empty: no persistence. Extra redis-server options in
+# $opt{options}. With ready => N, redis/replica-ready runs beside it and
+# sets replica-priority N once it has synced (start it with
+# --replica-priority 0, as redis/redis.conf ships). Waits until it has
+# synced unless nowait.
 sub replica_start {
     my ($name, %opt) = @_;
     my $r = $replica{$name} ||= { port => free_port(), dir => "$base/$name" };
@@ -62,6 +66,9 @@ sub replica_start {
     $r->{pid} = redis_server_start($r->{port}, $r->{dir},
         conf => "$r->{dir}/redis.conf", what => "replica $name",
         options => ['--replicaof', '127.0.0.1', $of, @{ $opt{options} || [] }]);
+    $r->{ready_pid} = spawn("$r->{dir}/replica-ready.log",
+        "$repo/redis/replica-ready", $opt{ready}, '-p', $r->{port})
+        if defined $opt{ready};
     return $r->{port} if $opt{nowait};
     wait_until(10, sub {
         (eval { node_info($r->{port}, 'replication')->{master_link_status} }
@@ -74,6 +81,14 @@ sub replica_kill {
     my $r = $replica{$name} or return;
     stop_pid($r->{pid}, signal => 'KILL');
     undef $r->{pid};
+    stop_pid($r->{ready_pid}, timeout => 1);
+    undef $r->{ready_pid};
+}
+
+# Sends $signal (STOP, CONT, ...) to replica $name's redis-server.
+sub replica_signal {
+    my ($name, $signal) = @_;
+    kill $signal, $replica{$name}{pid} or die "kill $signal $name: $!";
 }
 
 sub sentinel_port { $sentinel{$_[0]}{port} }
@@ -104,7 +119,56 @@ CONF
         "$s->{dir}/sentinel.conf");
     wait_port($s->{port}, what => "sentinel $name",
               log => "$s->{dir}/sentinel.log", pid => $s->{pid});
+    # Test-only timings (Redis 7's SENTINEL DEBUG):
+    # - Sentinel PINGs each node every second (PING-PERIOD) and calls it
+    #   down after down-after-milliseconds without a reply. With the tests'
+    #   1000 ms that leaves no margin: after a switch-master the first PING
+    #   to the new primary may go out a second after the new link, so one
+    #   Sentinel calls the new primary down at once and fails it over again
+    #   (seen: t/060). A PING every 250 ms gives it four chances.
+    # - It reads each replica's INFO (priority, offset, link) every 10 s,
+    #   every second once the primary is down: the tests want what it knows
+    #   to be at most a second old throughout.
+    node_cmd($s->{port}, 'SENTINEL', 'DEBUG', 'PING-PERIOD', 250,
+             'INFO-PERIOD', $opt{info_period} || 1000);
     return $s->{port};
+}
+
+# What Sentinel $name knows of the replica on $port (SENTINEL REPLICAS):
+# a hash of its fields (flags, slave-priority, ...), or undef.
+sub sentinel_replica {
+    my ($name, $port) = @_;
+    my $list = eval { node_cmd($sentinel{$name}{port}, 'SENTINEL', 'REPLICAS',
+                               $service) } or return undef;
+    for my $fields (@$list) {
+        my %h = @$fields;
+        return \%h if $h{port} == $port;
+    }
+    return undef;
+}
+
+# True when every Sentinel names $port as the primary and none is in the
+# middle of a failover of it.
+sub sentinel_settled {
+    my ($port) = @_;
+    for my $s (values %sentinel) {
+        my $m = eval { node_cmd($s->{port}, 'SENTINEL', 'MASTER', $service) }
+            or return 0;
+        my %h = @$m;
+        return 0 if $h{port} != $port || $h{flags} =~ /failover/;
+    }
+    return 1;
+}
+
+# Every Sentinel's log, one after the other.
+sub sentinel_logs {
+    my $text = '';
+    for my $name (sort keys %sentinel) {
+        open my $fh, '<', "$sentinel{$name}{dir}/sentinel.log" or next;
+        local $/;
+        $text .= "--- $name\n" . <$fh>;
+    }
+    return $text;
 }
 
 # Waits until every Sentinel knows $replicas replicas and the others.
@@ -191,6 +255,8 @@ END {
         edge_stop($_) for keys %edge;
         stop_pid($_->{pid}, cont => 1) for grep { $_->{pid} } values %sentinel;
         stop_pid($_->{pid}, cont => 1) for grep { $_->{pid} } values %replica;
+        stop_pid($_->{ready_pid}, timeout => 1)
+            for grep { $_->{ready_pid} } values %replica;
         remove_tree($base) if !$ENV{TEST_NGINX_NO_CLEAN};
         $? = $status;
     }

@@ -1,0 +1,250 @@
+# authtokend with a separate token directory (docs/operations.md, "Two
+# stores"; docs/authtokend.md, "A separate token directory"): nginx reads
+# only the directory (a second real redis-server). A login, a logout and an
+# admin revocation are applied there before the daemon answers 2xx; a
+# SIGSTOPped directory gets 503 with Retry-After and the catalogue body,
+# and the daemon's replayer thread applies the change once it is back,
+# without another request; a directory killed and restarted empty is
+# rebuilt by that thread; the heartbeat goes into the directory only while
+# it is complete, so an emptied directory trips auth_token_max_lag (503)
+# instead of answering 401 for every token; a daemon already running when
+# `authtokenctl directory init` marks its store answers writes 503.
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
+use Digest::SHA qw(sha1_hex);
+use JSON::PP qw(decode_json);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use AuthToken::Process;
+use AuthToken::TestRedis;
+use AuthToken::Issuer;
+use AuthToken::Server;
+
+my $repo = abs_path(dirname(__FILE__) . '/..');
+
+issuer_setup();    # the user store: the test's Redis
+
+my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
+my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
+remove_tree($ddir);
+make_path($ddir);
+my $owner = $$;
+my $dpid;
+sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
+sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
+END {
+    local $?;
+    if ($$ == $owner) {
+        redis_resume();
+        if ($dpid) {
+            kill 'CONT', $dpid;
+            directory_kill();
+        }
+        remove_tree($ddir);
+    }
+}
+directory_start();
+
+nginx_start(<<'HTTP');
+    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /s/ {
+            auth_token on;
+            alias html/;
+        }
+        location /lag/ {
+            auth_token on;
+            auth_token_max_lag 3s;
+            alias html/;
+        }
+    }
+HTTP
+nginx_html(x => "ok\n");
+
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+sub edge {
+    my ($token, $where) = @_;
+    my $res = $http->get('http://127.0.0.1:' . nginx_port() . ($where // '/s/') . 'x',
+                         { headers => { Authorization => "Token $token" } });
+    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
+}
+# The edge's verdict once nginx's link to the directory is back (it
+# reconnects with a backoff of at most 500 ms after a failure).
+sub edge_settled {
+    my ($token) = @_;
+    for (1 .. 30) { my $v = edge($token); return $v if $v !~ /^503/; sleep 0.1 }
+    return edge($token);
+}
+my $INVALID = q{401 {"detail":"Invalid token."}};
+my $BEHIND = q{{"detail":"The change is recorded; it reaches the edges when the token directory is back."}};
+my $NOT_FED = q{{"detail":"The change is recorded, but this issuer does not feed the token directory: it reaches the edges with the next directory sync."}};
+
+sub daemon {
+    my ($method, $path, $token, %opt) = @_;
+    my ($status, $headers, $body) = daemon_request($method, $path,
+        headers => { ($token ? (Authorization => "Token $token") : ()), %{ $opt{headers} || {} } },
+        (defined $opt{body} ? (body => $opt{body}) : ()));
+    return ($status, $headers, $body);
+}
+sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
+sub wait_for (&$) {
+    my ($cond, $seconds) = @_;
+    my $until = time + $seconds;
+    while (time < $until) { return 1 if $cond->(); sleep 0.1 }
+    return $cond->();
+}
+
+my $DIRECTORY_URL = "redis://127.0.0.1:$dport/0";
+$ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
+
+ctl_ok({ stdin => "root-pw\n" }, 'createuser', 'root', '--superuser', '--password-stdin');
+ctl_ok({ stdin => "$_-pw\n" }, 'createuser', $_, '--password-stdin') for qw(alice carol dave erin);
+my $root = token_of('root');
+my %token = map { $_ => token_of($_) } qw(carol dave erin);
+
+subtest 'a daemon running when `directory init` marks its store answers writes 503' => sub {
+    authtokend_start();
+    my ($status) = daemon('DELETE', '/api-admin/users/erin/token/', $root);
+    is($status, 204, '(before the mark, a revocation is done at once)');
+    $token{erin} = token_of('erin');
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+    ctl_ok('directory', 'init');
+    is(edge($token{erin}), '200 ok', "erin's token is accepted at the edge");
+    my $headers;
+    ($status, $headers, my $body) = daemon('DELETE', '/api-admin/users/erin/token/', $root);
+    is($status, 503, 'a revocation through the daemon without directory_url: 503');
+    is($body, $NOT_FED, 'saying it is recorded and who applies it');
+    is($headers->{'retry-after'}, 1, 'with Retry-After');
+    is(edge($token{erin}), '200 ok', '(indeed the edge does not know yet)');
+    like(authtokend_log(), qr/was made to feed a separate token directory .* restart it with directory_url/,
+         'and the daemon logs why');
+    authtokend_stop();
+};
+
+subtest 'startup refuses a directory_url the store was not initialised for' => sub {
+    my $other = free_port();
+    my $odir = "$ddir-other";
+    make_path($odir);
+    my $opid = redis_server_start($other, $odir, what => 'unmarked redis-server');
+    local $ENV{AUTHTOKEN_REDIS} = "redis://127.0.0.1:$other/0";
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+    local $ENV{AUTHTOKEN_LISTEN} = '127.0.0.1:' . free_port();
+    my $out = `timeout 10 $ENV{AUTHTOKEN_BUILD_DIR}/authtokend 2>&1`;
+    is($? >> 8, 1, 'authtokend exits 1');
+    like($out, qr/directory_url is set but this user store feeds no token directory yet: run `authtokenctl directory init`/,
+         'saying so, as authtokenctl does');
+    kill 'KILL', $opid;
+    waitpid $opid, 0;
+    remove_tree($odir);
+};
+
+$ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
+authtokend_start();
+
+subtest 'login, logout and an admin revocation reach the directory before the 2xx' => sub {
+    ok((wait_for { pending() == 0 } 5), '(the pending revocation is applied once it runs)');
+    is(edge_settled($token{erin}), $INVALID, "erin's revoked token is refused");
+    my $alice = obtain_token('alice', 'alice-pw');
+    is(edge($alice), '200 ok', 'a token from a login is accepted at once');
+    my ($status) = daemon('POST', '/api-token-logout/', $alice);
+    is($status, 204, 'logout: 204');
+    is(edge($alice), $INVALID, 'and the token is refused at once');
+    ($status) = daemon('DELETE', '/api-admin/users/carol/token/', $root);
+    is($status, 204, 'admin revocation: 204');
+    is(edge($token{carol}), $INVALID, "carol's token is refused at once");
+    is(pending(), 0, 'nothing pending');
+    my (undef, undef, $body) = daemon('GET', '/healthz');
+    is_deeply(decode_json($body)->{directory}, { pending => 0, applied => redis_cmd('GET', 'authtoken:outbox-acked') },
+              '/healthz shows the directory: nothing pending');
+};
+
+subtest 'directory stopped: 503 with Retry-After, then applied by the replayer thread' => sub {
+    kill 'STOP', $dpid;
+    my ($status, $headers, $body) = daemon('DELETE', '/api-admin/users/dave/token/', $root);
+    is($status, 503, 'the revocation answers 503');
+    is($body, $BEHIND, 'with the catalogue body');
+    is($headers->{'retry-after'}, 1, 'and Retry-After');
+    ok(!defined redis_cmd('HGET', 'authtoken:user:' . redis_cmd('GET', 'authtoken:username:dave'), 'token'),
+       'the revocation is recorded in the user store');
+    (undef, undef, $body) = daemon('GET', '/healthz');
+    cmp_ok(decode_json($body)->{directory}{pending}, '>=', 1, '/healthz shows it pending');
+    kill 'CONT', $dpid;
+    ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it, with no other request');
+    is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused at the edge");
+    my (undef, undef, $metrics) = daemon('GET', '/metrics');
+    like($metrics, qr/^authtokend_directory_pending 0$/m, 'metrics: nothing pending');
+    like($metrics, qr/^authtokend_directory_drain_failures_total [1-9]/m, 'metrics: the failed drain counted');
+};
+
+subtest 'directory killed and restarted empty: rebuilt, no revoked token accepted' => sub {
+    my (undef, undef, $before) = daemon('GET', '/metrics');
+    my ($rebuilds) = $before =~ /^authtokend_directory_rebuilds_total (\d+)$/m;
+    directory_kill();
+    directory_start();
+    my $rebuilt = wait_for {
+        my (undef, undef, $m) = daemon('GET', '/metrics');
+        my ($n) = $m =~ /^authtokend_directory_rebuilds_total (\d+)$/m;
+        $n > $rebuilds;
+    } 5;
+    ok($rebuilt, 'the replayer thread rebuilt the directory by itself');
+    is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused");
+    is(edge($token{carol}), $INVALID, "carol's revoked token is refused");
+    is(edge($token{erin}), $INVALID, "erin's revoked token is refused");
+    is(edge($root), '200 ok', "root's token is accepted");
+};
+
+subtest 'the heartbeat goes into the directory while it is complete' => sub {
+    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 5), 'an edge with auth_token_max_lag accepts root');
+    ok(redis_at($dport, 'GET', 'authtoken:heartbeat'), 'the heartbeat is in the directory');
+};
+
+subtest 'an emptied directory the issuer cannot rebuild: 503 once max_lag passed, not 401' => sub {
+    # (The edge reads the heartbeat with its lookups: keep it fresh first.)
+    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 5), '(accepted before)');
+    redis_pause();    # the user store: no rebuild, no news
+    redis_at($dport, 'FLUSHALL');
+    my $t0 = time;
+    my ($verdict, $seen_503);
+    while (time < $t0 + 8) {
+        $verdict = edge($root, '/lag/');
+        if ($verdict =~ /^503/) { $seen_503 = time - $t0; last }
+        sleep 0.2;
+    }
+    ok(defined $seen_503, "503 after max_lag (after ${\ sprintf('%.1f', $seen_503 // -1)} s)");
+    sleep 1.5;
+    like(edge($root, '/lag/'), qr/^503 /, 'and 503 it stays while the directory is incomplete');
+    redis_resume();
+    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 8), 'rebuilt: root is accepted again');
+};
+
+subtest 'dir_heartbeat refuses a directory that is not complete' => sub {
+    my $id = redis_cmd('GET', 'authtoken:directory-id');
+    # The version the daemon loaded: the SHA-1 of the library file.
+    my $version = do {
+        open my $fh, '<', "$repo/redis/authtoken.lua" or die $!;
+        local $/;
+        sha1_hex(<$fh>);
+    };
+    my $call = sub {
+        my ($sec, $usec) = @{ redis_at($dport, 'TIME') };
+        my $r = eval { redis_at($dport, 'FCALL', 'authtoken_dir_heartbeat', 0, $version,
+                                $sec * 1000 + int($usec / 1000) + 5000, @_) };
+        return defined $r ? "ok $r" : "$@";
+    };
+    my $acked = redis_cmd('GET', 'authtoken:outbox-acked');
+    like($call->($id, $acked + 1, 'x'), qr/REFUSED: REBUILD: the directory applied \d+, the user store acknowledged/,
+         'applied below acked: refused');
+    like($call->('ab' x 16, $acked, 'x'), qr/REFUSED: REBUILD: the directory is not ready/, 'another id: refused');
+    isnt(redis_at($dport, 'GET', 'authtoken:heartbeat'), 'x', 'and nothing written');
+    is($call->($id, $acked, 'y'), 'ok 1', 'complete: written');
+};
+
+authtokend_stop();
+done_testing();

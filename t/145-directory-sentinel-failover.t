@@ -70,6 +70,13 @@ wait_until(5, sub { at_edge($token{alice}) == 200 });
 is(at_edge($token{$_}), 200, "$_ is accepted at the edge (the directory's replica)")
     for qw(alice bob carol);
 
+subtest 'authtokend refuses directory_min_replicas (its replayer does not wait yet)' => sub {
+    local $ENV{AUTHTOKEN_DIRECTORY_MIN_REPLICAS} = 1;
+    my $out = `timeout 10 @{[AuthToken::Issuer::build_dir()]}/authtokend 2>&1`;
+    is($? >> 8, 1, 'exit 1');
+    like($out, qr/directory_min_replicas is not supported by authtokend yet/, 'saying why');
+};
+
 subtest 'directory_min_replicas: not acknowledged until a replica confirmed it (WAIT)' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_MIN_REPLICAS} = 1;
     ctl_ok('deactivate', 'carol');

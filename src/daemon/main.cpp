@@ -518,14 +518,6 @@ int run(std::vector<std::string> args)
     // The split layout (docs/operations.md, "Two stores"): a separate
     // token directory the edges read.
     std::optional<RedisEndpoint> directory = directory_endpoint(settings);
-    if (settings.directory_min_replicas > 0) {
-        // authtokenctl waits for them (WAIT) before it acknowledges; this
-        // daemon's replayer does not yet, and would acknowledge what the
-        // setting says must not be.
-        throw SettingsError("directory_min_replicas is not supported by "
-                            "authtokend yet (authtokenctl honours it): set "
-                            "it for authtokenctl only");
-    }
 
     IssuerMetrics metrics;
     ScriptLibrary scripts(settings.scripts_dir, [](const std::string &other) {
@@ -593,7 +585,8 @@ int run(std::vector<std::string> args)
         std::chrono::seconds(std::max(settings.heartbeat_interval, 1U)));
     DirectorySync sync(scripts, pool, directory, directory_id,
                        std::chrono::milliseconds(settings.redis_timeout_ms),
-                       beat_every, settings.heartbeat_interval > 0, metrics);
+                       beat_every, settings.heartbeat_interval > 0, metrics,
+                       settings.directory_min_replicas);
 
     Listener listener =
         listen_on(address, {settings.socket_mode, settings.socket_group});

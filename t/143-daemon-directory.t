@@ -8,7 +8,8 @@
 # rebuilt by that thread; the heartbeat goes into the directory only while
 # it is complete, so an emptied directory trips auth_token_max_lag (503)
 # instead of answering 401 for every token; a daemon already running when
-# `authtokenctl directory init` marks its store answers writes 503.
+# `authtokenctl directory init` marks its store answers writes 503; twelve
+# concurrent logins each get a token the edge accepts.
 use strict;
 use warnings;
 
@@ -18,6 +19,7 @@ use File::Path qw(make_path remove_tree);
 use HTTP::Tiny;
 use Digest::SHA qw(sha1_hex);
 use JSON::PP qw(decode_json);
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -163,6 +165,44 @@ subtest 'login, logout and an admin revocation reach the directory before the 2x
     my (undef, undef, $body) = daemon('GET', '/healthz');
     is_deeply(decode_json($body)->{directory}, { pending => 0, applied => redis_cmd('GET', 'authtoken:outbox-acked') },
               '/healthz shows the directory: nothing pending');
+};
+
+subtest 'concurrent logins share drains: every one answered 200 is accepted at the edge' => sub {
+    my @users = map { "u$_" } 1 .. 12;
+    {
+        local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
+        ctl_ok({ stdin => "pw\n" }, 'createuser', $_, '--password-stdin') for @users;
+    }
+    my $before = redis_cmd('GET', 'authtoken:outbox-seq');
+    my %pipe;
+    for my $u (@users) {
+        pipe(my $r, my $w) or die $!;
+        my $pid = fork // die $!;
+        if (!$pid) {
+            close $r;
+            my ($status, undef, $body) = obtain_direct($u, 'pw');
+            print $w "$status $body";
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        $pipe{$u} = [$pid, $r];
+    }
+    my (%answer, @accepted);
+    for my $u (@users) {
+        my ($pid, $r) = @{ $pipe{$u} };
+        local $/;
+        $answer{$u} = <$r>;
+        waitpid $pid, 0;
+    }
+    for my $u (@users) {
+        my ($token) = $answer{$u} =~ /^200 \{"token":"([0-9a-f]{40})"\}$/;
+        push @accepted, $u if $token && edge($token) eq '200 ok';
+    }
+    is(scalar @accepted, scalar @users, 'all 12 logins answered 200 with a token the edge accepts')
+        or diag explain \%answer;
+    cmp_ok(redis_cmd('GET', 'authtoken:outbox-seq') - $before, '>=', 12, '(each login made a token: an outbox entry)');
+    is(pending(), 0, 'nothing pending');
 };
 
 subtest 'directory stopped: 503 with Retry-After, then applied by the replayer thread' => sub {

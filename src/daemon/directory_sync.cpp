@@ -129,8 +129,7 @@ DirectorySync::Settled DirectorySync::settle()
 bool DirectorySync::drain(bool rebuild_allowed)
 {
     try {
-        const std::string &id = directory_id();
-        (void)id;
+        directory_id(); // read once, and the replayer made
         RedisPool::Lease user = user_store_.lease();
         RedisPool::Lease dir = directory_pool_->lease();
         OutboxReplayer::Progress p =
@@ -152,7 +151,7 @@ bool DirectorySync::drain(bool rebuild_allowed)
                       std::to_string(p.applied) + ")");
         }
         return true;
-    } catch (const OutboxReplayer::NeedsRebuild &e) {
+    } catch (const OutboxReplayer::NeedsRebuild &) {
         // The thread rebuilds: not a failure of this drain's to log.
         metrics_.directory_failed();
         return false;

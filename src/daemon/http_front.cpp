@@ -182,10 +182,9 @@ settled(DirectorySync *sync,
                                          : drf::kDirectoryNotFed;
         log::warn(r.method + " " + r.path + ": " + std::to_string(res.status) +
                   " withheld, 503: " + std::string(error.detail));
-        HttpResponse behind = json_answer(503, std::string(error.body));
+        HttpResponse behind = json_answer(error, CacheControl::no_store);
         behind.set_header("Retry-After",
                           std::string(drf::kUnavailableRetryAfter));
-        behind.set_header("Cache-Control", "no-store");
         return behind;
     };
 }

@@ -1028,11 +1028,21 @@ end)
 -- started at once) can neither copy nor finish, so it cannot mark the
 -- directory complete up to its `from` with records the other's sweep did
 -- not see, nor write a record its snapshot read before a revocation.
+--
+-- While it works the owner holds a lease (its `lease` field, a moment in
+-- milliseconds by this Redis's clock), taken by dir_rebuild_begin and
+-- renewed by every dir_copy: another rebuild begun meanwhile is refused
+-- BUSY and its caller waits for this one to finish (the changes it has to
+-- apply come after this rebuild's `from`), instead of starting over and
+-- throwing this one's work away. A rebuilder that died or paused for
+-- longer than the lease is overtaken.
+local REBUILD_LEASE_MS = 5000
 local function rebuilding_as(fn, id, owner)
   local d = redis.call('HMGET', KEY.directory, 'id', 'state', 'owner')
   if d[1] ~= id or d[2] ~= 'rebuilding' or d[3] ~= owner then
     refuse(fn .. ': this caller is not rebuilding directory ' .. tostring(id))
   end
+  redis.call('HSET', KEY.directory, 'lease', now_ms() + REBUILD_LEASE_MS)
 end
 
 -- authtoken_dir_rebuild_begin (directory): args id, from, owner. Marks the
@@ -1040,13 +1050,20 @@ end
 -- by `owner`, to continue from outbox number `from` when done, and marks
 -- the schema. Answers DBSIZE: a directory holding more than this hash, the
 -- schema, the revocation counter and the heartbeat has token records to
--- sweep first.
+-- sweep first. Refuses 'BUSY: ...' (writing nothing) while another owner's
+-- rebuild holds its lease: the caller waits for that one.
 register('dir_rebuild_begin', function(_, args)
   directory_only()
   local id, from, owner = args[1], tonumber(args[2]), args[3]
   if not id or #id ~= 32 or not from or not owner or owner == '' then
     refuse('dir_rebuild_begin: id, from and owner')
   end
+  local held = redis.call('HMGET', KEY.directory, 'state', 'owner', 'lease')
+  if held[1] == 'rebuilding' and held[2] ~= owner and
+     (tonumber(held[3]) or 0) > now_ms() then
+    refuse('BUSY: another replayer is rebuilding this directory')
+  end
+  redis.call('HSET', KEY.directory, 'lease', now_ms() + REBUILD_LEASE_MS)
   redis.call('HSET', KEY.directory, 'id', id, 'state', 'rebuilding', 'from',
              from, 'owner', owner)
   redis.call('SET', KEY.schema, SCHEMA_VERSION)

@@ -173,10 +173,27 @@ subtest 'lost acknowledged writes: replayed from the outbox, or REBUILD' => sub 
          qr/REBUILD: the directory is directory \Q$id\E/, 'another directory id: REBUILD');
 };
 
-subtest 'a rebuild overtaken by another can neither copy nor finish' => sub {
+subtest 'a rebuild holds a lease: another waits (BUSY) until it lapses' => sub {
+    my (undef, $seq) = read_outbox(1);
+    fcall($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-A');
+    my $lease = dir_cmd('HGET', 'authtoken:directory', 'lease');
+    my ($sec, $usec) = @{ dir_cmd('TIME') };
+    my $now = $sec * 1000 + int($usec / 1000);
+    cmp_ok($lease - $now, '>', 4000, 'A holds a lease of about 5 s');
+    like(fcall_err($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-B'),
+         qr/REFUSED: BUSY: another replayer is rebuilding this directory/,
+         'B is refused BUSY while it runs');
+    is(dir_cmd('HGET', 'authtoken:directory', 'owner'), 'rebuilder-A', 'and changed nothing');
+    is(fcall($dport, 'dir_copy', $id, 'rebuilder-A'), 0, "A's copy renews it");
+    cmp_ok(dir_cmd('HGET', 'authtoken:directory', 'lease'), '>=', $lease, '(not earlier)');
+    is(fcall($dport, 'dir_rebuild_end', $id, 'rebuilder-A'), $seq, 'A finishes');
+};
+
+subtest 'a rebuild overtaken by another (its lease lapsed) can neither copy nor finish' => sub {
     my (undef, $seq) = read_outbox(1);
     fcall($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-A');
     my $stale = token_digest('revoked-meanwhile');
+    dir_cmd('HSET', 'authtoken:directory', 'lease', 0);    # A paused past it
     fcall($dport, 'dir_rebuild_begin', $id, $seq, 'rebuilder-B');
     like(fcall_err($dport, 'dir_copy', $id, 'rebuilder-A', $stale, 1, 9, 'zed', 1, 0, '', ''),
          qr/REFUSED: dir_copy: this caller is not rebuilding directory/,

@@ -96,6 +96,14 @@ constexpr int kExitOutcomeUnknown = 3;
 // Recorded in the user store, not yet in the separate token directory.
 constexpr int kExitRecorded = 4;
 
+// How long a change waits for directory_min_replicas: half the reply
+// timeout, so that WAIT answers before the connection gives up on it.
+std::chrono::milliseconds replica_wait(const IssuerSettings &settings)
+{
+    return std::chrono::milliseconds(
+        std::max<unsigned>(1, settings.redis_timeout_ms / 2));
+}
+
 // What every command needs, opened on first use so that --help and
 // init-secret work without Redis.
 class Session
@@ -230,6 +238,8 @@ class Session
         }
         directory_endpoint_ = *endpoint;
         replayer_ = std::make_unique<OutboxReplayer>(*scripts_, id);
+        replayer_->set_min_replicas(settings_.directory_min_replicas,
+                                    replica_wait(settings_));
         try {
             apply_pending();
         } catch (const std::exception &) {
@@ -1020,11 +1030,17 @@ int directory(Session &session, const CommandArgs &args)
     }
     scripts.load(dir);
     OutboxReplayer replayer(scripts, id);
+    replayer.set_min_replicas(settings.directory_min_replicas,
+                              replica_wait(settings));
     OutboxReplayer::Progress p = replayer.drain(store, dir);
     if (p.rebuild) {
         std::cout << "Rebuilt the token directory: " << p.rebuilt
                   << " token records copied, " << p.swept
                   << " stale records checked.\n";
+    }
+    if (p.waited) {
+        std::cout << "Waited for another replayer's rebuild of the token "
+                     "directory.\n";
     }
     std::cout << "Applied " << p.entries << " outbox entries; the directory "
               << "has every change up to " << p.applied << ".\n";

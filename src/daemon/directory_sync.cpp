@@ -4,6 +4,7 @@
 #include "daemon/event_log.h"
 #include "issuer/store/redis_url.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -27,10 +28,11 @@ DirectorySync::DirectorySync(const ScriptLibrary &scripts,
                              std::optional<RedisEndpoint> directory,
                              std::string id, std::chrono::milliseconds timeout,
                              std::chrono::milliseconds interval, bool heartbeat,
-                             IssuerMetrics &metrics)
+                             IssuerMetrics &metrics, unsigned min_replicas)
     : scripts_(scripts), user_store_(user_store),
       directory_(std::move(directory)), id_(std::move(id)), timeout_(timeout),
-      interval_(interval), heartbeat_(heartbeat), metrics_(metrics)
+      interval_(interval), heartbeat_(heartbeat), metrics_(metrics),
+      min_replicas_(min_replicas)
 {
     if (directory_) {
         directory_pool_.emplace(*directory_, timeout_);
@@ -65,6 +67,9 @@ const std::string &DirectorySync::directory_id()
     }
     if (!replayer_) {
         replayer_.emplace(scripts_, id_);
+        replayer_->set_min_replicas(
+            min_replicas_,
+            std::max(std::chrono::milliseconds(1), timeout_ / 2));
     }
     return id_;
 }

@@ -45,12 +45,15 @@ class DirectorySync
     // did not answer then: read at the first drain). `interval`: the
     // thread's period (heartbeat_interval; 1 s when that is 0), and
     // `heartbeat` whether it writes authtoken:heartbeat. The references
-    // must outlive this object. Starts the thread in split mode.
+    // must outlive this object. `min_replicas`: directory_min_replicas (a
+    // drain acknowledges only what that many directory replicas confirmed,
+    // waiting at most half of `timeout` for them). Starts the thread in
+    // split mode.
     DirectorySync(const ScriptLibrary &scripts, RedisPool &user_store,
                   std::optional<RedisEndpoint> directory, std::string id,
                   std::chrono::milliseconds timeout,
                   std::chrono::milliseconds interval, bool heartbeat,
-                  IssuerMetrics &metrics);
+                  IssuerMetrics &metrics, unsigned min_replicas = 0);
     ~DirectorySync();
     DirectorySync(const DirectorySync &) = delete;
     DirectorySync &operator=(const DirectorySync &) = delete;
@@ -102,6 +105,7 @@ class DirectorySync
     std::chrono::milliseconds interval_;
     bool heartbeat_;
     IssuerMetrics &metrics_;
+    unsigned min_replicas_;
 
     std::timed_mutex drain_mutex_; // one drain at a time
     bool failing_ = false;         // under drain_mutex_

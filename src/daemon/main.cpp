@@ -585,7 +585,8 @@ int run(std::vector<std::string> args)
         std::chrono::seconds(std::max(settings.heartbeat_interval, 1U)));
     DirectorySync sync(scripts, pool, directory, directory_id,
                        std::chrono::milliseconds(settings.redis_timeout_ms),
-                       beat_every, settings.heartbeat_interval > 0, metrics);
+                       beat_every, settings.heartbeat_interval > 0, metrics,
+                       settings.directory_min_replicas);
     tokens.set_directory(&sync);
     admin.set_directory(&sync);
 

@@ -157,6 +157,10 @@ const std::map<std::string, Setter> &directory_setters()
          [](IssuerSettings &s, const std::string &v) {
              s.directory_password = v;
          }},
+        {"directory_min_replicas",
+         [](IssuerSettings &s, const std::string &v) {
+             s.directory_min_replicas = parse_unsigned(v, 0, 100);
+         }},
     };
     return table;
 }

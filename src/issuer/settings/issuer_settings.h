@@ -51,6 +51,12 @@ struct IssuerSettings {
     // directory_password (file or environment only).
     std::string directory_url;
     std::string directory_password;
+    // With a separate directory: a change is acknowledged (and answered
+    // as done) only once at least this many of the directory's replicas
+    // confirmed it (WAIT), so that neither an edge reading a replica nor
+    // a failover to one misses it. 0 (the default): the directory's
+    // primary applying it is enough.
+    unsigned directory_min_replicas = 0;
     std::string secret_file = "/etc/authtoken/secret";
     std::string scripts_dir = default_scripts_dir();
     // For new hashes: at least 600000 (passwords::kMinPbkdf2Iterations),

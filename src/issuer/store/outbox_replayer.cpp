@@ -4,7 +4,10 @@
 #include "issuer/token_key.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,6 +26,8 @@ constexpr std::size_t kEntryFields = 9;
 // Fields of one record as dir_copy takes it: digest, present, uid, user,
 // active, expires, renew, cap.
 constexpr std::size_t kRecordFields = 8;
+// How often a replayer waiting for another's rebuild looks at the directory.
+constexpr std::chrono::milliseconds kRebuildPoll{20};
 
 std::vector<std::string_view> views(const std::vector<std::string> &args)
 {
@@ -47,6 +52,13 @@ OutboxReplayer::OutboxReplayer(const ScriptLibrary &scripts,
                                std::string directory_id)
     : scripts_(scripts), id_(std::move(directory_id))
 {
+}
+
+void OutboxReplayer::set_min_replicas(unsigned replicas,
+                                      std::chrono::milliseconds wait)
+{
+    min_replicas_ = replicas;
+    replica_wait_ = wait;
 }
 
 OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
@@ -101,12 +113,28 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                 throw NeedsRebuild(std::string(why));
             }
             Progress rebuilt = rebuild(user_store, directory);
-            progress.rebuild = true;
+            progress.rebuild = progress.rebuild || rebuilt.rebuild;
+            progress.waited = progress.waited || rebuilt.waited;
             progress.rebuilt += rebuilt.rebuilt;
             progress.swept += rebuilt.swept;
             from = rebuilt.applied + 1;
             retried = false;
             continue;
+        }
+        if (min_replicas_ > 0) {
+            // The dir_apply above wrote (at least `applied` again): WAIT
+            // covers it and every earlier apply of these entries.
+            Reply wait =
+                directory.command({"WAIT", std::to_string(min_replicas_),
+                                   std::to_string(replica_wait_.count())});
+            long long confirmed = reply_integer(wait.get());
+            if (confirmed < static_cast<long long>(min_replicas_)) {
+                throw RedisError(
+                    std::to_string(confirmed) + " of the token directory's " +
+                    std::to_string(min_replicas_) +
+                    " replicas (directory_min_replicas) confirmed it within " +
+                    std::to_string(replica_wait_.count()) + " ms");
+            }
         }
         if (applied >= from) {
             progress.entries += applied - from + 1;
@@ -121,6 +149,31 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
             return progress;
         }
         from = applied + 1;
+    }
+}
+
+std::optional<Reply> OutboxReplayer::begin_or_wait(RedisConnection &directory,
+                                                   std::uint64_t from,
+                                                   const std::string &owner)
+{
+    for (;;) {
+        try {
+            return scripts_.run(directory, "dir_rebuild_begin", {},
+                                {id_, std::to_string(from), owner});
+        } catch (const ScriptRefused &e) {
+            if (!starts_with(e.what(), "BUSY: ")) {
+                throw;
+            }
+        }
+        // Waits while the other rebuild holds its lease, and begins again
+        // (overtaking it) once the lease has lapsed.
+        std::this_thread::sleep_for(kRebuildPoll);
+        Reply state =
+            directory.command({"HMGET", keys::kDirectory, "state", "id"});
+        if (reply_string(reply_element(state.get(), 0)) != "rebuilding" ||
+            reply_string(reply_element(state.get(), 1)) != id_) {
+            return std::nullopt;
+        }
     }
 }
 
@@ -146,11 +199,19 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
             scripts_.run(directory, "dir_copy", {}, views(args));
         }
     };
-    Reply begin = scripts_.run(directory, "dir_rebuild_begin", {},
-                               {id_, std::to_string(from), owner});
+    std::optional<Reply> begin = begin_or_wait(directory, from, owner);
+    if (!begin) {
+        // Another replayer rebuilt it meanwhile: continue from its end.
+        progress.rebuild = false;
+        progress.waited = true;
+        Reply state = directory.command({"HGET", keys::kDirectory, "applied"});
+        std::string at = reply_string(state.get());
+        progress.applied = at.empty() ? 0 : std::stoull(at);
+        return progress;
+    }
     // The directory's own keys: its hash, the schema, the revocation
     // counter and the heartbeat. More means token records to sweep.
-    if (reply_integer(begin.get()) > 4) {
+    if (reply_integer(begin->get()) > 4) {
         std::string cursor = "0";
         std::string pattern = std::string(keys::kTokenPrefix) + "*";
         do {

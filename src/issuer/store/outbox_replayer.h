@@ -13,8 +13,10 @@
 
 #include "issuer/store/redis_client.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -28,12 +30,19 @@ class OutboxReplayer
     // (authtoken:directory-id, authtoken:directory's `id`).
     OutboxReplayer(const ScriptLibrary &scripts, std::string directory_id);
 
+    // directory_min_replicas: after each dir_apply, WAIT for this many of
+    // the directory's replicas (at most `wait`); fewer confirming throws
+    // RedisError and acknowledges nothing of that call (the next drain
+    // waits again: dir_apply skips what the primary has). 0: no WAIT.
+    void set_min_replicas(unsigned replicas, std::chrono::milliseconds wait);
+
     struct Progress {
         std::uint64_t applied = 0; // the directory's `applied` at the end
         std::uint64_t entries = 0; // outbox entries applied by this call
         std::uint64_t rebuilt = 0; // records copied by a rebuild, if any
         std::uint64_t swept = 0;   // stale directory records checked
         bool rebuild = false;      // whether this call rebuilt
+        bool waited = false;       // whether it waited for another's rebuild
     };
 
     // Applies every entry the outbox held when it started (and any made
@@ -62,11 +71,23 @@ class OutboxReplayer
     // current outbox number, sweeps the token records it holds against the
     // user store, copies every user's token records in bounded batches, and
     // marks it ready. Entries numbered after the start are left to drain.
+    // When another replayer's rebuild is under way (it holds the
+    // directory's rebuild lease) waits for it to finish instead, and
+    // answers `waited` with the directory's `applied`; overtakes it when
+    // its lease lapses (it died or paused).
     Progress rebuild(RedisConnection &user_store, RedisConnection &directory);
 
   private:
+    // dir_rebuild_begin's reply, or nothing once another replayer's
+    // rebuild that refused this one (BUSY) has ended.
+    std::optional<Reply> begin_or_wait(RedisConnection &directory,
+                                       std::uint64_t from,
+                                       const std::string &owner);
+
     const ScriptLibrary &scripts_;
     std::string id_;
+    unsigned min_replicas_ = 0;
+    std::chrono::milliseconds replica_wait_{0};
 };
 
 } // namespace authtoken

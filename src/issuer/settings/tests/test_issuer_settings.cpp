@@ -192,6 +192,24 @@ void redis_passwords_are_masked_in_argv(void **)
 // user store's own Redis and database, is one store (nullopt); another
 // address or database is a directory; its password apart as for redis,
 // never on the command line, and masked in argv when in the URL.
+// directory_min_replicas: 0 (no WAIT) unless set; 0 to 100.
+void directory_min_replicas_default_zero_and_bounded(void **)
+{
+    IssuerSettings s = resolve_settings({}, fake_env, fake_read);
+    assert_int_equal(s.directory_min_replicas, 0);
+    s = resolve_settings({{"directory_min_replicas", "2"}}, fake_env,
+                         fake_read);
+    assert_int_equal(s.directory_min_replicas, 2);
+    for (const char *bad : {"-1", "101", "x", ""}) {
+        try {
+            resolve_settings({{"directory_min_replicas", bad}}, fake_env,
+                             fake_read);
+            fail_msg("directory_min_replicas %s was accepted", bad);
+        } catch (const SettingsError &) {
+        }
+    }
+}
+
 void directory_url_default_one_store(void **)
 {
     IssuerSettings s = resolve_settings({}, fake_env, fake_read);
@@ -441,6 +459,8 @@ int main(void)
         cmocka_unit_test_setup(heartbeat_interval_default_off_and_cap, reset),
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
         cmocka_unit_test_setup(directory_url_default_one_store, reset),
+        cmocka_unit_test_setup(directory_min_replicas_default_zero_and_bounded,
+                               reset),
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(throttle_rates_and_waits),
         cmocka_unit_test_setup(token_ttl_default_off_and_durations, reset),

@@ -1,0 +1,217 @@
+# authtokend's own writes with tokens_per_user = many (a login, knox's
+# logout and logout-all) with the token directory (docs/operations.md,
+# "Two stores") SIGSTOPped, SIGKILLed, or SIGKILLed and restarted empty
+# after the user store took the change and before the directory applied
+# it; nginx reads only the directory, through a cache that had the old
+# verdict. The companion of t/142 (authtokenctl's changes). Pinned:
+#   - a 2xx means the directory has the change: nothing pending, and the
+#     edge answers the new verdict at once;
+#   - a 503 says what is true: the catalogue body "recorded; it reaches the
+#     edges when the token directory is back", the user store has the
+#     change and it is pending; the daemon's replayer thread applies it
+#     once the directory is back, with no other request;
+#   - no logged-out token is accepted at the edge afterwards.
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use Test::More;
+
+use AuthToken::Process;
+use AuthToken::TestRedis;
+use AuthToken::Issuer;
+use AuthToken::Server;
+
+my $repo = abs_path(dirname(__FILE__) . '/..');
+
+issuer_setup();    # the user store: the test's Redis
+
+my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
+my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
+remove_tree($ddir);
+make_path($ddir);
+my $owner = $$;
+my $dpid;
+sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
+sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
+my @bg;
+END {
+    local $?;
+    return unless $$ == $owner;
+    kill 'KILL', $_ for @bg;
+    if ($dpid) {
+        kill 'CONT', $dpid;
+        directory_kill();
+    }
+    remove_tree($ddir);
+}
+directory_start();
+
+nginx_start(<<'HTTP');
+    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
+    auth_token_cache zone=tokens:1m valid=60s invalid=5s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        location /s/ {
+            auth_token on;
+            alias html/;
+        }
+    }
+HTTP
+nginx_html(x => "ok\n");
+
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+sub edge_once {
+    my ($token) = @_;
+    my $res = $http->get('http://127.0.0.1:' . nginx_port() . '/s/x',
+                         { headers => { Authorization => "Token $token" } });
+    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
+}
+# The verdict once the edge reaches the directory (a 503 while nginx
+# reconnects to a restarted directory is retried for a while).
+sub edge {
+    my ($token) = @_;
+    my $deadline = time + 5;
+    my $v;
+    do { $v = edge_once($token); sleep 0.05 if $v =~ /^503/ }
+        while ($v =~ /^503/ && time < $deadline);
+    return $v;
+}
+my $OK = '200 ok';
+my $INVALID = q{401 {"detail":"Invalid token."}};
+my $BEHIND = q{{"detail":"The change is recorded; it reaches the edges when the token directory is back."}};
+
+$ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
+$ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
+sub outbox_seq { redis_cmd('GET', 'authtoken:outbox-seq') // 0 }
+sub pending { outbox_seq() - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
+sub record_exists { redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_[0])) }
+sub settled_within {
+    my ($seconds) = @_;
+    my $until = time + $seconds;
+    sleep 0.05 while pending() && time < $until;
+    return pending() == 0;
+}
+
+ctl_ok({ stdin => "seed-pw\n" }, 'createuser', 'seed', '--password-stdin');
+$ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
+ctl_ok('directory', 'init');
+authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
+
+# One request to the daemon in the background with the directory
+# SIGSTOPped; once the user store has the change (the outbox number
+# moved), $then runs while the daemon waits on the directory. Returns
+# (status, body, whether the change was seen recorded first); a directory
+# still stopped stays so (SIGCONT is the caller's, after its checks: the
+# replayer thread applies the change as soon as it is back).
+sub request_with_stopped_directory {
+    my ($then, $method, $path, %opt) = @_;
+    my $before = outbox_seq();
+    kill 'STOP', $dpid;
+    my $file = "$ddir/../daemon-$$.reply";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        my ($status, undef, $body) = daemon_request($method, $path, %opt);
+        open my $fh, '>', $file or die $!;
+        print $fh "$status\n$body";
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @bg, $pid;
+    my $recorded = 0;
+    if ($then) {
+        my $deadline = time + 5;
+        sleep 0.005 until outbox_seq() > $before || time > $deadline;
+        $recorded = outbox_seq() > $before;
+        $then->();
+    }
+    waitpid $pid, 0;
+    @bg = grep { $_ != $pid } @bg;
+    my ($status, $body) = do { local (@ARGV, $/) = $file; split /\n/, <> // '', 2 };
+    unlink $file;
+    return ($status, $body // '', $recorded);
+}
+sub token_header { (headers => { Authorization => "Token $_[0]" }) }
+sub login_body {
+    my ($user) = @_;
+    (headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
+     body => "username=$user&password=pw");
+}
+
+my @ops = (
+    {
+        name => 'login (obtain-token)',
+        prepare => sub { $_[0] },
+        request => sub { ('POST', '/api-token-auth/', login_body($_[0]{user})) },
+        ok_status => 200,
+        # The key is in the 200's body only: a 503 hands out no token.
+        in_store => sub { redis_cmd('ZCARD', 'authtoken:user-tokens:' . redis_cmd('GET', "authtoken:username:$_[0]{user}")) == 3 },
+        refused => sub { () },
+    },
+    {
+        name => 'logout',
+        prepare => sub { $_[0] },
+        request => sub { ('POST', '/api-token-logout/', token_header($_[0]{tokens}[0])) },
+        ok_status => 204,
+        in_store => sub { !record_exists($_[0]{tokens}[0]) && record_exists($_[0]{tokens}[1]) },
+        refused => sub { ($_[0]{tokens}[0]) },
+        kept => sub { ($_[0]{tokens}[1]) },
+    },
+    {
+        name => 'logout-all',
+        prepare => sub { $_[0] },
+        request => sub { ('POST', '/api-token-logout-all/', token_header($_[0]{tokens}[0])) },
+        ok_status => 204,
+        in_store => sub { !grep { record_exists($_) } @{ $_[0]{tokens} } },
+        refused => sub { @{ $_[0]{tokens} } },
+    },
+);
+my %fault = (
+    stopped => undef,
+    killed => sub { directory_kill() },
+    'restarted empty' => sub { directory_kill(); directory_start() },
+);
+
+my $n = 0;
+for my $op (@ops) {
+    for my $fault_name ('stopped', 'killed', 'restarted empty') {
+        $n++;
+        subtest "$op->{name}, directory $fault_name mid-request" => sub {
+            my $user = "m$n";
+            ctl_ok({ stdin => "pw\n" }, 'createuser', $user, '--password-stdin');
+            my $c = $op->{prepare}->({ user => $user,
+                                       tokens => [map { obtain_token($user, 'pw') } 1 .. 2] });
+            is(edge($_), $OK, 'before: accepted (and cached)') for @{ $c->{tokens} };
+            is(pending(), 0, 'before: nothing pending');
+
+            my ($status, $body, $recorded) =
+                request_with_stopped_directory($fault{$fault_name}, $op->{request}->($c));
+            ok($recorded, 'the user store took the change while the directory waited')
+                if $fault_name ne 'stopped';
+            ok($op->{in_store}->($c), 'the user store holds the change');
+            if ($status == $op->{ok_status}) {
+                is(pending(), 0, "$op->{ok_status}: nothing pending");
+            } else {
+                is($status, 503, 'otherwise 503') or diag $body;
+                is($body, $BEHIND, '503: the catalogue body says it is recorded');
+                cmp_ok(pending(), '>', 0, '503: the change is pending, not acknowledged');
+            }
+            kill 'CONT', $dpid if $fault_name eq 'stopped';
+            if ($fault_name eq 'killed') {
+                isnt(edge_once($_), $OK, 'directory down: the edge refuses what the change refuses')
+                    for $op->{refused}->($c);
+                directory_start();
+            }
+            ok(settled_within(10), "the daemon's replayer thread applies it, with no other request");
+            is(edge($_), $INVALID, 'applied: refused') for $op->{refused}->($c);
+            is(edge($_), $OK, 'applied: the other token still accepted') for ($op->{kept} || sub { () })->($c);
+        };
+    }
+}
+
+done_testing();

@@ -122,7 +122,7 @@ sub django_dump {
     close $fh;
     return $path;
 }
-END { unlink glob("$ddir/../dump-$owner-*.json") if $$ == $owner }
+END { local $?; unlink glob("$ddir/../dump-$owner-*.json") if $$ == $owner }
 
 sub many_ctl_ok { local $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many'; ctl_ok(@_) }
 sub many_token_of { local $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many'; token_of(@_) }

@@ -4,7 +4,8 @@
 # admin revocation are applied there before the daemon answers 2xx; a
 # SIGSTOPped directory gets 503 with Retry-After and the catalogue body,
 # and the daemon's replayer thread applies the change once it is back,
-# without another request; a directory killed and restarted empty is
+# without another request (a login so answered in DRF's one-token mode
+# keeps its token, which the next login hands out); a directory killed and restarted empty is
 # rebuilt by that thread; the heartbeat goes into the directory only while
 # it is complete, so an emptied directory trips auth_token_max_lag (503)
 # instead of answering 401 for every token; a daemon already running when
@@ -247,6 +248,29 @@ subtest 'directory stopped: 503 with Retry-After, then applied by the replayer t
     my (undef, undef, $metrics) = daemon('GET', '/metrics');
     like($metrics, qr/^authtokend_directory_pending 0$/m, 'metrics: nothing pending');
     like($metrics, qr/^authtokend_directory_drain_failures_total [1-9]/m, 'metrics: the failed drain counted');
+};
+
+# DRF's mode: the login's token is the user's one token, which the next
+# login hands out (get_or_create), so the 503 orphans nothing and nothing
+# is revoked (with tokens_per_user = many it is: t/146).
+subtest 'one mode: a login answered 503 keeps the token it made, and the next login gets it' => sub {
+    {
+        local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
+        ctl_ok({ stdin => "fred-pw\n" }, 'createuser', 'fred', '--password-stdin');
+    }
+    my $from = (redis_cmd('GET', 'authtoken:outbox-seq') // 0) + 1;
+    kill 'STOP', $dpid;
+    my ($status, undef, $body) = obtain_direct('fred', 'fred-pw');
+    kill 'CONT', $dpid;
+    is("$status $body", "503 $BEHIND", 'the login answers 503 with the catalogue body');
+    ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it');
+    my @made = map { unpack 'H*', $_->[1][1] }
+               @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };
+    is(scalar @made, 1, 'the login made one token, and nothing revoked it (one outbox entry)');
+    my $token = obtain_token('fred', 'fred-pw');
+    is(token_digest($token), $made[0], 'the next login gets that token');
+    is(edge_settled($token), '200 ok', 'accepted at the edge');
+    unlike(authtokend_log(), qr/"fred".*revoked: its answer was withheld/, 'no revocation logged');
 };
 
 subtest 'directory killed and restarted empty: rebuilt, no revoked token accepted' => sub {

@@ -10,7 +10,11 @@
 #     edges when the token directory is back", the user store has the
 #     change and it is pending; the daemon's replayer thread applies it
 #     once the directory is back, with no other request;
-#   - no logged-out token is accepted at the edge afterwards.
+#   - no logged-out token is accepted at the edge afterwards;
+#   - a login answered 503 leaves no token behind: the one it made is
+#     revoked (through the outbox, so the directory applies both and ends
+#     without it), the user's token count and token_limit_per_user answer
+#     as before the fault.
 use strict;
 use warnings;
 
@@ -90,7 +94,8 @@ $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
 sub outbox_seq { redis_cmd('GET', 'authtoken:outbox-seq') // 0 }
 sub pending { outbox_seq() - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
-sub record_exists { redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_[0])) }
+sub record_exists { record_exists_digest(token_digest($_[0])) }
+sub record_exists_digest { redis_cmd('EXISTS', "authtoken:token:$_[0]") }
 sub settled_within {
     my ($seconds) = @_;
     my $until = time + $seconds;
@@ -137,6 +142,9 @@ sub request_with_stopped_directory {
     return ($status, $body // '', $recorded);
 }
 sub token_header { (headers => { Authorization => "Token $_[0]" }) }
+sub user_tokens {
+    redis_cmd('ZCARD', 'authtoken:user-tokens:' . redis_cmd('GET', "authtoken:username:$_[0]"));
+}
 sub login_body {
     my ($user) = @_;
     (headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
@@ -149,8 +157,9 @@ my @ops = (
         prepare => sub { $_[0] },
         request => sub { ('POST', '/api-token-auth/', login_body($_[0]{user})) },
         ok_status => 200,
-        # The key is in the 200's body only: a 503 hands out no token.
-        in_store => sub { redis_cmd('ZCARD', 'authtoken:user-tokens:' . redis_cmd('GET', "authtoken:username:$_[0]{user}")) == 3 },
+        # The key is in the 200's body only: a 503 hands out no token, and
+        # the one the login made is revoked, so the user holds 2 again.
+        in_store => sub { user_tokens($_[0]{user}) == ($_[1] == 200 ? 3 : 2) },
         refused => sub { () },
     },
     {
@@ -193,7 +202,7 @@ for my $op (@ops) {
                 request_with_stopped_directory($fault{$fault_name}, $op->{request}->($c));
             ok($recorded, 'the user store took the change while the directory waited')
                 if $fault_name ne 'stopped';
-            ok($op->{in_store}->($c), 'the user store holds the change');
+            ok($op->{in_store}->($c, $status), 'the user store holds the change');
             if ($status == $op->{ok_status}) {
                 is(pending(), 0, "$op->{ok_status}: nothing pending");
             } else {
@@ -213,5 +222,54 @@ for my $op (@ops) {
         };
     }
 }
+
+# The orphan: in many mode a login creates a token that only its answer
+# hands out. Withheld for a 503, the token must not stay: nobody holds its
+# key to use or log it out, yet it would count toward token_limit_per_user
+# (with `refuse`, enough such 503s lock the user out).
+subtest 'many-mode logins answered 503 leave no token behind' => sub {
+    authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off',
+                     '--token-limit-per-user', '3');
+    my $user = 'orphan';
+    ctl_ok({ stdin => "pw\n" }, 'createuser', $user, '--password-stdin');
+    my @kept = map { obtain_token($user, 'pw') } 1 .. 2;
+    is(edge($_), $OK, 'before: accepted') for @kept;
+    is(user_tokens($user), 2, 'before: 2 tokens, one short of token_limit_per_user (3)');
+    my $log_before = () = authtokend_log() =~ /revoked: its answer was withheld/g;
+
+    my $from = outbox_seq() + 1;
+    kill 'STOP', $dpid;
+    my @statuses;
+    for (1 .. 3) {
+        my ($status, undef, $body) = daemon_request('POST', '/api-token-auth/', login_body($user));
+        push @statuses, $status;
+        is($body, $BEHIND, "login $_ with the directory stopped: the catalogue body")
+            if $status == 503;
+    }
+    is("@statuses", '503 503 503', 'every login answered 503 (none refused at the limit)');
+    is(user_tokens($user), 2, 'the user store: the token count is what it was');
+    kill 'CONT', $dpid;
+    ok(settled_within(10), "the replayer thread applies the creations and revocations");
+
+    # The digests those logins wrote to the outbox: their records exist in
+    # neither store, so no edge can accept their keys.
+    my @made = map { unpack 'H*', $_->[1][1] }
+               @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };
+    my %made = map { $_ => 1 } @made;
+    is(scalar(keys %made), 3, 'the three logins each made a token (in the outbox)');
+    is(scalar(grep { redis_at($dport, 'EXISTS', "authtoken:token:$_") } keys %made), 0,
+       'the token directory holds none of them: no edge accepts them');
+    is(scalar(grep { record_exists_digest($_) } keys %made), 0, 'nor does the user store');
+    is(user_tokens($user), 2, 'applied: the token count is what it was');
+    is(edge($_), $OK, 'the tokens from before still accepted') for @kept;
+    my $log_after = () = authtokend_log() =~ /revoked: its answer was withheld/g;
+    is($log_after - $log_before, 3, 'each revocation logged');
+
+    my $token = obtain_token($user, 'pw');
+    is(edge($token), $OK, 'a login after the fault: allowed, as before it (one slot left)');
+    my ($status, undef, $body) = obtain_direct($user, 'pw');
+    is("$status $body", q{403 {"detail":"Maximum amount of tokens allowed per user exceeded."}},
+       'the next one refused at token_limit_per_user, as before the fault');
+};
 
 done_testing();

@@ -92,6 +92,7 @@ HttpResponse handle_obtain(const HttpRequest &req,
     ObtainAnswer answer =
         obtain.obtain(req.header("Content-Type"), req.body, client);
     HttpResponse res = json_answer(answer.status, std::move(answer.body));
+    res.withdraw = std::move(answer.withdraw);
     res.set_header("Allow", kAllow);
     if (answer.retry_after > 0) {
         res.set_header("Retry-After", std::to_string(answer.retry_after));
@@ -160,7 +161,8 @@ bool writes(const HttpRequest &req)
 }
 
 // A writing handler's success is sent only once the token directory has
-// the change (directory_sync.h); else 503 with what is true.
+// the change (directory_sync.h); else 503 with what is true, after the
+// answer's withdraw() takes back what only it would have handed out.
 std::function<HttpResponse(const HttpRequest &)>
 settled(DirectorySync *sync,
         std::function<HttpResponse(const HttpRequest &)> handler)
@@ -182,6 +184,11 @@ settled(DirectorySync *sync,
                                          : drf::kDirectoryNotFed;
         log::warn(r.method + " " + r.path + ": " + std::to_string(res.status) +
                   " withheld, 503: " + std::string(error.detail));
+        // What only the withheld answer would have handed out (a many-mode
+        // login's new token) is taken back: no client could use it.
+        if (res.withdraw) {
+            res.withdraw();
+        }
         HttpResponse behind = json_answer(error, CacheControl::no_store);
         behind.set_header("Retry-After",
                           std::string(drf::kUnavailableRetryAfter));

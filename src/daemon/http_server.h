@@ -93,6 +93,12 @@ struct HttpResponse {
     std::string content_type = "application/json";
     // Close the connection after this answer (a body left unread).
     bool close = false;
+    // Set by a handler whose answer hands out something that exists only
+    // through it (a tokens_per_user = many login's new key): called on the
+    // worker thread, instead of sending this answer, when the answer is
+    // withheld (the token directory did not take the write: a 503, see
+    // http_front.cpp), to take that back. Must not throw.
+    std::function<void()> withdraw;
 
     void set_header(std::string name, std::string value)
     {

@@ -1,6 +1,7 @@
 #include "daemon/obtain_service.h"
 
 #include "core/drf_messages.h"
+#include "core/token_digest.h"
 #include "daemon/client_address.h"
 #include "daemon/event_log.h"
 #include "drf/json_renderer.h"
@@ -198,7 +199,48 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                : token.replaced ? " (new token, replacing the old one)"
                : token.created  ? " (new token)"
                                 : ""));
-    return {200, token_body(token.key), 0};
+    ObtainAnswer answer{200, token_body(token.key), 0};
+    if (many && token.created) {
+        // Nobody but this answer's reader can hold the key: if the answer
+        // is withheld, the token would count toward token_limit_per_user
+        // with no client to use or log it out.
+        Sha256Hex hex = token_digest_hex(token.key);
+        answer.withdraw = [this, username = credentials.username,
+                           digest = std::string(hex.data(), hex.size()),
+                           client] {
+            withdraw_token(username, digest, client);
+        };
+    }
+    return answer;
+}
+
+void ObtainService::withdraw_token(const std::string &username,
+                                   const std::string &digest_hex,
+                                   const std::string &client) const noexcept
+{
+    const std::string what =
+        "obtain-token for " + log::quoted_username(username) + " from " +
+        client + ": the new token " + digest_hex.substr(0, kTokenIdLength);
+    try {
+        RedisPool::Lease conn = pool_.lease();
+        UserStore store(*conn, scripts_, sealer_);
+        // Through the outbox as every revocation: the directory applies
+        // the creation and this in order, and ends without the token.
+        if (store.revoke_one(username, digest_hex)) {
+            metrics_.token_revoked();
+            log::warn(what + " revoked: its answer was withheld (503)");
+        } else {
+            log::info(what + " was already gone when its answer was withheld");
+        }
+    } catch (const NoSuchUser &) {
+        log::info(what + " went with its user, deleted meanwhile");
+    } catch (const std::exception &e) {
+        log::error(what +
+                   ": cannot revoke it after its answer was withheld (503): " +
+                   e.what() +
+                   "; it stays, unused, until it expires or the user's "
+                   "logout-all or an admin revokes it");
+    }
 }
 
 } // namespace authtoken

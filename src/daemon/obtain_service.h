@@ -16,16 +16,27 @@
 #include "issuer/store/user_store.h"
 #include "issuer/token_sealer.h"
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace authtoken
 {
 
 struct ObtainAnswer {
+    ObtainAnswer(int status_, std::string body_, long retry_after_ = 0)
+        : status(status_), body(std::move(body_)), retry_after(retry_after_)
+    {
+    }
+
     int status = 200;
     std::string body;     // compact JSON
     long retry_after = 0; // seconds, set with 429
+    // With a 200 that made a token only this answer would hand out
+    // (tokens_per_user = many): revokes that token, for when the answer is
+    // withheld (HttpResponse::withdraw). Empty otherwise. Never throws.
+    std::function<void()> withdraw;
 };
 
 class ObtainService
@@ -69,6 +80,11 @@ class ObtainService
     ObtainAnswer obtain_or_throw(std::string_view content_type,
                                  std::string_view body,
                                  const std::string &client) const;
+    // ObtainAnswer::withdraw: revokes the token `digest_hex` that a login
+    // of `username` made, whose answer was withheld; logs what happened.
+    void withdraw_token(const std::string &username,
+                        const std::string &digest_hex,
+                        const std::string &client) const noexcept;
     // Runs `hash` under a hashing slot, timed and counted.
     template <typename Hash> auto hash(Hash &&hash) const;
 

@@ -17,6 +17,7 @@ use warnings;
 
 use Test::More;
 use FindBin;
+use POSIX ();
 use File::Path qw(make_path remove_tree);
 use Time::HiRes qw(sleep);
 

@@ -1,0 +1,151 @@
+# redis/replica-ready, run as an operator runs it (redis-cli connection
+# options, a password with -a or in REDISCLI_AUTH, an ACL user), against a
+# primary and replicas on loopback:
+#   - it sets replica-priority only once the replica has synced, exits 0
+#     and says so, also when redis-cli warns on stderr (-a): a warning is
+#     not CONFIG SET's reply;
+#   - a refusal that waiting will not change (a user without +info:
+#     NOPERM; a wrong password: WRONGPASS) ends it at once with exit 1 and
+#     Redis's error, instead of waiting forever;
+#   - a Redis that does not answer yet keeps it waiting, and its progress
+#     line says why (redis-cli's last error); once Redis is up and synced
+#     it goes on.
+# The progress line comes every REPLICA_READY_REPORT_SECONDS (60 by
+# default; 1 here).
+use strict;
+use warnings;
+
+use Test::More;
+use FindBin;
+use POSIX ();
+use File::Path qw(make_path remove_tree);
+use Time::HiRes qw(sleep);
+
+use AuthToken::Cleanup qw(track untrack);
+use AuthToken::Process;
+use AuthToken::TestRedis;
+use AuthToken::Topology;
+
+my $script = "$FindBin::Bin/../redis/replica-ready";
+my $base = ($ENV{TEST_NGINX_SERVROOT} || "$FindBin::Bin/servroot") . "-replica-ready-$$";
+remove_tree($base);
+make_path($base);
+END { remove_tree($base) if $base && !$ENV{TEST_NGINX_NO_CLEAN} }
+
+redis_start();
+# The replica's full sync waits 2 s on the primary: time to see the script
+# wait for it.
+redis_cmd('CONFIG', 'SET', 'repl-diskless-sync-delay', '2');
+
+my @edge_replica = ('--replica-priority', '0', '--requirepass', 'secret');
+
+# Runs replica-ready with @args and %env in the background: { pid, out, err }.
+my $runs = 0;
+sub ready_start {
+    my ($env, @args) = @_;
+    my $run = { out => "$base/run-" . ++$runs . '.out',
+                err => "$base/run-$runs.err" };
+    $run->{pid} = fork // die "fork: $!";
+    if ($run->{pid} == 0) {
+        $ENV{$_} = $env->{$_} for keys %$env;
+        open STDOUT, '>', $run->{out} or POSIX::_exit(127);
+        open STDERR, '>', $run->{err} or POSIX::_exit(127);
+        exec $script, @args or POSIX::_exit(127);
+    }
+    track($run->{pid});
+    return $run;
+}
+
+# Waits up to $timeout s for it to exit: its exit status, or undef (then it
+# is stopped).
+sub ready_wait {
+    my ($run, $timeout) = @_;
+    my $status = wait_exit($run->{pid}, $timeout);
+    if (!defined $status) {
+        stop_pid($run->{pid}, timeout => 1);
+    }
+    untrack($run->{pid});
+    return defined $status ? $status >> 8 : undef;
+}
+
+sub slurp {
+    open my $fh, '<', $_[0] or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+# The replicas have a password (so that -a makes redis-cli warn).
+sub replica { redis_client($_[0], password => 'secret') }
+sub priority { (replica($_[0])->config_get('replica-priority'))[1] }
+
+# --- the normal path, the password given with -a ---------------------------
+{
+    my $port = replica_start('replica-a', options => \@edge_replica, nowait => 1);
+    my $run = ready_start({}, 100, '-p', $port, '-a', 'secret');
+    # Until the sync (2 s away), the priority stays 0.
+    sleep 1;
+    my $link = replica($port)->info('replication');
+    is($link->{master_link_status}, 'down', 'the replica has not synced yet')
+        or diag(explain($link));
+    is(priority($port), '0', '... and replica-ready leaves its priority at 0');
+    my $status = ready_wait($run, 10);
+    is($status, 0, 'once it has synced, replica-ready exits 0, although '
+                   . 'redis-cli warned about -a on stderr')
+        or diag(slurp($run->{err}));
+    is(replica($port)->info('replication')
+           ->{master_link_status}, 'up', '... the replica has synced');
+    is(priority($port), '100', '... and its replica-priority is 100');
+    is(slurp($run->{out}), "replica-ready: synced; replica-priority 100\n",
+       '... which it says on stdout');
+    like(slurp($run->{err}), qr/Warning: Using a password/,
+         'redis-cli\'s warning is let through on stderr');
+    unlike(slurp($run->{err}), qr/replica-ready:/, '... and nothing else is said');
+}
+
+# --- refusals that waiting will not change ---------------------------------
+{
+    my $port = replica_port('replica-a');
+    replica($port)->config_set('replica-priority', '0');
+    # An ACL user that may set the priority but not read INFO.
+    replica($port)
+        ->acl('SETUSER', 'noinfo', 'on', '>pw', '+config|set', '+ping');
+
+    my $run = ready_start({ REDISCLI_AUTH => 'pw' }, 100, '-p', $port, '--user', 'noinfo');
+    my $status = ready_wait($run, 5);
+    is($status, 1, 'a user without +info: replica-ready exits 1 at once (within 5 s)')
+        or diag(slurp($run->{err}));
+    like(slurp($run->{err}),
+         qr/^replica-ready: INFO replication: NOPERM .*'info' command$/m,
+         '... with Redis\'s NOPERM error');
+
+    $run = ready_start({}, 100, '-p', $port, '-a', 'wrong');
+    $status = ready_wait($run, 5);
+    is($status, 1, 'a wrong password: replica-ready exits 1 at once (within 5 s)')
+        or diag(slurp($run->{err}));
+    like(slurp($run->{err}), qr/^replica-ready: .*WRONGPASS/m, '... saying WRONGPASS');
+    is(priority($port), '0', 'neither set the priority');
+}
+
+# --- a Redis that does not answer yet ---------------------------------------
+{
+    # Its port, with nothing listening there yet.
+    my $port = replica_start('replica-b', options => \@edge_replica, nowait => 1);
+    replica_kill('replica-b');
+    my $run = ready_start({ REPLICA_READY_REPORT_SECONDS => 1, REDISCLI_AUTH => 'secret' },
+                          100, '-p', $port);
+    my $said = wait_log($run->{err}, qr/^replica-ready: no sync with a primary yet/, 5);
+    ok($said, 'a Redis that refuses connections: replica-ready keeps waiting and '
+              . 'says so every REPLICA_READY_REPORT_SECONDS')
+        or diag(slurp($run->{err}));
+    like(slurp($run->{err}),
+         qr/^replica-ready: no sync with a primary yet \(\d+ s\); last error: Could not connect to Redis at 127\.0\.0\.1:$port: Connection refused$/m,
+         '... naming redis-cli\'s last error');
+    ok(kill(0, $run->{pid}), '... still running');
+    replica_start('replica-b', options => \@edge_replica, nowait => 1);
+    my $status = ready_wait($run, 10);
+    is($status, 0, 'once Redis is up and synced it exits 0')
+        or diag(slurp($run->{err}));
+    is(priority($port), '100', '... with replica-priority 100');
+}
+
+done_testing();

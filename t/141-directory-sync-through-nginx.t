@@ -238,4 +238,33 @@ subtest 'a stale directory (another id, a revoked token back in it) is swept' =>
     is(edge($bob), '200 ok', 'bob is still accepted');
 };
 
+# Whatever the directory's key count: a directory holding no more than one
+# token record (no heartbeat, no revocation counter yet) is swept too.
+subtest 'init sweeps a lone token record the user store does not know' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/3';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
+    ctl_ok({ stdin => "erin-pw\n" }, 'createuser', 'erin', '--password-stdin');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/3";
+    my $key = 'authtoken:token:' . token_digest('staging-token');
+    my @foreign = (uid => 1, user => 'staging-admin', active => 1, expires => 0);
+    redis_at($dport, 'EVAL', "redis.call('SELECT', 3) return redis.call('HSET', KEYS[1], unpack(ARGV))",
+             1, $key, @foreign);
+    my ($code, $out, $err) = ctl('directory', 'init');
+    is($code, 0, 'directory init succeeds') or diag $err;
+    like($out, qr/1 token records copied, 1 stale records checked/, 'the lone record was checked');
+    is(redis_at($dport, 'EVAL', "redis.call('SELECT', 3) return redis.call('EXISTS', KEYS[1])", 1, $key),
+       0, 'and is gone from the directory');
+};
+
+subtest 'sync after a takeover sweeps a lone token record the user store does not know' => sub {
+    redis_at($dport, 'FLUSHALL');
+    redis_at($dport, 'HSET', 'authtoken:token:' . token_digest('staging-token'),
+             uid => 1, user => 'staging-admin', active => 1, expires => 0);
+    is(edge('staging-token'), '200 ok', '(the foreign record is accepted before the sync)');
+    my $out = sync_ok();
+    like($out, qr/token records copied, 1 stale records checked/, 'rebuilt, the lone record checked');
+    is(edge('staging-token'), $INVALID, 'the foreign token is refused at the edge');
+    is(edge($bob), '200 ok', 'bob is still accepted');
+};
+
 done_testing();

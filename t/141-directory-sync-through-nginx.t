@@ -267,4 +267,34 @@ subtest 'sync after a takeover sweeps a lone token record the user store does no
     is(edge($bob), '200 ok', 'bob is still accepted');
 };
 
+sub marked_in_db { redis_cmd('EVAL', "redis.call('SELECT', ARGV[1]) return redis.call('GET', KEYS[1])", 1, 'authtoken:directory-id', $_[0]) }
+
+subtest 'init against the same server by another name fails and leaves the store unmarked' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://localhost:' . redis_port() . '/4';
+    my ($code, undef, $err) = ctl('directory', 'init');
+    is($code, 1, 'exit 1');
+    like($err, qr/names the same Redis server \(run_id \w+\) and database as redis/, 'saying why');
+    is(marked_in_db(4), undef, 'the store is not marked');
+};
+
+subtest 'init against another user store fails and leaves the store unmarked' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://localhost:' . redis_port() . '/0';
+    my ($code, undef, $err) = ctl('directory', 'init');
+    is($code, 1, 'exit 1');
+    like($err, qr/is a user store \(it feeds token directory \w+\), not a token directory/, 'saying why');
+    is(marked_in_db(4), undef, 'the store is not marked');
+};
+
+subtest 'status shows a directory carrying another id; sync takes it over' => sub {
+    redis_at($dport, 'HSET', 'authtoken:directory', id => 'ee' x 16);
+    my ($code, $out, $err) = ctl('directory', 'status');
+    is($code, 0, 'status succeeds') or diag $err;
+    like($out, qr/carries directory id (ee){16}, not this user store's/, 'the mismatch is shown');
+    sync_ok();
+    ($code, $out) = ctl('directory', 'status');
+    like($out, qr/: ready, applied up to \d+/, 'ready again after the sync');
+};
+
 done_testing();

@@ -996,10 +996,7 @@ int directory(Session &session, const CommandArgs &args)
     scripts.load(store);
     Reply marked = store.command({"GET", keys::kDirectoryId});
     std::string id = reply_string(marked.get());
-    if (action == "init" && id.empty()) {
-        id = generate_token_key().substr(0, 32);
-        scripts.run(store, "directory_mark", {}, {id});
-    } else if (id.empty()) {
+    if (id.empty() && action != "init") {
         throw std::runtime_error("Error: this user store feeds no token "
                                  "directory yet: run `authtokenctl directory "
                                  "init`");
@@ -1016,16 +1013,47 @@ int directory(Session &session, const CommandArgs &args)
                   << "\n";
     }
     RedisConnection dir(*endpoint, timeout);
+    // Nothing is written before the directory is known to be another
+    // database: by the servers' run_id, which no spelling of an address
+    // hides (localhost and 127.0.0.1), and not another user store.
+    std::string store_server = server_run_id(store);
+    if (!store_server.empty() && store_server == server_run_id(dir) &&
+        endpoint->db == redis_endpoint(settings).db) {
+        throw std::runtime_error(
+            "Error: directory_url " + describe_endpoint(*endpoint) +
+            " names the same Redis server (run_id " + store_server +
+            ") and database as redis: there is no separate token directory");
+    }
+    Reply foreign = dir.command({"GET", keys::kDirectoryId});
+    if (!reply_is_nil(foreign.get())) {
+        throw std::runtime_error(
+            "Error: directory_url " + describe_endpoint(*endpoint) +
+            " is a user store (it feeds token directory " +
+            reply_string(foreign.get()) + "), not a token directory");
+    }
+    if (id.empty()) {
+        id = generate_token_key().substr(0, 32);
+        scripts.run(store, "directory_mark", {}, {id});
+    }
     if (action == "status") {
         Reply state =
             dir.command({"HMGET", keys::kDirectory, "id", "applied", "state"});
         std::string at = reply_string(reply_element(state.get(), 1));
-        std::cout << "directory " << describe_endpoint(*endpoint) << ": "
-                  << (reply_is_nil(reply_element(state.get(), 0))
-                          ? std::string("empty (it will be rebuilt)")
-                          : reply_string(reply_element(state.get(), 2)) +
-                                ", applied up to " + (at.empty() ? "0" : at))
-                  << "\n";
+        std::string dir_id = reply_string(reply_element(state.get(), 0));
+        std::cout << "directory " << describe_endpoint(*endpoint) << ": ";
+        if (reply_is_nil(reply_element(state.get(), 0))) {
+            std::cout << "empty (it will be rebuilt)\n";
+        } else if (dir_id != id) {
+            // Another deployment's directory, or one this store fed under
+            // another id: the next sync or change takes it over (rebuild).
+            std::cout << "carries directory id " << dir_id
+                      << ", not this user store's: the next `directory "
+                         "sync` (or change) rebuilds it as "
+                      << id << "\n";
+        } else {
+            std::cout << reply_string(reply_element(state.get(), 2))
+                      << ", applied up to " << (at.empty() ? "0" : at) << "\n";
+        }
         return 0;
     }
     scripts.load(dir);

@@ -297,4 +297,18 @@ subtest 'status shows a directory carrying another id; sync takes it over' => su
     like($out, qr/: ready, applied up to \d+/, 'ready again after the sync');
 };
 
+subtest 'authtokend names the directory at startup, or says there is none' => sub {
+    {
+        local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+        local $ENV{AUTHTOKEN_DIRECTORY_URL} = $ENV{AUTHTOKEN_REDIS};
+        authtokend_start();
+        authtokend_stop();
+        like(authtokend_log(), qr/directory_url names the redis store itself: one Redis holds users and token records, nothing is split/,
+             'directory_url equal to redis: said at startup');
+    }
+    authtokend_start();
+    authtokend_stop();
+    like(authtokend_log(), qr{redis \S+, token directory redis://127\.0\.0\.1:\Q$dport\E/0,}, 'a separate directory: named at startup');
+};
+
 done_testing();

@@ -311,4 +311,30 @@ subtest 'authtokend names the directory at startup, or says there is none' => su
     like(authtokend_log(), qr{redis \S+, token directory redis://127\.0\.0\.1:\Q$dport\E/0,}, 'a separate directory: named at startup');
 };
 
+subtest 'fewer replicas than directory_min_replicas: sync exits 4, naming the directory' => sub {
+    {
+        local $ENV{AUTHTOKEN_DIRECTORY_MIN_REPLICAS} = 1;
+        my ($code, undef, $err) = ctl('deactivate', 'bob');
+        is($code, 4, 'a change: exit 4');
+        like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged \(0 of the token directory's 1 replicas},
+             'saying the primary applied it, not "when the directory is back"');
+        is(edge($bob), $INACTIVE, '(the primary has it: the edge refuses bob)');
+        ($code, undef, $err) = ctl('directory', 'sync');
+        is($code, 4, 'directory sync: exit 4, not 1');
+        like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged},
+             'naming the directory, not "redis:"');
+        is(pending(), 1, 'not acknowledged');
+    }
+    sync_ok();
+    is(pending(), 0, 'acknowledged without directory_min_replicas');
+    ctl_ok('activate', 'bob');
+};
+
+subtest 'an unknown directory action is a usage error said once' => sub {
+    my ($code, undef, $err) = ctl('directory', 'rebuild');
+    is($code, 2, 'exit 2');
+    like($err, qr/^authtokenctl directory: expected init, sync or status, not "rebuild"/m, 'naming the actions');
+    unlike($err, qr/directory: directory:/, 'the command named once');
+};
+
 done_testing();

@@ -188,6 +188,16 @@ class Session
                           << e.what() << "\n";
                 return code;
             }
+            if (dynamic_cast<const OutboxReplayer::ReplicasShort *>(&e)) {
+                // The directory's primary has it: only the replicas' word
+                // is missing, so "when the directory is back" is untrue.
+                std::cerr << "authtokenctl: directory "
+                          << describe_endpoint(directory_endpoint_)
+                          << ": applied on its primary, not yet acknowledged ("
+                          << e.what()
+                          << "); `authtokenctl directory sync` waits again\n";
+                return code == 0 ? kExitRecorded : code;
+            }
             std::cerr << "authtokenctl: recorded; it will reach the edges "
                          "when the token directory is back ("
                       << e.what()
@@ -981,8 +991,8 @@ int directory(Session &session, const CommandArgs &args)
     const IssuerSettings &settings = session.settings();
     const std::string &action = args.positional[0];
     if (action != "init" && action != "sync" && action != "status") {
-        throw UsageError("directory: expected init, sync or status, not \"" +
-                         action + "\"");
+        throw UsageError("expected init, sync or status, not \"" + action +
+                         "\"");
     }
     std::optional<RedisEndpoint> endpoint = directory_endpoint(settings);
     if (!endpoint) {
@@ -1060,7 +1070,16 @@ int directory(Session &session, const CommandArgs &args)
     OutboxReplayer replayer(scripts, id);
     replayer.set_min_replicas(settings.directory_min_replicas,
                               replica_wait(settings));
-    OutboxReplayer::Progress p = replayer.drain(store, dir);
+    OutboxReplayer::Progress p;
+    try {
+        p = replayer.drain(store, dir);
+    } catch (const OutboxReplayer::ReplicasShort &e) {
+        std::cerr << "authtokenctl: directory " << describe_endpoint(*endpoint)
+                  << ": applied on its primary, not yet acknowledged ("
+                  << e.what()
+                  << "); `authtokenctl directory sync` waits again\n";
+        return kExitRecorded;
+    }
     if (p.rebuild) {
         std::cout << "Rebuilt the token directory: " << p.rebuilt
                   << " token records copied, " << p.swept

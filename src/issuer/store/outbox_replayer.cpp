@@ -129,7 +129,7 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                                    std::to_string(replica_wait_.count())});
             long long confirmed = reply_integer(wait.get());
             if (confirmed < static_cast<long long>(min_replicas_)) {
-                throw RedisError(
+                throw ReplicasShort(
                     std::to_string(confirmed) + " of the token directory's " +
                     std::to_string(min_replicas_) +
                     " replicas (directory_min_replicas) confirmed it within " +

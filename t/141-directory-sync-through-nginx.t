@@ -337,4 +337,30 @@ subtest 'an unknown directory action is a usage error said once' => sub {
     unlike($err, qr/directory: directory:/, 'the command named once');
 };
 
+subtest "authtokend's thread leaves a directory of another id alone; directory sync takes it over" => sub {
+    authtokend_start();
+    my $key = 'authtoken:token:' . token_digest('other-deployment');
+    redis_at($dport, 'HSET', $key, uid => 7, user => 'other', active => 1, expires => 0);
+    redis_at($dport, 'HSET', 'authtoken:directory', id => 'dd' x 16);
+    my $said;
+    for (1 .. 50) {
+        $said = authtokend_log() =~ /carries directory id (dd){16}, not this user store's \w{32}: not taking it over/;
+        last if $said;
+        select undef, undef, undef, 0.2;
+    }
+    ok($said, 'the daemon says it does not take it over');
+    sleep 1;   # another pass of the thread
+    is(redis_at($dport, 'HGET', 'authtoken:directory', 'id'), 'dd' x 16, 'the directory keeps its id');
+    is(redis_at($dport, 'EXISTS', $key), 1, 'and its records');
+    sync_ok();
+    is(edge('other-deployment'), $INVALID, 'directory sync took it over: the foreign record is swept');
+    is(edge($bob), '200 ok', 'bob is accepted');
+    for (1 .. 50) {
+        last if authtokend_log() =~ /no longer carries another id/;
+        select undef, undef, undef, 0.2;
+    }
+    like(authtokend_log(), qr/directory: the token directory \S+ no longer carries another id/, 'and the daemon says it is back');
+    authtokend_stop();
+};
+
 done_testing();

@@ -1048,9 +1048,9 @@ end
 -- authtoken_dir_rebuild_begin (directory): args id, from, owner. Marks the
 -- directory rebuilding (dir_apply refuses meanwhile) as directory `id`,
 -- by `owner`, to continue from outbox number `from` when done, and marks
--- the schema. Answers DBSIZE: a directory holding more than this hash, the
--- schema, the revocation counter and the heartbeat has token records to
--- sweep first. Refuses 'BUSY: ...' (writing nothing) while another owner's
+-- the schema. Answers DBSIZE (informative: the caller sweeps every token
+-- record whatever the count, the heartbeat and revocation counter being
+-- there or not). Refuses 'BUSY: ...' (writing nothing) while another owner's
 -- rebuild holds its lease: the caller waits for that one.
 register('dir_rebuild_begin', function(_, args)
   directory_only()

@@ -238,4 +238,129 @@ subtest 'a stale directory (another id, a revoked token back in it) is swept' =>
     is(edge($bob), '200 ok', 'bob is still accepted');
 };
 
+# Whatever the directory's key count: a directory holding no more than one
+# token record (no heartbeat, no revocation counter yet) is swept too.
+subtest 'init sweeps a lone token record the user store does not know' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/3';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
+    ctl_ok({ stdin => "erin-pw\n" }, 'createuser', 'erin', '--password-stdin');
+    $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/3";
+    my $key = 'authtoken:token:' . token_digest('staging-token');
+    my @foreign = (uid => 1, user => 'staging-admin', active => 1, expires => 0);
+    redis_at($dport, 'EVAL', "redis.call('SELECT', 3) return redis.call('HSET', KEYS[1], unpack(ARGV))",
+             1, $key, @foreign);
+    my ($code, $out, $err) = ctl('directory', 'init');
+    is($code, 0, 'directory init succeeds') or diag $err;
+    like($out, qr/1 token records copied, 1 stale records checked/, 'the lone record was checked');
+    is(redis_at($dport, 'EVAL', "redis.call('SELECT', 3) return redis.call('EXISTS', KEYS[1])", 1, $key),
+       0, 'and is gone from the directory');
+};
+
+subtest 'sync after a takeover sweeps a lone token record the user store does not know' => sub {
+    redis_at($dport, 'FLUSHALL');
+    redis_at($dport, 'HSET', 'authtoken:token:' . token_digest('staging-token'),
+             uid => 1, user => 'staging-admin', active => 1, expires => 0);
+    is(edge('staging-token'), '200 ok', '(the foreign record is accepted before the sync)');
+    my $out = sync_ok();
+    like($out, qr/token records copied, 1 stale records checked/, 'rebuilt, the lone record checked');
+    is(edge('staging-token'), $INVALID, 'the foreign token is refused at the edge');
+    is(edge($bob), '200 ok', 'bob is still accepted');
+};
+
+sub marked_in_db { redis_cmd('EVAL', "redis.call('SELECT', ARGV[1]) return redis.call('GET', KEYS[1])", 1, 'authtoken:directory-id', $_[0]) }
+
+subtest 'init against the same server by another name fails and leaves the store unmarked' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://localhost:' . redis_port() . '/4';
+    my ($code, undef, $err) = ctl('directory', 'init');
+    is($code, 1, 'exit 1');
+    like($err, qr/names the same Redis server \(run_id \w+\) and database as redis/, 'saying why');
+    is(marked_in_db(4), undef, 'the store is not marked');
+};
+
+subtest 'init against another user store fails and leaves the store unmarked' => sub {
+    local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+    local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://localhost:' . redis_port() . '/0';
+    my ($code, undef, $err) = ctl('directory', 'init');
+    is($code, 1, 'exit 1');
+    like($err, qr/is a user store \(it feeds token directory \w+\), not a token directory/, 'saying why');
+    is(marked_in_db(4), undef, 'the store is not marked');
+};
+
+subtest 'status shows a directory carrying another id; sync takes it over' => sub {
+    redis_at($dport, 'HSET', 'authtoken:directory', id => 'ee' x 16);
+    my ($code, $out, $err) = ctl('directory', 'status');
+    is($code, 0, 'status succeeds') or diag $err;
+    like($out, qr/carries directory id (ee){16}, not this user store's/, 'the mismatch is shown');
+    sync_ok();
+    ($code, $out) = ctl('directory', 'status');
+    like($out, qr/: ready, applied up to \d+/, 'ready again after the sync');
+};
+
+subtest 'authtokend names the directory at startup, or says there is none' => sub {
+    {
+        local $ENV{AUTHTOKEN_REDIS} = 'redis://127.0.0.1:' . redis_port() . '/4';
+        local $ENV{AUTHTOKEN_DIRECTORY_URL} = $ENV{AUTHTOKEN_REDIS};
+        authtokend_start();
+        authtokend_stop();
+        like(authtokend_log(), qr/directory_url names the redis store itself: one Redis holds users and token records, nothing is split/,
+             'directory_url equal to redis: said at startup');
+    }
+    authtokend_start();
+    authtokend_stop();
+    like(authtokend_log(), qr{redis \S+, token directory redis://127\.0\.0\.1:\Q$dport\E/0,}, 'a separate directory: named at startup');
+};
+
+subtest 'fewer replicas than directory_min_replicas: sync exits 4, naming the directory' => sub {
+    {
+        local $ENV{AUTHTOKEN_DIRECTORY_MIN_REPLICAS} = 1;
+        my ($code, undef, $err) = ctl('deactivate', 'bob');
+        is($code, 4, 'a change: exit 4');
+        like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged \(0 of the token directory's 1 replicas},
+             'saying the primary applied it, not "when the directory is back"');
+        is(edge($bob), $INACTIVE, '(the primary has it: the edge refuses bob)');
+        ($code, undef, $err) = ctl('directory', 'sync');
+        is($code, 4, 'directory sync: exit 4, not 1');
+        like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged},
+             'naming the directory, not "redis:"');
+        is(pending(), 1, 'not acknowledged');
+    }
+    sync_ok();
+    is(pending(), 0, 'acknowledged without directory_min_replicas');
+    ctl_ok('activate', 'bob');
+};
+
+subtest 'an unknown directory action is a usage error said once' => sub {
+    my ($code, undef, $err) = ctl('directory', 'rebuild');
+    is($code, 2, 'exit 2');
+    like($err, qr/^authtokenctl directory: expected init, sync or status, not "rebuild"/m, 'naming the actions');
+    unlike($err, qr/directory: directory:/, 'the command named once');
+};
+
+subtest "authtokend's thread leaves a directory of another id alone; directory sync takes it over" => sub {
+    authtokend_start();
+    my $key = 'authtoken:token:' . token_digest('other-deployment');
+    redis_at($dport, 'HSET', $key, uid => 7, user => 'other', active => 1, expires => 0);
+    redis_at($dport, 'HSET', 'authtoken:directory', id => 'dd' x 16);
+    my $said;
+    for (1 .. 50) {
+        $said = authtokend_log() =~ /carries directory id (dd){16}, not this user store's \w{32}: not taking it over/;
+        last if $said;
+        select undef, undef, undef, 0.2;
+    }
+    ok($said, 'the daemon says it does not take it over');
+    sleep 1;   # another pass of the thread
+    is(redis_at($dport, 'HGET', 'authtoken:directory', 'id'), 'dd' x 16, 'the directory keeps its id');
+    is(redis_at($dport, 'EXISTS', $key), 1, 'and its records');
+    sync_ok();
+    is(edge('other-deployment'), $INVALID, 'directory sync took it over: the foreign record is swept');
+    is(edge($bob), '200 ok', 'bob is accepted');
+    for (1 .. 50) {
+        last if authtokend_log() =~ /no longer carries another id/;
+        select undef, undef, undef, 0.2;
+    }
+    like(authtokend_log(), qr/directory: the token directory \S+ no longer carries another id/, 'and the daemon says it is back');
+    authtokend_stop();
+};
+
 done_testing();

@@ -188,6 +188,16 @@ class Session
                           << e.what() << "\n";
                 return code;
             }
+            if (dynamic_cast<const OutboxReplayer::ReplicasShort *>(&e)) {
+                // The directory's primary has it: only the replicas' word
+                // is missing, so "when the directory is back" is untrue.
+                std::cerr << "authtokenctl: directory "
+                          << describe_endpoint(directory_endpoint_)
+                          << ": applied on its primary, not yet acknowledged ("
+                          << e.what()
+                          << "); `authtokenctl directory sync` waits again\n";
+                return code == 0 ? kExitRecorded : code;
+            }
             std::cerr << "authtokenctl: recorded; it will reach the edges "
                          "when the token directory is back ("
                       << e.what()
@@ -981,8 +991,8 @@ int directory(Session &session, const CommandArgs &args)
     const IssuerSettings &settings = session.settings();
     const std::string &action = args.positional[0];
     if (action != "init" && action != "sync" && action != "status") {
-        throw UsageError("directory: expected init, sync or status, not \"" +
-                         action + "\"");
+        throw UsageError("expected init, sync or status, not \"" + action +
+                         "\"");
     }
     std::optional<RedisEndpoint> endpoint = directory_endpoint(settings);
     if (!endpoint) {
@@ -996,10 +1006,7 @@ int directory(Session &session, const CommandArgs &args)
     scripts.load(store);
     Reply marked = store.command({"GET", keys::kDirectoryId});
     std::string id = reply_string(marked.get());
-    if (action == "init" && id.empty()) {
-        id = generate_token_key().substr(0, 32);
-        scripts.run(store, "directory_mark", {}, {id});
-    } else if (id.empty()) {
+    if (id.empty() && action != "init") {
         throw std::runtime_error("Error: this user store feeds no token "
                                  "directory yet: run `authtokenctl directory "
                                  "init`");
@@ -1016,23 +1023,63 @@ int directory(Session &session, const CommandArgs &args)
                   << "\n";
     }
     RedisConnection dir(*endpoint, timeout);
+    // Nothing is written before the directory is known to be another
+    // database: by the servers' run_id, which no spelling of an address
+    // hides (localhost and 127.0.0.1), and not another user store.
+    std::string store_server = server_run_id(store);
+    if (!store_server.empty() && store_server == server_run_id(dir) &&
+        endpoint->db == redis_endpoint(settings).db) {
+        throw std::runtime_error(
+            "Error: directory_url " + describe_endpoint(*endpoint) +
+            " names the same Redis server (run_id " + store_server +
+            ") and database as redis: there is no separate token directory");
+    }
+    Reply foreign = dir.command({"GET", keys::kDirectoryId});
+    if (!reply_is_nil(foreign.get())) {
+        throw std::runtime_error(
+            "Error: directory_url " + describe_endpoint(*endpoint) +
+            " is a user store (it feeds token directory " +
+            reply_string(foreign.get()) + "), not a token directory");
+    }
+    if (id.empty()) {
+        id = generate_token_key().substr(0, 32);
+        scripts.run(store, "directory_mark", {}, {id});
+    }
     if (action == "status") {
         Reply state =
             dir.command({"HMGET", keys::kDirectory, "id", "applied", "state"});
         std::string at = reply_string(reply_element(state.get(), 1));
-        std::cout << "directory " << describe_endpoint(*endpoint) << ": "
-                  << (reply_is_nil(reply_element(state.get(), 0))
-                          ? std::string("empty (it will be rebuilt)")
-                          : reply_string(reply_element(state.get(), 2)) +
-                                ", applied up to " + (at.empty() ? "0" : at))
-                  << "\n";
+        std::string dir_id = reply_string(reply_element(state.get(), 0));
+        std::cout << "directory " << describe_endpoint(*endpoint) << ": ";
+        if (reply_is_nil(reply_element(state.get(), 0))) {
+            std::cout << "empty (it will be rebuilt)\n";
+        } else if (dir_id != id) {
+            // Another deployment's directory, or one this store fed under
+            // another id: the next sync or change takes it over (rebuild).
+            std::cout << "carries directory id " << dir_id
+                      << ", not this user store's: the next `directory "
+                         "sync` (or change) rebuilds it as "
+                      << id << "\n";
+        } else {
+            std::cout << reply_string(reply_element(state.get(), 2))
+                      << ", applied up to " << (at.empty() ? "0" : at) << "\n";
+        }
         return 0;
     }
     scripts.load(dir);
     OutboxReplayer replayer(scripts, id);
     replayer.set_min_replicas(settings.directory_min_replicas,
                               replica_wait(settings));
-    OutboxReplayer::Progress p = replayer.drain(store, dir);
+    OutboxReplayer::Progress p;
+    try {
+        p = replayer.drain(store, dir);
+    } catch (const OutboxReplayer::ReplicasShort &e) {
+        std::cerr << "authtokenctl: directory " << describe_endpoint(*endpoint)
+                  << ": applied on its primary, not yet acknowledged ("
+                  << e.what()
+                  << "); `authtokenctl directory sync` waits again\n";
+        return kExitRecorded;
+    }
     if (p.rebuild) {
         std::cout << "Rebuilt the token directory: " << p.rebuilt
                   << " token records copied, " << p.swept

@@ -133,6 +133,9 @@ bool DirectorySync::drain(bool rebuild_allowed)
         directory_id(); // read once, and the replayer made
         RedisPool::Lease user = user_store_.lease();
         RedisPool::Lease dir = directory_pool_->lease();
+        if (rebuild_allowed && carries_other_id(*dir)) {
+            return false;
+        }
         OutboxReplayer::Progress p =
             replayer_->drain(*user, *dir, rebuild_allowed);
         metrics_.directory_drained(p.entries, p.applied, p.rebuild);
@@ -168,6 +171,39 @@ bool DirectorySync::drain(bool rebuild_allowed)
         }
         return false;
     }
+}
+
+// A directory that carries another id is another deployment's (or this
+// store's under an id it was marked with again): a rebuild would wipe it.
+// The daemon's thread leaves it alone, says so once, and keeps answering
+// writes 503; `authtokenctl directory sync` takes it over when that is
+// what the operator means. An empty directory, or one rebuilding, of no id
+// or this id, is rebuilt as before.
+bool DirectorySync::carries_other_id(RedisConnection &dir)
+{
+    Reply held = dir.command({"HGET", keys::kDirectory, "id"});
+    std::string other = reply_string(held.get());
+    if (other.empty() || other == id_) {
+        if (foreign_) {
+            foreign_ = false;
+            log::info("directory: the token directory " +
+                      describe_endpoint(*directory_) +
+                      " no longer carries another id");
+        }
+        return false;
+    }
+    metrics_.directory_failed();
+    if (!foreign_) {
+        foreign_ = true;
+        log::error("directory: the token directory " +
+                   describe_endpoint(*directory_) + " carries directory id " +
+                   other + ", not this user store's " + id_ +
+                   ": not taking it over (a rebuild would wipe another "
+                   "deployment's directory); changes are recorded and "
+                   "answered 503; `authtokenctl directory sync` takes it "
+                   "over");
+    }
+    return true;
 }
 
 void DirectorySync::beat()

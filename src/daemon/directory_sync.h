@@ -91,6 +91,7 @@ class DirectorySync
     void run();
     // One drain; false (logged once per episode) when it failed.
     bool drain(bool rebuild_allowed);
+    bool carries_other_id(RedisConnection &dir);
     void beat();
     void wake();
     const std::string &directory_id();
@@ -109,6 +110,7 @@ class DirectorySync
 
     std::timed_mutex drain_mutex_; // one drain at a time
     bool failing_ = false;         // under drain_mutex_
+    bool foreign_ = false;         // under drain_mutex_
     bool heartbeat_failing_ = false;
     std::atomic<bool> unfed_logged_{false};
 

@@ -610,8 +610,14 @@ int run(std::vector<std::string> args)
                           std::chrono::milliseconds(settings.redis_timeout_ms),
                           std::chrono::seconds(settings.heartbeat_interval));
     }
-    log::info("redis " + describe_endpoint(endpoint) + ", " +
-              std::to_string(limits.max_connections) + " connections, " +
+    if (!settings.directory_url.empty() && !directory) {
+        log::info("directory_url names the redis store itself: one Redis "
+                  "holds users and token records, nothing is split");
+    }
+    log::info("redis " + describe_endpoint(endpoint) +
+              (directory ? ", token directory " + describe_endpoint(*directory)
+                         : std::string()) +
+              ", " + std::to_string(limits.max_connections) + " connections, " +
               std::to_string(hashes) + " hashes at once, pbkdf2 iterations " +
               std::to_string(settings.pbkdf2_iterations));
     std::fprintf(stderr, "authtokend: listening on %s\n",

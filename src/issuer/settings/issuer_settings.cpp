@@ -550,6 +550,10 @@ std::optional<RedisEndpoint> directory_endpoint(const IssuerSettings &settings)
             throw SettingsError("directory_password is set without "
                                 "directory_url");
         }
+        if (settings.directory_min_replicas > 0) {
+            throw SettingsError("directory_min_replicas is set without "
+                                "directory_url");
+        }
         return std::nullopt;
     }
     RedisEndpoint endpoint;

@@ -66,12 +66,20 @@ class OutboxReplayer
         using std::runtime_error::runtime_error;
     };
 
-    // The full rebuild alone (authtokenctl directory rebuild; drain calls
-    // it when needed): marks the directory rebuilding from the user store's
-    // current outbox number, sweeps the token records it holds against the
-    // user store, copies every user's token records in bounded batches, and
-    // marks it ready. Entries numbered after the start are left to drain.
-    // When another replayer's rebuild is under way (it holds the
+    // The directory's primary applied the entries, but fewer than
+    // min_replicas of its replicas confirmed them (WAIT) in time: they are
+    // not acknowledged, and the next drain waits again (the fence keeps the
+    // primary from applying them twice). A RedisError, as before.
+    struct ReplicasShort : RedisError {
+        using RedisError::RedisError;
+    };
+
+    // The full rebuild alone (drain calls it when needed, and so does
+    // `authtokenctl directory sync`): marks the directory rebuilding from the
+    // user store's current outbox number, sweeps the token records it holds
+    // against the user store, copies every user's token records in bounded
+    // batches, and marks it ready. Entries numbered after the start are left to
+    // drain. When another replayer's rebuild is under way (it holds the
     // directory's rebuild lease) waits for it to finish instead, and
     // answers `waited` with the directory's `applied`; overtakes it when
     // its lease lapses (it died or paused).

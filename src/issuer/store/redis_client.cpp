@@ -648,4 +648,30 @@ void SentinelWatcher::listen(const SentinelAddress &sentinel,
     }
 }
 
+std::string server_run_id(RedisConnection &conn)
+{
+    try {
+        Reply info = conn.command({"INFO", "server"});
+        if (info->type != REDIS_REPLY_STRING) {
+            return "";
+        }
+        std::string_view text(info->str, info->len);
+        constexpr std::string_view kField = "run_id:";
+        std::size_t at = text.find(kField);
+        if (at == std::string_view::npos) {
+            return "";
+        }
+        at += kField.size();
+        std::size_t end = text.find_first_of("\r\n", at);
+        return std::string(text.substr(at, end == std::string_view::npos
+                                               ? std::string_view::npos
+                                               : end - at));
+    } catch (const RedisError &) {
+        if (conn.broken()) {
+            throw;
+        }
+        return ""; // an error reply: INFO refused (NOPERM, renamed)
+    }
+}
+
 } // namespace authtoken

@@ -313,4 +313,11 @@ class SentinelWatcher
     std::thread thread_;
 };
 
+// The run_id of the redis-server behind `conn` (INFO server): the one name
+// of a server that an address cannot hide (localhost and 127.0.0.1, a
+// hostname, a Unix socket, a Sentinel's answer all name the same server
+// by it). Empty when INFO is refused (an ACL user without +info); throws
+// RedisError when Redis cannot be asked at all.
+std::string server_run_id(RedisConnection &conn);
+
 } // namespace authtoken

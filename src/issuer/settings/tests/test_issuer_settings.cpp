@@ -249,8 +249,15 @@ void directory_url_default_one_store(void **)
         fail_msg("directory_password without directory_url was accepted");
     } catch (const SettingsError &) {
     }
-    s.directory_url = "ftp://x";
     s.directory_password.clear();
+    s.directory_min_replicas = 1;
+    try {
+        directory_endpoint(s);
+        fail_msg("directory_min_replicas without directory_url was accepted");
+    } catch (const SettingsError &) {
+    }
+    s.directory_min_replicas = 0;
+    s.directory_url = "ftp://x";
     try {
         directory_endpoint(s);
         fail_msg("a bad directory_url was accepted");

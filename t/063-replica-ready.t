@@ -30,7 +30,7 @@ my $script = "$FindBin::Bin/../redis/replica-ready";
 my $base = ($ENV{TEST_NGINX_SERVROOT} || "$FindBin::Bin/servroot") . "-replica-ready-$$";
 remove_tree($base);
 make_path($base);
-END { remove_tree($base) if $base && !$ENV{TEST_NGINX_NO_CLEAN} }
+END { local $?; remove_tree($base) if $base && !$ENV{TEST_NGINX_NO_CLEAN} }
 
 redis_start();
 # The replica's full sync waits 2 s on the primary: time to see the script

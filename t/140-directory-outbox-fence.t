@@ -14,12 +14,12 @@ use warnings;
 use Cwd qw(abs_path);
 use Digest::SHA qw(sha1_hex);
 use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
 use Test::More;
 
 use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
+use AuthToken::Directory;
 
 my $repo = abs_path(dirname(__FILE__) . '/..');
 my $source = do { local (@ARGV, $/) = "$repo/redis/authtoken.lua"; <> };
@@ -31,20 +31,7 @@ my $id = 'a1' x 16;
 issuer_setup();    # the user store: the test's Redis
 
 # The token directory: a second redis-server of the test's own.
-my $dport = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
-my $owner = $$;
-my $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server');
-END {
-    local $?;    # the exit status of the test, not of waitpid
-    if ($dpid && $$ == $owner) {
-        kill 'KILL', $dpid;
-        waitpid $dpid, 0;
-        remove_tree($ddir);
-    }
-}
+my $dport = directory_setup();
 sub dir_cmd { redis_at($dport, @_) }
 dir_cmd('FUNCTION', 'LOAD', 'REPLACE', $library);
 

@@ -8,10 +8,6 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
-use HTTP::Tiny;
 use Time::HiRes ();
 use Test::More;
 
@@ -19,55 +15,23 @@ use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Server;
-
-my $repo = abs_path(dirname(__FILE__) . '/..');
+use AuthToken::Directory;
 
 issuer_setup();    # the user store: the test's Redis
 
-my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
-my $owner = $$;
-my $dpid;
-sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
-sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
-END {
-    local $?;
-    if ($dpid && $$ == $owner) {
-        kill 'CONT', $dpid;
-        directory_kill();
-    }
-    remove_tree($ddir) if $$ == $owner;
-}
-directory_start();
+my $dport = directory_setup();    # the token directory
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
-    auth_token_last_used_interval 1s;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            alias html/;
-        }
+# /s/ plain; /r/ caches a verdict for 1 s and notes last_used (renewal).
+directory_nginx_start(http => 'auth_token_last_used_interval 1s;', locations => <<'NGINX');
         location /r/ {
             auth_token on;
             auth_token_cache zone=tokens:1m valid=1s;
             auth_token_last_used on;
             alias html/;
         }
-    }
-HTTP
-nginx_html(x => "ok\n");
+NGINX
 
-my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-sub edge {
-    my ($token, $where) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . ($where // '/s/') . 'x',
-                         { headers => { Authorization => "Token $token" } });
-    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
-}
+# edge_once($token, $where): the edge's verdict, "200 ok" or status and body.
 my $INVALID = q{401 {"detail":"Invalid token."}};
 my $INACTIVE = q{401 {"detail":"User inactive or deleted."}};
 
@@ -78,7 +42,6 @@ sub sync_ok {
     is($code, 0, 'directory sync succeeds') or diag $err;
     return $out;
 }
-sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
 # A change with the directory in trouble: exit 4 and what is true.
 sub recorded {
     my ($what, @cmd) = @_;
@@ -93,7 +56,7 @@ ctl_ok({ stdin => "bob-pw\n" }, 'createuser', 'bob', '--password-stdin');
 my $alice = token_of('alice');
 my $bob = token_of('bob');
 
-is(edge($alice), $INVALID, 'before init the directory knows no token');
+is(edge_once($alice), $INVALID, 'before init the directory knows no token');
 
 subtest 'init builds the directory from the user store' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = 'redis://127.0.0.1:' . redis_port() . '/5';
@@ -104,8 +67,8 @@ subtest 'init builds the directory from the user store' => sub {
     ($code, my $out, $err) = ctl('directory', 'init');
     is($code, 0, 'directory init succeeds') or diag $err;
     like($out, qr/Rebuilt the token directory: 2 token records copied/, 'two records copied');
-    is(edge($alice), '200 ok', 'alice is accepted at the edge');
-    is(edge($bob), '200 ok', 'bob too');
+    is(edge_once($alice), '200 ok', 'alice is accepted at the edge');
+    is(edge_once($bob), '200 ok', 'bob too');
     is(redis_at($dport, 'EXISTS', 'authtoken:user:1'), 0, 'the directory holds no user record');
 };
 $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
@@ -115,13 +78,13 @@ subtest 'without directory_url, a user store feeding a directory is refused' => 
     my ($code, undef, $err) = ctl('deactivate', 'bob');
     is($code, 1, 'exit 1');
     like($err, qr/this user store feeds a separate token directory .*set directory_url/, 'saying why');
-    is(edge($bob), '200 ok', 'and nothing changed');
+    is(edge_once($bob), '200 ok', 'and nothing changed');
     is(pending(), 0, 'nothing recorded');
 };
 
 subtest 'a change is applied to the directory before authtokenctl says done' => sub {
     ctl_ok('deactivate', 'bob');
-    is(edge($bob), $INACTIVE, 'bob is refused as inactive at once');
+    is(edge_once($bob), $INACTIVE, 'bob is refused as inactive at once');
     is(pending(), 0, 'and the entry is acknowledged');
 };
 
@@ -136,7 +99,7 @@ subtest 'a renewable token used at the edge is renewed in the directory, and kee
     is($renew, 4, 'the directory record carries renew');
     is($cap, redis_cmd('HGET', $key, 'cap'), 'and the cap the user store holds');
     sleep 2;
-    is(edge($dora, '/r/'), '200 ok', 'dora is accepted where uses are noted');
+    is(edge_once($dora, '/r/'), '200 ok', 'dora is accepted where uses are noted');
     my $renewed;
     for (1 .. 30) {
         $renewed = redis_at($dport, 'HGET', $key, 'expires');
@@ -153,28 +116,28 @@ subtest 'a renewable token used at the edge is renewed in the directory, and kee
     # Past the user store's own expiry, within the renewed one.
     select undef, undef, undef, 0.1 while Time::HiRes::time() < $expires + 0.3;
     cmp_ok(Time::HiRes::time(), '<', $renewed, '(the renewed expiry has not passed)');
-    is(edge($dora), '200 ok', 'dora is still accepted at the edge after its first expiry');
+    is(edge_once($dora), '200 ok', 'dora is still accepted at the edge after its first expiry');
 };
 
 subtest 'directory refusing writes: recorded, unacknowledged, applied by the next sync' => sub {
     redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 1);
     recorded('activate bob', 'activate', 'bob');
-    is(edge($bob), $INACTIVE, 'the edge keeps the old verdict');
+    is(edge_once($bob), $INACTIVE, 'the edge keeps the old verdict');
     is(pending(), 1, 'the entry is pending, not acknowledged');
     redis_at($dport, 'CONFIG', 'SET', 'min-replicas-to-write', 0);
     sync_ok();
-    is(edge($bob), '200 ok', 'bob is accepted once applied');
+    is(edge_once($bob), '200 ok', 'bob is accepted once applied');
     is(pending(), 0, 'and acknowledged');
 };
 
 subtest 'directory stopped: recorded, then applied, the revoked token refused' => sub {
-    kill 'STOP', $dpid;
+    kill 'STOP', directory_pid();
     recorded('revoke alice', 'revoke', 'alice');
     is(pending(), 1, 'pending');
-    kill 'CONT', $dpid;
+    kill 'CONT', directory_pid();
     sleep 1;   # the stopped calls' deadlines pass: none applies late
     sync_ok();
-    is(edge($alice), $INVALID, "alice's revoked token is refused");
+    is(edge_once($alice), $INVALID, "alice's revoked token is refused");
     is(pending(), 0, 'acknowledged');
 };
 
@@ -187,10 +150,10 @@ subtest 'directory killed and restarted empty: rebuilt by the next command' => s
     is(pending(), 0, 'nothing pending after the next command');
     # nginx's link to the directory reconnects with a backoff of at most
     # 500 ms (it failed while the directory was down): 503 until then.
-    for (1 .. 20) { last if edge($bob) !~ /^503/; select undef, undef, undef, 0.1 }
-    is(edge($bob), $INACTIVE, 'bob (deactivated while it was down) is refused');
-    is(edge($carol), '200 ok', 'carol (created while it was down) is accepted');
-    is(edge($alice), $INVALID, "alice's revoked token is still refused");
+    for (1 .. 20) { last if edge_once($bob) !~ /^503/; select undef, undef, undef, 0.1 }
+    is(edge_once($bob), $INACTIVE, 'bob (deactivated while it was down) is refused');
+    is(edge_once($carol), '200 ok', 'carol (created while it was down) is accepted');
+    is(edge_once($alice), $INVALID, "alice's revoked token is still refused");
     ctl_ok('activate', 'bob');
 };
 
@@ -218,11 +181,11 @@ subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt w
     redis_at($dport, 'FLUSHALL');
     my $out = sync_ok();
     like($out, qr/Rebuilt the token directory: 19\d\d token records copied/, 'every record copied');
-    is(edge('many-1'), '200 ok', "the many-token user's first token is accepted");
-    is(edge('many-700'), '200 ok', 'and its last');
-    is(edge('seed-1001'), '200 ok', 'the first seeded user is accepted');
-    is(edge('seed-2200'), '200 ok', 'the last too');
-    is(edge($alice), $INVALID, "alice's revoked token is still refused");
+    is(edge_once('many-1'), '200 ok', "the many-token user's first token is accepted");
+    is(edge_once('many-700'), '200 ok', 'and its last');
+    is(edge_once('seed-1001'), '200 ok', 'the first seeded user is accepted');
+    is(edge_once('seed-2200'), '200 ok', 'the last too');
+    is(edge_once($alice), $INVALID, "alice's revoked token is still refused");
 };
 
 subtest 'a stale directory (another id, a revoked token back in it) is swept' => sub {
@@ -230,12 +193,12 @@ subtest 'a stale directory (another id, a revoked token back in it) is swept' =>
     redis_at($dport, 'HSET', 'authtoken:token:' . token_digest($alice),
              uid => 1, user => 'alice', active => 1, expires => 0);
     redis_at($dport, 'HSET', 'authtoken:directory', id => 'ff' x 16);
-    is(edge($alice), '200 ok', '(the stale record is accepted before the sweep)');
+    is(edge_once($alice), '200 ok', '(the stale record is accepted before the sweep)');
     my $out = sync_ok();
     like($out, qr/Rebuilt the token directory: \d+ token records copied, [1-9]\d* stale records checked/,
          'rebuilt, with a sweep');
-    is(edge($alice), $INVALID, "alice's revoked token is refused again");
-    is(edge($bob), '200 ok', 'bob is still accepted');
+    is(edge_once($alice), $INVALID, "alice's revoked token is refused again");
+    is(edge_once($bob), '200 ok', 'bob is still accepted');
 };
 
 # Whatever the directory's key count: a directory holding no more than one
@@ -260,11 +223,11 @@ subtest 'sync after a takeover sweeps a lone token record the user store does no
     redis_at($dport, 'FLUSHALL');
     redis_at($dport, 'HSET', 'authtoken:token:' . token_digest('staging-token'),
              uid => 1, user => 'staging-admin', active => 1, expires => 0);
-    is(edge('staging-token'), '200 ok', '(the foreign record is accepted before the sync)');
+    is(edge_once('staging-token'), '200 ok', '(the foreign record is accepted before the sync)');
     my $out = sync_ok();
     like($out, qr/token records copied, 1 stale records checked/, 'rebuilt, the lone record checked');
-    is(edge('staging-token'), $INVALID, 'the foreign token is refused at the edge');
-    is(edge($bob), '200 ok', 'bob is still accepted');
+    is(edge_once('staging-token'), $INVALID, 'the foreign token is refused at the edge');
+    is(edge_once($bob), '200 ok', 'bob is still accepted');
 };
 
 sub marked_in_db { redis_cmd('EVAL', "redis.call('SELECT', ARGV[1]) return redis.call('GET', KEYS[1])", 1, 'authtoken:directory-id', $_[0]) }
@@ -318,7 +281,7 @@ subtest 'fewer replicas than directory_min_replicas: sync exits 4, naming the di
         is($code, 4, 'a change: exit 4');
         like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged \(0 of the token directory's 1 replicas},
              'saying the primary applied it, not "when the directory is back"');
-        is(edge($bob), $INACTIVE, '(the primary has it: the edge refuses bob)');
+        is(edge_once($bob), $INACTIVE, '(the primary has it: the edge refuses bob)');
         ($code, undef, $err) = ctl('directory', 'sync');
         is($code, 4, 'directory sync: exit 4, not 1');
         like($err, qr{authtokenctl: directory redis://127\.0\.0\.1:\Q$dport\E/0: applied on its primary, not yet acknowledged},
@@ -353,8 +316,8 @@ subtest "authtokend's thread leaves a directory of another id alone; directory s
     is(redis_at($dport, 'HGET', 'authtoken:directory', 'id'), 'dd' x 16, 'the directory keeps its id');
     is(redis_at($dport, 'EXISTS', $key), 1, 'and its records');
     sync_ok();
-    is(edge('other-deployment'), $INVALID, 'directory sync took it over: the foreign record is swept');
-    is(edge($bob), '200 ok', 'bob is accepted');
+    is(edge_once('other-deployment'), $INVALID, 'directory sync took it over: the foreign record is swept');
+    is(edge_once($bob), '200 ok', 'bob is accepted');
     for (1 .. 50) {
         last if authtokend_log() =~ /no longer carries another id/;
         select undef, undef, undef, 0.2;

@@ -15,10 +15,6 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
-use HTTP::Tiny;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Test::More;
@@ -27,73 +23,27 @@ use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Server;
+use AuthToken::Directory;
 
-my $repo = abs_path(dirname(__FILE__) . '/..');
 
 issuer_setup();    # the user store: the test's Redis
 
-my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
+# The token directory (no persistence: a restart is a restart empty).
+my $dport = directory_setup();
+my $ddir = directory_dir();
 my $owner = $$;
-my $dpid;
-# No persistence (redis-test.conf): a restart is a restart empty.
-sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
-sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
-my @cli;    # a CLI run in the background, reaped at the end if need be
-END {
-    local $?;
-    return unless $$ == $owner;
-    kill 'KILL', $_ for @cli;
-    if ($dpid) {
-        kill 'CONT', $dpid;
-        directory_kill();
-    }
-    remove_tree($ddir);
-}
-directory_start();
 
 # A cache with a long validity: a verdict cached before the fault must not
 # outlive the change (the revocation channel or its loss must drop it).
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
-    auth_token_cache zone=tokens:1m valid=60s invalid=5s;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
+directory_nginx_start(http => 'auth_token_cache zone=tokens:1m valid=60s invalid=5s;');
 
-my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-sub edge_once {
-    my ($token) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . '/s/x',
-                         { headers => { Authorization => "Token $token" } });
-    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
-}
-# The verdict once the edge reaches the directory: a 503 (nginx
-# reconnecting to a restarted directory) is retried for a while; any other
-# answer is the verdict.
-sub edge {
-    my ($token) = @_;
-    my $deadline = time + 5;
-    my $v;
-    do { $v = edge_once($token); sleep 0.05 if $v =~ /^503/ }
-        while ($v =~ /^503/ && time < $deadline);
-    return $v;
-}
+# edge_after_reconnect: the verdict once the edge reaches the directory
+# (a 503 while nginx reconnects to a restarted directory is retried).
 my $OK = '200 ok';
 my $INVALID = q{401 {"detail":"Invalid token."}};
 my $INACTIVE = q{401 {"detail":"User inactive or deleted."}};
 
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
-sub outbox_seq { redis_cmd('GET', 'authtoken:outbox-seq') // 0 }
-sub pending { outbox_seq() - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
 sub record_of { my ($key) = @_; redis_cmd('HGET', 'authtoken:token:' . token_digest($key), @_[1 .. $#_]) }
 sub record_exists { redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_[0])) }
 sub user_exists { redis_cmd('EXISTS', "authtoken:username:$_[0]") }
@@ -260,29 +210,15 @@ my @ops = (
 # CLI waits on the directory. Returns (exit code, stderr).
 sub ctl_with_stopped_directory {
     my ($then, $opt, @args) = @_;
-    my $before = outbox_seq();
-    kill 'STOP', $dpid;
     my $err_file = "$ddir/../cli-$$.err";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
+    my ($code, $recorded) = fork_with_directory_stopped($then, sub {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', $err_file or die $!;
         my ($code, undef, $err) = ctl($opt ? $opt : (), @args);
         print STDERR $err;
         POSIX::_exit($code);
-    }
-    push @cli, $pid;
-    my $recorded = 0;
-    if ($then) {
-        my $deadline = time + 5;
-        sleep 0.005 until outbox_seq() > $before || time > $deadline;
-        $recorded = outbox_seq() > $before;
-        $then->();
-    }
-    waitpid $pid, 0;
-    @cli = grep { $_ != $pid } @cli;
-    my $code = $? >> 8;
-    kill 'CONT', $dpid if $dpid;
+    });
+    kill 'CONT', directory_pid() if directory_pid();
     open my $fh, '<', $err_file or die $!;
     local $/;
     my $err = <$fh> // '';
@@ -305,7 +241,7 @@ for my $op (@ops) {
             local @ENV{keys %{ $op->{env} || {} }} = values %{ $op->{env} || {} };
             my $c = $op->{prepare}->($n);
             # Cache what will be refused (the edge has seen it valid).
-            is(edge($_), $OK, 'before: accepted (and cached)') for ($op->{refused} || sub { () })->($c);
+            is(edge_after_reconnect($_), $OK, 'before: accepted (and cached)') for ($op->{refused} || sub { () })->($c);
             is(pending(), 0, 'before: nothing pending');
 
             my ($opt, @args) = $op->{cmd}->($c);
@@ -332,13 +268,13 @@ for my $op (@ops) {
             # Restarted empty, it refuses every token until rebuilt (a
             # stopped one is back with what it had: the change reaches it
             # with the sync, as exit 4 said).
-            isnt(edge($_), $OK, 'directory back empty: the edge refuses what the change refuses')
+            isnt(edge_after_reconnect($_), $OK, 'directory back empty: the edge refuses what the change refuses')
                 for $fault_name eq 'stopped' ? () : ($op->{refused} || sub { () })->($c);
             sync_ok() if $code != 0;
             is(pending(), 0, 'applied: nothing pending');
             for my $v ($op->{after}->($c)) {
                 my $token = ref $v->[0] ? $v->[0]->() : $v->[0];
-                is(edge($token), $v->[1], "applied: $v->[1]");
+                is(edge_after_reconnect($token), $v->[1], "applied: $v->[1]");
                 push @acknowledged, [$token, $v->[1], "$op->{name} ($fault_name)"];
             }
         };
@@ -349,7 +285,7 @@ subtest 'nothing acknowledged is lost: every verdict holds after one more restar
     directory_kill();
     directory_start();
     sync_ok();
-    is(edge($_->[0]), $_->[1], "$_->[2]: $_->[1]") for @acknowledged;
+    is(edge_after_reconnect($_->[0]), $_->[1], "$_->[2]: $_->[1]") for @acknowledged;
 };
 
 done_testing();

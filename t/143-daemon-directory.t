@@ -17,7 +17,6 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
-use HTTP::Tiny;
 use Digest::SHA qw(sha1_hex);
 use JSON::PP qw(decode_json);
 use POSIX ();
@@ -28,62 +27,33 @@ use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Server;
+use AuthToken::Directory;
 
 my $repo = abs_path(dirname(__FILE__) . '/..');
 
 issuer_setup();    # the user store: the test's Redis
 
-my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
+my $dport = directory_setup();    # the token directory
+my $ddir = directory_dir();
 my $owner = $$;
-my $dpid;
-sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
-sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
-END {
-    local $?;
-    if ($$ == $owner) {
-        redis_resume();
-        if ($dpid) {
-            kill 'CONT', $dpid;
-            directory_kill();
-        }
-        remove_tree($ddir);
-    }
-}
-directory_start();
+END { local $?; redis_resume() if $$ == $owner }
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            alias html/;
-        }
+directory_nginx_start(locations => <<'NGINX');
         location /lag/ {
             auth_token on;
             auth_token_max_lag 3s;
             alias html/;
         }
-    }
-HTTP
-nginx_html(x => "ok\n");
+NGINX
 
-my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-sub edge {
-    my ($token, $where) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . ($where // '/s/') . 'x',
-                         { headers => { Authorization => "Token $token" } });
-    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
-}
+# edge_once($token, $where): the edge's verdict, "200 ok" or status and body.
+
 # The edge's verdict once nginx's link to the directory is back (it
 # reconnects with a backoff of at most 500 ms after a failure).
 sub edge_settled {
     my ($token) = @_;
-    for (1 .. 30) { my $v = edge($token); return $v if $v !~ /^503/; sleep 0.1 }
-    return edge($token);
+    for (1 .. 30) { my $v = edge_once($token); return $v if $v !~ /^503/; sleep 0.1 }
+    return edge_once($token);
 }
 my $INVALID = q{401 {"detail":"Invalid token."}};
 my $BEHIND = q{{"detail":"The change is recorded; it reaches the edges when the token directory is back."}};
@@ -96,7 +66,6 @@ sub daemon {
         (defined $opt{body} ? (body => $opt{body}) : ()));
     return ($status, $headers, $body);
 }
-sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
 sub wait_for (&$) {
     my ($cond, $seconds) = @_;
     my $until = time + $seconds;
@@ -119,13 +88,13 @@ subtest 'a daemon running when `directory init` marks its store answers writes 5
     $token{erin} = token_of('erin');
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = $DIRECTORY_URL;
     ctl_ok('directory', 'init');
-    is(edge($token{erin}), '200 ok', "erin's token is accepted at the edge");
+    is(edge_once($token{erin}), '200 ok', "erin's token is accepted at the edge");
     my $headers;
     ($status, $headers, my $body) = daemon('DELETE', '/api-admin/users/erin/token/', $root);
     is($status, 503, 'a revocation through the daemon without directory_url: 503');
     is($body, $NOT_FED, 'saying it is recorded and who applies it');
     is($headers->{'retry-after'}, 1, 'with Retry-After');
-    is(edge($token{erin}), '200 ok', '(indeed the edge does not know yet)');
+    is(edge_once($token{erin}), '200 ok', '(indeed the edge does not know yet)');
     like(authtokend_log(), qr/was made to feed a separate token directory .* restart it with directory_url/,
          'and the daemon logs why');
     authtokend_stop();
@@ -155,13 +124,13 @@ subtest 'login, logout and an admin revocation reach the directory before the 2x
     ok((wait_for { pending() == 0 } 5), '(the pending revocation is applied once it runs)');
     is(edge_settled($token{erin}), $INVALID, "erin's revoked token is refused");
     my $alice = obtain_token('alice', 'alice-pw');
-    is(edge($alice), '200 ok', 'a token from a login is accepted at once');
+    is(edge_once($alice), '200 ok', 'a token from a login is accepted at once');
     my ($status) = daemon('POST', '/api-token-logout/', $alice);
     is($status, 204, 'logout: 204');
-    is(edge($alice), $INVALID, 'and the token is refused at once');
+    is(edge_once($alice), $INVALID, 'and the token is refused at once');
     ($status) = daemon('DELETE', '/api-admin/users/carol/token/', $root);
     is($status, 204, 'admin revocation: 204');
-    is(edge($token{carol}), $INVALID, "carol's token is refused at once");
+    is(edge_once($token{carol}), $INVALID, "carol's token is refused at once");
     is(pending(), 0, 'nothing pending');
     my (undef, undef, $body) = daemon('GET', '/healthz');
     is_deeply(decode_json($body)->{directory}, { pending => 0, applied => redis_cmd('GET', 'authtoken:outbox-acked') },
@@ -181,12 +150,12 @@ subtest 'a token renewed in the directory past its first expiry is the daemon\'s
     redis_at($dport, 'HSET', $key, 'expires', int(time) + 60);
     sleep 2.5;
     cmp_ok(redis_cmd('HGET', $key, 'expires'), '<', time, '(the user store\'s copy has expired)');
-    is(edge($frank), '200 ok', 'the edge accepts the renewed token');
+    is(edge_once($frank), '200 ok', 'the edge accepts the renewed token');
     my ($status) = daemon('GET', '/api-tokens/', $frank);
     is($status, 200, 'so does the daemon: its token list answers 200');
     ($status) = daemon('POST', '/api-token-logout/', $frank);
     is($status, 204, 'and its logout 204');
-    is(edge($frank), $INVALID, 'after which the edge refuses it');
+    is(edge_once($frank), $INVALID, 'after which the edge refuses it');
     # One that was not renewed stays expired for the daemon.
     my $gone = token_of('frank', '-r', '--ttl', '1s');
     sleep 1.5;
@@ -224,7 +193,7 @@ subtest 'concurrent logins share drains: every one answered 200 is accepted at t
     }
     for my $u (@users) {
         my ($token) = $answer{$u} =~ /^200 \{"token":"([0-9a-f]{40})"\}$/;
-        push @accepted, $u if $token && edge($token) eq '200 ok';
+        push @accepted, $u if $token && edge_once($token) eq '200 ok';
     }
     is(scalar @accepted, scalar @users, 'all 12 logins answered 200 with a token the edge accepts')
         or diag explain \%answer;
@@ -233,7 +202,7 @@ subtest 'concurrent logins share drains: every one answered 200 is accepted at t
 };
 
 subtest 'directory stopped: 503 with Retry-After, then applied by the replayer thread' => sub {
-    kill 'STOP', $dpid;
+    kill 'STOP', directory_pid();
     my ($status, $headers, $body) = daemon('DELETE', '/api-admin/users/dave/token/', $root);
     is($status, 503, 'the revocation answers 503');
     is($body, $BEHIND, 'with the catalogue body');
@@ -242,7 +211,7 @@ subtest 'directory stopped: 503 with Retry-After, then applied by the replayer t
        'the revocation is recorded in the user store');
     (undef, undef, $body) = daemon('GET', '/healthz');
     cmp_ok(decode_json($body)->{directory}{pending}, '>=', 1, '/healthz shows it pending');
-    kill 'CONT', $dpid;
+    kill 'CONT', directory_pid();
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it, with no other request');
     is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused at the edge");
     my (undef, undef, $metrics) = daemon('GET', '/metrics');
@@ -259,9 +228,9 @@ subtest 'one mode: a login answered 503 keeps the token it made, and the next lo
         ctl_ok({ stdin => "fred-pw\n" }, 'createuser', 'fred', '--password-stdin');
     }
     my $from = (redis_cmd('GET', 'authtoken:outbox-seq') // 0) + 1;
-    kill 'STOP', $dpid;
+    kill 'STOP', directory_pid();
     my ($status, undef, $body) = obtain_direct('fred', 'fred-pw');
-    kill 'CONT', $dpid;
+    kill 'CONT', directory_pid();
     is("$status $body", "503 $BEHIND", 'the login answers 503 with the catalogue body');
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it');
     my @made = map { unpack 'H*', $_->[1][1] }
@@ -285,33 +254,33 @@ subtest 'directory killed and restarted empty: rebuilt, no revoked token accepte
     } 5;
     ok($rebuilt, 'the replayer thread rebuilt the directory by itself');
     is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused");
-    is(edge($token{carol}), $INVALID, "carol's revoked token is refused");
-    is(edge($token{erin}), $INVALID, "erin's revoked token is refused");
-    is(edge($root), '200 ok', "root's token is accepted");
+    is(edge_once($token{carol}), $INVALID, "carol's revoked token is refused");
+    is(edge_once($token{erin}), $INVALID, "erin's revoked token is refused");
+    is(edge_once($root), '200 ok', "root's token is accepted");
 };
 
 subtest 'the heartbeat goes into the directory while it is complete' => sub {
-    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 5), 'an edge with auth_token_max_lag accepts root');
+    ok((wait_for { edge_once($root, '/lag/') eq '200 ok' } 5), 'an edge with auth_token_max_lag accepts root');
     ok(redis_at($dport, 'GET', 'authtoken:heartbeat'), 'the heartbeat is in the directory');
 };
 
 subtest 'an emptied directory the issuer cannot rebuild: 503 once max_lag passed, not 401' => sub {
     # (The edge reads the heartbeat with its lookups: keep it fresh first.)
-    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 5), '(accepted before)');
+    ok((wait_for { edge_once($root, '/lag/') eq '200 ok' } 5), '(accepted before)');
     redis_pause();    # the user store: no rebuild, no news
     redis_at($dport, 'FLUSHALL');
     my $t0 = time;
     my ($verdict, $seen_503);
     while (time < $t0 + 8) {
-        $verdict = edge($root, '/lag/');
+        $verdict = edge_once($root, '/lag/');
         if ($verdict =~ /^503/) { $seen_503 = time - $t0; last }
         sleep 0.2;
     }
     ok(defined $seen_503, "503 after max_lag (after ${\ sprintf('%.1f', $seen_503 // -1)} s)");
     sleep 1.5;
-    like(edge($root, '/lag/'), qr/^503 /, 'and 503 it stays while the directory is incomplete');
+    like(edge_once($root, '/lag/'), qr/^503 /, 'and 503 it stays while the directory is incomplete');
     redis_resume();
-    ok((wait_for { edge($root, '/lag/') eq '200 ok' } 8), 'rebuilt: root is accepted again');
+    ok((wait_for { edge_once($root, '/lag/') eq '200 ok' } 8), 'rebuilt: root is accepted again');
 };
 
 subtest 'dir_heartbeat refuses a directory that is not complete' => sub {

@@ -12,8 +12,6 @@ use warnings;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
-use HTTP::Tiny;
 use Digest::SHA qw(sha1_hex);
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -23,51 +21,24 @@ use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Server;
+use AuthToken::Directory;
 
 my $repo = abs_path(dirname(__FILE__) . '/..');
 my $N = $ENV{AUTHTOKEN_REBUILD_USERS} || 10_000;
 
 issuer_setup();    # the user store: the test's Redis
 
-my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
+my $dport = directory_setup();    # the token directory
+my $ddir = directory_dir();
 my $owner = $$;
-my $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server');
 my $sync_pid;
-END {
-    local $?;
-    return unless $$ == $owner;
-    kill 'KILL', $sync_pid if $sync_pid;
-    kill 'KILL', $dpid;
-    waitpid $dpid, 0;
-    remove_tree($ddir);
-}
+END { local $?; kill 'KILL', $sync_pid if $sync_pid && $$ == $owner }
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
-
-my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-sub edge {
-    my ($token) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . '/s/x',
-                         { headers => { Authorization => "Token $token" } });
-    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
-}
+directory_nginx_start();
+# edge_once($token): the edge's verdict, "200 ok" or status and body.
 my $OK = '200 ok';
 my $INVALID = q{401 {"detail":"Invalid token."}};
 
-sub pending { (redis_cmd('GET', 'authtoken:outbox-seq') // 0) - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
 sub directory_field { redis_at($dport, 'HGET', 'authtoken:directory', $_[0]) // '' }
 
 # The user store: $N users with a token each, written as the issuer writes
@@ -93,8 +64,8 @@ my $t0 = time;
 ctl_ok('directory', 'init');
 my $init_s = time - $t0;
 diag sprintf 'rebuild of %d users (directory init): %.2f s', $N, $init_s;
-is(edge(key_of(1)), $OK, 'the first user is accepted');
-is(edge(key_of($N)), $OK, 'the last user is accepted');
+is(edge_once(key_of(1)), $OK, 'the first user is accepted');
+is(edge_once(key_of($N)), $OK, 'the last user is accepted');
 
 # A revocation as authtokend makes one (its logout-all, the admin API):
 # the library's function on the user store, which appends to the outbox.
@@ -143,7 +114,7 @@ subtest 'revocations made during a rebuild are refused at the end' => sub {
         }
         $cli_pid{$uid} = $pid;
     }
-    my $refused_after = wait_until(30, sub { edge(key_of(1)) eq $INVALID });
+    my $refused_after = wait_until(30, sub { edge_once(key_of(1)) eq $INVALID });
     $refused_after = time - $t_revoked if defined $refused_after;
     diag sprintf 'rebuild of %d users: a revocation made during it is refused at the edge %.2f s later',
         $N, $refused_after // -1;
@@ -162,8 +133,8 @@ subtest 'revocations made during a rebuild are refused at the end' => sub {
         or diag $sync_out;
     is(pending(), 0, 'nothing pending');
     is(directory_field('state'), 'ready', 'the directory is ready');
-    is(edge(key_of($_)), $INVALID, "u$_ (revoked during the rebuild) is refused") for @made, @cli;
-    is(edge(key_of($_)), $OK, "u$_ (not revoked) is accepted") for 2, 9, int($N / 2), $N - 1;
+    is(edge_once(key_of($_)), $INVALID, "u$_ (revoked during the rebuild) is refused") for @made, @cli;
+    is(edge_once(key_of($_)), $OK, "u$_ (not revoked) is accepted") for 2, 9, int($N / 2), $N - 1;
     my @others = grep { !/^authtoken:token:/ } @{ redis_at($dport, 'KEYS', '*') };
     is(redis_at($dport, 'DBSIZE') - @others, $N - @made - @cli,
        'the directory holds every other record, once');

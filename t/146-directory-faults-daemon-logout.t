@@ -18,10 +18,6 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
-use HTTP::Tiny;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Test::More;
@@ -30,70 +26,25 @@ use AuthToken::Process;
 use AuthToken::TestRedis;
 use AuthToken::Issuer;
 use AuthToken::Server;
+use AuthToken::Directory;
 
-my $repo = abs_path(dirname(__FILE__) . '/..');
 
 issuer_setup();    # the user store: the test's Redis
 
-my $dport = $ENV{TEST_NGINX_DIRECTORY_PORT} = free_port();
-my $ddir = ($ENV{TEST_NGINX_SERVROOT} || "$repo/t/servroot") . "-directory-$$";
-remove_tree($ddir);
-make_path($ddir);
-my $owner = $$;
-my $dpid;
-sub directory_start { $dpid = redis_server_start($dport, $ddir, what => 'directory redis-server') }
-sub directory_kill { kill 'KILL', $dpid; waitpid $dpid, 0; undef $dpid }
-my @bg;
-END {
-    local $?;
-    return unless $$ == $owner;
-    kill 'KILL', $_ for @bg;
-    if ($dpid) {
-        kill 'CONT', $dpid;
-        directory_kill();
-    }
-    remove_tree($ddir);
-}
-directory_start();
+# The token directory (no persistence: a restart is a restart empty).
+my $dport = directory_setup();
+my $ddir = directory_dir();
 
-nginx_start(<<'HTTP');
-    auth_token_redis 127.0.0.1:$TEST_NGINX_DIRECTORY_PORT;
-    auth_token_cache zone=tokens:1m valid=60s invalid=5s;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        location /s/ {
-            auth_token on;
-            alias html/;
-        }
-    }
-HTTP
-nginx_html(x => "ok\n");
+directory_nginx_start(http => 'auth_token_cache zone=tokens:1m valid=60s invalid=5s;');
 
-my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-sub edge_once {
-    my ($token) = @_;
-    my $res = $http->get('http://127.0.0.1:' . nginx_port() . '/s/x',
-                         { headers => { Authorization => "Token $token" } });
-    return "$res->{status} " . ($res->{status} == 200 ? 'ok' : $res->{content});
-}
-# The verdict once the edge reaches the directory (a 503 while nginx
-# reconnects to a restarted directory is retried for a while).
-sub edge {
-    my ($token) = @_;
-    my $deadline = time + 5;
-    my $v;
-    do { $v = edge_once($token); sleep 0.05 if $v =~ /^503/ }
-        while ($v =~ /^503/ && time < $deadline);
-    return $v;
-}
+# edge_after_reconnect: the verdict once the edge reaches the directory
+# (a 503 while nginx reconnects to a restarted directory is retried).
 my $OK = '200 ok';
 my $INVALID = q{401 {"detail":"Invalid token."}};
 my $BEHIND = q{{"detail":"The change is recorded; it reaches the edges when the token directory is back."}};
 
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
-sub outbox_seq { redis_cmd('GET', 'authtoken:outbox-seq') // 0 }
-sub pending { outbox_seq() - (redis_cmd('GET', 'authtoken:outbox-acked') // 0) }
 sub record_exists { record_exists_digest(token_digest($_[0])) }
 sub record_exists_digest { redis_cmd('EXISTS', "authtoken:token:$_[0]") }
 sub settled_within {
@@ -116,27 +67,14 @@ authtokend_start('--throttle-user-rate', 'off', '--throttle-addr-rate', 'off');
 # replayer thread applies the change as soon as it is back).
 sub request_with_stopped_directory {
     my ($then, $method, $path, %opt) = @_;
-    my $before = outbox_seq();
-    kill 'STOP', $dpid;
     my $file = "$ddir/../daemon-$$.reply";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
+    my (undef, $recorded) = fork_with_directory_stopped($then, sub {
         my ($status, undef, $body) = daemon_request($method, $path, %opt);
         open my $fh, '>', $file or die $!;
         print $fh "$status\n$body";
         close $fh;
         POSIX::_exit(0);
-    }
-    push @bg, $pid;
-    my $recorded = 0;
-    if ($then) {
-        my $deadline = time + 5;
-        sleep 0.005 until outbox_seq() > $before || time > $deadline;
-        $recorded = outbox_seq() > $before;
-        $then->();
-    }
-    waitpid $pid, 0;
-    @bg = grep { $_ != $pid } @bg;
+    });
     my ($status, $body) = do { local (@ARGV, $/) = $file; split /\n/, <> // '', 2 };
     unlink $file;
     return ($status, $body // '', $recorded);
@@ -195,7 +133,7 @@ for my $op (@ops) {
             ctl_ok({ stdin => "pw\n" }, 'createuser', $user, '--password-stdin');
             my $c = $op->{prepare}->({ user => $user,
                                        tokens => [map { obtain_token($user, 'pw') } 1 .. 2] });
-            is(edge($_), $OK, 'before: accepted (and cached)') for @{ $c->{tokens} };
+            is(edge_after_reconnect($_), $OK, 'before: accepted (and cached)') for @{ $c->{tokens} };
             is(pending(), 0, 'before: nothing pending');
 
             my ($status, $body, $recorded) =
@@ -210,15 +148,15 @@ for my $op (@ops) {
                 is($body, $BEHIND, '503: the catalogue body says it is recorded');
                 cmp_ok(pending(), '>', 0, '503: the change is pending, not acknowledged');
             }
-            kill 'CONT', $dpid if $fault_name eq 'stopped';
+            kill 'CONT', directory_pid() if $fault_name eq 'stopped';
             if ($fault_name eq 'killed') {
                 isnt(edge_once($_), $OK, 'directory down: the edge refuses what the change refuses')
                     for $op->{refused}->($c);
                 directory_start();
             }
             ok(settled_within(10), "the daemon's replayer thread applies it, with no other request");
-            is(edge($_), $INVALID, 'applied: refused') for $op->{refused}->($c);
-            is(edge($_), $OK, 'applied: the other token still accepted') for ($op->{kept} || sub { () })->($c);
+            is(edge_after_reconnect($_), $INVALID, 'applied: refused') for $op->{refused}->($c);
+            is(edge_after_reconnect($_), $OK, 'applied: the other token still accepted') for ($op->{kept} || sub { () })->($c);
         };
     }
 }
@@ -233,12 +171,12 @@ subtest 'many-mode logins answered 503 leave no token behind' => sub {
     my $user = 'orphan';
     ctl_ok({ stdin => "pw\n" }, 'createuser', $user, '--password-stdin');
     my @kept = map { obtain_token($user, 'pw') } 1 .. 2;
-    is(edge($_), $OK, 'before: accepted') for @kept;
+    is(edge_after_reconnect($_), $OK, 'before: accepted') for @kept;
     is(user_tokens($user), 2, 'before: 2 tokens, one short of token_limit_per_user (3)');
     my $log_before = () = authtokend_log() =~ /revoked: its answer was withheld/g;
 
     my $from = outbox_seq() + 1;
-    kill 'STOP', $dpid;
+    kill 'STOP', directory_pid();
     my @statuses;
     for (1 .. 3) {
         my ($status, undef, $body) = daemon_request('POST', '/api-token-auth/', login_body($user));
@@ -248,7 +186,7 @@ subtest 'many-mode logins answered 503 leave no token behind' => sub {
     }
     is("@statuses", '503 503 503', 'every login answered 503 (none refused at the limit)');
     is(user_tokens($user), 2, 'the user store: the token count is what it was');
-    kill 'CONT', $dpid;
+    kill 'CONT', directory_pid();
     ok(settled_within(10), "the replayer thread applies the creations and revocations");
 
     # The digests those logins wrote to the outbox: their records exist in
@@ -261,12 +199,12 @@ subtest 'many-mode logins answered 503 leave no token behind' => sub {
        'the token directory holds none of them: no edge accepts them');
     is(scalar(grep { record_exists_digest($_) } keys %made), 0, 'nor does the user store');
     is(user_tokens($user), 2, 'applied: the token count is what it was');
-    is(edge($_), $OK, 'the tokens from before still accepted') for @kept;
+    is(edge_after_reconnect($_), $OK, 'the tokens from before still accepted') for @kept;
     my $log_after = () = authtokend_log() =~ /revoked: its answer was withheld/g;
     is($log_after - $log_before, 3, 'each revocation logged');
 
     my $token = obtain_token($user, 'pw');
-    is(edge($token), $OK, 'a login after the fault: allowed, as before it (one slot left)');
+    is(edge_after_reconnect($token), $OK, 'a login after the fault: allowed, as before it (one slot left)');
     my ($status, undef, $body) = obtain_direct($user, 'pw');
     is("$status $body", q{403 {"detail":"Maximum amount of tokens allowed per user exceeded."}},
        'the next one refused at token_limit_per_user, as before the fault');

@@ -9,7 +9,8 @@
 #     Redis's error, instead of waiting forever;
 #   - a user without +config|set is found out up front (ACL DRYRUN), on a
 #     primary too, where it would otherwise wait forever: exit 1; a user
-#     without the ACL rights to check is told so, and it goes on;
+#     without the ACL rights to check is told so, and it goes on; the
+#     user redis/users.acl ships for it passes the check silently;
 #   - a Redis that does not answer yet keeps it waiting, and its progress
 #     line says why (redis-cli's last error); once Redis is up and synced
 #     it goes on;
@@ -173,9 +174,25 @@ sub priority { (replica($_[0])->config_get('replica-priority'))[1] }
          qr/^replica-ready: user "noset" may not CONFIG SET replica-priority 100 \(ACL DRYRUN: This user has no permissions to run the 'config\|set' command\): give it \+config\|set$/m,
          '... saying which user lacks which right');
 
+    # The user redis/users.acl ships for it: checked, and nothing to say.
+    my $port = replica_port('replica-a');
+    replica($port)->config_set('replica-priority', '0');
+    my ($shipped) = map { /^user authtoken-replica-ready (.*\S)\s*$/ ? $1 : () }
+        split /\n/, slurp("$FindBin::Bin/../redis/users.acl");
+    ok($shipped, 'redis/users.acl ships a user for replica-ready')
+        or $shipped = 'off';
+    replica($port)->acl('SETUSER', 'authtoken-replica-ready', split(' ', $shipped),
+                        'on', '>pw');
+    $run = ready_start({ REDISCLI_AUTH => 'pw' }, 100, '-p', $port,
+                       '--user', 'authtoken-replica-ready');
+    is(ready_wait($run, 5), 0, 'as redis/users.acl\'s authtoken-replica-ready, '
+                               . 'replica-ready sets the priority and exits 0')
+        or diag(slurp($run->{err}));
+    is(slurp($run->{err}), '', '... having checked its right to CONFIG SET (nothing said)');
+    is(priority($port), '100', '... and the priority is 100');
+
     # A user that may CONFIG SET but not use ACL: it cannot be checked;
     # replica-ready says so and goes on (CONFIG SET itself will tell).
-    my $port = replica_port('replica-a');
     replica($port)->config_set('replica-priority', '0');
     replica($port)->acl('SETUSER', 'noacl', 'on', '>pw', '+info',
                         '+config|set');

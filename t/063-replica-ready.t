@@ -16,7 +16,8 @@
 #     it goes on;
 #   - a listener that accepts and never answers (a host that drops
 #     packets) cannot hang it: every redis-cli call has a time limit
-#     (REPLICA_READY_TIMEOUT), and it keeps waiting, saying so;
+#     (REPLICA_READY_TIMEOUT), and it keeps waiting, saying so; a CONFIG
+#     SET that runs out of time is tried again (a scripted stand-in);
 #   - no redis-cli in PATH: exit 2 at once, naming Debian's redis-tools.
 # The progress line comes every REPLICA_READY_REPORT_SECONDS (60 by
 # default; 1 here).
@@ -242,6 +243,64 @@ sub priority { (replica($_[0])->config_get('replica-priority'))[1] }
     is(ready_wait($run, 5), 2, 'REPLICA_READY_TIMEOUT 0: a usage error, exit 2');
     like(slurp($run->{err}), qr/^replica-ready: REPLICA_READY_TIMEOUT: /m,
          '... naming the setting');
+}
+
+# --- a CONFIG SET that gets no answer in time --------------------------------
+{
+    # A scripted Redis stand-in (exact replies forced): a synced replica
+    # whose first CONFIG SET is never answered; it logs each command.
+    my $listener = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                         LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $listener->sockport;
+    my $log = "$base/stand-in.log";
+    my $stand_in = fork // die "fork: $!";
+    if ($stand_in == 0) {
+        $SIG{TERM} = 'DEFAULT';
+        my (@held, $config_sets);
+        while (my $c = $listener->accept) {
+            my @cmd;
+            my $n = (<$c> // '') =~ /^\*(\d+)/ ? $1 : 0;
+            for (1 .. $n) {
+                my $len = (<$c> // '') =~ /^\$(\d+)/ ? $1 : 0;
+                read($c, my $arg, $len + 2);
+                push @cmd, substr($arg, 0, $len);
+            }
+            open my $fh, '>>', $log or POSIX::_exit(1);
+            print $fh "@cmd\n";
+            close $fh;
+            my $name = uc(join ' ', @cmd[0 .. ($#cmd < 1 ? $#cmd : 1)]);
+            my $reply
+                = $name eq 'INFO REPLICATION'
+                ? "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\n"
+                : $name eq 'ACL WHOAMI' ? 'default'
+                : $name eq 'ACL DRYRUN' ? 'OK'
+                : $name eq 'CONFIG SET' ? (++$config_sets == 1 ? undef : 'OK')
+                :                         "ERR unknown command";
+            if (!defined $reply) { push @held, $c; next }
+            print $c $reply =~ /^ERR/ ? "-$reply\r\n"
+                   : $reply eq 'OK'   ? "+OK\r\n"
+                   : '$' . length($reply) . "\r\n$reply\r\n";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    track($stand_in);
+    close $listener;
+
+    my $run = ready_start({ REPLICA_READY_REPORT_SECONDS => 1, REPLICA_READY_TIMEOUT => 1 },
+                          100, '-p', $port);
+    my $status = ready_wait($run, 6);
+    is($status, 0, 'a CONFIG SET that got no answer within REPLICA_READY_TIMEOUT '
+                   . 'is tried again, and the second one\'s OK ends it with 0')
+        or diag(slurp($run->{err}));
+    is(scalar(() = slurp($log) =~ /^CONFIG SET replica-priority 100$/mg), 2,
+       '... after exactly two CONFIG SETs');
+    like(slurp($run->{err}),
+         qr/^replica-ready: no sync with a primary yet \(\d+ s\); CONFIG SET replica-priority 100: redis-cli got no answer within 1 s$/m,
+         '... its progress line saying which call ran out of time');
+    stop_pid($stand_in, timeout => 1);
+    untrack($stand_in);
 }
 
 # --- no redis-cli ----------------------------------------------------------------

@@ -137,6 +137,19 @@ class Session
             store_->set_token_ttl(settings_.token_ttl);
             store_->set_token_renewal(settings_.token_auto_refresh,
                                       settings_.token_max_ttl);
+            if (replayer_) {
+                // A token the edges still renew is not replaced by `token`
+                // or `backfill`; a directory that does not answer leaves
+                // the user store's expiry to decide.
+                store_->set_renewed_expiry([this](std::string_view digest)
+                                               -> std::optional<std::int64_t> {
+                    try {
+                        return read_renewed_expiry(directory(), digest);
+                    } catch (const RedisError &) {
+                        return std::nullopt;
+                    }
+                });
+            }
         }
         return *store_;
     }
@@ -211,6 +224,13 @@ class Session
     // outbox into it. Throws what either store throws.
     void apply_pending()
     {
+        replayer_->drain(*conn_, directory());
+    }
+
+    // The connection to the directory, made (again, after a failure) on
+    // use. Throws RedisError.
+    RedisConnection &directory()
+    {
         if (!directory_ || directory_->broken()) {
             directory_.reset();
             directory_ = std::make_unique<RedisConnection>(
@@ -218,7 +238,7 @@ class Session
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             scripts_->load(*directory_);
         }
-        replayer_->drain(*conn_, *directory_);
+        return *directory_;
     }
 
     // Checks that the user store and the settings agree on the layout, and

@@ -282,19 +282,25 @@ DirectorySync::renewed_expiry(std::string_view digest_hex)
         return std::nullopt;
     }
     RedisPool::Lease dir = directory_pool_->lease();
-    Reply r =
-        dir->command({"HGET", keys::token_record_key(digest_hex), "expires"});
-    if (reply_is_nil(r.get())) {
-        return std::nullopt;
+    return read_renewed_expiry(*dir, digest_hex);
+}
+
+UserStore::RenewedExpiry DirectorySync::renewed_expiry_source()
+{
+    if (!directory_) {
+        return {};
     }
-    std::string text = reply_string(r.get());
-    std::int64_t expires = 0;
-    auto [end, ec] =
-        std::from_chars(text.data(), text.data() + text.size(), expires);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-        return std::nullopt;
-    }
-    return expires;
+    return [this](std::string_view digest_hex) -> std::optional<std::int64_t> {
+        try {
+            return renewed_expiry(digest_hex);
+        } catch (const RedisError &e) {
+            log::warn("directory " + describe_endpoint(*directory_) +
+                      ": cannot read the renewed expiry of token " +
+                      std::string(digest_hex.substr(0, kTokenIdLength)) + " (" +
+                      e.what() + "); the user store's decides");
+            return std::nullopt;
+        }
+    };
 }
 
 DirectorySync::Status DirectorySync::status() const

@@ -22,6 +22,7 @@
 
 #include "daemon/issuer_metrics.h"
 #include "issuer/store/outbox_replayer.h"
+#include "issuer/store/user_store.h"
 #include "issuer/store/redis_client.h"
 
 #include <atomic>
@@ -86,6 +87,13 @@ class DirectorySync
     // store, for a record the directory lacks, or one without a number.
     // Throws RedisError when the directory does not answer.
     std::optional<std::int64_t> renewed_expiry(std::string_view digest_hex);
+
+    // renewed_expiry() as UserStore::set_renewed_expiry() takes it, for a
+    // login or any other 'get' of a token: a directory that does not
+    // answer is logged and leaves the user store's expiry to decide (the
+    // login goes on; a token it makes reaches the edges with the outbox).
+    // Empty in one store.
+    UserStore::RenewedExpiry renewed_expiry_source();
 
   private:
     void run();

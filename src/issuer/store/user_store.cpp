@@ -177,6 +177,24 @@ UserStore::lookup_token(std::string_view digest_hex, std::int64_t now,
     return lookup;
 }
 
+std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
+                                                std::string_view digest_hex)
+{
+    Reply r = directory.command(
+        {"HGET", keys::token_record_key(digest_hex), "expires"});
+    if (reply_is_nil(r.get())) {
+        return std::nullopt;
+    }
+    std::string text = reply_string(r.get());
+    std::int64_t expires = 0;
+    auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), expires);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return expires;
+}
+
 // The `expires` of the user's token record (redis/SCHEMA.md); an absent or
 // unreadable one counts as never, as for the module.
 void UserStore::read_token_expiry(UserRecord &user)
@@ -258,6 +276,28 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
         mode, candidate.digest, candidate.sealed, candidate.created, ttl,
         at,   renewal_};
     args.insert(args.end(), expected.begin(), expected.end());
+    // 'get' keeps a token the edges still renew: the directory's expiry of
+    // the token the user holds (the one the login saw; else read here).
+    std::string held, renewed;
+    if (renewed_expiry_ && std::string_view(mode) == "get") {
+        if (expected.size() == 3) {
+            held = std::string(expected[2]);
+        } else if (auto user = find_user(username)) {
+            held = user->token_digest;
+        }
+        std::optional<std::int64_t> later;
+        if (!held.empty()) {
+            later = renewed_expiry_(held);
+        }
+        if (later) {
+            renewed = std::to_string(*later);
+            if (expected.empty()) {
+                args.insert(args.end(), {"", "", ""});
+            }
+            args.push_back(held);
+            args.push_back(renewed);
+        }
+    }
     Reply reply = run("issue_token", {keys::username_key(username)}, args);
     std::string digest = reply_string(reply_element(reply.get(), 0));
     bool created = reply_integer(reply_element(reply.get(), 2)) == 1;

@@ -10,6 +10,7 @@
 #include "issuer/token_sealer.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -166,6 +167,13 @@ class SealBroken : public std::runtime_error
 // (docs/capacity.md).
 inline constexpr long long kListpackValueNeeded = 128;
 
+// The `expires` a separate token directory (`directory`, a connection to
+// it) holds for the token record of `digest_hex`, where sliding renewal
+// pushes it (authtoken_touch) without the user store learning it; nullopt
+// for a record it lacks, or one without a number. Throws RedisError.
+std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
+                                                std::string_view digest_hex);
+
 class UserStore
 {
   public:
@@ -217,6 +225,20 @@ class UserStore
     void set_token_renewal(bool auto_refresh, std::int64_t max_ttl_seconds)
     {
         renewal_ = auto_refresh ? std::to_string(max_ttl_seconds) : "";
+    }
+
+    // With a separate token directory (docs/operations.md, "Two stores"):
+    // reads the `expires` the directory holds for a token digest, where
+    // sliding renewal pushes it without the user store learning it; nullopt
+    // when it holds none or cannot be read (the user store's own expiry
+    // decides then). get_or_create_token() and issue_token_for_login()
+    // judge "expired" with it, as the edges and authenticate_token() do, so
+    // a token the edges still renew is handed back, not replaced.
+    using RenewedExpiry =
+        std::function<std::optional<std::int64_t>(std::string_view)>;
+    void set_renewed_expiry(RenewedExpiry source)
+    {
+        renewed_expiry_ = std::move(source);
     }
 
     // The user's token, created if it has none or if it has expired (the
@@ -337,7 +359,8 @@ class UserStore
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
     std::int64_t token_ttl_ = 0;
-    std::string renewal_; // authtoken.lua's renewal argument; '' = off
+    std::string renewal_;          // authtoken.lua's renewal argument; '' = off
+    RenewedExpiry renewed_expiry_; // empty: one store
 };
 
 } // namespace authtoken

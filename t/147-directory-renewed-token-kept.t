@@ -4,12 +4,16 @@
 # and `last_addr` there. Past the user store's first expiry, within the
 # renewed one, a DRF-mode login, `authtokenctl token` (without -r) and
 # `authtokenctl backfill` hand back or keep the same key, as the one-store
-# layout does, so the user's other devices are not logged out.
+# layout does, so the user's other devices are not logged out. What
+# operators see (GET /api-tokens/, `authtokenctl tokens`, `authtokenctl
+# users`, the admin API) is the directory's expiry and last use; with the
+# directory down, the user store's, without an error.
 use strict;
 use warnings;
 
 use JSON::PP qw(decode_json);
 use Test::More;
+use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Process;
@@ -40,10 +44,13 @@ $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/0";
 ctl_ok('directory', 'init');
 authtokend_start();
 
+ctl_ok({ stdin => "root-pw\n" }, 'createuser', 'root', '--superuser', '--password-stdin');
 {
     local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
     ctl_ok({ stdin => "$_-pw\n" }, 'createuser', $_, '--password-stdin') for qw(gina hank ivan);
 }
+my $root = token_of('root', '-r', '--ttl', '3600s');    # outlives the file
+sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime $_[0]) }
 my %token = (gina => obtain_token('gina', 'gina-pw'), hank => token_of('hank'), ivan => token_of('ivan'));
 my %key = map { $_ => 'authtoken:token:' . token_digest($token{$_}) } keys %token;
 my $first = redis_cmd('HGET', $key{gina}, 'expires');
@@ -77,6 +84,39 @@ subtest '`authtokenctl backfill` keeps a renewed token' => sub {
     unlike($out, qr/Replaced/, 'replaces no token') or diag $out;
     is(edge_once($token{ivan}), '200 ok', "ivan's token is still accepted at the edge");
     is(token_of('ivan'), $token{ivan}, 'and is still his');
+};
+
+subtest 'what operators see is the directory\'s expiry and last use' => sub {
+    my ($expires, $used, $addr) = @{ redis_at($dport, 'HMGET', $key{gina}, qw(expires last_used last_addr)) };
+    ok($used && $addr, '(the directory has last_used and last_addr)');
+    my (undef, undef, $body) = daemon_request('GET', '/api-tokens/',
+        headers => { Authorization => "Token $token{gina}" });
+    my ($t) = @{ decode_json($body) };
+    is($t->{expires}, iso($expires), 'GET /api-tokens/: the renewed expires');
+    is($t->{last_used}, iso($used), 'its last_used');
+    is($t->{last_address}, $addr, 'and its last_address');
+    my ($c) = @{ decode_json(ctl_ok('tokens', 'gina', '--json')) };
+    is_deeply([@$c{qw(expires last_used last_address)}], [iso($expires), iso($used), $addr],
+              '`authtokenctl tokens --json`: the same');
+    like(ctl_ok('users'), qr/^\d+ +gina +yes +no +no +yes$/m, '`authtokenctl users`: gina has a token, not expired');
+    (undef, undef, $body) = daemon_request('GET', '/api-admin/users/gina/',
+        headers => { Authorization => "Token $root" });
+    my $u = decode_json($body);
+    is($u->{token_expires}, $expires, 'the admin API: the renewed token_expires');
+    is($u->{token_expired}, JSON::PP::false, 'and not expired');
+    (undef, undef, $body) = daemon_request('GET', '/api-admin/users/?search=gina',
+        headers => { Authorization => "Token $root" });
+    is(decode_json($body)->{results}[0]{token_expires}, $expires, 'its user list too');
+
+    kill 'STOP', directory_pid();
+    my ($status, undef, $list) = daemon_request('GET', '/api-admin/users/gina/',
+        headers => { Authorization => "Token $root" });
+    kill 'CONT', directory_pid();
+    is($status, 200, 'directory stopped: the admin API still answers 200');
+    is(decode_json($list)->{token_expires}, redis_cmd('HGET', $key{gina}, 'expires'),
+       'with the user store\'s expiry');
+    like(authtokend_log(), qr/cannot read its token records .* the user store's expiry and last use are shown/,
+         'and the daemon logs why');
 };
 
 subtest 'a token not renewed is replaced by the login as before' => sub {

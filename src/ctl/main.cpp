@@ -149,6 +149,18 @@ class Session
                         return std::nullopt;
                     }
                 });
+                // `tokens` and `users` show the directory's expiry and last
+                // use; a directory that does not answer shows the user
+                // store's (`directory status` says it is down).
+                store_->set_directory_fields(
+                    [this](const std::vector<std::string> &digests)
+                        -> std::optional<std::vector<DirectoryTokenFields>> {
+                        try {
+                            return read_directory_fields(directory(), digests);
+                        } catch (const RedisError &) {
+                            return std::nullopt;
+                        }
+                    });
             }
         }
         return *store_;
@@ -810,6 +822,12 @@ int list_users(Session &session, const CommandArgs &args)
     // Everything is read before anything is printed: an error (Redis
     // unreachable) comes alone, not after a header line.
     std::vector<UserRecord> users = session.admin().list_users();
+    // With a separate token directory: expired as the edges judge it.
+    std::vector<UserRecord *> all;
+    for (UserRecord &u : users) {
+        all.push_back(&u);
+    }
+    session.store().show_directory_expiry(all);
     std::int64_t now = unix_now();
     // tokens_per_user = many: how many tokens each user holds (its set,
     // and a token of DRF's mode it may still have).

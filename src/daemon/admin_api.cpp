@@ -291,9 +291,15 @@ HttpResponse AdminRequest::list()
               : nlohmann::ordered_json(nullptr);
     body["results"] = nlohmann::ordered_json::array();
     std::int64_t now = unix_now();
+    // The page's renewed expiries, in one read of the directory.
+    std::vector<UserRecord *> shown;
     for (std::size_t i = (n - 1) * size; i < users.size() && i < n * size;
          i++) {
-        body["results"].push_back(json_of(users[i], now));
+        shown.push_back(&users[i]);
+    }
+    store_.show_directory_expiry(shown);
+    for (const UserRecord *user : shown) {
+        body["results"].push_back(json_of(*user, now));
     }
     return json_answer(200, render_drf_json(body), kNoStore);
 }
@@ -413,9 +419,10 @@ HttpResponse AdminRequest::retrieve(const std::string &name)
     if (auto *answer = std::get_if<HttpResponse>(&found)) {
         return std::move(*answer);
     }
-    return json_answer(
-        200, render_drf_json(json_of(std::get<UserRecord>(found), unix_now())),
-        kNoStore);
+    UserRecord &user = std::get<UserRecord>(found);
+    store_.show_directory_expiry({&user});
+    return json_answer(200, render_drf_json(json_of(user, unix_now())),
+                       kNoStore);
 }
 
 // PATCH: is_active and password (with revoke_token, the token too); the
@@ -626,6 +633,7 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
     store.set_token_ttl(settings_.token_ttl);
     if (directory_ != nullptr) {
         store.set_renewed_expiry(directory_->renewed_expiry_source());
+        store.set_directory_fields(directory_->directory_fields_source());
     }
     // APIView.initial(): authentication, then permissions, then the
     // handler (whose absence is 405), as DRF orders them.

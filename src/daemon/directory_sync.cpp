@@ -303,6 +303,25 @@ UserStore::RenewedExpiry DirectorySync::renewed_expiry_source()
     };
 }
 
+UserStore::DirectoryFields DirectorySync::directory_fields_source()
+{
+    if (!directory_) {
+        return {};
+    }
+    return [this](const std::vector<std::string> &digests)
+               -> std::optional<std::vector<DirectoryTokenFields>> {
+        try {
+            RedisPool::Lease dir = directory_pool_->lease();
+            return read_directory_fields(*dir, digests);
+        } catch (const RedisError &e) {
+            log::warn("directory " + describe_endpoint(*directory_) +
+                      ": cannot read its token records (" + e.what() +
+                      "); the user store's expiry and last use are shown");
+            return std::nullopt;
+        }
+    };
+}
+
 DirectorySync::Status DirectorySync::status() const
 {
     Status s;

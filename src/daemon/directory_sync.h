@@ -95,6 +95,12 @@ class DirectorySync
     // Empty in one store.
     UserStore::RenewedExpiry renewed_expiry_source();
 
+    // read_directory_fields() as UserStore::set_directory_fields() takes
+    // it, for what GET /api-tokens/ and the admin API show: a directory
+    // that does not answer is logged, and the user store's values are
+    // shown. Empty in one store.
+    UserStore::DirectoryFields directory_fields_source();
+
   private:
     void run();
     // One drain; false (logged once per episode) when it failed.

@@ -167,10 +167,25 @@ class SealBroken : public std::runtime_error
 // (docs/capacity.md).
 inline constexpr long long kListpackValueNeeded = 128;
 
-// The `expires` a separate token directory (`directory`, a connection to
-// it) holds for the token record of `digest_hex`, where sliding renewal
-// pushes it (authtoken_touch) without the user store learning it; nullopt
-// for a record it lacks, or one without a number. Throws RedisError.
+// What a separate token directory holds for a token record and the user
+// store does not learn (docs/operations.md, "Two stores"): the `expires`
+// sliding renewal pushed out (authtoken_touch), `last_used` (Unix seconds)
+// and `last_addr` that nginx wrote. 0 and "" = none; `found` false when
+// the directory lacks the record.
+struct DirectoryTokenFields {
+    bool found = false;
+    std::int64_t expires = 0;
+    std::int64_t last_used = 0;
+    std::string last_addr;
+};
+// Those fields for each of `digests_hex` (in order), read from `directory`
+// (a connection to it) in one round trip whatever their number (at most
+// keys::kMaxTokensPerUser + 1 or one page). Throws RedisError.
+std::vector<DirectoryTokenFields>
+read_directory_fields(RedisConnection &directory,
+                      const std::vector<std::string> &digests_hex);
+// The directory's `expires` of one token record; nullopt for a record it
+// lacks, or one without a number. Throws RedisError.
 std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
                                                 std::string_view digest_hex);
 
@@ -240,6 +255,23 @@ class UserStore
     {
         renewed_expiry_ = std::move(source);
     }
+
+    // With a separate token directory: read_directory_fields() on it, for
+    // what list_tokens() and show_directory_expiry() show (the renewed
+    // expiry, last use and address, as the edges see them); nullopt when
+    // the directory cannot be read (the user store's own values are shown
+    // then, without an error).
+    using DirectoryFields =
+        std::function<std::optional<std::vector<DirectoryTokenFields>>(
+            const std::vector<std::string> &)>;
+    void set_directory_fields(DirectoryFields source)
+    {
+        directory_fields_ = std::move(source);
+    }
+    // The users' token_expires as the directory has it (DRF's mode: the
+    // `token` field's record), in one read for all of them; nothing in one
+    // store.
+    void show_directory_expiry(const std::vector<UserRecord *> &users);
 
     // The user's token, created if it has none or if it has expired (the
     // expired one is deleted and its revocation published). A created
@@ -361,6 +393,7 @@ class UserStore
     std::int64_t token_ttl_ = 0;
     std::string renewal_;          // authtoken.lua's renewal argument; '' = off
     RenewedExpiry renewed_expiry_; // empty: one store
+    DirectoryFields directory_fields_; // empty: one store
 };
 
 } // namespace authtoken

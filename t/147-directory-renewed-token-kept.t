@@ -7,7 +7,8 @@
 # layout does, so the user's other devices are not logged out. What
 # operators see (GET /api-tokens/, `authtokenctl tokens`, `authtokenctl
 # users`, the admin API) is the directory's expiry and last use; with the
-# directory down, the user store's, without an error.
+# directory down, the user store's, without an error. `directory sync`
+# counts the entries it applied, not those the directory already had.
 use strict;
 use warnings;
 
@@ -132,4 +133,21 @@ subtest 'a token not renewed is replaced by the login as before' => sub {
 };
 
 authtokend_stop();
+
+subtest '`directory sync` counts only the entries it applied' => sub {
+    ctl_ok('deactivate', 'jade');
+    my $seq = outbox_seq();
+    is(redis_at($dport, 'HGET', 'authtoken:directory', 'applied'), $seq, '(the directory has every entry)');
+    # As after a replayer that applied the last entry and stopped before
+    # acknowledging it.
+    redis_cmd('SET', 'authtoken:outbox-acked', $seq - 1);
+    like(ctl_ok('directory', 'sync'), qr/^Applied 0 outbox entries; the directory has every change up to $seq\.$/m,
+         'the entry the directory already had is not counted');
+    is(pending(), 0, 'and it is acknowledged');
+    ctl_ok('activate', 'jade');
+    redis_cmd('SET', 'authtoken:outbox-acked', outbox_seq() - 1);
+    redis_at($dport, 'HSET', 'authtoken:directory', 'applied', outbox_seq() - 1);
+    like(ctl_ok('directory', 'sync'), qr/^Applied 1 outbox entries;/m, 'one it did apply is');
+};
+
 done_testing();

@@ -205,9 +205,8 @@ class Session
             apply_pending();
             return code;
         } catch (const std::exception &e) {
-            Reply seq = conn_->command({"GET", keys::kOutboxSequence});
-            std::string now = reply_string(seq.get());
-            if (now == seq_before_) {
+            if (read_outbox_number(*conn_, keys::kOutboxSequence) ==
+                seq_before_) {
                 std::cerr << "authtokenctl: warning: the token directory did "
                              "not take the pending changes: "
                           << e.what() << "\n";
@@ -287,8 +286,7 @@ class Session
         } catch (const std::exception &) {
             // Reported after the command, by finish_directory.
         }
-        Reply seq = conn_->command({"GET", keys::kOutboxSequence});
-        seq_before_ = reply_string(seq.get());
+        seq_before_ = read_outbox_number(*conn_, keys::kOutboxSequence);
     }
 
     // An audit line goes to syslog's authpriv facility, as sudo's and
@@ -315,7 +313,7 @@ class Session
     RedisEndpoint directory_endpoint_;
     std::unique_ptr<RedisConnection> directory_;
     std::unique_ptr<OutboxReplayer> replayer_;
-    std::string seq_before_; // the outbox number before the command
+    std::uint64_t seq_before_ = 0; // the outbox number before the command
 };
 
 // A command's own arguments: flags it knows, and positionals.
@@ -1050,15 +1048,11 @@ int directory(Session &session, const CommandArgs &args)
                                  "init`");
     }
     if (action == "status") {
-        Reply acked = store.command({"GET", keys::kOutboxAcked});
-        Reply seq = store.command({"GET", keys::kOutboxSequence});
         std::cout << "directory id " << id << "\n"
                   << "outbox: numbered up to "
-                  << (reply_is_nil(seq.get()) ? "0" : reply_string(seq.get()))
+                  << read_outbox_number(store, keys::kOutboxSequence)
                   << ", acknowledged up to "
-                  << (reply_is_nil(acked.get()) ? "0"
-                                                : reply_string(acked.get()))
-                  << "\n";
+                  << read_outbox_number(store, keys::kOutboxAcked) << "\n";
     }
     RedisConnection dir(*endpoint, timeout);
     // Nothing is written before the directory is known to be another

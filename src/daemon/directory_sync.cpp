@@ -11,18 +11,6 @@
 namespace authtoken
 {
 
-namespace
-{
-
-std::uint64_t number_at(RedisConnection &conn, std::string_view key)
-{
-    Reply reply = conn.command({"GET", key});
-    std::string text = reply_string(reply.get());
-    return text.empty() ? 0 : std::stoull(text);
-}
-
-} // namespace
-
 DirectorySync::DirectorySync(const ScriptLibrary &scripts,
                              RedisPool &user_store,
                              std::optional<RedisEndpoint> directory,
@@ -96,8 +84,8 @@ DirectorySync::Settled DirectorySync::settle()
             }
             return Settled::unfed;
         }
-        target = number_at(*conn, keys::kOutboxSequence);
-        if (number_at(*conn, keys::kOutboxAcked) >= target) {
+        target = read_outbox_number(*conn, keys::kOutboxSequence);
+        if (read_outbox_number(*conn, keys::kOutboxAcked) >= target) {
             return Settled::applied;
         }
     } catch (const RedisError &) {
@@ -118,7 +106,7 @@ DirectorySync::Settled DirectorySync::settle()
     lock.unlock();
     try {
         RedisPool::Lease conn = user_store_.lease();
-        if (number_at(*conn, keys::kOutboxAcked) >= target) {
+        if (read_outbox_number(*conn, keys::kOutboxAcked) >= target) {
             return Settled::applied;
         }
     } catch (const RedisError &) {
@@ -215,7 +203,7 @@ void DirectorySync::beat()
         std::uint64_t acked = 0;
         {
             RedisPool::Lease user = user_store_.lease();
-            acked = number_at(*user, keys::kOutboxAcked);
+            acked = read_outbox_number(*user, keys::kOutboxAcked);
         }
         RedisPool::Lease dir = directory_pool_->lease();
         scripts_.run(*dir, "dir_heartbeat", {},
@@ -331,8 +319,8 @@ DirectorySync::Status DirectorySync::status() const
     }
     try {
         RedisPool::Lease conn = user_store_.lease();
-        std::uint64_t seq = number_at(*conn, keys::kOutboxSequence);
-        s.acked = number_at(*conn, keys::kOutboxAcked);
+        std::uint64_t seq = read_outbox_number(*conn, keys::kOutboxSequence);
+        s.acked = read_outbox_number(*conn, keys::kOutboxAcked);
         s.pending = seq > s.acked ? seq - s.acked : 0;
         s.known = true;
     } catch (const RedisError &) {

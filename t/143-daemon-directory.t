@@ -73,6 +73,12 @@ sub wait_for (&$) {
     return $cond->();
 }
 
+# authtokend_logins_total by outcome, from /metrics.
+sub logins {
+    my (undef, undef, $text) = daemon_request('GET', '/metrics');
+    return $text =~ /^authtokend_logins_total\{outcome="(\w+)"\} (\d+)$/mg;
+}
+
 my $DIRECTORY_URL = "redis://127.0.0.1:$dport/0";
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 
@@ -228,10 +234,14 @@ subtest 'one mode: a login answered 503 keeps the token it made, and the next lo
         ctl_ok({ stdin => "fred-pw\n" }, 'createuser', 'fred', '--password-stdin');
     }
     my $from = (redis_cmd('GET', 'authtoken:outbox-seq') // 0) + 1;
+    my %before = logins();
     kill 'STOP', directory_pid();
     my ($status, undef, $body) = obtain_direct('fred', 'fred-pw');
     kill 'CONT', directory_pid();
     is("$status $body", "503 $BEHIND", 'the login answers 503 with the catalogue body');
+    my %after = logins();
+    is($after{withheld} - ($before{withheld} // 0), 1, 'counted as logins_total{outcome="withheld"}');
+    is($after{ok} - ($before{ok} // 0), 0, 'not as ok');
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it');
     my @made = map { unpack 'H*', $_->[1][1] }
                @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };

@@ -93,6 +93,7 @@ HttpResponse handle_obtain(const HttpRequest &req,
         obtain.obtain(req.header("Content-Type"), req.body, client);
     HttpResponse res = json_answer(answer.status, std::move(answer.body));
     res.withdraw = std::move(answer.withdraw);
+    res.settle = std::move(answer.settle);
     res.set_header("Allow", kAllow);
     if (answer.retry_after > 0) {
         res.set_header("Retry-After", std::to_string(answer.retry_after));
@@ -167,17 +168,20 @@ std::function<HttpResponse(const HttpRequest &)>
 settled(DirectorySync *sync,
         std::function<HttpResponse(const HttpRequest &)> handler)
 {
-    if (sync == nullptr) {
-        return handler;
-    }
     return [sync, handler = std::move(handler)](const HttpRequest &r) {
         HttpResponse res = handler(r);
-        if (res.status < 200 || res.status > 299) {
-            return res;
+        auto sent = [](HttpResponse &&answer) {
+            if (answer.settle) {
+                answer.settle(false);
+            }
+            return std::move(answer);
+        };
+        if (sync == nullptr || res.status < 200 || res.status > 299) {
+            return sent(std::move(res));
         }
         DirectorySync::Settled settled = sync->settle();
         if (settled == DirectorySync::Settled::applied) {
-            return res;
+            return sent(std::move(res));
         }
         const drf::DrfError &error = settled == DirectorySync::Settled::recorded
                                          ? drf::kDirectoryBehind
@@ -188,6 +192,9 @@ settled(DirectorySync *sync,
         // login's new token) is taken back: no client could use it.
         if (res.withdraw) {
             res.withdraw();
+        }
+        if (res.settle) {
+            res.settle(true);
         }
         HttpResponse behind = json_answer(error, CacheControl::no_store);
         behind.set_header("Retry-After",

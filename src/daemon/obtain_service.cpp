@@ -193,7 +193,6 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         }
     }
     throttle_.finish(*conn, ticket, false);
-    metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
               (many && token.replaced
                    ? " (new token, the oldest dropped at the limit)"
@@ -201,6 +200,9 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                : token.created  ? " (new token)"
                                 : ""));
     ObtainAnswer answer{200, token_body(token.key), 0};
+    answer.settle = [this](bool withheld) {
+        metrics_.login(withheld ? LoginOutcome::withheld : LoginOutcome::ok);
+    };
     if (many && token.created) {
         // Nobody but this answer's reader can hold the key: if the answer
         // is withheld, the token would count toward token_limit_per_user

@@ -37,6 +37,10 @@ struct ObtainAnswer {
     // (tokens_per_user = many): revokes that token, for when the answer is
     // withheld (HttpResponse::withdraw). Empty otherwise. Never throws.
     std::function<void()> withdraw;
+    // With a 200: counts the login once the caller knows whether the
+    // answer is sent (false: `ok`) or withheld (true: `withheld`)
+    // (HttpResponse::settle). Empty otherwise. Never throws.
+    std::function<void(bool withheld)> settle;
 };
 
 // Revokes the token `digest_hex` of `username` that only a withheld answer

@@ -138,9 +138,11 @@ subtest 'login, logout and an admin revocation reach the directory before the 2x
     is($status, 204, 'admin revocation: 204');
     is(edge_once($token{carol}), $INVALID, "carol's token is refused at once");
     is(pending(), 0, 'nothing pending');
-    my (undef, undef, $body) = daemon('GET', '/healthz');
-    is_deeply(decode_json($body)->{directory}, { pending => 0, applied => redis_cmd('GET', 'authtoken:outbox-acked') },
-              '/healthz shows the directory: nothing pending');
+    my ($hs, undef, $body) = daemon('GET', '/healthz');
+    is_deeply([$hs, decode_json($body)],
+              [200, { status => 'ok', directory => { state => 'ok', reachable => JSON::PP::true, pending => 0,
+                                                     applied => redis_cmd('GET', 'authtoken:outbox-acked') } }],
+              '/healthz shows the directory: ok, nothing pending');
 };
 
 subtest 'a token renewed in the directory past its first expiry is the daemon\'s too: it can be logged out' => sub {
@@ -215,8 +217,12 @@ subtest 'directory stopped: 503 with Retry-After, then applied by the replayer t
     is($headers->{'retry-after'}, 1, 'and Retry-After');
     ok(!defined redis_cmd('HGET', 'authtoken:user:' . redis_cmd('GET', 'authtoken:username:dave'), 'token'),
        'the revocation is recorded in the user store');
-    (undef, undef, $body) = daemon('GET', '/healthz');
-    cmp_ok(decode_json($body)->{directory}{pending}, '>=', 1, '/healthz shows it pending');
+    ($status, undef, $body) = daemon('GET', '/healthz');
+    my $health = decode_json($body);
+    cmp_ok($health->{directory}{pending}, '>=', 1, '/healthz shows it pending');
+    is($status, 200, '/healthz stays 200: logins work, and a 503 would take every issuer out at once');
+    is("$health->{status} $health->{directory}{state}", 'degraded behind', 'but says the directory is behind');
+    is($health->{directory}{reachable}, JSON::PP::false, 'and does not answer');
     kill 'CONT', directory_pid();
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it, with no other request');
     is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused at the edge");

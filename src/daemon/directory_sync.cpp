@@ -127,6 +127,7 @@ bool DirectorySync::drain(bool rebuild_allowed)
         OutboxReplayer::Progress p =
             replayer_->drain(*user, *dir, rebuild_allowed);
         metrics_.directory_drained(p.entries, p.applied, p.rebuild);
+        drain_failed_ = false;
         if (p.rebuild) {
             log::info("directory: rebuilt the token directory " +
                       describe_endpoint(*directory_) + ": " +
@@ -146,9 +147,11 @@ bool DirectorySync::drain(bool rebuild_allowed)
     } catch (const OutboxReplayer::NeedsRebuild &) {
         // The thread rebuilds: not a failure of this drain's to log.
         metrics_.directory_failed();
+        drain_failed_ = true;
         return false;
     } catch (const std::exception &e) {
         metrics_.directory_failed();
+        drain_failed_ = true;
         if (!failing_) {
             failing_ = true;
             log::error("directory: cannot apply the outbox to the token "
@@ -325,6 +328,13 @@ DirectorySync::Status DirectorySync::status() const
         s.known = true;
     } catch (const RedisError &) {
     }
+    try {
+        RedisPool::Lease dir = directory_pool_->lease();
+        dir->command({"PING"});
+        s.reachable = true;
+    } catch (const RedisError &) {
+    }
+    s.behind = !s.reachable || drain_failed_;
     return s;
 }
 

@@ -72,8 +72,13 @@ class DirectorySync
         bool known = false;        // the user store answered
         std::uint64_t pending = 0; // outbox entries not yet applied
         std::uint64_t acked = 0;   // the last one applied
+        bool reachable = false;    // the directory answered PING
+        // Changes do not reach the edges: the directory does not answer,
+        // or the replayer's last attempt to apply the outbox failed.
+        bool behind = false;
     };
-    // For /healthz: reads the outbox numbers from the user store.
+    // For /healthz: reads the outbox numbers from the user store and PINGs
+    // the directory (each bounded by redis_timeout_ms).
     Status status() const;
 
     bool split() const noexcept
@@ -113,7 +118,7 @@ class DirectorySync
     const ScriptLibrary &scripts_;
     RedisPool &user_store_;
     std::optional<RedisEndpoint> directory_;
-    std::optional<RedisPool> directory_pool_;
+    mutable std::optional<RedisPool> directory_pool_; // status() leases
     std::string id_;
     std::optional<OutboxReplayer> replayer_;
     std::chrono::milliseconds timeout_;
@@ -122,9 +127,10 @@ class DirectorySync
     IssuerMetrics &metrics_;
     unsigned min_replicas_;
 
-    std::timed_mutex drain_mutex_; // one drain at a time
-    bool failing_ = false;         // under drain_mutex_
-    bool foreign_ = false;         // under drain_mutex_
+    std::timed_mutex drain_mutex_;          // one drain at a time
+    bool failing_ = false;                  // under drain_mutex_
+    std::atomic<bool> drain_failed_{false}; // the last drain, for status()
+    bool foreign_ = false;                  // under drain_mutex_
     bool heartbeat_failing_ = false;
     std::atomic<bool> unfed_logged_{false};
 

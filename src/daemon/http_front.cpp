@@ -109,10 +109,14 @@ HttpResponse handle_obtain(const HttpRequest &req,
     return res;
 }
 
-// With a separate token directory the answer also says how many outbox
-// entries the directory has not applied yet (`pending`) and the last one
-// it has (`applied`): the issuer still answers (200), but a pending count
-// that stays above 0 means writes are being answered 503.
+// With a separate token directory the answer also says whether changes
+// reach the edges (`state`: "ok", or "behind" when the directory does not
+// answer PING or the last attempt to apply the outbox failed; the top
+// `status` is then "degraded"), whether it answers, how many outbox
+// entries it has not applied yet (`pending`) and the last one it has
+// (`applied`). Still 200: logins and reads work, and every issuer shares
+// the one directory, so a 503 would take them all out of a load balancer
+// at once; writes are answered 503 meanwhile (docs/authtokend.md).
 HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
 {
     try {
@@ -121,7 +125,11 @@ HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
         if (sync != nullptr && sync->split()) {
             DirectorySync::Status st = sync->status();
             return json_answer(
-                200, R"({"status":"ok","directory":{"pending":)" +
+                200, std::string(R"({"status":")") +
+                         (st.behind ? "degraded" : "ok") +
+                         R"(","directory":{"state":")" +
+                         (st.behind ? "behind" : "ok") + R"(","reachable":)" +
+                         (st.reachable ? "true" : "false") + R"(,"pending":)" +
                          std::to_string(st.pending) + R"(,"applied":)" +
                          std::to_string(st.acked) + "}}");
         }

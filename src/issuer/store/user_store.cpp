@@ -8,6 +8,7 @@
 
 #include <array>
 #include <charconv>
+#include <ctime>
 
 namespace authtoken
 {
@@ -338,7 +339,8 @@ std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
 
 IssuedToken UserStore::issue(std::string_view username, const char *mode,
                              TokenExpiry expiry,
-                             const std::vector<std::string_view> &expected)
+                             const std::vector<std::string_view> &expected,
+                             const UserRecord *seen)
 {
     Candidate candidate = new_candidate();
     std::string ttl = std::to_string(
@@ -350,12 +352,19 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
     args.insert(args.end(), expected.begin(), expected.end());
     // 'get' keeps a token the edges still renew: the directory's expiry of
     // the token the user holds (the one the login saw; else read here).
+    // Only a token whose copy here has passed, or is about to pass
+    // (kRenewalMargin: the time a login may take between reading the user
+    // and this call, and clock skew with Redis), needs the directory's.
     std::string held, renewed;
     if (renewed_expiry_ && std::string_view(mode) == "get") {
-        if (expected.size() == 3) {
-            held = std::string(expected[2]);
-        } else if (auto user = find_user(username)) {
-            held = user->token_digest;
+        std::optional<UserRecord> found;
+        if (seen == nullptr) {
+            found = find_user(username);
+            seen = found ? &*found : nullptr;
+        }
+        if (seen != nullptr && !seen->token_digest.empty() &&
+            seen->token_expired(std::time(nullptr) + kRenewalMargin)) {
+            held = seen->token_digest;
         }
         std::optional<std::int64_t> later;
         if (!held.empty()) {
@@ -397,7 +406,7 @@ IssuedToken UserStore::issue_token_for_login(std::string_view username,
 {
     std::string uid = std::to_string(seen.uid);
     return issue(username, "get", {},
-                 {uid, verified_password, seen.token_digest});
+                 {uid, verified_password, seen.token_digest}, &seen);
 }
 
 IssuedToken UserStore::regenerate_token(std::string_view username,

@@ -379,9 +379,15 @@ class UserStore
                     const TokenPolicy &policy, TokenExpiry expiry,
                     bool replace_all,
                     const std::vector<std::string_view> &expected);
+    // `seen`: the user record as the caller read it (a login's), else
+    // read here when the directory's expiry may matter.
     IssuedToken issue(std::string_view username, const char *mode,
                       TokenExpiry expiry,
-                      const std::vector<std::string_view> &expected = {});
+                      const std::vector<std::string_view> &expected = {},
+                      const UserRecord *seen = nullptr);
+    // See issue(): seconds before the user store's expiry from which a
+    // 'get' asks the directory for a renewed one.
+    static constexpr std::int64_t kRenewalMargin = 60;
     void read_token_expiry(UserRecord &user);
     Reply run(std::string_view script,
               const std::vector<std::string_view> &keys,

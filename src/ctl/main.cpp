@@ -823,6 +823,7 @@ int list_users(Session &session, const CommandArgs &args)
     // With a separate token directory: expired as the edges judge it.
     std::vector<UserRecord *> all;
     for (UserRecord &u : users) {
+        // cppcheck-suppress useStlAlgorithm
         all.push_back(&u);
     }
     session.store().show_directory_expiry(all);

@@ -282,11 +282,13 @@ RedisConnection::pipeline(const std::vector<std::vector<std::string>> &commands)
         }
         replies.emplace_back(static_cast<redisReply *>(raw));
     }
-    for (const Reply &r : replies) {
-        if (r->type == REDIS_REPLY_ERROR) {
-            report(RedisFailure::reply_error);
-            throw RedisError(std::string(r->str, r->len));
-        }
+    auto error =
+        std::find_if(replies.begin(), replies.end(), [](const Reply &r) {
+            return r->type == REDIS_REPLY_ERROR;
+        });
+    if (error != replies.end()) {
+        report(RedisFailure::reply_error);
+        throw RedisError(std::string((*error)->str, (*error)->len));
     }
     return replies;
 }

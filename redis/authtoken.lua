@@ -195,9 +195,17 @@ end
 
 -- True when the token record of `digest` has an `expires` that has passed
 -- (the same test as the module's judge_token_record: expires <= now).
-local function expired(digest)
+-- `renewed`: with a separate token directory, the `expires` the caller read
+-- there for this digest (sliding renewal pushes it out in the directory
+-- only: redis/SCHEMA.md, "Two stores"); a later one than this record's
+-- counts, as it does at the edges. nil or '' = none.
+local function expired(digest, renewed)
   local expires = tonumber(redis.call('HGET', KEY.token .. digest, 'expires')
                            or '0') or 0
+  local later = tonumber(renewed or '') or 0
+  if expires ~= 0 and later > expires then
+    expires = later
+  end
   return expires ~= 0 and expires <= tonumber(redis.call('TIME')[1])
 end
 
@@ -348,7 +356,9 @@ end)
 --   never; the absolute one wins when set), its renewal ('' = none, else
 --   token_max_ttl in seconds, '0' = no cap; see renewal_of); then optionally
 --   the uid, the verified encoded password, and the token digest the check
---   saw ('' = the user had no token)
+--   saw ('' = the user had no token; all three '' = no check); then
+--   optionally a digest and the `expires` the separate token directory
+--   holds for it (see expired(): a renewed token is not replaced)
 -- Returns {digest, sealed, created (1 = the candidate was stored),
 --   replaced (1 = an old token record was deleted for it)};
 -- REFUSED: no such user; REFUSED: credentials changed
@@ -357,13 +367,15 @@ register('issue_token', function(keys, args)
   local cur = redis.call('HMGET', user_key, 'token', 'token_sealed',
                          'username', 'is_active', 'password')
   cur[1] = digest_hex(cur[1])
-  if args[8] then
+  if args[8] and args[8] ~= '' then
     if uid ~= args[8] or cur[5] ~= args[9] or cur[4] ~= '1'
        or (args[10] ~= '' and cur[1] ~= args[10]) then
       refuse('credentials changed')
     end
   end
-  if args[1] == 'get' and cur[1] and cur[2] and not expired(cur[1]) then
+  local renewed = cur[1] and cur[1] == args[11] and args[12] or nil
+  if args[1] == 'get' and cur[1] and cur[2] and not expired(cur[1], renewed)
+  then
     return {cur[1], cur[2], 0}
   end
   if cur[1] then

@@ -96,7 +96,7 @@ my $revoked = 'authtokend_tokens_revoked_total{}';
 my $waiting = 'authtokend_password_hashes_waiting{}';
 my $in_flight = 'authtokend_password_hashes_in_flight{}';
 my @outcomes = qw(ok wrong_credentials inactive throttled bad_request
-                  unavailable server_error token_limit);
+                  unavailable server_error token_limit withheld);
 my @causes = qw(connect timeout connection_lost readonly reply_error);
 my @les = qw(0.001 0.002 0.005 0.01 0.02 0.05 0.1 0.2 0.5 1 2 +Inf);
 
@@ -138,7 +138,7 @@ subtest 'every login outcome and every hash is counted exactly' => sub {
     my $after = scrape();
     my %sent = (ok => 5, wrong_credentials => 7, inactive => 2, throttled => 2,
                 bad_request => 3, unavailable => 0, server_error => 0,
-                token_limit => 0);
+                token_limit => 0, withheld => 0);
     is(delta($before, $after, logins($_)), $sent{$_}, "$sent{$_} $_") for @outcomes;
     is(delta($before, $after, $hash_count), 14,
        '14 hashes: 5 good, 4 wrong or unknown, 2 inactive, 3 of mallory; none throttled or bad');

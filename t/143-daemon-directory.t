@@ -73,6 +73,12 @@ sub wait_for (&$) {
     return $cond->();
 }
 
+# authtokend_logins_total by outcome, from /metrics.
+sub logins {
+    my (undef, undef, $text) = daemon_request('GET', '/metrics');
+    return $text =~ /^authtokend_logins_total\{outcome="(\w+)"\} (\d+)$/mg;
+}
+
 my $DIRECTORY_URL = "redis://127.0.0.1:$dport/0";
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 
@@ -132,9 +138,11 @@ subtest 'login, logout and an admin revocation reach the directory before the 2x
     is($status, 204, 'admin revocation: 204');
     is(edge_once($token{carol}), $INVALID, "carol's token is refused at once");
     is(pending(), 0, 'nothing pending');
-    my (undef, undef, $body) = daemon('GET', '/healthz');
-    is_deeply(decode_json($body)->{directory}, { pending => 0, applied => redis_cmd('GET', 'authtoken:outbox-acked') },
-              '/healthz shows the directory: nothing pending');
+    my ($hs, undef, $body) = daemon('GET', '/healthz');
+    is_deeply([$hs, decode_json($body)],
+              [200, { status => 'ok', directory => { state => 'ok', reachable => JSON::PP::true, pending => 0,
+                                                     applied => redis_cmd('GET', 'authtoken:outbox-acked') } }],
+              '/healthz shows the directory: ok, nothing pending');
 };
 
 subtest 'a token renewed in the directory past its first expiry is the daemon\'s too: it can be logged out' => sub {
@@ -209,8 +217,12 @@ subtest 'directory stopped: 503 with Retry-After, then applied by the replayer t
     is($headers->{'retry-after'}, 1, 'and Retry-After');
     ok(!defined redis_cmd('HGET', 'authtoken:user:' . redis_cmd('GET', 'authtoken:username:dave'), 'token'),
        'the revocation is recorded in the user store');
-    (undef, undef, $body) = daemon('GET', '/healthz');
-    cmp_ok(decode_json($body)->{directory}{pending}, '>=', 1, '/healthz shows it pending');
+    ($status, undef, $body) = daemon('GET', '/healthz');
+    my $health = decode_json($body);
+    cmp_ok($health->{directory}{pending}, '>=', 1, '/healthz shows it pending');
+    is($status, 200, '/healthz stays 200: logins work, and a 503 would take every issuer out at once');
+    is("$health->{status} $health->{directory}{state}", 'degraded behind', 'but says the directory is behind');
+    is($health->{directory}{reachable}, JSON::PP::false, 'and does not answer');
     kill 'CONT', directory_pid();
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it, with no other request');
     is(edge_settled($token{dave}), $INVALID, "dave's revoked token is refused at the edge");
@@ -228,10 +240,14 @@ subtest 'one mode: a login answered 503 keeps the token it made, and the next lo
         ctl_ok({ stdin => "fred-pw\n" }, 'createuser', 'fred', '--password-stdin');
     }
     my $from = (redis_cmd('GET', 'authtoken:outbox-seq') // 0) + 1;
+    my %before = logins();
     kill 'STOP', directory_pid();
     my ($status, undef, $body) = obtain_direct('fred', 'fred-pw');
     kill 'CONT', directory_pid();
     is("$status $body", "503 $BEHIND", 'the login answers 503 with the catalogue body');
+    my %after = logins();
+    is($after{withheld} - ($before{withheld} // 0), 1, 'counted as logins_total{outcome="withheld"}');
+    is($after{ok} - ($before{ok} // 0), 0, 'not as ok');
     ok((wait_for { pending() == 0 } 5), 'the replayer thread applies it');
     my @made = map { unpack 'H*', $_->[1][1] }
                @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };

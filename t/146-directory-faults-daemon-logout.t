@@ -210,4 +210,35 @@ subtest 'many-mode logins answered 503 leave no token behind' => sub {
        'the next one refused at token_limit_per_user, as before the fault');
 };
 
+# The same orphan from the admin API: a many-mode regeneration replaces
+# every token of the user with one shown once, in its answer only.
+subtest 'a many-mode admin regeneration answered 503 leaves no token behind' => sub {
+    ctl_ok({ stdin => "boss-pw\n" }, 'createuser', 'boss', '--superuser', '--password-stdin');
+    my $boss = obtain_token('boss', 'boss-pw');
+    my $user = 'regen';
+    ctl_ok({ stdin => "pw\n" }, 'createuser', $user, '--password-stdin');
+    my $old = obtain_token($user, 'pw');
+    is(edge_after_reconnect($old), $OK, 'before: the old token is accepted');
+
+    my $from = outbox_seq() + 1;
+    kill 'STOP', directory_pid();
+    my ($status, undef, $body) = daemon_request('POST', "/api-admin/users/$user/token/",
+        headers => { Authorization => "Token $boss" });
+    kill 'CONT', directory_pid();
+    is("$status $body", "503 $BEHIND", 'the regeneration answers 503 with the catalogue body');
+    ok(settled_within(10), 'the replayer thread applies the regeneration and the revocation');
+    my %made = map { unpack('H*', $_->[1][1]) => 1 }
+               @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };
+    delete $made{token_digest($old)};
+    is(scalar(keys %made), 1, 'the regeneration made one new token (in the outbox)');
+    my ($new) = keys %made;
+    is(redis_at($dport, 'EXISTS', "authtoken:token:$new"), 0,
+       'the token directory does not hold it: no edge accepts its key');
+    is(record_exists_digest($new), 0, 'nor does the user store');
+    is(user_tokens($user), 0, 'the user holds no token nobody got');
+    is(edge_after_reconnect($old), $INVALID, 'the old token is gone, as the regeneration asked');
+    like(authtokend_log(), qr/regenerated the token of "regen": the new token [0-9a-f]{16} revoked: its answer was withheld/,
+         'the revocation is logged');
+};
+
 done_testing();

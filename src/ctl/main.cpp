@@ -137,6 +137,31 @@ class Session
             store_->set_token_ttl(settings_.token_ttl);
             store_->set_token_renewal(settings_.token_auto_refresh,
                                       settings_.token_max_ttl);
+            if (replayer_) {
+                // A token the edges still renew is not replaced by `token`
+                // or `backfill`; a directory that does not answer leaves
+                // the user store's expiry to decide.
+                store_->set_renewed_expiry([this](std::string_view digest)
+                                               -> std::optional<std::int64_t> {
+                    try {
+                        return read_renewed_expiry(directory(), digest);
+                    } catch (const RedisError &) {
+                        return std::nullopt;
+                    }
+                });
+                // `tokens` and `users` show the directory's expiry and last
+                // use; a directory that does not answer shows the user
+                // store's (`directory status` says it is down).
+                store_->set_directory_fields(
+                    [this](const std::vector<std::string> &digests)
+                        -> std::optional<std::vector<DirectoryTokenFields>> {
+                        try {
+                            return read_directory_fields(directory(), digests);
+                        } catch (const RedisError &) {
+                            return std::nullopt;
+                        }
+                    });
+            }
         }
         return *store_;
     }
@@ -180,9 +205,8 @@ class Session
             apply_pending();
             return code;
         } catch (const std::exception &e) {
-            Reply seq = conn_->command({"GET", keys::kOutboxSequence});
-            std::string now = reply_string(seq.get());
-            if (now == seq_before_) {
+            if (read_outbox_number(*conn_, keys::kOutboxSequence) ==
+                seq_before_) {
                 std::cerr << "authtokenctl: warning: the token directory did "
                              "not take the pending changes: "
                           << e.what() << "\n";
@@ -211,6 +235,13 @@ class Session
     // outbox into it. Throws what either store throws.
     void apply_pending()
     {
+        replayer_->drain(*conn_, directory());
+    }
+
+    // The connection to the directory, made (again, after a failure) on
+    // use. Throws RedisError.
+    RedisConnection &directory()
+    {
         if (!directory_ || directory_->broken()) {
             directory_.reset();
             directory_ = std::make_unique<RedisConnection>(
@@ -218,7 +249,7 @@ class Session
                 std::chrono::milliseconds(settings_.redis_timeout_ms));
             scripts_->load(*directory_);
         }
-        replayer_->drain(*conn_, *directory_);
+        return *directory_;
     }
 
     // Checks that the user store and the settings agree on the layout, and
@@ -255,8 +286,7 @@ class Session
         } catch (const std::exception &) {
             // Reported after the command, by finish_directory.
         }
-        Reply seq = conn_->command({"GET", keys::kOutboxSequence});
-        seq_before_ = reply_string(seq.get());
+        seq_before_ = read_outbox_number(*conn_, keys::kOutboxSequence);
     }
 
     // An audit line goes to syslog's authpriv facility, as sudo's and
@@ -283,7 +313,7 @@ class Session
     RedisEndpoint directory_endpoint_;
     std::unique_ptr<RedisConnection> directory_;
     std::unique_ptr<OutboxReplayer> replayer_;
-    std::string seq_before_; // the outbox number before the command
+    std::uint64_t seq_before_ = 0; // the outbox number before the command
 };
 
 // A command's own arguments: flags it knows, and positionals.
@@ -790,6 +820,13 @@ int list_users(Session &session, const CommandArgs &args)
     // Everything is read before anything is printed: an error (Redis
     // unreachable) comes alone, not after a header line.
     std::vector<UserRecord> users = session.admin().list_users();
+    // With a separate token directory: expired as the edges judge it.
+    std::vector<UserRecord *> all;
+    for (UserRecord &u : users) {
+        // cppcheck-suppress useStlAlgorithm
+        all.push_back(&u);
+    }
+    session.store().show_directory_expiry(all);
     std::int64_t now = unix_now();
     // tokens_per_user = many: how many tokens each user holds (its set,
     // and a token of DRF's mode it may still have).
@@ -1012,15 +1049,11 @@ int directory(Session &session, const CommandArgs &args)
                                  "init`");
     }
     if (action == "status") {
-        Reply acked = store.command({"GET", keys::kOutboxAcked});
-        Reply seq = store.command({"GET", keys::kOutboxSequence});
         std::cout << "directory id " << id << "\n"
                   << "outbox: numbered up to "
-                  << (reply_is_nil(seq.get()) ? "0" : reply_string(seq.get()))
+                  << read_outbox_number(store, keys::kOutboxSequence)
                   << ", acknowledged up to "
-                  << (reply_is_nil(acked.get()) ? "0"
-                                                : reply_string(acked.get()))
-                  << "\n";
+                  << read_outbox_number(store, keys::kOutboxAcked) << "\n";
     }
     RedisConnection dir(*endpoint, timeout);
     // Nothing is written before the directory is known to be another

@@ -1,7 +1,10 @@
 #include "daemon/admin_api.h"
 
 #include "core/drf_messages.h"
+#include "core/token_digest.h"
+#include "daemon/directory_sync.h"
 #include "daemon/event_log.h"
+#include "daemon/obtain_service.h"
 #include "daemon/token_authentication.h"
 #include "drf/char_field.h"
 #include "drf/form_parser.h"
@@ -13,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -173,11 +177,13 @@ std::variant<bool, std::string_view> boolean_field(const DataValue &v)
 class AdminRequest
 {
   public:
-    AdminRequest(const HttpRequest &req, const IssuerSettings &settings,
-                 UserStore &store, const passwords::HasherPolicy &policy,
-                 ConcurrencyLimit &hashing, const UserRecord &caller)
+    AdminRequest(
+        const HttpRequest &req, const IssuerSettings &settings,
+        UserStore &store, const passwords::HasherPolicy &policy,
+        ConcurrencyLimit &hashing, const UserRecord &caller,
+        std::function<void(const std::string &, const std::string &)> withdraw)
         : req_(req), settings_(settings), store_(store), hashing_(hashing),
-          caller_(caller),
+          caller_(caller), withdraw_(std::move(withdraw)),
           admin_(store, policy, settings.auto_create_token, settings.tokens,
                  [](const std::string &line) { log::info(line); }),
           actor_{caller.username, "http"}
@@ -210,6 +216,8 @@ class AdminRequest
     UserStore &store_;
     ConcurrencyLimit &hashing_;
     const UserRecord &caller_;
+    // withdraw_unheld_token() for (username, digest), on the worker thread.
+    std::function<void(const std::string &, const std::string &)> withdraw_;
     UserAdmin admin_;
     AdminActor actor_;
 };
@@ -283,9 +291,15 @@ HttpResponse AdminRequest::list()
               : nlohmann::ordered_json(nullptr);
     body["results"] = nlohmann::ordered_json::array();
     std::int64_t now = unix_now();
+    // The page's renewed expiries, in one read of the directory.
+    std::vector<UserRecord *> shown;
     for (std::size_t i = (n - 1) * size; i < users.size() && i < n * size;
          i++) {
-        body["results"].push_back(json_of(users[i], now));
+        shown.push_back(&users[i]);
+    }
+    store_.show_directory_expiry(shown);
+    for (const UserRecord *user : shown) {
+        body["results"].push_back(json_of(*user, now));
     }
     return json_answer(200, render_drf_json(body), kNoStore);
 }
@@ -405,9 +419,10 @@ HttpResponse AdminRequest::retrieve(const std::string &name)
     if (auto *answer = std::get_if<HttpResponse>(&found)) {
         return std::move(*answer);
     }
-    return json_answer(
-        200, render_drf_json(json_of(std::get<UserRecord>(found), unix_now())),
-        kNoStore);
+    UserRecord &user = std::get<UserRecord>(found);
+    store_.show_directory_expiry({&user});
+    return json_answer(200, render_drf_json(json_of(user, unix_now())),
+                       kNoStore);
 }
 
 // PATCH: is_active and password (with revoke_token, the token too); the
@@ -509,7 +524,17 @@ HttpResponse AdminRequest::regenerate(const std::string &name)
     }
     nlohmann::ordered_json body;
     body["token"] = token.key;
-    return json_answer(201, render_drf_json(body), kNoStore);
+    HttpResponse res = json_answer(201, render_drf_json(body), kNoStore);
+    if (admin_.many_tokens() && token.created) {
+        // Shown once and not kept (no sealed copy): if this answer is
+        // withheld (503), nobody holds the key, so it is taken back.
+        Sha256Hex hex = token_digest_hex(token.key);
+        res.withdraw = [withdraw = withdraw_, name,
+                        digest = std::string(hex.data(), hex.size())] {
+            withdraw(name, digest);
+        };
+    }
+    return res;
 }
 
 HttpResponse AdminRequest::revoke(const std::string &name)
@@ -606,6 +631,10 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
     RedisPool::Lease conn = pool_.lease();
     UserStore store(*conn, scripts_, sealer_);
     store.set_token_ttl(settings_.token_ttl);
+    if (directory_ != nullptr) {
+        store.set_renewed_expiry(directory_->renewed_expiry_source());
+        store.set_directory_fields(directory_->directory_fields_source());
+    }
     // APIView.initial(): authentication, then permissions, then the
     // handler (whose absence is 405), as DRF orders them.
     Authentication auth =
@@ -621,7 +650,17 @@ HttpResponse AdminApi::handle_or_throw(const HttpRequest &req) const
                   log::quoted_username(caller.username) + ": 403 (not staff)");
         return permission_denied();
     }
-    AdminRequest view(req, settings_, store, policy_, hashing_, caller);
+    AdminRequest view(req, settings_, store, policy_, hashing_, caller,
+                      [this, by = caller.username](const std::string &username,
+                                                   const std::string &digest) {
+                          withdraw_unheld_token(
+                              pool_, scripts_, sealer_, username, digest,
+                              "admin: " + log::quoted_username(by) +
+                                  " regenerated the token of " +
+                                  log::quoted_username(username) +
+                                  ": the new token " +
+                                  digest.substr(0, kTokenIdLength));
+                      });
     const std::string &m = req.method;
     switch (resource) {
     case Resource::none:

@@ -11,18 +11,6 @@
 namespace authtoken
 {
 
-namespace
-{
-
-std::uint64_t number_at(RedisConnection &conn, std::string_view key)
-{
-    Reply reply = conn.command({"GET", key});
-    std::string text = reply_string(reply.get());
-    return text.empty() ? 0 : std::stoull(text);
-}
-
-} // namespace
-
 DirectorySync::DirectorySync(const ScriptLibrary &scripts,
                              RedisPool &user_store,
                              std::optional<RedisEndpoint> directory,
@@ -96,8 +84,8 @@ DirectorySync::Settled DirectorySync::settle()
             }
             return Settled::unfed;
         }
-        target = number_at(*conn, keys::kOutboxSequence);
-        if (number_at(*conn, keys::kOutboxAcked) >= target) {
+        target = read_outbox_number(*conn, keys::kOutboxSequence);
+        if (read_outbox_number(*conn, keys::kOutboxAcked) >= target) {
             return Settled::applied;
         }
     } catch (const RedisError &) {
@@ -118,7 +106,7 @@ DirectorySync::Settled DirectorySync::settle()
     lock.unlock();
     try {
         RedisPool::Lease conn = user_store_.lease();
-        if (number_at(*conn, keys::kOutboxAcked) >= target) {
+        if (read_outbox_number(*conn, keys::kOutboxAcked) >= target) {
             return Settled::applied;
         }
     } catch (const RedisError &) {
@@ -139,6 +127,7 @@ bool DirectorySync::drain(bool rebuild_allowed)
         OutboxReplayer::Progress p =
             replayer_->drain(*user, *dir, rebuild_allowed);
         metrics_.directory_drained(p.entries, p.applied, p.rebuild);
+        drain_failed_ = false;
         if (p.rebuild) {
             log::info("directory: rebuilt the token directory " +
                       describe_endpoint(*directory_) + ": " +
@@ -158,9 +147,11 @@ bool DirectorySync::drain(bool rebuild_allowed)
     } catch (const OutboxReplayer::NeedsRebuild &) {
         // The thread rebuilds: not a failure of this drain's to log.
         metrics_.directory_failed();
+        drain_failed_ = true;
         return false;
     } catch (const std::exception &e) {
         metrics_.directory_failed();
+        drain_failed_ = true;
         if (!failing_) {
             failing_ = true;
             log::error("directory: cannot apply the outbox to the token "
@@ -215,7 +206,7 @@ void DirectorySync::beat()
         std::uint64_t acked = 0;
         {
             RedisPool::Lease user = user_store_.lease();
-            acked = number_at(*user, keys::kOutboxAcked);
+            acked = read_outbox_number(*user, keys::kOutboxAcked);
         }
         RedisPool::Lease dir = directory_pool_->lease();
         scripts_.run(*dir, "dir_heartbeat", {},
@@ -282,19 +273,44 @@ DirectorySync::renewed_expiry(std::string_view digest_hex)
         return std::nullopt;
     }
     RedisPool::Lease dir = directory_pool_->lease();
-    Reply r =
-        dir->command({"HGET", keys::token_record_key(digest_hex), "expires"});
-    if (reply_is_nil(r.get())) {
-        return std::nullopt;
+    return read_renewed_expiry(*dir, digest_hex);
+}
+
+UserStore::RenewedExpiry DirectorySync::renewed_expiry_source()
+{
+    if (!directory_) {
+        return {};
     }
-    std::string text = reply_string(r.get());
-    std::int64_t expires = 0;
-    auto [end, ec] =
-        std::from_chars(text.data(), text.data() + text.size(), expires);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-        return std::nullopt;
+    return [this](std::string_view digest_hex) -> std::optional<std::int64_t> {
+        try {
+            return renewed_expiry(digest_hex);
+        } catch (const RedisError &e) {
+            log::warn("directory " + describe_endpoint(*directory_) +
+                      ": cannot read the renewed expiry of token " +
+                      std::string(digest_hex.substr(0, kTokenIdLength)) + " (" +
+                      e.what() + "); the user store's decides");
+            return std::nullopt;
+        }
+    };
+}
+
+UserStore::DirectoryFields DirectorySync::directory_fields_source()
+{
+    if (!directory_) {
+        return {};
     }
-    return expires;
+    return [this](const std::vector<std::string> &digests)
+               -> std::optional<std::vector<DirectoryTokenFields>> {
+        try {
+            RedisPool::Lease dir = directory_pool_->lease();
+            return read_directory_fields(*dir, digests);
+        } catch (const RedisError &e) {
+            log::warn("directory " + describe_endpoint(*directory_) +
+                      ": cannot read its token records (" + e.what() +
+                      "); the user store's expiry and last use are shown");
+            return std::nullopt;
+        }
+    };
 }
 
 DirectorySync::Status DirectorySync::status() const
@@ -306,12 +322,19 @@ DirectorySync::Status DirectorySync::status() const
     }
     try {
         RedisPool::Lease conn = user_store_.lease();
-        std::uint64_t seq = number_at(*conn, keys::kOutboxSequence);
-        s.acked = number_at(*conn, keys::kOutboxAcked);
+        std::uint64_t seq = read_outbox_number(*conn, keys::kOutboxSequence);
+        s.acked = read_outbox_number(*conn, keys::kOutboxAcked);
         s.pending = seq > s.acked ? seq - s.acked : 0;
         s.known = true;
     } catch (const RedisError &) {
     }
+    try {
+        RedisPool::Lease dir = directory_pool_->lease();
+        dir->command({"PING"});
+        s.reachable = true;
+    } catch (const RedisError &) {
+    }
+    s.behind = !s.reachable || drain_failed_;
     return s;
 }
 

@@ -22,6 +22,7 @@
 
 #include "daemon/issuer_metrics.h"
 #include "issuer/store/outbox_replayer.h"
+#include "issuer/store/user_store.h"
 #include "issuer/store/redis_client.h"
 
 #include <atomic>
@@ -71,8 +72,13 @@ class DirectorySync
         bool known = false;        // the user store answered
         std::uint64_t pending = 0; // outbox entries not yet applied
         std::uint64_t acked = 0;   // the last one applied
+        bool reachable = false;    // the directory answered PING
+        // Changes do not reach the edges: the directory does not answer,
+        // or the replayer's last attempt to apply the outbox failed.
+        bool behind = false;
     };
-    // For /healthz: reads the outbox numbers from the user store.
+    // For /healthz: reads the outbox numbers from the user store and PINGs
+    // the directory (each bounded by redis_timeout_ms).
     Status status() const;
 
     bool split() const noexcept
@@ -87,6 +93,19 @@ class DirectorySync
     // Throws RedisError when the directory does not answer.
     std::optional<std::int64_t> renewed_expiry(std::string_view digest_hex);
 
+    // renewed_expiry() as UserStore::set_renewed_expiry() takes it, for a
+    // login or any other 'get' of a token: a directory that does not
+    // answer is logged and leaves the user store's expiry to decide (the
+    // login goes on; a token it makes reaches the edges with the outbox).
+    // Empty in one store.
+    UserStore::RenewedExpiry renewed_expiry_source();
+
+    // read_directory_fields() as UserStore::set_directory_fields() takes
+    // it, for what GET /api-tokens/ and the admin API show: a directory
+    // that does not answer is logged, and the user store's values are
+    // shown. Empty in one store.
+    UserStore::DirectoryFields directory_fields_source();
+
   private:
     void run();
     // One drain; false (logged once per episode) when it failed.
@@ -99,7 +118,7 @@ class DirectorySync
     const ScriptLibrary &scripts_;
     RedisPool &user_store_;
     std::optional<RedisEndpoint> directory_;
-    std::optional<RedisPool> directory_pool_;
+    mutable std::optional<RedisPool> directory_pool_; // status() leases
     std::string id_;
     std::optional<OutboxReplayer> replayer_;
     std::chrono::milliseconds timeout_;
@@ -108,9 +127,10 @@ class DirectorySync
     IssuerMetrics &metrics_;
     unsigned min_replicas_;
 
-    std::timed_mutex drain_mutex_; // one drain at a time
-    bool failing_ = false;         // under drain_mutex_
-    bool foreign_ = false;         // under drain_mutex_
+    std::timed_mutex drain_mutex_;          // one drain at a time
+    bool failing_ = false;                  // under drain_mutex_
+    std::atomic<bool> drain_failed_{false}; // the last drain, for status()
+    bool foreign_ = false;                  // under drain_mutex_
     bool heartbeat_failing_ = false;
     std::atomic<bool> unfed_logged_{false};
 

@@ -93,6 +93,7 @@ HttpResponse handle_obtain(const HttpRequest &req,
         obtain.obtain(req.header("Content-Type"), req.body, client);
     HttpResponse res = json_answer(answer.status, std::move(answer.body));
     res.withdraw = std::move(answer.withdraw);
+    res.settle = std::move(answer.settle);
     res.set_header("Allow", kAllow);
     if (answer.retry_after > 0) {
         res.set_header("Retry-After", std::to_string(answer.retry_after));
@@ -108,10 +109,14 @@ HttpResponse handle_obtain(const HttpRequest &req,
     return res;
 }
 
-// With a separate token directory the answer also says how many outbox
-// entries the directory has not applied yet (`pending`) and the last one
-// it has (`applied`): the issuer still answers (200), but a pending count
-// that stays above 0 means writes are being answered 503.
+// With a separate token directory the answer also says whether changes
+// reach the edges (`state`: "ok", or "behind" when the directory does not
+// answer PING or the last attempt to apply the outbox failed; the top
+// `status` is then "degraded"), whether it answers, how many outbox
+// entries it has not applied yet (`pending`) and the last one it has
+// (`applied`). Still 200: logins and reads work, and every issuer shares
+// the one directory, so a 503 would take them all out of a load balancer
+// at once; writes are answered 503 meanwhile (docs/authtokend.md).
 HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
 {
     try {
@@ -120,7 +125,11 @@ HttpResponse handle_health(RedisPool &pool, const DirectorySync *sync)
         if (sync != nullptr && sync->split()) {
             DirectorySync::Status st = sync->status();
             return json_answer(
-                200, R"({"status":"ok","directory":{"pending":)" +
+                200, std::string(R"({"status":")") +
+                         (st.behind ? "degraded" : "ok") +
+                         R"(","directory":{"state":")" +
+                         (st.behind ? "behind" : "ok") + R"(","reachable":)" +
+                         (st.reachable ? "true" : "false") + R"(,"pending":)" +
                          std::to_string(st.pending) + R"(,"applied":)" +
                          std::to_string(st.acked) + "}}");
         }
@@ -167,17 +176,20 @@ std::function<HttpResponse(const HttpRequest &)>
 settled(DirectorySync *sync,
         std::function<HttpResponse(const HttpRequest &)> handler)
 {
-    if (sync == nullptr) {
-        return handler;
-    }
     return [sync, handler = std::move(handler)](const HttpRequest &r) {
         HttpResponse res = handler(r);
-        if (res.status < 200 || res.status > 299) {
-            return res;
+        auto sent = [](HttpResponse &&answer) {
+            if (answer.settle) {
+                answer.settle(false);
+            }
+            return std::move(answer);
+        };
+        if (sync == nullptr || res.status < 200 || res.status > 299) {
+            return sent(std::move(res));
         }
         DirectorySync::Settled settled = sync->settle();
         if (settled == DirectorySync::Settled::applied) {
-            return res;
+            return sent(std::move(res));
         }
         const drf::DrfError &error = settled == DirectorySync::Settled::recorded
                                          ? drf::kDirectoryBehind
@@ -188,6 +200,9 @@ settled(DirectorySync *sync,
         // login's new token) is taken back: no client could use it.
         if (res.withdraw) {
             res.withdraw();
+        }
+        if (res.settle) {
+            res.settle(true);
         }
         HttpResponse behind = json_answer(error, CacheControl::no_store);
         behind.set_header("Retry-After",

@@ -99,6 +99,11 @@ struct HttpResponse {
     // withheld (the token directory did not take the write: a 503, see
     // http_front.cpp), to take that back. Must not throw.
     std::function<void()> withdraw;
+    // Set by a handler that counts its outcome only once it is known
+    // whether the answer is sent as it is (false) or withheld for a 503
+    // (true; after withdraw): a login, `logins_total{outcome="ok"}` or
+    // `{outcome="withheld"}`. Called on the worker thread. Must not throw.
+    std::function<void(bool withheld)> settle;
 
     void set_header(std::string name, std::string value)
     {

@@ -21,7 +21,7 @@ constexpr std::array<const char *,
                      static_cast<std::size_t>(LoginOutcome::count_)>
     kOutcomeNames = {"ok",           "wrong_credentials", "inactive",
                      "throttled",    "bad_request",       "unavailable",
-                     "server_error", "token_limit"};
+                     "server_error", "token_limit",       "withheld"};
 
 constexpr std::array<const char *,
                      static_cast<std::size_t>(RedisFailure::count_)>

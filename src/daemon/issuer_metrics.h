@@ -44,6 +44,9 @@ enum class LoginOutcome : std::size_t {
     server_error,      // 500
     token_limit,       // 403: tokens_per_user = many, the user holds
                        // token_limit_per_user tokens (policy refuse)
+    withheld,          // 503: the login succeeded, but the separate token
+                       // directory did not take it in time (the answer
+                       // was withheld; in many mode its token revoked)
     count_
 };
 

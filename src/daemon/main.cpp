@@ -587,6 +587,7 @@ int run(std::vector<std::string> args)
                        std::chrono::milliseconds(settings.redis_timeout_ms),
                        beat_every, settings.heartbeat_interval > 0, metrics,
                        settings.directory_min_replicas);
+    obtain.set_renewed_expiry(sync.renewed_expiry_source());
     tokens.set_directory(&sync);
     admin.set_directory(&sync);
 

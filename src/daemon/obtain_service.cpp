@@ -107,6 +107,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     UserStore store(*conn, scripts_, sealer_);
     store.set_token_ttl(token_ttl_);
     store.set_token_renewal(auto_refresh_, max_ttl_);
+    store.set_renewed_expiry(renewed_expiry_);
     std::optional<UserRecord> user = store.find_user(credentials.username);
     // Django's verify_password(): an unknown user, an unusable, empty,
     // unknown or malformed hash runs the dummy hash, and a wrong password
@@ -192,7 +193,6 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
         }
     }
     throttle_.finish(*conn, ticket, false);
-    metrics_.login(LoginOutcome::ok);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
               (many && token.replaced
                    ? " (new token, the oldest dropped at the limit)"
@@ -200,6 +200,9 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
                : token.created  ? " (new token)"
                                 : ""));
     ObtainAnswer answer{200, token_body(token.key), 0};
+    answer.settle = [this](bool withheld) {
+        metrics_.login(withheld ? LoginOutcome::withheld : LoginOutcome::ok);
+    };
     if (many && token.created) {
         // Nobody but this answer's reader can hold the key: if the answer
         // is withheld, the token would count toward token_limit_per_user
@@ -221,17 +224,26 @@ void ObtainService::withdraw_token(const std::string &username,
     const std::string what =
         "obtain-token for " + log::quoted_username(username) + " from " +
         client + ": the new token " + digest_hex.substr(0, kTokenIdLength);
+    if (withdraw_unheld_token(pool_, scripts_, sealer_, username, digest_hex,
+                              what)) {
+        metrics_.token_revoked();
+    }
+}
+
+bool withdraw_unheld_token(RedisPool &pool, const ScriptLibrary &scripts,
+                           const TokenSealer &sealer,
+                           const std::string &username,
+                           const std::string &digest_hex,
+                           const std::string &what) noexcept
+{
     try {
-        RedisPool::Lease conn = pool_.lease();
-        UserStore store(*conn, scripts_, sealer_);
-        // Through the outbox as every revocation: the directory applies
-        // the creation and this in order, and ends without the token.
+        RedisPool::Lease conn = pool.lease();
+        UserStore store(*conn, scripts, sealer);
         if (store.revoke_one(username, digest_hex)) {
-            metrics_.token_revoked();
             log::warn(what + " revoked: its answer was withheld (503)");
-        } else {
-            log::info(what + " was already gone when its answer was withheld");
+            return true;
         }
+        log::info(what + " was already gone when its answer was withheld");
     } catch (const NoSuchUser &) {
         log::info(what + " went with its user, deleted meanwhile");
     } catch (const std::exception &e) {
@@ -241,6 +253,7 @@ void ObtainService::withdraw_token(const std::string &username,
                    "; it stays, unused, until it expires or the user's "
                    "logout-all or an admin revokes it");
     }
+    return false;
 }
 
 } // namespace authtoken

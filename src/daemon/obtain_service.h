@@ -37,7 +37,26 @@ struct ObtainAnswer {
     // (tokens_per_user = many): revokes that token, for when the answer is
     // withheld (HttpResponse::withdraw). Empty otherwise. Never throws.
     std::function<void()> withdraw;
+    // With a 200: counts the login once the caller knows whether the
+    // answer is sent (false: `ok`) or withheld (true: `withheld`)
+    // (HttpResponse::settle). Empty otherwise. Never throws.
+    std::function<void(bool withheld)> settle;
 };
+
+// Revokes the token `digest_hex` of `username` that only a withheld answer
+// would have handed out (a tokens_per_user = many key, shown once: a login,
+// or an admin regeneration, answered 503 because the token directory did
+// not take the write; HttpResponse::withdraw), through the outbox as every
+// revocation, so the directory applies the creation and this in order and
+// ends without the token. `what` begins the log lines ("obtain-token for
+// ... the new token <id>"). True when it was revoked; false when it was
+// gone already or could not be revoked (logged: it stays until it expires
+// or is revoked). Never throws.
+bool withdraw_unheld_token(RedisPool &pool, const ScriptLibrary &scripts,
+                           const TokenSealer &sealer,
+                           const std::string &username,
+                           const std::string &digest_hex,
+                           const std::string &what) noexcept;
 
 class ObtainService
 {
@@ -71,6 +90,14 @@ class ObtainService
         token_policy_ = policy;
     }
 
+    // With a separate token directory: a DRF-mode login keeps the token the
+    // edges still renew (UserStore::set_renewed_expiry). Set before the
+    // server starts.
+    void set_renewed_expiry(UserStore::RenewedExpiry source)
+    {
+        renewed_expiry_ = std::move(source);
+    }
+
     // Never throws: Redis failures answer 503, anything else 500, and both
     // are logged with their cause.
     ObtainAnswer obtain(std::string_view content_type, std::string_view body,
@@ -99,6 +126,7 @@ class ObtainService
     bool auto_refresh_ = false;
     std::int64_t max_ttl_ = 0;
     TokenPolicy token_policy_;
+    UserStore::RenewedExpiry renewed_expiry_;
 };
 
 } // namespace authtoken

@@ -1,6 +1,7 @@
 #include "daemon/token_endpoints.h"
 
 #include "core/drf_messages.h"
+#include "daemon/directory_sync.h"
 #include "daemon/event_log.h"
 #include "daemon/token_authentication.h"
 #include "drf/json_renderer.h"
@@ -187,6 +188,9 @@ HttpResponse TokenEndpoints::handle_or_throw(const Match &match,
 {
     RedisPool::Lease conn = pool_.lease();
     UserStore store(*conn, scripts_, sealer_);
+    if (directory_ != nullptr) {
+        store.set_directory_fields(directory_->directory_fields_source());
+    }
     const char *what = log_name(match.route);
 
     // APIView.initial() before the handler: authentication (and

@@ -34,19 +34,20 @@ std::vector<std::string_view> views(const std::vector<std::string> &args)
     return {args.begin(), args.end()};
 }
 
-std::uint64_t get_number(RedisConnection &conn, std::string_view key)
-{
-    Reply reply = conn.command({"GET", key});
-    std::string text = reply_string(reply.get());
-    return text.empty() ? 0 : std::stoull(text);
-}
-
 bool starts_with(std::string_view text, std::string_view prefix)
 {
     return text.substr(0, prefix.size()) == prefix;
 }
 
 } // namespace
+
+std::uint64_t read_outbox_number(RedisConnection &user_store,
+                                 std::string_view key)
+{
+    Reply reply = user_store.command({"GET", key});
+    std::string text = reply_string(reply.get());
+    return text.empty() ? 0 : std::stoull(text);
+}
 
 OutboxReplayer::OutboxReplayer(const ScriptLibrary &scripts,
                                std::string directory_id)
@@ -66,7 +67,7 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                                                bool rebuild_allowed)
 {
     Progress progress;
-    std::uint64_t from = get_number(user_store, keys::kOutboxAcked) + 1;
+    std::uint64_t from = read_outbox_number(user_store, keys::kOutboxAcked) + 1;
     std::uint64_t target = 0;
     bool retried = false;
     for (;;) {
@@ -87,7 +88,15 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
             }
         }
         std::uint64_t applied = 0;
+        // What the directory had before this call: entries up to there
+        // are skipped by dir_apply (another replayer applied them, not yet
+        // acknowledged) and are not this call's to count.
+        std::uint64_t had = 0;
         try {
+            Reply before =
+                directory.command({"HGET", keys::kDirectory, "applied"});
+            std::string text = reply_string(before.get());
+            had = text.empty() ? 0 : std::stoull(text);
             Reply reply = scripts_.run(directory, "dir_apply", {}, views(args));
             applied = reply_integer(reply.get());
         } catch (const ScriptRefused &e) {
@@ -136,8 +145,8 @@ OutboxReplayer::Progress OutboxReplayer::drain(RedisConnection &user_store,
                     std::to_string(replica_wait_.count()) + " ms");
             }
         }
-        if (applied >= from) {
-            progress.entries += applied - from + 1;
+        if (applied >= std::max(from, had + 1)) {
+            progress.entries += applied - std::max(from, had + 1) + 1;
         }
         progress.applied = applied;
         // Acknowledged only now that the directory answered that it has
@@ -182,7 +191,7 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
 {
     Progress progress;
     progress.rebuild = true;
-    std::uint64_t from = get_number(user_store, keys::kOutboxSequence);
+    std::uint64_t from = read_outbox_number(user_store, keys::kOutboxSequence);
     // This rebuild's name: another that begins later takes the directory
     // over, and this one's copies and end are then refused.
     const std::string owner = generate_token_key();

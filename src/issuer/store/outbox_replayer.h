@@ -23,6 +23,14 @@
 namespace authtoken
 {
 
+// An outbox counter of the user store (keys::kOutboxSequence: the last
+// entry's number; keys::kOutboxAcked: the last one the directory applied),
+// 0 when unset. The one reader of both, for the replayer, the daemon's
+// directory thread and /healthz, and authtokenctl. Throws RedisError, and
+// std::invalid_argument / std::out_of_range for a value that is no number.
+std::uint64_t read_outbox_number(RedisConnection &user_store,
+                                 std::string_view key);
+
 class OutboxReplayer
 {
   public:

@@ -235,6 +235,64 @@ void RedisConnection::report(RedisFailure cause) const noexcept
     }
 }
 
+void RedisConnection::fail_io(int error)
+{
+    // hiredis 0.14 reports its socket timeout as an I/O error with
+    // errno EAGAIN ("Resource temporarily unavailable").
+    broken_ = true;
+    if (ctx_->err == REDIS_ERR_IO &&
+        (error == EAGAIN || error == EWOULDBLOCK ||
+         std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)) {
+        report(RedisFailure::timeout);
+        throw RedisTimeout("Redis at " + address_ +
+                           " timed out: no answer within " +
+                           std::to_string(timeout_.count()) + " ms");
+    }
+    report(RedisFailure::connection_lost);
+    throw RedisConnectionLost(
+        "connection to Redis at " + address_ +
+        " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+}
+
+std::vector<Reply>
+RedisConnection::pipeline(const std::vector<std::vector<std::string>> &commands)
+{
+    if (broken_) {
+        throw RedisError("connection is broken");
+    }
+    for (const std::vector<std::string> &args : commands) {
+        std::vector<const char *> argv;
+        std::vector<std::size_t> argvlen;
+        for (const std::string &a : args) {
+            argv.push_back(a.data());
+            argvlen.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()),
+                                   argv.data(), argvlen.data()) != REDIS_OK) {
+            broken_ = true;
+            throw RedisError("cannot queue a command for Redis at " + address_);
+        }
+    }
+    std::vector<Reply> replies;
+    replies.reserve(commands.size());
+    for (std::size_t i = 0; i < commands.size(); i++) {
+        void *raw = nullptr;
+        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) {
+            fail_io(errno);
+        }
+        replies.emplace_back(static_cast<redisReply *>(raw));
+    }
+    auto error =
+        std::find_if(replies.begin(), replies.end(), [](const Reply &r) {
+            return r->type == REDIS_REPLY_ERROR;
+        });
+    if (error != replies.end()) {
+        report(RedisFailure::reply_error);
+        throw RedisError(std::string((*error)->str, (*error)->len));
+    }
+    return replies;
+}
+
 Reply RedisConnection::command(const std::vector<std::string_view> &args)
 {
     if (broken_) {
@@ -252,22 +310,7 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
         redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(),
                          argvlen.data())));
     if (!reply) {
-        // hiredis 0.14 reports its socket timeout as an I/O error with
-        // errno EAGAIN ("Resource temporarily unavailable").
-        int error = errno;
-        broken_ = true;
-        if (ctx_->err == REDIS_ERR_IO &&
-            (error == EAGAIN || error == EWOULDBLOCK ||
-             std::strcmp(ctx_->errstr, std::strerror(EAGAIN)) == 0)) {
-            report(RedisFailure::timeout);
-            throw RedisTimeout("Redis at " + address_ +
-                               " timed out: no answer within " +
-                               std::to_string(timeout_.count()) + " ms");
-        }
-        report(RedisFailure::connection_lost);
-        throw RedisConnectionLost(
-            "connection to Redis at " + address_ +
-            " failed: " + (ctx_->errstr[0] ? ctx_->errstr : "no reply"));
+        fail_io(errno);
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         std::string_view error(reply->str, reply->len);

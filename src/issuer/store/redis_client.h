@@ -124,6 +124,13 @@ class RedisConnection
     // replies; after an I/O error or a timeout (or, through Sentinel, a
     // -READONLY reply) the connection is broken() for good.
     Reply command(const std::vector<std::string_view> &args);
+    // Sends every command of `commands` and then reads their replies, in
+    // order: one round trip for all (pipelining). Once every reply is read,
+    // the first error reply throws RedisError; I/O errors and timeouts
+    // throw and break the connection as command() does. For bounded reads
+    // (a page of token records), not for writes.
+    std::vector<Reply>
+    pipeline(const std::vector<std::vector<std::string>> &commands);
     // Called with each failure of command() from now on (not with those
     // of the connect, which the constructor throws). Must outlive the
     // connection; nullptr: none.
@@ -158,6 +165,9 @@ class RedisConnection
   private:
     void open(const RedisEndpoint &endpoint);
     void report(RedisFailure cause) const noexcept;
+    // After hiredis gave no reply (errno `error`): breaks the connection,
+    // reports and throws RedisTimeout or RedisConnectionLost.
+    [[noreturn]] void fail_io(int error);
     struct FreeContext {
         void operator()(redisContext *c) const noexcept;
     };

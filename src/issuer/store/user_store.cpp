@@ -8,6 +8,7 @@
 
 #include <array>
 #include <charconv>
+#include <ctime>
 
 namespace authtoken
 {
@@ -177,6 +178,70 @@ UserStore::lookup_token(std::string_view digest_hex, std::int64_t now,
     return lookup;
 }
 
+namespace
+{
+
+// A record field holding Unix seconds; 0 when absent or not a number.
+std::int64_t seconds_of(const redisReply *r)
+{
+    if (reply_is_nil(r)) {
+        return 0;
+    }
+    std::string text = reply_string(r);
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    return ec == std::errc() && end == text.data() + text.size() ? n : 0;
+}
+
+// The expiry to show for a record whose own is `own` and whose copy in the
+// directory says `directory`: renewal only ever pushes an expiry out, and
+// a token that never expires (0) keeps that.
+std::int64_t renewed_expiry_of(std::int64_t own, std::int64_t directory)
+{
+    return own != 0 && directory > own ? directory : own;
+}
+
+} // namespace
+
+std::vector<DirectoryTokenFields>
+read_directory_fields(RedisConnection &directory,
+                      const std::vector<std::string> &digests_hex)
+{
+    std::vector<std::vector<std::string>> reads;
+    reads.reserve(digests_hex.size());
+    for (const std::string &digest : digests_hex) {
+        // cppcheck-suppress useStlAlgorithm
+        reads.push_back({"HMGET", keys::token_record_key(digest), "uid",
+                         "expires", "last_used", "last_addr"});
+    }
+    std::vector<Reply> replies = directory.pipeline(reads);
+    std::vector<DirectoryTokenFields> fields(digests_hex.size());
+    for (std::size_t i = 0; i < replies.size(); i++) {
+        const redisReply *r = replies[i].get();
+        if (reply_size(r) < 4 || reply_is_nil(reply_element(r, 0))) {
+            continue; // not (or no longer) in the directory
+        }
+        fields[i].found = true;
+        fields[i].expires = seconds_of(reply_element(r, 1));
+        fields[i].last_used = seconds_of(reply_element(r, 2));
+        if (!reply_is_nil(reply_element(r, 3))) {
+            fields[i].last_addr = reply_string(reply_element(r, 3));
+        }
+    }
+    return fields;
+}
+
+std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
+                                                std::string_view digest_hex)
+{
+    std::vector<DirectoryTokenFields> fields =
+        read_directory_fields(directory, {std::string(digest_hex)});
+    if (!fields[0].found || fields[0].expires == 0) {
+        return std::nullopt;
+    }
+    return fields[0].expires;
+}
+
 // The `expires` of the user's token record (redis/SCHEMA.md); an absent or
 // unreadable one counts as never, as for the module.
 void UserStore::read_token_expiry(UserRecord &user)
@@ -191,6 +256,33 @@ void UserStore::read_token_expiry(UserRecord &user)
             user.token_expires = std::stoll(reply_string(expires.get()));
         } catch (const std::exception &) {
             user.token_expires = 0;
+        }
+    }
+}
+
+void UserStore::show_directory_expiry(const std::vector<UserRecord *> &users)
+{
+    if (!directory_fields_) {
+        return;
+    }
+    std::vector<UserRecord *> holding;
+    std::vector<std::string> digests;
+    for (UserRecord *u : users) {
+        if (!u->token_digest.empty() && u->token_expires != 0) {
+            holding.push_back(u);
+            digests.push_back(u->token_digest);
+        }
+    }
+    if (digests.empty()) {
+        return;
+    }
+    if (auto seen = directory_fields_(digests)) {
+        for (std::size_t i = 0; i < holding.size() && i < seen->size(); i++) {
+            const DirectoryTokenFields &d = (*seen)[i];
+            if (d.found) {
+                holding[i]->token_expires =
+                    renewed_expiry_of(holding[i]->token_expires, d.expires);
+            }
         }
     }
 }
@@ -248,7 +340,8 @@ std::uint64_t UserStore::create_user(const NewUser &user, bool with_token)
 
 IssuedToken UserStore::issue(std::string_view username, const char *mode,
                              TokenExpiry expiry,
-                             const std::vector<std::string_view> &expected)
+                             const std::vector<std::string_view> &expected,
+                             const UserRecord *seen)
 {
     Candidate candidate = new_candidate();
     std::string ttl = std::to_string(
@@ -258,6 +351,39 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
         mode, candidate.digest, candidate.sealed, candidate.created, ttl,
         at,   renewal_};
     args.insert(args.end(), expected.begin(), expected.end());
+    // 'get' keeps a token the edges still renew: the directory's expiry of
+    // the token the user holds (the one the login saw; else read here).
+    // Only a token whose copy here has passed, or is about to pass
+    // (kRenewalMargin: the time a login may take between reading the user
+    // and this call, and clock skew with Redis), needs the directory's.
+    // `args` holds views of these two: they live as long as it.
+    // cppcheck-suppress variableScope
+    std::string held;
+    // cppcheck-suppress variableScope
+    std::string renewed;
+    if (renewed_expiry_ && std::string_view(mode) == "get") {
+        std::optional<UserRecord> found;
+        if (seen == nullptr) {
+            found = find_user(username);
+            seen = found ? &*found : nullptr;
+        }
+        if (seen != nullptr && !seen->token_digest.empty() &&
+            seen->token_expired(std::time(nullptr) + kRenewalMargin)) {
+            held = seen->token_digest;
+        }
+        std::optional<std::int64_t> later;
+        if (!held.empty()) {
+            later = renewed_expiry_(held);
+        }
+        if (later) {
+            renewed = std::to_string(*later);
+            if (expected.empty()) {
+                args.insert(args.end(), {"", "", ""});
+            }
+            args.push_back(held);
+            args.push_back(renewed);
+        }
+    }
     Reply reply = run("issue_token", {keys::username_key(username)}, args);
     std::string digest = reply_string(reply_element(reply.get(), 0));
     bool created = reply_integer(reply_element(reply.get(), 2)) == 1;
@@ -285,7 +411,7 @@ IssuedToken UserStore::issue_token_for_login(std::string_view username,
 {
     std::string uid = std::to_string(seen.uid);
     return issue(username, "get", {},
-                 {uid, verified_password, seen.token_digest});
+                 {uid, verified_password, seen.token_digest}, &seen);
 }
 
 IssuedToken UserStore::regenerate_token(std::string_view username,
@@ -398,6 +524,28 @@ std::vector<TokenInfo> UserStore::list_tokens(const UserRecord &user)
         info.last_used = number(reply_element(r.get(), 4));
         info.last_addr = text(5);
         tokens.push_back(std::move(info));
+    }
+    if (directory_fields_ && !tokens.empty()) {
+        std::vector<std::string> shown;
+        for (const TokenInfo &t : tokens) {
+            // cppcheck-suppress useStlAlgorithm
+            shown.push_back(t.digest);
+        }
+        if (auto seen = directory_fields_(shown)) {
+            for (std::size_t i = 0; i < tokens.size() && i < seen->size();
+                 i++) {
+                const DirectoryTokenFields &d = (*seen)[i];
+                TokenInfo &t = tokens[i];
+                if (!d.found) {
+                    continue;
+                }
+                t.expires = renewed_expiry_of(t.expires, d.expires);
+                if (d.last_used > t.last_used) {
+                    t.last_used = d.last_used;
+                    t.last_addr = d.last_addr;
+                }
+            }
+        }
     }
     return tokens;
 }

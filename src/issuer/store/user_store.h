@@ -10,6 +10,7 @@
 #include "issuer/token_sealer.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -166,6 +167,28 @@ class SealBroken : public std::runtime_error
 // (docs/capacity.md).
 inline constexpr long long kListpackValueNeeded = 128;
 
+// What a separate token directory holds for a token record and the user
+// store does not learn (docs/operations.md, "Two stores"): the `expires`
+// sliding renewal pushed out (authtoken_touch), `last_used` (Unix seconds)
+// and `last_addr` that nginx wrote. 0 and "" = none; `found` false when
+// the directory lacks the record.
+struct DirectoryTokenFields {
+    bool found = false;
+    std::int64_t expires = 0;
+    std::int64_t last_used = 0;
+    std::string last_addr;
+};
+// Those fields for each of `digests_hex` (in order), read from `directory`
+// (a connection to it) in one round trip whatever their number (at most
+// keys::kMaxTokensPerUser + 1 or one page). Throws RedisError.
+std::vector<DirectoryTokenFields>
+read_directory_fields(RedisConnection &directory,
+                      const std::vector<std::string> &digests_hex);
+// The directory's `expires` of one token record; nullopt for a record it
+// lacks, or one without a number. Throws RedisError.
+std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
+                                                std::string_view digest_hex);
+
 class UserStore
 {
   public:
@@ -218,6 +241,37 @@ class UserStore
     {
         renewal_ = auto_refresh ? std::to_string(max_ttl_seconds) : "";
     }
+
+    // With a separate token directory (docs/operations.md, "Two stores"):
+    // reads the `expires` the directory holds for a token digest, where
+    // sliding renewal pushes it without the user store learning it; nullopt
+    // when it holds none or cannot be read (the user store's own expiry
+    // decides then). get_or_create_token() and issue_token_for_login()
+    // judge "expired" with it, as the edges and authenticate_token() do, so
+    // a token the edges still renew is handed back, not replaced.
+    using RenewedExpiry =
+        std::function<std::optional<std::int64_t>(std::string_view)>;
+    void set_renewed_expiry(RenewedExpiry source)
+    {
+        renewed_expiry_ = std::move(source);
+    }
+
+    // With a separate token directory: read_directory_fields() on it, for
+    // what list_tokens() and show_directory_expiry() show (the renewed
+    // expiry, last use and address, as the edges see them); nullopt when
+    // the directory cannot be read (the user store's own values are shown
+    // then, without an error).
+    using DirectoryFields =
+        std::function<std::optional<std::vector<DirectoryTokenFields>>(
+            const std::vector<std::string> &)>;
+    void set_directory_fields(DirectoryFields source)
+    {
+        directory_fields_ = std::move(source);
+    }
+    // The users' token_expires as the directory has it (DRF's mode: the
+    // `token` field's record), in one read for all of them; nothing in one
+    // store.
+    void show_directory_expiry(const std::vector<UserRecord *> &users);
 
     // The user's token, created if it has none or if it has expired (the
     // expired one is deleted and its revocation published). A created
@@ -325,9 +379,15 @@ class UserStore
                     const TokenPolicy &policy, TokenExpiry expiry,
                     bool replace_all,
                     const std::vector<std::string_view> &expected);
+    // `seen`: the user record as the caller read it (a login's), else
+    // read here when the directory's expiry may matter.
     IssuedToken issue(std::string_view username, const char *mode,
                       TokenExpiry expiry,
-                      const std::vector<std::string_view> &expected = {});
+                      const std::vector<std::string_view> &expected = {},
+                      const UserRecord *seen = nullptr);
+    // See issue(): seconds before the user store's expiry from which a
+    // 'get' asks the directory for a renewed one.
+    static constexpr std::int64_t kRenewalMargin = 60;
     void read_token_expiry(UserRecord &user);
     Reply run(std::string_view script,
               const std::vector<std::string_view> &keys,
@@ -337,7 +397,9 @@ class UserStore
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
     std::int64_t token_ttl_ = 0;
-    std::string renewal_; // authtoken.lua's renewal argument; '' = off
+    std::string renewal_;          // authtoken.lua's renewal argument; '' = off
+    RenewedExpiry renewed_expiry_; // empty: one store
+    DirectoryFields directory_fields_; // empty: one store
 };
 
 } // namespace authtoken

@@ -3,6 +3,7 @@
 #include "core/redis_keys.h"
 #include "daemon/event_log.h"
 #include "issuer/store/redis_url.h"
+#include "issuer/store/user_store.h"
 
 #include <algorithm>
 #include <charconv>
@@ -282,8 +283,9 @@ DirectorySync::renewed_expiry(std::string_view digest_hex)
         return std::nullopt;
     }
     RedisPool::Lease dir = directory_pool_->lease();
-    Reply r =
-        dir->command({"HGET", keys::token_record_key(digest_hex), "expires"});
+    bool current = false;
+    Reply r = dir->command(
+        {"HGET", token_record_read_key(*dir, digest_hex, current), "expires"});
     if (reply_is_nil(r.get())) {
         return std::nullopt;
     }

@@ -133,11 +133,32 @@ std::optional<UserRecord> UserStore::find_user_by_uid(std::uint64_t uid)
     return user;
 }
 
+std::string token_record_read_key(RedisConnection &conn,
+                                  std::string_view digest_hex, bool &current)
+{
+    if (!current) {
+        Reply schema = conn.command({"GET", keys::kSchema});
+        std::string version = reply_string(schema.get());
+        if (reply_is_nil(schema.get()) ||
+            version == std::to_string(keys::kSchemaVersion)) {
+            current = true;
+        } else {
+            std::string legacy = keys::legacy_token_record_key(digest_hex);
+            Reply exists = conn.command({"EXISTS", legacy});
+            if (reply_integer(exists.get()) == 1) {
+                return legacy;
+            }
+        }
+    }
+    return keys::token_record_key(digest_hex);
+}
+
 UserStore::TokenLookup
 UserStore::lookup_token(std::string_view digest_hex, std::int64_t now,
                         std::optional<std::int64_t> renewed_expiry)
 {
-    std::string key = keys::token_record_key(digest_hex);
+    std::string key =
+        token_record_read_key(conn_, digest_hex, records_current_);
     std::vector<std::string_view> args = {"HMGET", key};
     args.insert(args.end(), keys::kTokenRecordFields.begin(),
                 keys::kTokenRecordFields.end());
@@ -185,7 +206,9 @@ void UserStore::read_token_expiry(UserRecord &user)
         return;
     }
     Reply expires = conn_.command(
-        {"HGET", keys::token_record_key(user.token_digest), "expires"});
+        {"HGET",
+         token_record_read_key(conn_, user.token_digest, records_current_),
+         "expires"});
     if (!reply_is_nil(expires.get())) {
         try {
             user.token_expires = std::stoll(reply_string(expires.get()));
@@ -378,9 +401,9 @@ std::vector<TokenInfo> UserStore::list_tokens(const UserRecord &user)
     };
     std::vector<TokenInfo> tokens;
     for (const std::string &digest : digests) {
-        Reply r = conn_.command({"HMGET", keys::token_record_key(digest), "uid",
-                                 "created", "expires", "name", "last_used",
-                                 "last_addr"});
+        Reply r = conn_.command(
+            {"HMGET", token_record_read_key(conn_, digest, records_current_),
+             "uid", "created", "expires", "name", "last_used", "last_addr"});
         if (reply_size(r.get()) < 6 ||
             reply_is_nil(reply_element(r.get(), 0))) {
             continue; // deleted meanwhile
@@ -510,6 +533,17 @@ MigrateBatch UserStore::migrate_batch(std::uint64_t after, std::size_t limit)
         reply_integer(reply_element(r.get(), 0)),
         reply_integer(reply_element(r.get(), 1)),
         static_cast<std::uint64_t>(reply_integer(reply_element(r.get(), 2)))};
+}
+
+MigrateTokensBatch UserStore::migrate_tokens_batch(RedisConnection &conn,
+                                                   const std::string &cursor,
+                                                   std::size_t count)
+{
+    Reply r = scripts_.run(conn, "migrate_tokens", {keys::kSchema},
+                           {cursor, std::to_string(count)});
+    return {reply_string(reply_element(r.get(), 0)),
+            reply_integer(reply_element(r.get(), 1)),
+            reply_integer(reply_element(r.get(), 2))};
 }
 
 } // namespace authtoken

@@ -161,7 +161,7 @@ like(as_user('authtoken-edge', ['HGETALL', $uid_key]), qr/NOPERM/,
      'authtoken-edge cannot read a user record (HGETALL)');
 like(as_user('authtoken-edge', ['HMGET', $uid_key, 'password']), qr/NOPERM/,
      'nor a password hash through HMGET');
-like(as_user('authtoken-edge', ['HSET', 'authtoken:token:' . token_digest($dan), 'active', '1']),
+like(as_user('authtoken-edge', ['HSET', token_key($dan), 'active', '1']),
      qr/NOPERM/, 'nor write a token record');
 like(as_user('authtoken-edge', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
 like(as_user('authtoken-edge', ['FCALL', 'authtoken_revoke_token', '1', 'authtoken:username:dan', 'v', '0']),

@@ -46,7 +46,7 @@ sub config {
 HTTP
 }
 
-sub record_key { 'authtoken:token:' . token_digest($_[0]) }
+sub record_key { token_key($_[0]) }
 
 sub revoke {
     my ($token) = @_;

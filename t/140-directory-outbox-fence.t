@@ -54,7 +54,7 @@ sub read_outbox {
     return ($acked, $seq, $oldest, map { [@$_] } @entries);
 }
 sub apply { my ($acked, @entries) = @_; fcall($dport, 'dir_apply', $id, $acked, map { @$_ } @entries) }
-sub dir_record { dir_cmd('HGET', 'authtoken:token:' . token_digest($_[0]), $_[1] // 'user') }
+sub dir_record { dir_cmd('HGET', token_key($_[0]), $_[1] // 'user') }
 
 ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');
 my $alice = token_of('alice');
@@ -185,7 +185,7 @@ subtest 'a rebuild overtaken by another (its lease lapsed) can neither copy nor 
     like(fcall_err($dport, 'dir_copy', $id, 'rebuilder-A', $stale, 1, 9, 'zed', 1, 0, '', ''),
          qr/REFUSED: dir_copy: this caller is not rebuilding directory/,
          "A's copy (a snapshot read before B began) is refused");
-    is(dir_cmd('EXISTS', "authtoken:token:$stale"), 0, 'and wrote nothing');
+    is(dir_cmd('EXISTS', token_key($stale)), 0, 'and wrote nothing');
     like(fcall_err($dport, 'dir_rebuild_end', $id, 'rebuilder-A'),
          qr/REFUSED: dir_rebuild_end: this caller is not rebuilding/, "A cannot finish B's rebuild");
     like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: a rebuild is in progress/,
@@ -199,7 +199,7 @@ subtest 'the rebuild snapshot pages through every token record once, in bounded 
     my @cmds;
     my $record = sub {
         my ($uid, $hex) = @_;
-        push @cmds, ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+        push @cmds, ['HSET', token_key($hex), uid => $uid, user => "u$uid",
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
     };
     for my $uid (1001 .. 2200) {

@@ -1159,8 +1159,8 @@ int migrate_token_names(UserStore &store, RedisConnection &conn,
     } while (cursor != "0");
     progress.reset();
     Reply schema = conn.command({"GET", keys::kSchema});
-    std::cout << "Renamed " << sum.renamed << " of " << sum.looked_at << " "
-              << what << " to schema version 3's names in " << batches
+    std::cout << "Renamed " << sum.renamed << " " << what
+              << " to schema version 3's names in " << batches
               << (batches == 1 ? " batch" : " batches")
               << "; the database is marked version "
               << (reply_is_nil(schema.get()) ? std::string("(none: empty)")
@@ -1221,13 +1221,12 @@ int migrate(Session &session, const CommandArgs &)
               << batches << (batches == 1 ? " batch" : " batches") << " ("
               << sum.already << " already were).\n";
     int code =
-        migrate_token_names(store, session.connection(), "the token records");
+        migrate_token_names(store, session.connection(), "token records");
     if (code != 0) {
         return code;
     }
     if (RedisConnection *dir = session.directory()) {
-        code =
-            migrate_token_names(store, *dir, "the token directory's records");
+        code = migrate_token_names(store, *dir, "token directory records");
     }
     return code;
 }

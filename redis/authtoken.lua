@@ -175,6 +175,9 @@ local function token_key(digest)
     end
   end
   digest = string.lower(digest)
+  if #digest ~= 64 or string.find(digest, '%X') then
+    refuse('not a token digest: ' .. digest)
+  end
   local last = tonumber(string.sub(digest, 64, 64), 16) * 4
   return KEY.token .. string.gsub(string.sub(digest, 1, 63), '...', B64_OF_HEX3)
          .. string.sub(B64URL, last + 1, last + 1)

@@ -1289,7 +1289,7 @@ end)
 -- version, TOUCH_VERSION, which it refuses to guess at.
 --
 -- KEYS[1..n] authtoken:token:<digest>, n <= TOUCH_MAX: version 3's name, or
---   the hex one (resolved to the record's name here)
+--   the hex one (the record under it, else under its new name)
 -- args: TOUCH_VERSION, then per key: last_used, last_addr
 -- Returns {records updated, expiries renewed}; REFUSED: ... (nothing written)
 local TOUCH_VERSION = '1'
@@ -1309,15 +1309,20 @@ redis.register_function{
     local now = tonumber(redis.call('TIME')[1])
     local touched, renewed = 0, 0
     for i, key in ipairs(keys) do
-      -- nginx names a record by its hex digest while the schema it read
-      -- is not 3: the record's name in this database, whatever it is.
-      local digest = string.sub(key, #KEY.token + 1)
-      if #digest == 64 and not string.find(digest, '%X') then
-        key = record_key(digest)
-      end
       local used = tonumber(args[2 * i])
       local r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
                            'expires', 'renew', 'cap')
+      -- nginx names a record by its hex digest while the schema it read
+      -- is not 3; renamed since (a migration), it has its new name. Only
+      -- HMGET and HSET of a record that exists: nothing is renamed or
+      -- created here (authtoken-edge-writer's ACL allows no more), and a
+      -- hex name updated in place is still renamed by the migration.
+      local digest = string.sub(key, #KEY.token + 1)
+      if not r[1] and #digest == 64 and not string.find(digest, '%X') then
+        key = token_key(digest)
+        r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
+                       'expires', 'renew', 'cap')
+      end
       if r[1] and used and used > 0 then
         local fields = {}
         if used >= (tonumber(r[2]) or 0) then

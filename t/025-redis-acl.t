@@ -183,7 +183,7 @@ like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
      'nor subscribe to another channel');
 
 # auth_token_redis_primary's user: authtoken_touch, and no other function.
-my $writer_key = 'authtoken:token:' . ('d' x 64);
+my $writer_key = token_key('d' x 64);
 as_user('test-admin', ['HSET', $writer_key, 'uid', '99', 'user', 'writer-test', 'active', '1']);
 my $touched = as_user('authtoken-edge-writer', ['FCALL', 'authtoken_touch', '1', $writer_key, '1', '1700000000', '192.0.2.1']);
 is_deeply($touched, [1, 0], 'authtoken-edge-writer may FCALL authtoken_touch') or diag explain $touched;

@@ -175,11 +175,18 @@ subtest 'while 3-partial: new tokens get the new name only, a revocation is hono
     is(verdict($bob), $invalid, 'nginx refuses it at once');
     is(redis_cmd('EXISTS', token_key($bob, 'hex')) + redis_cmd('EXISTS', token_key($bob)), 0,
        'under neither name');
-    # The touch of a record still under its hex name renames it too.
-    my $hexed = (grep { redis_cmd('EXISTS', token_key($_, 'hex')) } @keys)[0];
-    redis_cmd('FCALL', 'authtoken_touch', 1, token_key($hexed, 'hex'), '1', int(time), '127.0.0.1');
-    is(redis_cmd('HGET', token_key($hexed), 'last_used'), int(time),
-       'authtoken_touch of a hex name updates the record, renamed');
+    # nginx's touch names records by hex while its schema is not 3: the
+    # record under whichever name it has is updated, none is created.
+    my ($hexed) = grep { redis_cmd('EXISTS', token_key($_, 'hex')) } @keys;
+    my ($renamed) = grep { redis_cmd('EXISTS', token_key($_)) } @keys;
+    my $now = int time;
+    is_deeply(redis_cmd('FCALL', 'authtoken_touch', 3, map({ token_key($_, 'hex') } $hexed, $renamed, $unknown),
+                        '1', map { ($now, '127.0.0.1') } 1 .. 3),
+              [2, 0], 'authtoken_touch of hex names: two records updated');
+    is(redis_cmd('HGET', token_key($hexed, 'hex'), 'last_used'), $now, 'one still under its hex name');
+    is(redis_cmd('HGET', token_key($renamed), 'last_used'), $now, 'one under its new name');
+    is(redis_cmd('EXISTS', token_key($unknown)) + redis_cmd('EXISTS', token_key($unknown, 'hex')), 0,
+       'and none created');
 };
 
 subtest 'a re-run finishes: schema 3, no hex name left, zero wrong verdicts' => sub {

@@ -100,6 +100,22 @@ subtest 'migrate renames both stores; verdicts stay' => sub {
     is(edge_once($token{$_}), $INVALID, "$_: 401") for qw(user2 user3);
 };
 
+subtest 'a rebuild of a version-2 directory renames what it sweeps' => sub {
+    to_version_2($directory);
+    my $stray = token_key('e' x 64, 'hex');   # a record no user holds
+    dir_cmd('HSET', $stray, 'uid', 999, 'user', 'stray', 'active', 1);
+    dir_cmd('DEL', 'authtoken:directory');    # lost: the next sync rebuilds
+    my ($code, $out, $err) = ctl('directory', 'sync');
+    is($code, 0, 'directory sync rebuilds it') or diag($err);
+    like($out, qr/Rebuilt the token directory/, 'it says so') or diag($out);
+    is(dir_cmd('GET', 'authtoken:schema'), '3', 'marked 3 at the end');
+    is(hex_names($directory), 0, 'no hex name');
+    is(dir_cmd('EXISTS', $stray) + dir_cmd('EXISTS', token_key('e' x 64)), 0, 'the stray record is gone');
+    is(all_names($directory), 38, '38 records');
+    is(edge_once($token{user1}), '200 ok', 'the edge accepts a valid token');
+    is(edge_once($token{user2}), $INVALID, 'and refuses a revoked one');
+};
+
 subtest 'a rebuild of an emptied directory copies new names only' => sub {
     dir_cmd('FLUSHALL');
     my ($code, $out, $err) = ctl('directory', 'sync');

@@ -517,7 +517,10 @@ PendingLookup *RedisLink::start_lookup(std::string_view command,
                                   lens);
         }
         // hiredis calls both callbacks (with NULL on a disconnect) or
-        // neither: the slot is released by the second, on_reply().
+        // neither: the slot is released by the second, on_reply(). The
+        // second call below cannot be refused once this one was taken:
+        // hiredis refuses only a context that is disconnecting or being
+        // freed, and nothing runs between the two calls.
         if (redisAsyncFormattedCommand(ac_, on_legacy_reply_cb, lookup,
                                        legacy.data(),
                                        legacy.size()) != REDIS_OK) {

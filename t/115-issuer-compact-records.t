@@ -217,8 +217,6 @@ subtest 'a re-run finishes while nginx keeps giving the right verdicts' => sub {
     # here): speed is measured, not asserted; docs/capacity.md has figures.
     my $log = redis_cmd('SLOWLOG', 'GET', '-1');
     diag(join ' ', map { ref $_ ? '[' . join(',', @$_) . ']' : $_ } @{ $log->[0] }) if $ENV{DEBUG115};
-    my $log = redis_cmd('SLOWLOG', 'GET', '-1');
-    diag(join ' ', map { ref $_ ? '[' . join(',', @$_) . ']' : $_ } @{ $log->[0] }) if $ENV{DEBUG115};
     my @us = sort { $a <=> $b } map { $_->[2] }
         grep { ($_->[3][1] // '') eq 'authtoken_migrate' } @$log;
     redis_cmd('CONFIG', 'SET', 'slowlog-log-slower-than', '10000');

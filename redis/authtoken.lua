@@ -30,7 +30,10 @@ local LIBRARY_VERSION = '@LIBRARY_VERSION@'
 
 -- The key names, spelled here once for Lua; src/core/redis_keys.h spells
 -- them for C++, and test_redis_keys fails unless the two agree exactly.
-local SCHEMA_VERSION = '2'
+local SCHEMA_VERSION = '3'
+-- The mark authtoken_migrate_tokens sets while it renames token records
+-- from their hex name (versions 1 and 2) to version 3's (token_key).
+local SCHEMA_MIGRATING = '3-partial'
 local KEY = {
   schema = 'authtoken:schema',
   token = 'authtoken:token:',
@@ -102,15 +105,18 @@ local function register(name, fn, flags)
 end
 
 -- A writer refuses a database of another schema version, and marks an
--- empty database with its own on its first write. Version 1 is worked on
--- as well: its records differ only in the user record's `token` and
--- `token_sealed` encodings, which every reader here takes in either form
--- and every writer writes in version 2's. It stays marked 1 until
--- `authtokenctl migrate` has rewritten every record still in version 1's
--- form (authtoken_migrate marks it 2 after its last batch).
+-- empty database with its own on its first write. Versions 1 and 2 and the
+-- migration mark are worked on as well: version 1's user records differ
+-- only in the `token` and `token_sealed` encodings, which every reader
+-- here takes in either form and every writer writes in version 2's; the
+-- token records of versions 1 and 2 are named by the digest's hex, and
+-- record_key() below picks the name. It stays marked 1 or 2 until
+-- `authtokenctl migrate` has rewritten every record (authtoken_migrate
+-- marks it 2, authtoken_migrate_tokens 3-partial and then 3).
 local function check_schema(schema_key)
   local schema = redis.call('GET', schema_key)
-  if schema and schema ~= SCHEMA_VERSION and schema ~= '1' then
+  if schema and schema ~= SCHEMA_VERSION and schema ~= '1' and schema ~= '2'
+     and schema ~= SCHEMA_MIGRATING then
     refuse('schema version ' .. schema .. ' is not ' .. SCHEMA_VERSION)
   end
 end
@@ -148,6 +154,73 @@ local function digest_hex(stored)
     return (string.gsub(stored, '.', HEX_OF_BYTE))
   end
   return stored
+end
+
+-- Schema version 3 names a token record by the base64url (RFC 4648
+-- section 5, no padding) of its digest's 32 bytes: 43 characters instead
+-- of 64, which puts the key in a smaller allocation (docs/capacity.md).
+-- keys::token_record_key spells it for C++ (test_redis_keys checks they
+-- agree). Three hex digits are two base64url characters: 21 table lookups
+-- in one gsub, and the 64th digit's 4 bits (two zero bits after them) make
+-- the 43rd character.
+local B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+local B64_OF_HEX3
+local function token_key(digest)
+  if not B64_OF_HEX3 then
+    B64_OF_HEX3 = {}
+    for i = 0, 4095 do
+      local hi, lo = math.floor(i / 64), i % 64
+      B64_OF_HEX3[string.format('%03x', i)] =
+        string.sub(B64URL, hi + 1, hi + 1) .. string.sub(B64URL, lo + 1, lo + 1)
+    end
+  end
+  digest = string.lower(digest)
+  if #digest ~= 64 or string.find(digest, '%X') then
+    refuse('not a token digest: ' .. digest)
+  end
+  local last = tonumber(string.sub(digest, 64, 64), 16) * 4
+  return KEY.token .. string.gsub(string.sub(digest, 1, 63), '...', B64_OF_HEX3)
+         .. string.sub(B64URL, last + 1, last + 1)
+end
+
+-- The name the token record of `digest` (hex) has in the database this
+-- function runs on, for a writer (or a reader in a function that may
+-- write). Versions 1 and 2: the hex name, which nginx of every version
+-- reads. Version 3: token_key(). While migrating (SCHEMA_MIGRATING) a
+-- record may still have its hex name: it is renamed here, before the
+-- caller touches it, so that no hex name is ever written after the mark
+-- (authtoken_migrate_tokens relies on that).
+local function record_key(digest)
+  local schema = redis.call('GET', KEY.schema)
+  if schema == '1' or schema == '2' then
+    return KEY.token .. digest
+  end
+  local key = token_key(digest)
+  if schema == SCHEMA_MIGRATING then
+    local old = KEY.token .. digest
+    if redis.call('EXISTS', old) == 1 then
+      if redis.call('EXISTS', key) == 1 then
+        redis.call('DEL', old)
+      else
+        redis.call('RENAME', old, key)
+      end
+    end
+  end
+  return key
+end
+
+-- The same for a function that must not write ('no-writes'): while
+-- migrating, the hex name when that record is still there.
+local function record_key_ro(digest)
+  local schema = redis.call('GET', KEY.schema)
+  if schema == '1' or schema == '2' then
+    return KEY.token .. digest
+  end
+  if schema == SCHEMA_MIGRATING
+     and redis.call('EXISTS', KEY.token .. digest) == 1 then
+    return KEY.token .. digest
+  end
+  return token_key(digest)
 end
 
 -- The user a username key names: its uid and the key of its record.
@@ -200,7 +273,7 @@ end
 -- only: redis/SCHEMA.md, "Two stores"); a later one than this record's
 -- counts, as it does at the edges. nil or '' = none.
 local function expired(digest, renewed)
-  local expires = tonumber(redis.call('HGET', KEY.token .. digest, 'expires')
+  local expires = tonumber(redis.call('HGET', record_key(digest), 'expires')
                            or '0') or 0
   local later = tonumber(renewed or '') or 0
   if expires ~= 0 and later > expires then
@@ -210,7 +283,7 @@ local function expired(digest, renewed)
 end
 
 local function delete_token_record(digest)
-  redis.call('DEL', KEY.token .. digest)
+  redis.call('DEL', record_key(digest))
   publish(digest)
 end
 
@@ -246,11 +319,12 @@ local function write_token(user_key, uid, username, active, digest, sealed,
   renew, cap, expires = renewal_of(expires, max_ttl)
   redis.call('HSET', user_key, 'token', digest_bytes(digest), 'token_sealed',
              sealed, 'token_created', created)
-  redis.call('HSET', KEY.token .. digest, 'uid', uid, 'user', username,
+  local key = record_key(digest)
+  redis.call('HSET', key, 'uid', uid, 'user', username,
              'active', active, 'expires', tostring(expires), 'created',
              created)
   if renew > 0 then
-    redis.call('HSET', KEY.token .. digest, 'renew', tostring(renew), 'cap',
+    redis.call('HSET', key, 'renew', tostring(renew), 'cap',
                tostring(cap))
   end
   publish(digest)
@@ -457,7 +531,7 @@ register('add_token', function(keys, args)
     dropped = delete_all_tokens(uid, user_key)
   end
   for _, d in ipairs(redis.call('ZRANGE', set, 0, -1)) do
-    if redis.call('EXISTS', KEY.token .. d) == 0 then
+    if redis.call('EXISTS', record_key(d)) == 0 then
       redis.call('ZREM', set, d)
     elseif expired(d) then
       redis.call('ZREM', set, d)
@@ -482,11 +556,12 @@ register('add_token', function(keys, args)
   end
   local renew, cap, expires = renewal_of(expiry_of(args[4], args[5]),
                                         args[9])
-  redis.call('HSET', KEY.token .. args[2], 'uid', uid, 'user', cur[1],
+  local key = record_key(args[2])
+  redis.call('HSET', key, 'uid', uid, 'user', cur[1],
              'active', cur[2] or '1', 'expires', tostring(expires),
              'created', args[3], 'name', args[6])
   if renew > 0 then
-    redis.call('HSET', KEY.token .. args[2], 'renew', tostring(renew), 'cap',
+    redis.call('HSET', key, 'renew', tostring(renew), 'cap',
                tostring(cap))
   end
   redis.call('ZADD', set, now_ms(), args[2])
@@ -511,13 +586,14 @@ register('set_active', function(keys, args)
   end
   redis.call('HSET', user_key, 'is_active', args[1])
   if cur[2] then
-    redis.call('HSET', KEY.token .. cur[2], 'active', args[1])
+    redis.call('HSET', record_key(cur[2]), 'active', args[1])
     publish(cur[2])
   end
   for _, d in ipairs(redis.call('ZRANGE', user_tokens_key(uid), 0, -1)) do
     -- Never recreate a record that is gone as a partial one.
-    if redis.call('EXISTS', KEY.token .. d) == 1 then
-      redis.call('HSET', KEY.token .. d, 'active', args[1])
+    local key = record_key(d)
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, 'active', args[1])
       publish(d)
     end
   end
@@ -591,7 +667,7 @@ register('import_django', function(keys, args)
       refuse('uid ' .. u.uid .. ' is already user "' .. name .. '"')
     end
     if u.token ~= '' then
-      local holder = redis.call('HGET', KEY.token .. u.token, 'uid')
+      local holder = redis.call('HGET', record_key_ro(u.token), 'uid')
       if holder and holder ~= u.uid then
         refuse('the token of "' .. u.username .. '" already belongs to uid '
                .. holder)
@@ -651,8 +727,9 @@ register('import_django', function(keys, args)
       elseif token then
         -- Same token (or none in the file): keep the record in step with
         -- the user's is_active.
-        if redis.call('HGET', KEY.token .. token, 'active') ~= u.is_active then
-          redis.call('HSET', KEY.token .. token, 'active', u.is_active)
+        local key = record_key(token)
+        if redis.call('HGET', key, 'active') ~= u.is_active then
+          redis.call('HSET', key, 'active', u.is_active)
           publish(token)
         end
       end
@@ -674,8 +751,9 @@ register('import_django', function(keys, args)
   return {created, updated, unchanged}
 end)
 
--- migrate: one batch of `authtokenctl migrate`, which brings a database
--- of schema version 1 to version 2: the user records of the next `limit`
+-- migrate: one batch of `authtokenctl migrate`'s first step, which brings
+-- a database of schema version 1 to version 2 (authtoken_migrate_tokens
+-- below is the step to 3): the user records of the next `limit`
 -- uids after `after` (authtoken:users order) get their token's digest as
 -- its 32 bytes and their sealed key as 0x01 followed by the bytes its
 -- "v1:" hex spelled (the same AES-GCM value, src/issuer/token_sealer.h:
@@ -689,8 +767,8 @@ end)
 -- args[1] the last uid of the previous batch ('0' at the start)
 -- args[2] the batch's size, at most 1000
 -- Returns {migrated, already compact, last uid of this batch (0 = there
---   was none: the migration is complete, and the database is marked
---   version 2)}; REFUSED: schema ...
+--   was none: the migration is complete, and a database marked 1 is
+--   marked version 2)}; REFUSED: schema ...
 register('migrate', function(keys, args)
   check_schema(keys[2])
   local limit = tonumber(args[2])
@@ -699,8 +777,8 @@ register('migrate', function(keys, args)
   end
   local uids = redis.call('ZRANGEBYSCORE', keys[1], '(' .. args[1], '+inf',
                           'LIMIT', 0, limit)
-  if #uids == 0 then
-    redis.call('SET', keys[2], SCHEMA_VERSION) -- every record is version 2's
+  if #uids == 0 and redis.call('GET', keys[2]) == '1' then
+    redis.call('SET', keys[2], '2') -- every user record is version 2's
   end
   local migrated, already = 0, 0
   for _, uid in ipairs(uids) do
@@ -728,6 +806,65 @@ register('migrate', function(keys, args)
     end
   end
   return {migrated, already, tonumber(uids[#uids] or '0')}
+end)
+
+-- migrate_tokens: one batch of `authtokenctl migrate`'s second step, which
+-- brings a database (user store or token directory) of schema version 2
+-- to version 3: token records renamed from authtoken:token:<64 hex> to
+-- token_key(). The first call marks the database SCHEMA_MIGRATING; from
+-- then on every writer renames a hex record it meets before touching it
+-- (record_key) and never writes a hex name, and nginx (which reads both
+-- names while the schema it read is not 3, hex first) finds each record
+-- under one name or the other at every moment: RENAME is atomic. Each
+-- call then takes one SCAN step (MATCH authtoken:token:*, COUNT `count`:
+-- bounded work) from `cursor` and renames the hex names it returns (or
+-- deletes one whose new name exists already). When the cursor comes back
+-- 0 the database is marked version 3: a full SCAN iteration returns every
+-- key that was present throughout it, and no hex name is created after
+-- the mark, so every hex name there was has been renamed by then (by this
+-- SCAN or by a writer). Calls are idempotent: a re-run after an
+-- interruption starts a new iteration and finishes the job. The record's
+-- digest and content do not change, so nothing is published.
+--
+-- KEYS[1] authtoken:schema
+-- args[1] the SCAN cursor ('0' at the start), args[2] count, 1 to 1000
+-- Returns {next cursor ('0': done, the database is marked 3), renamed,
+--   keys looked at}; REFUSED: schema 1 (the user records first) | schema ...
+register('migrate_tokens', function(keys, args)
+  local schema = redis.call('GET', keys[1])
+  if not schema or schema == SCHEMA_VERSION then
+    return {'0', 0, 0} -- an empty database, or done
+  end
+  if schema == '1' then
+    refuse('schema version 1: the user records are migrated first')
+  end
+  check_schema(keys[1])
+  local count = tonumber(args[2])
+  if not count or count < 1 or count > 1000 then
+    refuse('a batch is 1 to 1000 keys')
+  end
+  if schema ~= SCHEMA_MIGRATING then
+    redis.call('SET', keys[1], SCHEMA_MIGRATING)
+  end
+  local r = redis.call('SCAN', args[1], 'MATCH', KEY.token .. '*', 'COUNT',
+                       count)
+  local renamed = 0
+  for _, key in ipairs(r[2]) do
+    local digest = string.sub(key, #KEY.token + 1)
+    if #digest == 64 and not string.find(digest, '%X') then
+      local new = token_key(digest)
+      if redis.call('EXISTS', new) == 1 then
+        redis.call('DEL', key)
+      else
+        redis.call('RENAME', key, new)
+      end
+      renamed = renamed + 1
+    end
+  end
+  if r[1] == '0' then
+    redis.call('SET', keys[1], SCHEMA_VERSION)
+  end
+  return {r[1], renamed, #r[2]}
 end)
 
 -- throttle: the failed-login throttle, with attempts reserved before the
@@ -870,7 +1007,7 @@ register('outbox_read', function(_, args)
   for _, e in ipairs(redis.call('XRANGE', KEY.outbox, from .. '-0', '+',
                                 'COUNT', count)) do
     local digest = digest_hex(e[2][2])
-    local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+    local r = redis.call('HMGET', record_key_ro(digest), 'uid', 'user',
                          'active', 'expires', 'renew', 'cap')
     local present = r[1] and 1 or 0
     reply[#reply + 1] = {tonumber(string.match(e[1], '^(%d+)-')), digest,
@@ -946,7 +1083,7 @@ register('directory_snapshot', function(_, args)
       digests[#digests + 1] = own
     end
     for _, digest in ipairs(digests) do
-      local r = redis.call('HMGET', KEY.token .. digest, 'uid', 'user',
+      local r = redis.call('HMGET', record_key_ro(digest), 'uid', 'user',
                            'active', 'expires', 'renew', 'cap')
       if r[1] then
         reply[#reply + 1] = {digest, 1, r[1], r[2] or '', r[3] or '',
@@ -971,7 +1108,7 @@ end
 -- edges read from the directory. Or deletes it. Publishes it.
 local function directory_put(digest, present, uid, user, active, expires,
                              renew, cap)
-  local key = KEY.token .. digest
+  local key = record_key(digest)
   if present == '1' then
     if redis.call('EXISTS', key) == 1 then
       redis.call('HSET', key, 'uid', uid, 'user', user, 'active', active)
@@ -1078,7 +1215,16 @@ register('dir_rebuild_begin', function(_, args)
   redis.call('HSET', KEY.directory, 'lease', now_ms() + REBUILD_LEASE_MS)
   redis.call('HSET', KEY.directory, 'id', id, 'state', 'rebuilding', 'from',
              from, 'owner', owner)
-  redis.call('SET', KEY.schema, SCHEMA_VERSION)
+  -- A directory of version 3 (or a new one) holds no hex name. One of an
+  -- earlier version is marked as being migrated: every record the rebuild
+  -- writes or deletes loses its hex name (record_key), and its sweep walks
+  -- every token record, so dir_rebuild_end marks it version 3.
+  local schema = redis.call('GET', KEY.schema)
+  if schema and schema ~= SCHEMA_VERSION then
+    redis.call('SET', KEY.schema, SCHEMA_MIGRATING)
+  else
+    redis.call('SET', KEY.schema, SCHEMA_VERSION)
+  end
   return redis.call('DBSIZE')
 end)
 
@@ -1109,6 +1255,7 @@ register('dir_rebuild_end', function(_, args)
   local _, _, _, from = directory_state()
   redis.call('HSET', KEY.directory, 'applied', from, 'state', 'ready')
   redis.call('HDEL', KEY.directory, 'from', 'owner')
+  redis.call('SET', KEY.schema, SCHEMA_VERSION) -- see dir_rebuild_begin
   return from
 end)
 
@@ -1153,7 +1300,8 @@ end)
 -- upgraded on its own schedule), but its arguments carry their own
 -- version, TOUCH_VERSION, which it refuses to guess at.
 --
--- KEYS[1..n] authtoken:token:<digest>, n <= TOUCH_MAX
+-- KEYS[1..n] authtoken:token:<digest>, n <= TOUCH_MAX: version 3's name, or
+--   the hex one (the record under it, else under its new name)
 -- args: TOUCH_VERSION, then per key: last_used, last_addr
 -- Returns {records updated, expiries renewed}; REFUSED: ... (nothing written)
 local TOUCH_VERSION = '1'
@@ -1176,6 +1324,17 @@ redis.register_function{
       local used = tonumber(args[2 * i])
       local r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
                            'expires', 'renew', 'cap')
+      -- nginx names a record by its hex digest while the schema it read
+      -- is not 3; renamed since (a migration), it has its new name. Only
+      -- HMGET and HSET of a record that exists: nothing is renamed or
+      -- created here (authtoken-edge-writer's ACL allows no more), and a
+      -- hex name updated in place is still renamed by the migration.
+      local digest = string.sub(key, #KEY.token + 1)
+      if not r[1] and #digest == 64 and not string.find(digest, '%X') then
+        key = token_key(digest)
+        r = redis.call('HMGET', key, 'uid', 'last_used', 'active',
+                       'expires', 'renew', 'cap')
+      end
       if r[1] and used and used > 0 then
         local fields = {}
         if used >= (tonumber(r[2]) or 0) then

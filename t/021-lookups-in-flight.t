@@ -24,7 +24,7 @@ for my $i (0 .. $n - 1) {
         next;
     }
     my $active = $i % 10 == 1 ? 0 : 1;
-    push @seed, ['HSET', 'authtoken:token:' . token_digest($token),
+    push @seed, ['HSET', token_key($token),
                  uid => 1000 + $i, user => "u$i", active => $active];
     push @expect, $active ? [200, "u$i/" . (1000 + $i)]
                           : [401, '{"detail":"User inactive or deleted."}'];

@@ -13,7 +13,7 @@ my $token = '77ef650bd8240910af65f4d890b1036f507031c6';
 
 redis_start();
 redis_pipeline(['SELECT', 3],
-               ['HSET', 'authtoken:token:' . token_digest($token),
+               ['HSET', token_key($token),
                 uid => 2, user => 'carol', active => 1],
                ['CONFIG', 'SET', 'requirepass', 's3cret']);
 

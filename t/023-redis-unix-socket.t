@@ -38,7 +38,7 @@ is(scalar(@clients), 2, 'the worker holds two unix-socket connections') or diag 
 is(scalar(grep { /\bsub=1\b/ } @clients), 1, 'one of them subscribed to the revocation channel');
 
 is(get($alice)->{headers}{'x-cache'}, 'HIT', 'alice is cached');
-redis_cmd('DEL', 'authtoken:token:' . token_digest($alice));
+redis_cmd('DEL', token_key($alice));
 redis_cmd('PUBLISH', 'authtoken:revocations', token_digest($alice));
 my $refused;
 for (1 .. 50) {

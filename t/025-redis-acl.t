@@ -161,7 +161,7 @@ like(as_user('authtoken-edge', ['HGETALL', $uid_key]), qr/NOPERM/,
      'authtoken-edge cannot read a user record (HGETALL)');
 like(as_user('authtoken-edge', ['HMGET', $uid_key, 'password']), qr/NOPERM/,
      'nor a password hash through HMGET');
-like(as_user('authtoken-edge', ['HSET', 'authtoken:token:' . token_digest($dan), 'active', '1']),
+like(as_user('authtoken-edge', ['HSET', token_key($dan), 'active', '1']),
      qr/NOPERM/, 'nor write a token record');
 like(as_user('authtoken-edge', ['EVAL', 'return 1', '0']), qr/NOPERM/, 'nor run a script');
 like(as_user('authtoken-edge', ['FCALL', 'authtoken_revoke_token', '1', 'authtoken:username:dan', 'v', '0']),
@@ -183,7 +183,7 @@ like(as_user('authtoken-edge', ['SUBSCRIBE', 'other-channel']), qr/NOPERM/,
      'nor subscribe to another channel');
 
 # auth_token_redis_primary's user: authtoken_touch, and no other function.
-my $writer_key = 'authtoken:token:' . ('d' x 64);
+my $writer_key = token_key('d' x 64);
 as_user('test-admin', ['HSET', $writer_key, 'uid', '99', 'user', 'writer-test', 'active', '1']);
 my $touched = as_user('authtoken-edge-writer', ['FCALL', 'authtoken_touch', '1', $writer_key, '1', '1700000000', '192.0.2.1']);
 is_deeply($touched, [1, 0], 'authtoken-edge-writer may FCALL authtoken_touch') or diag explain $touched;

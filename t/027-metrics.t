@@ -238,7 +238,7 @@ subtest 'revocation messages are counted once per worker that applies them' => s
 subtest 'a malformed record is an error of its own cause' => sub {
     my ($before) = scrape();
     my $key = 'abcdefabcdefabcdefabcdefabcdefabcdef0001';
-    redis_cmd('HSET', 'authtoken:token:' . token_digest($key), uid => 'x', user => "ev\nil", active => 'maybe');
+    redis_cmd('HSET', token_key($key), uid => 'x', user => "ev\nil", active => 'maybe');
     is(get($key, '/nocache/x')->{status}, 503, 'the request is refused with 503');
     my ($after) = scrape();
     is(delta($before, $after, err_key('malformed')), 1, 'one malformed');

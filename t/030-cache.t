@@ -45,7 +45,7 @@ HTTP
 
 sub cache_of { $_[0]{headers}{'x-cache'} // '' }
 
-sub record_key { 'authtoken:token:' . token_digest($_[0]) }
+sub record_key { token_key($_[0]) }
 
 nginx_start(config('auth_token_cache zone=tokens:1m valid=30s invalid=5s;'));
 nginx_html(x => "ok\n");

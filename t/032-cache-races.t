@@ -46,7 +46,7 @@ sub config {
 HTTP
 }
 
-sub record_key { 'authtoken:token:' . token_digest($_[0]) }
+sub record_key { token_key($_[0]) }
 
 sub revoke {
     my ($token) = @_;
@@ -67,7 +67,7 @@ ok(wait_subscribed(), 'subscribed through the proxy');
 sub revoked_during_lookup {
     my ($token, $join) = @_;
     seed_token($token, uid => 11, user => 'racer');
-    proxy_delay($proxy, 400, token_digest($token));
+    proxy_delay($proxy, 400, token_key($token));   # its HMGET
     my $t0 = time;
     my $first = http_send('/s/x', Authorization => "Token $token");
     at($t0, 0.1);
@@ -104,7 +104,7 @@ subtest 'a request that joins the lookup does not store its pre-revocation answe
 
 subtest 'a token created during a joined lookup is not cached as unknown' => sub {
     my $token = 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c003';
-    proxy_delay($proxy, 400, token_digest($token));
+    proxy_delay($proxy, 400, token_key($token));   # its HMGET
     my $t0 = time;
     my $first = http_send('/s/x', Authorization => "Token $token");
     at($t0, 0.1);

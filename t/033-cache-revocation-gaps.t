@@ -132,7 +132,7 @@ subtest 'a worker killed while a bare PUBLISH revokes: refused after the respawn
     my ($old) = nginx_workers();
     proxy_hold($proxy, 800, 'SUBSCRIBE');
     kill 'KILL', $old;
-    redis_cmd('DEL', 'authtoken:token:' . token_digest($token));
+    redis_cmd('DEL', token_key($token));
     redis_cmd('PUBLISH', 'authtoken:revocations', token_digest($token));
     my $t0 = time;
     my @new;
@@ -166,7 +166,7 @@ subtest 'messages a replica never delivered: the sequence moved without them' =>
     ok(cached($token), 'cached');
     # As a full resync leaves it: the record is gone and the counter moved
     # on, but no message reached the subscribers.
-    redis_cmd('DEL', 'authtoken:token:' . token_digest($token));
+    redis_cmd('DEL', token_key($token));
     redis_cmd('INCR', 'authtoken:revocation-seq');
     my $took = refused_within($token, 4);
     ok(defined $took, sprintf 'refused %.1f s later, at the next check', $took // 4);
@@ -176,7 +176,7 @@ subtest 'a message whose number skips some flushes the cache at once' => sub {
     my $token = '7777777777777777777777777777777777777777';
     seed_token($token, uid => 7, user => 'skipped');
     ok(cached($token), 'cached');
-    redis_cmd('DEL', 'authtoken:token:' . token_digest($token));
+    redis_cmd('DEL', token_key($token));
     # The counter itself stays put, so only the message's number can tell.
     my $seq = (redis_cmd('GET', 'authtoken:revocation-seq') // 0) + 6;
     redis_cmd('PUBLISH', 'authtoken:revocations', 'ab' x 32 . " $seq");

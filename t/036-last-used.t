@@ -38,7 +38,7 @@ seed_token($alice, uid => 7, user => 'alice', active => 1);
 seed_token($bob, uid => 8, user => 'bob', active => 1);
 seed_token($carol, uid => 9, user => 'carol', active => 0);
 
-sub key_of { 'authtoken:token:' . token_digest($_[0]) }
+sub key_of { token_key($_[0]) }
 
 sub config {
     my (%opt) = @_;
@@ -127,7 +127,7 @@ sub touch { redis_cmd('FCALL', 'authtoken_touch', scalar(@{ $_[0] }), @{ $_[0] }
 
 subtest 'authtoken_touch updates existing records only, forward only, bounded' => sub {
     my $now = int time;
-    my ($k1, $k2) = map { "authtoken:token:" . ('ab' x 31) . $_ } qw(01 02);
+    my ($k1, $k2) = map { token_key(('ab' x 31) . $_) } qw(01 02);
     redis_cmd('HSET', $k1, 'uid', 1, 'user', 'x', 'active', 1, 'expires', 0);
     is_deeply(touch([$k1, $k2], $now, '10.0.0.1', $now, '10.0.0.2'), [1, 0],
               'one record updated, none renewed');
@@ -148,7 +148,7 @@ subtest 'authtoken_touch updates existing records only, forward only, bounded' =
     is(redis_cmd('HGET', $k1, 'expires'), $now + 60, 'up to its cap, not past it');
     redis_cmd('DEL', $k1);
 
-    my @many = map { "authtoken:token:$_" } 1 .. 257;
+    my @many = map { token_key($_) } 1 .. 257;
     like(eval { touch(\@many, map { ($now, 'a') } @many) } // $@, qr/REFUSED: touch takes at most 256/,
          'more than 256 tokens in one call are refused');
     like(eval { redis_cmd('FCALL', 'authtoken_touch', 1, $k1, '2', $now, 'a') } // $@,

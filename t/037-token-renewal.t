@@ -29,7 +29,7 @@ sub renewing {
 }
 sub record {
     my ($token, @fields) = @_;
-    return redis_cmd('HMGET', 'authtoken:token:' . token_digest($token), @fields);
+    return redis_cmd('HMGET', token_key($token), @fields);
 }
 
 nginx_start(<<'HTTP', workers => 2);

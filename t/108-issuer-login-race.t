@@ -48,7 +48,7 @@ sub login_during {
 sub token_works {
     my ($key) = @_;
     my $digest = token_digest($key);
-    return @{ redis_cmd('HMGET', "authtoken:token:$digest", 'uid', 'active') };
+    return @{ redis_cmd('HMGET', token_key($digest), 'uid', 'active') };
 }
 
 # Control: nothing changes, the login succeeds and its token works.
@@ -115,7 +115,7 @@ sub many_tokens {
     my ($res) = login_during('many-calm');
     is($res->{status}, 200, 'many: an undisturbed slow login succeeds');
     my ($key) = ($res->{body} // '') =~ /"token":"([0-9a-f]{40})"/;
-    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($key // ''), 'uid'),
+    is(redis_cmd('HGET', token_key($key // ''), 'uid'),
        $uid, 'many: and its token is live');
     is_deeply([many_tokens($uid)], [1, 1], 'many: in the user\'s set');
 }

@@ -69,7 +69,7 @@ subtest 'a function is not run for a caller of another version' => sub {
     } // "$@";
     like($r, qr/STALE: library version \Q$version\E is loaded, the caller has other-release/,
          'STALE, naming both versions');
-    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($alice), 'user'), 'alice',
+    is(redis_cmd('HGET', token_key($alice), 'user'), 'alice',
        'and the token is not revoked');
 };
 

@@ -18,8 +18,8 @@ issuer_setup();
 # The daemon gives tokens it creates a lifetime of one day.
 authtokend_start('--token-ttl', '1d');
 
-sub expires_of { redis_cmd('HGET', 'authtoken:token:' . token_digest($_[0]), 'expires') }
-sub expire { redis_cmd('HSET', 'authtoken:token:' . token_digest($_[0]), 'expires', int(time()) - 60) }
+sub expires_of { redis_cmd('HGET', token_key($_[0]), 'expires') }
+sub expire { redis_cmd('HSET', token_key($_[0]), 'expires', int(time()) - 60) }
 sub near { my ($got, $want, $name) = @_; ok(defined $got && abs($got - $want) <= 1, $name) or diag("got " . ($got // 'undef') . ", want $want") }
 
 # Without token_ttl (the CLI here has none), a token never expires: DRF.
@@ -43,7 +43,7 @@ like(ctl_ok('backfill'), qr/^Created tokens for 0 users; 1 already had one\.\nRe
      'backfill replaces expired tokens and says so');
 our $bf_new = token_of('bf');
 isnt($bf_new, $bf_old, 'backfill gave bf a new key');
-is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($bf_old)), 0,
+is(redis_cmd('EXISTS', token_key($bf_old)), 0,
    'the expired record is deleted');
 
 # 2. authtokenctl token replaces an expired token (drf_create_token: an
@@ -54,7 +54,7 @@ expire($ctlexp_old);
 our $ctlexp_new = token_of('ctlexp');
 isnt($ctlexp_new, $ctlexp_old, 'token NAME replaces an expired token');
 is(token_of('ctlexp'), $ctlexp_new, 'and then answers the new one');
-is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($ctlexp_old)), 0,
+is(redis_cmd('EXISTS', token_key($ctlexp_old)), 0,
    'the expired record is deleted');
 
 # 3. A login replaces an expired token; the new one gets token_ttl.
@@ -64,7 +64,7 @@ expire($relog_old);
 my $seq = redis_cmd('GET', 'authtoken:revocation-seq');
 our $relog_new = AuthToken::Issuer::obtain_token('relog', 'relog-pass');
 isnt($relog_new, $relog_old, 'obtain-token replaces an expired token');
-is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($relog_old)), 0,
+is(redis_cmd('EXISTS', token_key($relog_old)), 0,
    'the expired record is deleted');
 cmp_ok(redis_cmd('GET', 'authtoken:revocation-seq'), '>=', $seq + 2,
        'its revocation (and the new digest) published');

@@ -92,7 +92,7 @@ sub inactive { $_[0] % 10 == 0 }
             ['ZADD', 'authtoken:users', $i, $i],
             ['HSET', "authtoken:user:$i", 'token', $d, 'token_sealed', $sealed,
              'token_created', '2026-11-27T20:26:24.574Z'],
-            ['HSET', "authtoken:token:$d", 'uid', $i, 'user', "user$i",
+            ['HSET', token_key($d, 'hex'), 'uid', $i, 'user', "user$i",
              'active', $active, 'expires', '0', 'created', '2026-11-27T20:26:24.574Z'];
         if (@cmds > 5000) { redis_pipeline(@cmds); @cmds = () }
     }
@@ -208,15 +208,13 @@ subtest 'a re-run finishes while nginx keeps giving the right verdicts' => sub {
     is($status, 0, 'the re-run succeeds') or diag(slurp("$dir/rerun.out"));
     my $rest = $n - $killed_at;
     like(slurp("$dir/rerun.out"),
-         qr/^Migrated $rest of $n users to schema version 2 in $batches batches \($killed_at already were\); the database is marked version 2\.$/m,
+         qr/^Migrated $rest of $n users to schema version 2 in $batches batches \($killed_at already were\)\.\nRenamed $n token records to schema version 3's names in \d+ batch(?:es)?; the database is marked version 3\.$/m,
          'it reports the users the killed run did as already done');
     diag("$during requests through nginx while the migration ran");
     cmp_ok($during, '>', 0, 'requests were made while it ran');
     is_deeply(\@wrong, [], 'every one got the verdict of its token record');
     # Each batch's time inside Redis (the slow log times every command
     # here): speed is measured, not asserted; docs/capacity.md has figures.
-    my $log = redis_cmd('SLOWLOG', 'GET', '-1');
-    diag(join ' ', map { ref $_ ? '[' . join(',', @$_) . ']' : $_ } @{ $log->[0] }) if $ENV{DEBUG115};
     my $log = redis_cmd('SLOWLOG', 'GET', '-1');
     diag(join ' ', map { ref $_ ? '[' . join(',', @$_) . ']' : $_ } @{ $log->[0] }) if $ENV{DEBUG115};
     my @us = sort { $a <=> $b } map { $_->[2] }
@@ -230,8 +228,9 @@ subtest 'a re-run finishes while nginx keeps giving the right verdicts' => sub {
                  $usec / $calls / 1000, (split ' ', `cat /proc/loadavg`)[0])) if @us && $calls;
 };
 
-subtest 'migrated records are version 2\'s, compact, and open to the same keys' => sub {
-    is(redis_cmd('GET', 'authtoken:schema'), '2', 'the database is marked version 2');
+subtest 'migrated records are version 3\'s, compact, and open to the same keys' => sub {
+    is(redis_cmd('GET', 'authtoken:schema'), '3', 'the database is marked version 3 (user records, then token record names)');
+    is(scalar @{ redis_cmd('KEYS', 'authtoken:token:' . ('[0-9a-f]' x 64)) }, 0, 'no token record has its hex name any more');
     is(migrated_count(), $n, 'every user record holds its digest as 32 bytes');
     my @bad;
     for my $i (1, 2, $mid, $n) {
@@ -319,31 +318,31 @@ subtest 'what the issuer writes now is compact' => sub {
     is(length $h{token_sealed}, 49, 'the sealed key is 49 bytes');
     is(substr($h{token_sealed}, 0, 1), "\x02", 'in the packed-key form (0x02)');
     is(redis_cmd('OBJECT', 'ENCODING', "authtoken:user:$uid"), 'listpack', 'the user record is a listpack');
-    is(redis_cmd('OBJECT', 'ENCODING', 'authtoken:token:' . sha256_hex($key)), 'listpack',
+    is(redis_cmd('OBJECT', 'ENCODING', token_key($key)), 'listpack',
        'the token record is a listpack');
     diag('MEMORY USAGE: user record ' . redis_cmd('MEMORY', 'USAGE', "authtoken:user:$uid", 'SAMPLES', 0)
-         . ' bytes, token record ' . redis_cmd('MEMORY', 'USAGE', 'authtoken:token:' . sha256_hex($key), 'SAMPLES', 0));
+         . ' bytes, token record ' . redis_cmd('MEMORY', 'USAGE', token_key($key), 'SAMPLES', 0));
     is(verdict($key), '200', 'nginx lets the new key through');
     nginx_reload();
     sleep 0.5;
-    is(verdict($key), '200', 'and after a reload (a new connection reads schema 2)');
-    unlike(nginx_error_log(), qr/schema version/, 'the module accepts schema version 2');
+    is(verdict($key), '200', 'and after a reload (a new connection reads schema 3)');
+    unlike(nginx_error_log(), qr/schema version/, 'the module accepts schema version 3');
 };
 
 subtest 'a database of an unknown schema version: writers refuse it, the module says so' => sub {
-    redis_cmd('SET', 'authtoken:schema', '3');
+    redis_cmd('SET', 'authtoken:schema', '4');
     my ($code, $out, $err) = ctl('migrate');
     is($code, 1, 'migrate refuses it (exit 1)');
-    like($err, qr/^Error: schema version 3 is not 2; nothing was migrated$/m, 'saying why') or diag($err);
+    like($err, qr/^Error: schema version 4 is not 3; nothing was migrated$/m, 'saying why') or diag($err);
     ($code, $out, $err) = ctl({ stdin => "x-pass\n" }, 'createuser', 'another', '--password-stdin');
     isnt($code, 0, 'createuser refuses it');
-    like($err, qr/schema version 3 is not 2/, 'saying why') or diag($err);
+    like($err, qr/schema version 4 is not 3/, 'saying why') or diag($err);
     nginx_reload();
     sleep 0.5;
     verdict($unknown);
-    like(nginx_error_log(), qr/schema version is "3", this module reads versions 1 to 2/,
+    like(nginx_error_log(), qr/schema version is "4", this module reads versions 1 to 3/,
          'a new nginx connection logs the version it does not know');
-    redis_cmd('SET', 'authtoken:schema', '2');
+    redis_cmd('SET', 'authtoken:schema', '3');
 };
 
 subtest 'authtokend warns when hash-max-listpack-value is below what the records need' => sub {

@@ -45,7 +45,7 @@ is("$s " . ($h->{'retry-after'} // ''), '503 1', 'healthz too');
 redis_resume();
 
 # changepassword: the token survives unless --revoke-token.
-my $record = 'authtoken:token:' . token_digest($token);
+my $record = token_key($token);
 my $out = ctl_ok({ stdin => "pw2\n" }, 'changepassword', 'alice', '--password-stdin');
 like($out, qr/The user's token still works; `authtokenctl revoke alice`/,
      'changepassword says the token still works');

@@ -178,7 +178,7 @@ subtest 'GET /api-tokens/ lists the caller\'s tokens, never a key or a digest' =
 
     # The last use, as the edge's flush records it in the token record
     # (last_used in Unix seconds, last_addr), shown when present.
-    redis_cmd('HSET', 'authtoken:token:' . token_digest($phone), 'last_used', '1700000000',
+    redis_cmd('HSET', token_key($phone), 'last_used', '1700000000',
               'last_addr', '192.0.2.7');
     my ($p) = grep { $_->{name} eq 'phone' } @{ decode_json((edge('GET', '/api-tokens/', $laptop))[2]) };
     is($p->{last_used}, '2023-11-14T22:13:20Z', 'last_used as ISO 8601 UTC');
@@ -265,12 +265,12 @@ subtest 'the issuer checks the token itself: every 401, straight to the daemon' 
     # A record the user does not hold (in neither its token field nor its
     # set): the module would accept it, the issuer does not.
     my $stray = 'f' x 40;
-    redis_cmd('HSET', 'authtoken:token:' . token_digest($stray), 'uid',
+    redis_cmd('HSET', token_key($stray), 'uid',
               redis_cmd('GET', 'authtoken:username:alice'), 'user', 'alice',
               'active', '1', 'expires', '0');
     my ($s, $h, $b) = daemon_request('GET', '/api-tokens/', headers => { Authorization => "Token $stray" });
     is("$s $b", '401 {"detail":"Invalid token."}', 'a token record the user does not hold: 401 Invalid token.');
-    redis_cmd('DEL', 'authtoken:token:' . token_digest($stray));
+    redis_cmd('DEL', token_key($stray));
     ($s, $h, $b) = daemon_request('PUT', '/api-token-logout/');
     is($s, 401, 'a wrong method without a token: 401 before 405 (APIView.initial() runs first)');
     is($h->{allow}, undef, 'and no Allow');
@@ -325,15 +325,15 @@ subtest 'deactivate and activate never recreate a token record deleted behind th
     user('gus');
     my $gone = login('gus', 'gus-pass', name => 'gone');
     my $kept = login('gus', 'gus-pass', name => 'kept');
-    my $key = 'authtoken:token:' . token_digest($gone);
+    my $key = token_key($gone);
     is(redis_cmd('DEL', $key), 1, 'one token record deleted straight in Redis');
     ctl_ok('deactivate', 'gus');
     is(redis_cmd('EXISTS', $key), 0, 'deactivate: the deleted record stays gone');
-    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($kept), 'active'), '0',
+    is(redis_cmd('HGET', token_key($kept), 'active'), '0',
        'deactivate: the other token is marked inactive');
     ctl_ok('activate', 'gus');
     is(redis_cmd('EXISTS', $key), 0, 'activate: the deleted record stays gone');
-    is(redis_cmd('HGET', 'authtoken:token:' . token_digest($kept), 'active'), '1',
+    is(redis_cmd('HGET', token_key($kept), 'active'), '1',
        'activate: the other token is active again');
     settle();
     is(at_edge($gone), 401, 'the deleted token is refused at the edge');
@@ -363,17 +363,17 @@ subtest 'deleteuser reaches every token of the user' => sub {
     ctl_ok('deleteuser', 'dan');
     settle();
     is(seen(get($_)), 'MISS 401', 'refused at the edge') for @t;
-    is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_)), 0, 'its record is deleted') for @t;
+    is(redis_cmd('EXISTS', token_key($_)), 0, 'its record is deleted') for @t;
 };
 
 subtest 'expired tokens do not count toward the limit: the next login sweeps them' => sub {
     user('eve');
     my @t = map { login('eve', 'eve-pass', name => "e$_") } 1 .. 3;
-    redis_cmd('HSET', 'authtoken:token:' . token_digest($t[1]), 'expires', int(time()) - 60);
+    redis_cmd('HSET', token_key($t[1]), 'expires', int(time()) - 60);
     is(at_edge($t[1]), 401, 'the expired token is refused at the edge');
     my $new = login('eve', 'eve-pass', name => 'e4');
     ok($new, 'a login at the limit succeeds when one of the tokens has expired');
-    is(redis_cmd('EXISTS', 'authtoken:token:' . token_digest($t[1])), 0, 'the expired record is deleted');
+    is(redis_cmd('EXISTS', token_key($t[1])), 0, 'the expired record is deleted');
     is_deeply([map { $_->{name} } @{ decode_json((edge('GET', '/api-tokens/', $new))[2]) }],
               [qw(e1 e3 e4)], 'and it left the list');
     my $ttl = token_of('eve', '-r', '--ttl', '1h');

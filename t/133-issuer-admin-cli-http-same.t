@@ -50,7 +50,7 @@ sub state_of {
         # Schema version 2 keeps the user's digest as its 32 bytes; the
         # record's key spells it in hex.
         my $digest = length($u{token}) == 32 ? unpack('H*', $u{token}) : $u{token};
-        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$digest") };
+        my %t = @{ redis_cmd('HGETALL', token_key($digest)) };
         if (%t) {
             $s{token} = "active=$t{active} expires=$t{expires} user=" . ($t{user} eq $name ? 'same' : 'other');
         } else {
@@ -63,7 +63,7 @@ sub state_of {
     # tokens_per_user = many: the records of the user's set, oldest first
     # (its members are the records' hex digests).
     $s{tokens} = join(',', map {
-        my %t = @{ redis_cmd('HGETALL', "authtoken:token:$_") };
+        my %t = @{ redis_cmd('HGETALL', token_key($_)) };
         %t ? "active=$t{active}/expires=$t{expires}" : 'record-missing'
     } @{ redis_cmd('ZRANGE', "authtoken:user-tokens:$uid", 0, -1) }) || 'none';
     $s{in_users} = redis_cmd('ZSCORE', 'authtoken:users', $uid) // 'no';

@@ -15,6 +15,7 @@ use Cwd qw(abs_path);
 use Digest::SHA qw(sha1_hex);
 use File::Basename qw(dirname);
 use Test::More;
+use MIME::Base64 qw(decode_base64url);
 
 use AuthToken::Process;
 use AuthToken::TestRedis;
@@ -54,7 +55,7 @@ sub read_outbox {
     return ($acked, $seq, $oldest, map { [@$_] } @entries);
 }
 sub apply { my ($acked, @entries) = @_; fcall($dport, 'dir_apply', $id, $acked, map { @$_ } @entries) }
-sub dir_record { dir_cmd('HGET', 'authtoken:token:' . token_digest($_[0]), $_[1] // 'user') }
+sub dir_record { dir_cmd('HGET', token_key($_[0]), $_[1] // 'user') }
 
 ctl_ok({ stdin => "alice-pw\n" }, 'createuser', 'alice', '--password-stdin');
 my $alice = token_of('alice');
@@ -101,7 +102,7 @@ subtest 'an empty directory answers REBUILD; a rebuild copies and continues from
     is(fcall($dport, 'dir_rebuild_end', $id, 'owner-1'), $seq, 'ready, applied = the outbox number at its start');
     is(dir_record($alice), 'alice', "alice's record is in the directory");
     is(dir_record($alice, 'created'), undef, 'in its edge form (no created)');
-    is(dir_cmd('GET', 'authtoken:schema'), '2', 'the directory carries the schema version');
+    is(dir_cmd('GET', 'authtoken:schema'), '3', 'the directory carries the schema version');
 };
 
 subtest 'the fence: a paused replayer cannot bring back a revoked token' => sub {
@@ -137,10 +138,10 @@ subtest 'the fence: a gap stops application; in order, both apply' => sub {
     my (undef, $seq, undef, @e) = read_outbox($start + 1);
     is(scalar @e, 2, 'two entries');
     is(apply($acked, $e[1]), $start, 'the second alone: not applied (a gap)');
-    is(dir_cmd('EXISTS', 'authtoken:token:' . $e[1][1]), 0, "dave's record is not there");
+    is(dir_cmd('EXISTS', token_key($e[1][1])), 0, "dave's record is not there");
     is(apply($acked, @e), $seq, 'both in order: applied');
     is(apply($acked, @e), $seq, 'again: no second effect');
-    is(dir_cmd('HGET', 'authtoken:token:' . $e[1][1], 'user'), 'dave', "dave's record is there");
+    is(dir_cmd('HGET', token_key($e[1][1]), 'user'), 'dave', "dave's record is there");
     fcall(user_store(), 'outbox_ack', $seq);
 };
 
@@ -185,7 +186,7 @@ subtest 'a rebuild overtaken by another (its lease lapsed) can neither copy nor 
     like(fcall_err($dport, 'dir_copy', $id, 'rebuilder-A', $stale, 1, 9, 'zed', 1, 0, '', ''),
          qr/REFUSED: dir_copy: this caller is not rebuilding directory/,
          "A's copy (a snapshot read before B began) is refused");
-    is(dir_cmd('EXISTS', "authtoken:token:$stale"), 0, 'and wrote nothing');
+    is(dir_cmd('EXISTS', token_key($stale)), 0, 'and wrote nothing');
     like(fcall_err($dport, 'dir_rebuild_end', $id, 'rebuilder-A'),
          qr/REFUSED: dir_rebuild_end: this caller is not rebuilding/, "A cannot finish B's rebuild");
     like(fcall_err($dport, 'dir_apply', $id, 0), qr/REBUILD: a rebuild is in progress/,
@@ -199,7 +200,7 @@ subtest 'the rebuild snapshot pages through every token record once, in bounded 
     my @cmds;
     my $record = sub {
         my ($uid, $hex) = @_;
-        push @cmds, ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+        push @cmds, ['HSET', token_key($hex), uid => $uid, user => "u$uid",
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
     };
     for my $uid (1001 .. 2200) {
@@ -221,7 +222,9 @@ subtest 'the rebuild snapshot pages through every token record once, in bounded 
     do {
         my $r = redis_cmd('SCAN', $cursor, 'MATCH', 'authtoken:token:*', 'COUNT', 1000);
         $cursor = $r->[0];
-        $expected{ substr($_, length 'authtoken:token:') } = 1 for @{ $r->[1] };
+        # The digest (hex, as directory_snapshot answers) of each name.
+        $expected{ unpack 'H*', decode_base64url(substr($_, length 'authtoken:token:')) } = 1
+            for @{ $r->[1] };
     } while ($cursor != 0);
 
     my (%seen, $twice, $largest, $batches);

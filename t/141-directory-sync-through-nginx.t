@@ -94,7 +94,7 @@ subtest 'a renewable token used at the edge is renewed in the directory, and kee
     local $ENV{AUTHTOKEN_TOKEN_MAX_TTL} = 60;
     ctl_ok({ stdin => "dora-pw\n" }, 'createuser', 'dora', '--password-stdin');
     my $dora = token_of('dora');
-    my $key = 'authtoken:token:' . token_digest($dora);
+    my $key = token_key($dora);
     my ($expires, $renew, $cap) = @{ redis_at($dport, 'HMGET', $key, qw(expires renew cap)) };
     is($renew, 4, 'the directory record carries renew');
     is($cap, redis_cmd('HGET', $key, 'cap'), 'and the cap the user store holds');
@@ -164,7 +164,7 @@ subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt w
         my $hex = token_digest("seed-$uid");
         push @cmds, ['ZADD', 'authtoken:users', $uid, $uid],
                     ['HSET', "authtoken:user:$uid", username => "u$uid", token => pack('H*', $hex)],
-                    ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+                    ['HSET', token_key($hex), uid => $uid, user => "u$uid",
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
     }
     # And one user with 700 tokens (tokens_per_user = many): a snapshot
@@ -174,7 +174,7 @@ subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt w
     for my $i (1 .. 700) {
         my $hex = token_digest("many-$i");
         push @cmds, ['ZADD', 'authtoken:user-tokens:5000', $i, $hex],
-                    ['HSET', "authtoken:token:$hex", uid => 5000, user => 'u5000',
+                    ['HSET', token_key($hex), uid => 5000, user => 'u5000',
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
     }
     redis_pipeline(@cmds);
@@ -190,7 +190,7 @@ subtest 'an emptied directory with 1200 users and one of 700 tokens is rebuilt w
 
 subtest 'a stale directory (another id, a revoked token back in it) is swept' => sub {
     # What a failover to a replica that missed writes looks like, at worst.
-    redis_at($dport, 'HSET', 'authtoken:token:' . token_digest($alice),
+    redis_at($dport, 'HSET', token_key($alice),
              uid => 1, user => 'alice', active => 1, expires => 0);
     redis_at($dport, 'HSET', 'authtoken:directory', id => 'ff' x 16);
     is(edge_once($alice), '200 ok', '(the stale record is accepted before the sweep)');
@@ -208,7 +208,7 @@ subtest 'init sweeps a lone token record the user store does not know' => sub {
     local $ENV{AUTHTOKEN_DIRECTORY_URL} = '';
     ctl_ok({ stdin => "erin-pw\n" }, 'createuser', 'erin', '--password-stdin');
     $ENV{AUTHTOKEN_DIRECTORY_URL} = "redis://127.0.0.1:$dport/3";
-    my $key = 'authtoken:token:' . token_digest('staging-token');
+    my $key = token_key('staging-token');
     my @foreign = (uid => 1, user => 'staging-admin', active => 1, expires => 0);
     redis_at($dport, 'EVAL', "redis.call('SELECT', 3) return redis.call('HSET', KEYS[1], unpack(ARGV))",
              1, $key, @foreign);
@@ -221,7 +221,7 @@ subtest 'init sweeps a lone token record the user store does not know' => sub {
 
 subtest 'sync after a takeover sweeps a lone token record the user store does not know' => sub {
     redis_at($dport, 'FLUSHALL');
-    redis_at($dport, 'HSET', 'authtoken:token:' . token_digest('staging-token'),
+    redis_at($dport, 'HSET', token_key('staging-token'),
              uid => 1, user => 'staging-admin', active => 1, expires => 0);
     is(edge_once('staging-token'), '200 ok', '(the foreign record is accepted before the sync)');
     my $out = sync_ok();
@@ -302,7 +302,7 @@ subtest 'an unknown directory action is a usage error said once' => sub {
 
 subtest "authtokend's thread leaves a directory of another id alone; directory sync takes it over" => sub {
     authtokend_start();
-    my $key = 'authtoken:token:' . token_digest('other-deployment');
+    my $key = token_key('other-deployment');
     redis_at($dport, 'HSET', $key, uid => 7, user => 'other', active => 1, expires => 0);
     redis_at($dport, 'HSET', 'authtoken:directory', id => 'dd' x 16);
     my $said;

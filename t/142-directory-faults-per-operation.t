@@ -44,8 +44,8 @@ my $INVALID = q{401 {"detail":"Invalid token."}};
 my $INACTIVE = q{401 {"detail":"User inactive or deleted."}};
 
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
-sub record_of { my ($key) = @_; redis_cmd('HGET', 'authtoken:token:' . token_digest($key), @_[1 .. $#_]) }
-sub record_exists { redis_cmd('EXISTS', 'authtoken:token:' . token_digest($_[0])) }
+sub record_of { my ($key) = @_; redis_cmd('HGET', token_key($key), @_[1 .. $#_]) }
+sub record_exists { redis_cmd('EXISTS', token_key($_[0])) }
 sub user_exists { redis_cmd('EXISTS', "authtoken:username:$_[0]") }
 sub sync_ok {
     my ($code, $out, $err) = ctl('directory', 'sync');

@@ -154,7 +154,7 @@ subtest 'a token renewed in the directory past its first expiry is the daemon\'s
         ctl_ok({ stdin => "frank-pw\n" }, 'createuser', 'frank', '--password-stdin');
     }
     my $frank = token_of('frank', '--ttl', '2s');
-    my $key = 'authtoken:token:' . token_digest($frank);
+    my $key = token_key($frank);
     redis_at($dport, 'HSET', $key, 'expires', int(time) + 60);
     sleep 2.5;
     cmp_ok(redis_cmd('HGET', $key, 'expires'), '<', time, '(the user store\'s copy has expired)');

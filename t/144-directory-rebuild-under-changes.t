@@ -52,7 +52,7 @@ sub key_of { sprintf 'seed%036d', $_[0] }
                     ['SET', "authtoken:username:u$uid", $uid],
                     ['HSET', "authtoken:user:$uid", username => "u$uid", is_active => 1,
                      token => pack('H*', $hex)],
-                    ['HSET', "authtoken:token:$hex", uid => $uid, user => "u$uid",
+                    ['HSET', token_key($hex), uid => $uid, user => "u$uid",
                      active => 1, expires => 0, created => '2026-11-29T00:00:00Z'];
         if (@cmds >= 20_000) { redis_pipeline(@cmds); @cmds = () }
     }
@@ -91,7 +91,7 @@ subtest 'revocations made during a rebuild are refused at the end' => sub {
     # Once the rebuild is under way and has copied the first users.
     my $deadline = time + 30;
     sleep 0.002 until (directory_field('state') eq 'rebuilding'
-                       && redis_at($dport, 'EXISTS', 'authtoken:token:' . token_digest(key_of(1))))
+                       && redis_at($dport, 'EXISTS', token_key(key_of(1))))
                       || time > $deadline;
     # Users it has copied (low uids) and users it has not reached (high).
     my @made = (1, 3, 5, $N, $N - 2, $N - 4);

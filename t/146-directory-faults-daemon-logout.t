@@ -46,7 +46,7 @@ my $BEHIND = q{{"detail":"The change is recorded; it reaches the edges when the 
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 $ENV{AUTHTOKEN_TOKENS_PER_USER} = 'many';
 sub record_exists { record_exists_digest(token_digest($_[0])) }
-sub record_exists_digest { redis_cmd('EXISTS', "authtoken:token:$_[0]") }
+sub record_exists_digest { redis_cmd('EXISTS', token_key($_[0])) }
 sub settled_within {
     my ($seconds) = @_;
     my $until = time + $seconds;
@@ -195,7 +195,7 @@ subtest 'many-mode logins answered 503 leave no token behind' => sub {
                @{ redis_cmd('XRANGE', 'authtoken:outbox', "$from-0", '+') };
     my %made = map { $_ => 1 } @made;
     is(scalar(keys %made), 3, 'the three logins each made a token (in the outbox)');
-    is(scalar(grep { redis_at($dport, 'EXISTS', "authtoken:token:$_") } keys %made), 0,
+    is(scalar(grep { redis_at($dport, 'EXISTS', token_key($_)) } keys %made), 0,
        'the token directory holds none of them: no edge accepts them');
     is(scalar(grep { record_exists_digest($_) } keys %made), 0, 'nor does the user store');
     is(user_tokens($user), 2, 'applied: the token count is what it was');
@@ -232,7 +232,7 @@ subtest 'a many-mode admin regeneration answered 503 leaves no token behind' => 
     delete $made{token_digest($old)};
     is(scalar(keys %made), 1, 'the regeneration made one new token (in the outbox)');
     my ($new) = keys %made;
-    is(redis_at($dport, 'EXISTS', "authtoken:token:$new"), 0,
+    is(redis_at($dport, 'EXISTS', token_key($new)), 0,
        'the token directory does not hold it: no edge accepts its key');
     is(record_exists_digest($new), 0, 'nor does the user store');
     is(user_tokens($user), 0, 'the user holds no token nobody got');

@@ -53,7 +53,7 @@ ctl_ok({ stdin => "root-pw\n" }, 'createuser', 'root', '--superuser', '--passwor
 my $root = token_of('root', '-r', '--ttl', '3600s');    # outlives the file
 sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime $_[0]) }
 my %token = (gina => obtain_token('gina', 'gina-pw'), hank => token_of('hank'), ivan => token_of('ivan'));
-my %key = map { $_ => 'authtoken:token:' . token_digest($token{$_}) } keys %token;
+my %key = map { $_ => token_key($token{$_}) } keys %token;
 my $first = redis_cmd('HGET', $key{gina}, 'expires');
 
 # Every token used at the edge (as a second device would) until the user
@@ -126,7 +126,7 @@ subtest 'a token not renewed is replaced by the login as before' => sub {
         ctl_ok({ stdin => "jade-pw\n" }, 'createuser', 'jade', '--password-stdin');
     }
     my $jade = obtain_token('jade', 'jade-pw');
-    my $until = redis_cmd('HGET', 'authtoken:token:' . token_digest($jade), 'expires');
+    my $until = redis_cmd('HGET', token_key($jade), 'expires');
     sleep 0.1 while time < $until + 0.3;
     isnt(obtain_token('jade', 'jade-pw'), $jade, 'an expired, unused token is replaced');
     like(edge_once($jade), qr/^401/, 'and refused at the edge');

@@ -174,7 +174,7 @@ sub run_mode {
     for my $k (@revoked) {
         seed_token($k, uid => 200, user => 'revoked', active => 1);
         get($k) for 1 .. 4;
-        redis_cmd('DEL', 'authtoken:token:' . token_digest($k));
+        redis_cmd('DEL', token_key($k));
         redis_cmd('PUBLISH', 'authtoken:revocations', token_digest($k));
     }
     my $ready = wait_for(sub {

@@ -68,20 +68,21 @@ class RespWriter
 struct LookupTemplate {
     LookupBytes bytes{};
     std::size_t length = 0;
-    std::size_t digest_offset = 0; // where the 64 hex digits go
+    std::size_t digest_offset = 0; // where the digest's spelling goes
 };
 
-// HMGET authtoken:token:<64 zeros> uid user active expires, in RESP.
-constexpr LookupTemplate build_lookup_template()
+// HMGET authtoken:token:<digest_length zeros> uid user active expires, in
+// RESP.
+constexpr LookupTemplate build_lookup_template(std::size_t digest_length)
 {
     LookupTemplate t;
     RespWriter w(t.bytes);
     w.header('*', 2 + kTokenRecordFields.size());
     w.bulk("HMGET");
-    w.header('$', TokenRecordKey::kLength);
+    w.header('$', kTokenPrefix.size() + digest_length);
     w.raw(kTokenPrefix);
     t.digest_offset = w.length();
-    for (std::size_t i = 0; i < std::tuple_size_v<Sha256Hex>; i++) {
+    for (std::size_t i = 0; i < digest_length; i++) {
         w.put('0');
     }
     w.crlf();
@@ -92,20 +93,167 @@ constexpr LookupTemplate build_lookup_template()
     return t;
 }
 
-constexpr LookupTemplate kLookupTemplate = build_lookup_template();
+constexpr LookupTemplate kLookupTemplate =
+    build_lookup_template(kDigestBase64Length);
+constexpr LookupTemplate kLegacyLookupTemplate =
+    build_lookup_template(std::tuple_size_v<Sha256Hex>);
+
+constexpr char kBase64Url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int hex_value(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+int base64url_value(char c) noexcept
+{
+    for (int i = 0; i < 64; i++) {
+        if (kBase64Url[i] == c) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+// Encodes `n` bytes given by `byte(i)` into `out` (which holds
+// ceil(n * 4 / 3) characters): RFC 4648 section 5 without padding.
+template <typename ByteAt, typename Out>
+void encode_base64url(std::size_t n, ByteAt byte, Out out) noexcept
+{
+    std::size_t o = 0;
+    for (std::size_t i = 0; i < n; i += 3) {
+        unsigned v = static_cast<unsigned>(byte(i)) << 16;
+        if (i + 1 < n) {
+            v |= static_cast<unsigned>(byte(i + 1)) << 8;
+        }
+        if (i + 2 < n) {
+            v |= static_cast<unsigned>(byte(i + 2));
+        }
+        std::size_t chars = n - i >= 3 ? 4 : n - i + 1;
+        for (std::size_t c = 0; c < chars; c++) {
+            out(o++, kBase64Url[(v >> (18 - 6 * c)) & 0x3f]);
+        }
+    }
+}
 
 } // namespace
+
+std::string base64url(std::string_view bytes)
+{
+    std::string out((bytes.size() * 4 + 2) / 3, '\0');
+    encode_base64url(
+        bytes.size(),
+        [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); },
+        [&](std::size_t o, char c) { out[o] = c; });
+    return out;
+}
+
+bool digest_base64url(const Sha256Hex &digest,
+                      std::array<char, kDigestBase64Length> &out) noexcept
+{
+    std::array<unsigned char, 32> raw{};
+    for (std::size_t i = 0; i < raw.size(); i++) {
+        int hi = hex_value(digest[2 * i]);
+        int lo = hex_value(digest[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        raw[i] = static_cast<unsigned char>(hi << 4 | lo);
+    }
+    encode_base64url(
+        raw.size(), [&](std::size_t i) { return raw[i]; },
+        [&](std::size_t o, char c) { out[o] = c; });
+    return true;
+}
+
+bool digest_hex_of_base64url(std::string_view text, Sha256Hex &out) noexcept
+{
+    if (text.size() != kDigestBase64Length) {
+        return false;
+    }
+    std::array<unsigned char, 33> raw{};
+    for (std::size_t i = 0; i < text.size(); i++) {
+        int v = base64url_value(text[i]);
+        if (v < 0) {
+            return false;
+        }
+        std::size_t bit = i * 6;
+        for (int b = 5; b >= 0; b--, bit++) {
+            if ((v >> b) & 1) {
+                raw[bit / 8] |= static_cast<unsigned char>(0x80 >> (bit % 8));
+            }
+        }
+    }
+    // 43 characters carry 258 bits: the last two must be zero (the one
+    // canonical spelling of 32 bytes).
+    if (raw[32] != 0) {
+        return false;
+    }
+    constexpr char kHex[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < 32; i++) {
+        out[2 * i] = kHex[raw[i] >> 4];
+        out[2 * i + 1] = kHex[raw[i] & 0xf];
+    }
+    return true;
+}
+
+TokenRecordKey::TokenRecordKey(const Sha256Hex &digest) noexcept
+{
+    kTokenPrefix.copy(bytes_.data(), kTokenPrefix.size());
+    std::array<char, kDigestBase64Length> b64{};
+    digest_base64url(digest, b64); // the module's digests are its own hex
+    std::memcpy(bytes_.data() + kTokenPrefix.size(), b64.data(), b64.size());
+}
 
 const std::size_t TokenRecordLookup::kLength = kLookupTemplate.length;
 
 TokenRecordLookup::TokenRecordLookup(const Sha256Hex &digest) noexcept
     : bytes_(kLookupTemplate.bytes)
 {
-    std::memcpy(bytes_.data() + kLookupTemplate.digest_offset, digest.data(),
-                digest.size());
+    std::array<char, kDigestBase64Length> b64{};
+    digest_base64url(digest, b64); // the module's digests are its own hex
+    std::memcpy(bytes_.data() + kLookupTemplate.digest_offset, b64.data(),
+                b64.size());
+}
+
+const std::size_t LegacyTokenRecordLookup::kLength =
+    kLegacyLookupTemplate.length;
+
+LegacyTokenRecordLookup::LegacyTokenRecordLookup(
+    const Sha256Hex &digest) noexcept
+    : bytes_(kLegacyLookupTemplate.bytes)
+{
+    std::memcpy(bytes_.data() + kLegacyLookupTemplate.digest_offset,
+                digest.data(), digest.size());
 }
 
 std::string token_record_key(std::string_view digest_hex)
+{
+    Sha256Hex hex{};
+    std::array<char, kDigestBase64Length> b64{};
+    if (digest_hex.size() != hex.size()) {
+        throw std::invalid_argument("a token digest is 64 hex digits");
+    }
+    digest_hex.copy(hex.data(), hex.size());
+    if (!digest_base64url(hex, b64)) {
+        throw std::invalid_argument("a token digest is 64 hex digits");
+    }
+    std::string key(kTokenPrefix);
+    key.append(b64.data(), b64.size());
+    return key;
+}
+
+std::string legacy_token_record_key(std::string_view digest_hex)
 {
     std::string key(kTokenPrefix);
     key.append(digest_hex);

@@ -13,11 +13,17 @@ namespace authtoken::keys
 {
 
 // redis/SCHEMA.md, Versioning. Version 2 stores the user record's token
-// digest and sealed key binary; token records, the module's only read, are
-// the same in versions 1 and 2, so the module reads both
-// (kTokenRecordSchemaSince).
-inline constexpr int kSchemaVersion = 2;
+// digest and sealed key binary; version 3 names token records by the
+// base64url spelling of their digest (TokenRecordKey) instead of its 64
+// hex digits. The module reads versions 1 to 3 and the migration mark
+// between 2 and 3 (kSchemaMigrating): while the schema it read is not 3 it
+// also looks the hex-named record up (LegacyTokenRecordLookup).
+inline constexpr int kSchemaVersion = 3;
 inline constexpr int kTokenRecordSchemaSince = 1;
+// The schema while `authtokenctl migrate` renames token records from hex
+// to base64url: every writer writes the new name and renames an old one it
+// meets; records not reached yet still have the hex name.
+inline constexpr std::string_view kSchemaMigrating = "3-partial";
 
 inline constexpr std::string_view kPrefix = "authtoken:";
 inline constexpr std::string_view kSchema = "authtoken:schema";
@@ -71,19 +77,32 @@ inline constexpr std::string_view kDirectory = "authtoken:directory";
 inline constexpr std::array<std::string_view, 4> kTokenRecordFields = {
     "uid", "user", "active", "expires"};
 
-// "authtoken:token:<64 hex>", built without allocating (module hot path).
+// base64url (RFC 4648 section 5, alphabet A-Z a-z 0-9 - _, no `=`
+// padding) of `bytes`: the spelling of a digest in a token record's key
+// since schema version 3 (32 bytes -> 43 characters).
+std::string base64url(std::string_view bytes);
+
+// The 43 base64url characters of the 32 bytes that `digest` spells in hex
+// (lower or upper case), into `out`, without allocating (the module's hot
+// path). False, with `out` unspecified, when `digest` is not hex.
+inline constexpr std::size_t kDigestBase64Length = 43;
+bool digest_base64url(const Sha256Hex &digest,
+                      std::array<char, kDigestBase64Length> &out) noexcept;
+
+// The reverse, for a key read back (the directory rebuild's sweep): the 64
+// lowercase hex digits of a 43-character base64url digest. False when
+// `text` is not exactly that.
+bool digest_hex_of_base64url(std::string_view text, Sha256Hex &out) noexcept;
+
+// "authtoken:token:<43 base64url>", built without allocating (module hot
+// path): schema version 3's name of the token record of `digest`.
 class TokenRecordKey
 {
   public:
-    static constexpr std::size_t kLength = kTokenPrefix.size() + 64;
+    static constexpr std::size_t kLength =
+        kTokenPrefix.size() + kDigestBase64Length;
 
-    explicit TokenRecordKey(const Sha256Hex &digest) noexcept
-    {
-        kTokenPrefix.copy(bytes_.data(), kTokenPrefix.size());
-        for (std::size_t i = 0; i < digest.size(); i++) {
-            bytes_[kTokenPrefix.size() + i] = digest[i];
-        }
-    }
+    explicit TokenRecordKey(const Sha256Hex &digest) noexcept;
     std::string_view view() const noexcept
     {
         return {bytes_.data(), bytes_.size()};
@@ -113,7 +132,30 @@ class TokenRecordLookup
     std::array<char, kCapacity> bytes_;
 };
 
+// The same HMGET of the record's schema-2 name, authtoken:token:<64 hex>:
+// what the module also asks while the schema is not 3 (a database not
+// migrated yet, or being migrated).
+class LegacyTokenRecordLookup
+{
+  public:
+    static const std::size_t kLength; // of resp()
+
+    explicit LegacyTokenRecordLookup(const Sha256Hex &digest) noexcept;
+    std::string_view resp() const noexcept
+    {
+        return {bytes_.data(), kLength};
+    }
+
+  private:
+    std::array<char, TokenRecordLookup::kCapacity> bytes_;
+};
+
+// Schema version 3's token record key of the digest `digest_hex` (64 hex
+// digits); the hex spelling of schema versions 1 and 2 is
+// legacy_token_record_key(). Throws std::invalid_argument when
+// `digest_hex` is not 64 hex digits.
 std::string token_record_key(std::string_view digest_hex);
+std::string legacy_token_record_key(std::string_view digest_hex);
 std::string user_key(std::uint64_t uid);
 std::string username_key(std::string_view username);
 std::string user_tokens_key(std::uint64_t uid);

@@ -69,7 +69,7 @@ commands:
                        (long commands show a progress bar on a terminal)
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
-  migrate              bring the records to schema version 2 (compact)
+  migrate              bring the records to schema version 3
   directory init|sync|status
                        the separate token directory (directory_url)
 
@@ -115,6 +115,28 @@ class Session
     const IssuerSettings &settings() const
     {
         return settings_;
+    }
+    // The user store's connection (after store()).
+    RedisConnection &connection()
+    {
+        store();
+        return *conn_;
+    }
+    // The separate token directory's, connected, or nullptr without one.
+    RedisConnection *directory()
+    {
+        store();
+        if (!replayer_) {
+            return nullptr;
+        }
+        if (!directory_ || directory_->broken()) {
+            directory_.reset();
+            directory_ = std::make_unique<RedisConnection>(
+                directory_endpoint_,
+                std::chrono::milliseconds(settings_.redis_timeout_ms));
+            scripts_->load(*directory_);
+        }
+        return directory_.get();
     }
     UserStore &store()
     {
@@ -1127,6 +1149,59 @@ int directory(Session &session, const CommandArgs &args)
     return 0;
 }
 
+// Schema version 2 to 3 in the Redis behind `conn` (redis/SCHEMA.md,
+// Versioning): token records renamed to their base64url names, one SCAN
+// step of kMigrateTokensBatch keys per atomic function call. The first
+// call marks the database 3-partial, after which every writer renames what
+// it touches and nginx reads both names; the call that ends the SCAN marks
+// it 3. Interrupted, a re-run starts a new SCAN and finishes the job.
+int migrate_token_names(UserStore &store, RedisConnection &conn,
+                        const std::string &what)
+{
+    Reply keys_now = conn.command({"DBSIZE"});
+    MigrateTokensBatch sum;
+    std::string cursor = "0";
+    std::size_t batches = 0;
+    // DBSIZE: every key, not only token records; a bound for the bar.
+    auto progress = std::make_unique<Progress>(
+        "rename", static_cast<std::size_t>(reply_integer(keys_now.get())));
+    do {
+        MigrateTokensBatch b;
+        try {
+            b = store.migrate_tokens_batch(conn, cursor,
+                                           UserStore::kMigrateTokensBatch);
+        } catch (const ScriptRefused &e) {
+            throw std::runtime_error(std::string("Error: ") + e.what() + " (" +
+                                     what + ")");
+        } catch (const RedisError &e) {
+            std::cerr << "authtokenctl: redis: " << e.what() << "\n"
+                      << "Error: interrupted in batch " << batches + 1
+                      << " of renaming " << what << ": " << sum.renamed
+                      << " renamed before it, that batch was made whole "
+                         "before then or not at all, and will not be made "
+                         "later; nginx reads both names meanwhile; running "
+                         "`authtokenctl migrate` again finishes the job and "
+                         "changes nothing twice\n";
+            return kExitOutcomeUnknown;
+        }
+        batches++;
+        sum.renamed += b.renamed;
+        sum.looked_at += b.looked_at;
+        cursor = b.cursor;
+        progress->step(static_cast<std::size_t>(b.looked_at));
+    } while (cursor != "0");
+    progress.reset();
+    Reply schema = conn.command({"GET", keys::kSchema});
+    std::cout << "Renamed " << sum.renamed << " " << what
+              << " to schema version 3's names in " << batches
+              << (batches == 1 ? " batch" : " batches")
+              << "; the database is marked version "
+              << (reply_is_nil(schema.get()) ? std::string("(none: empty)")
+                                             : reply_string(schema.get()))
+              << ".\n";
+    return 0;
+}
+
 // Schema version 1 to 2 (redis/SCHEMA.md), in batches of kMigrateBatch
 // users by uid, each one atomic function call that keeps Redis answering
 // others. A batch rewrites only records still in version 1's form, so a
@@ -1177,9 +1252,16 @@ int migrate(Session &session, const CommandArgs &)
     std::cout << "Migrated " << sum.migrated << " of "
               << sum.migrated + sum.already << " users to schema version 2 in "
               << batches << (batches == 1 ? " batch" : " batches") << " ("
-              << sum.already << " already were); the database is marked "
-              << "version 2.\n";
-    return 0;
+              << sum.already << " already were).\n";
+    int code =
+        migrate_token_names(store, session.connection(), "token records");
+    if (code != 0) {
+        return code;
+    }
+    if (RedisConnection *dir = session.directory()) {
+        code = migrate_token_names(store, *dir, "token directory records");
+    }
+    return code;
 }
 
 int init_secret(Session &, const CommandArgs &args)
@@ -1323,13 +1405,17 @@ const std::vector<Command> &commands()
          import_django},
         {"migrate",
          "migrate",
-         "Brings a database of schema version 1 to version 2: user records\n"
-         "keep their token digest and sealed key as bytes, in Redis's\n"
-         "compact encoding. Atomic batches of 100 users, each one function\n"
-         "call; token records (what nginx reads) do not change, so verdicts\n"
-         "stay right while it runs. Running it again (after an interruption\n"
-         "too) finishes the job and changes nothing twice; the database is\n"
-         "marked version 2 once every user is done.",
+         "Brings a database to schema version 3, in two steps. From version\n"
+         "1: user records keep their token digest and sealed key as bytes,\n"
+         "in Redis's compact encoding (atomic batches of 100 users). Then\n"
+         "token records are renamed from authtoken:token:<64 hex> to\n"
+         "authtoken:token:<43 base64url> (atomic SCAN steps of 500 keys), in\n"
+         "the user store and in the separate token directory if there is\n"
+         "one: the database is marked 3-partial first, nginx (of this\n"
+         "version: upgrade it first) reads both names meanwhile, and it is\n"
+         "marked 3 at the end. Verdicts stay right while it runs. Running it\n"
+         "again (after an interruption too) finishes the job and changes\n"
+         "nothing twice.",
          {},
          {},
          0,

@@ -3,6 +3,7 @@
 #include "core/redis_keys.h"
 #include "daemon/event_log.h"
 #include "issuer/store/redis_url.h"
+#include "issuer/store/user_store.h"
 
 #include <algorithm>
 #include <charconv>

@@ -440,6 +440,15 @@ void check_redis_settings(RedisPool &pool)
                       "issuer reads them and writes version 2: run "
                       "`authtokenctl migrate` to store the rest compactly "
                       "(docs/authtokend.md)");
+        } else if (!reply_is_nil(schema.get()) &&
+                   reply_string(schema.get()) !=
+                       std::to_string(keys::kSchemaVersion)) {
+            log::warn("redis: the records are of schema version " +
+                      reply_string(schema.get()) +
+                      "; token records keep their hex names until "
+                      "`authtokenctl migrate` renames them (schema version " +
+                      std::to_string(keys::kSchemaVersion) +
+                      ", docs/operations.md: upgrade nginx first)");
         }
         // An error reply (CONFIG renamed or denied) throws RedisError too.
         Reply limit =

@@ -916,10 +916,16 @@ ngx_int_t ngx_http_auth_token_check_key(ngx_http_request_t *r,
             fresh->store_revision = ctx->cache_revision;
         }
         authtoken::keys::TokenRecordLookup command(hex);
+        std::string_view legacy;
+        std::optional<authtoken::keys::LegacyTokenRecordLookup> hex_command;
+        if (worker->link->legacy_keys()) {
+            legacy = hex_command.emplace(hex).resp();
+        }
         const char *why = nullptr;
         fresh->started_us = ngx_auth_token::metrics_now_us();
         fresh->pending = worker->link->start_lookup(
-            command.resp(), ngx_http_auth_token_lookup_done, fresh.get(), &why);
+            command.resp(), legacy, ngx_http_auth_token_lookup_done,
+            fresh.get(), &why);
         if (fresh->pending == nullptr) {
             worker->in_flight.erase(found);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -2043,8 +2049,16 @@ void send_touch(const ngx_auth_token::TakenNote *notes, std::size_t n) noexcept
         for (std::size_t i = 0; i < n; i++) {
             authtoken::Sha256Hex hex;
             authtoken::digest_to_hex(notes[i].digest, hex);
-            authtoken::keys::TokenRecordKey key(hex);
-            args.emplace_back(key.view());
+            // The hex name while the schema is not 3: authtoken_touch
+            // finds the record under either name then (and an issuer's
+            // library of version 2 knows only that one).
+            if (link->legacy_keys()) {
+                args.emplace_back(hex.data(), hex.size());
+                args.back().insert(0, authtoken::keys::kTokenPrefix);
+            } else {
+                authtoken::keys::TokenRecordKey key(hex);
+                args.emplace_back(key.view());
+            }
         }
         args.emplace_back(kTouchVersion);
         for (std::size_t i = 0; i < n; i++) {

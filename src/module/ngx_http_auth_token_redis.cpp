@@ -23,6 +23,9 @@ constexpr ngx_msec_t kMaxBackoff = 500;
 constexpr std::size_t kMaxInFlight = 65536;
 // While setup keeps failing, one attempt's lines per this many ms.
 constexpr ngx_msec_t kFailureLogInterval = 10000;
+// While the schema is not version 3, how often a lookup link reads it
+// again (RedisLink::legacy_keys()).
+constexpr ngx_msec_t kSchemaRecheck = 1000;
 
 RedisLink *link_of(void *privdata) noexcept
 {
@@ -74,6 +77,19 @@ void RedisLink::on_value_reply_cb(redisAsyncContext *, void *reply,
 {
     auto *lookup = static_cast<PendingLookup *>(privdata);
     lookup->link->on_value_reply(lookup, reply);
+}
+
+void RedisLink::on_legacy_reply_cb(redisAsyncContext *, void *reply,
+                                   void *privdata) noexcept
+{
+    auto *lookup = static_cast<PendingLookup *>(privdata);
+    lookup->link->on_legacy_reply(lookup, reply);
+}
+
+void RedisLink::on_schema_recheck_cb(redisAsyncContext *ac, void *reply,
+                                     void *) noexcept
+{
+    link_of(ac->data)->note_schema(reply);
 }
 
 void RedisLink::on_schema_reply_cb(redisAsyncContext *ac, void *reply,
@@ -239,6 +255,8 @@ void RedisLink::connect() noexcept
         redisAsyncCommandArgv(ac, on_select_reply_cb, nullptr, 2, argv, lens);
     }
     if (channel_.empty()) {
+        legacy_keys_ = true;
+        schema_read_at_ = ngx_current_msec;
         const char *argv[] = {"GET", authtoken::keys::kSchema.data()};
         const size_t lens[] = {3, authtoken::keys::kSchema.size()};
         redisAsyncCommandArgv(ac, on_schema_reply_cb, nullptr, 2, argv, lens);
@@ -385,8 +403,12 @@ void RedisLink::on_schema_reply(void *reply) noexcept
         return;
     }
     setup_succeeded();
+    note_schema(r);
     if (r->type != REDIS_REPLY_STRING) {
         return; // no schema key yet (empty database)
+    }
+    if (as_view(r) == authtoken::keys::kSchemaMigrating) {
+        return;
     }
     // Every version from kTokenRecordSchemaSince on has the token records
     // this module reads (a database being migrated holds version 1's
@@ -406,6 +428,22 @@ void RedisLink::on_schema_reply(void *reply) noexcept
                   address_.name.c_str(), static_cast<size_t>(r->len), r->str,
                   authtoken::keys::kTokenRecordSchemaSince,
                   authtoken::keys::kSchemaVersion);
+}
+
+// Only version 3 (or no schema key: an empty database, whose records
+// writers of version 3 make) names every token record by base64url.
+void RedisLink::note_schema(const void *reply) noexcept
+{
+    const auto *r = static_cast<const redisReply *>(reply);
+    if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+        return; // keep asking both names
+    }
+    char current[24];
+    int len = std::snprintf(current, sizeof(current), "%d",
+                            authtoken::keys::kSchemaVersion);
+    legacy_keys_ =
+        r->type == REDIS_REPLY_STRING &&
+        as_view(r) != std::string_view(current, static_cast<size_t>(len));
 }
 
 // Called for the SUBSCRIBE confirmation, for every message, and with NULL
@@ -448,6 +486,7 @@ void RedisLink::on_subscription_reply(void *reply) noexcept
 }
 
 PendingLookup *RedisLink::start_lookup(std::string_view command,
+                                       std::string_view legacy,
                                        LookupCallback callback, void *data,
                                        const char **why) noexcept
 {
@@ -468,6 +507,28 @@ PendingLookup *RedisLink::start_lookup(std::string_view command,
     lookup->callback = callback;
     lookup->data = data;
 
+    if (legacy_keys_ && !legacy.empty()) {
+        if (state_ == State::connected &&
+            ngx_current_msec - schema_read_at_ >= kSchemaRecheck) {
+            schema_read_at_ = ngx_current_msec;
+            const char *argv[] = {"GET", authtoken::keys::kSchema.data()};
+            const size_t lens[] = {3, authtoken::keys::kSchema.size()};
+            redisAsyncCommandArgv(ac_, on_schema_recheck_cb, nullptr, 2, argv,
+                                  lens);
+        }
+        // hiredis calls both callbacks (with NULL on a disconnect) or
+        // neither: the slot is released by the second, on_reply(). The
+        // second call below cannot be refused once this one was taken:
+        // hiredis refuses only a context that is disconnecting or being
+        // freed, and nothing runs between the two calls.
+        if (redisAsyncFormattedCommand(ac_, on_legacy_reply_cb, lookup,
+                                       legacy.data(),
+                                       legacy.size()) != REDIS_OK) {
+            release_slot(lookup);
+            *why = "connection is closing";
+            return nullptr;
+        }
+    }
     if (redisAsyncFormattedCommand(ac_, on_lookup_reply_cb, lookup,
                                    command.data(),
                                    command.size()) != REDIS_OK) {
@@ -625,9 +686,42 @@ void RedisLink::on_reply(PendingLookup *lookup, void *reply) noexcept
     void *data = lookup->data;
     release_slot(lookup);
     if (callback == nullptr) {
-        return; // the request went away (timeout, client abort)
+        return; // the request went away, or on_legacy_reply() answered
     }
+    deliver(callback, data, reply);
+}
 
+// The reply to the HMGET of the record's hex name (see start_lookup()): a
+// record found there (or an error) answers the lookup now, and the reply
+// to the second HMGET is then dropped; all nil waits for that one.
+void RedisLink::on_legacy_reply(PendingLookup *lookup, void *reply) noexcept
+{
+    last_progress_ = ngx_current_msec;
+    LookupCallback callback = lookup->callback;
+    void *data = lookup->data;
+    if (callback == nullptr) {
+        return;
+    }
+    auto *r = static_cast<redisReply *>(reply);
+    if (r != nullptr && r->type == REDIS_REPLY_ARRAY) {
+        bool all_nil = true;
+        for (std::size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_NIL) {
+                all_nil = false;
+            }
+        }
+        if (all_nil) {
+            return;
+        }
+    }
+    lookup->callback = nullptr;
+    lookup->data = nullptr;
+    deliver(callback, data, reply);
+}
+
+void RedisLink::deliver(LookupCallback callback, void *data,
+                        void *reply) noexcept
+{
     LookupReply result;
     auto *r = static_cast<redisReply *>(reply);
     if (r == nullptr) {

@@ -90,12 +90,29 @@ class RedisLink
     void start() noexcept;
 
     // Queues `command`, the record's HMGET already in RESP
-    // (authtoken::keys::TokenRecordLookup). Returns nullptr and sets *why
-    // when the lookup cannot even be queued (no connection, too many in
+    // (authtoken::keys::TokenRecordLookup). While legacy_keys() it first
+    // queues `legacy`, the HMGET of the record's hex name
+    // (LegacyTokenRecordLookup), in the same write: the first of the two
+    // replies that finds a record answers, else the second. Hex first:
+    // a migration renames hex -> base64url atomically and never back, so
+    // a record missing under its hex name at the first read is under its
+    // new name at the second (read after it); the other order could miss
+    // a rename made between the two. Returns nullptr and sets *why when
+    // the lookup cannot even be queued (no connection, too many in
     // flight): the caller answers at once instead of waiting.
     PendingLookup *start_lookup(std::string_view command,
+                                std::string_view legacy,
                                 LookupCallback callback, void *data,
                                 const char **why) noexcept;
+
+    // The schema this connection read is not version 3 (1, 2, the
+    // migration mark, or not read yet): token records may still have
+    // their hex names (redis/SCHEMA.md, Versioning). Re-read once a second
+    // while true, so a finished migration stops the second HMGET.
+    bool legacy_keys() const noexcept
+    {
+        return legacy_keys_;
+    }
 
     // The asker is gone: its callback will not be called.
     static void abandon(PendingLookup *lookup) noexcept;
@@ -145,6 +162,10 @@ class RedisLink
                                   void *privdata) noexcept;
     static void on_schema_reply_cb(redisAsyncContext *ac, void *reply,
                                    void *privdata) noexcept;
+    static void on_legacy_reply_cb(redisAsyncContext *ac, void *reply,
+                                   void *privdata) noexcept;
+    static void on_schema_recheck_cb(redisAsyncContext *ac, void *reply,
+                                     void *privdata) noexcept;
     static void on_subscription_reply_cb(redisAsyncContext *ac, void *reply,
                                          void *privdata) noexcept;
     static void on_auth_reply_cb(redisAsyncContext *ac, void *reply,
@@ -158,6 +179,9 @@ class RedisLink
     void on_connected(int status) noexcept;
     void on_disconnected(int status, const char *error) noexcept;
     void on_reply(PendingLookup *lookup, void *reply) noexcept;
+    void on_legacy_reply(PendingLookup *lookup, void *reply) noexcept;
+    void deliver(LookupCallback callback, void *data, void *reply) noexcept;
+    void note_schema(const void *reply) noexcept;
     void on_value_reply(PendingLookup *lookup, void *reply) noexcept;
     void on_integers_reply(IntegersCallback callback, void *data,
                            const void *reply) noexcept;
@@ -214,6 +238,10 @@ class RedisLink
 
     std::size_t in_flight_ = 0;
     ngx_msec_t last_progress_ = 0;
+
+    // See legacy_keys(). True from each connect until the schema is read.
+    bool legacy_keys_ = true;
+    ngx_msec_t schema_read_at_ = 0;
 
     // Slots live in a deque so their addresses stay valid while hiredis
     // holds them as callback data; free ones are reused.

@@ -3,20 +3,17 @@
 -- as `nginx.redis`, package lua-nginx-redis) and a keepalive pool, reading
 -- the same Redis records as the module (redis/SCHEMA.md).
 --
--- SHA-256: Debian has no lua-resty-string, so this does what resty.sha256 +
--- resty.string.to_hex do, directly through LuaJIT's FFI: OpenSSL's one-shot
--- SHA256() from the libcrypto nginx is already linked with, and nginx's own
--- ngx_hex_dump() (exported by the nginx binary for dynamic modules).
+-- SHA-256: Debian has no lua-resty-string, so this does what resty.sha256
+-- does, directly through LuaJIT's FFI: OpenSSL's one-shot SHA256() from the
+-- libcrypto nginx is already linked with.
 local ffi = require "ffi"
 local redis = require "nginx.redis"
 
 ffi.cdef [[
 unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
-unsigned char *ngx_hex_dump(unsigned char *dst, const unsigned char *src, size_t len);
 ]]
 local C = ffi.C
 local digest_buf = ffi.new("unsigned char[32]")
-local hex_buf = ffi.new("unsigned char[64]")
 
 local ngx = ngx
 local null = ngx.null
@@ -29,10 +26,14 @@ _M.host = "127.0.0.1"
 _M.port = 6379
 _M.timeout_ms = 1000
 
-local function sha256_hex(s)
+-- The token record's name (redis/SCHEMA.md, schema version 3): the
+-- base64url of the digest's 32 bytes, no padding (ngx.encode_base64 with
+-- no_padding, then the URL-safe alphabet).
+local B64URL = { ["+"] = "-", ["/"] = "_" }
+local function token_key(s)
     C.SHA256(s, #s, digest_buf)
-    C.ngx_hex_dump(hex_buf, digest_buf, 32)
-    return ffi.string(hex_buf, 64)
+    local b64 = ngx.encode_base64(ffi.string(digest_buf, 32), true)
+    return "authtoken:token:" .. string.gsub(b64, "[+/]", B64URL)
 end
 
 -- Python's strict UTF-8 decode (what DRF's key.decode() does): no
@@ -115,7 +116,7 @@ function _M.check()
         return deny(503, UNAVAILABLE)
     end
     local rec
-    rec, err = red:hmget("authtoken:token:" .. sha256_hex(key),
+    rec, err = red:hmget(token_key(key),
                          "uid", "user", "active", "expires")
     if not rec then
         ngx.log(ngx.ERR, "redis hmget: ", err)

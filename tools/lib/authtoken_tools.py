@@ -16,6 +16,7 @@ Needs Debian's interpreter: run the tools as /usr/bin/python3 (their
 shebang), not a python3 from PATH that may not see Debian's packages.
 """
 
+import base64
 import os
 import re
 import signal
@@ -37,6 +38,14 @@ class ToolError(Exception):
 
 
 # ---------------------------------------------------------------- processes
+
+def token_key(digest_hex):
+    """The name of a token record (redis/SCHEMA.md, schema version 3):
+    authtoken:token:<base64url of the digest's 32 bytes, no padding>."""
+    raw = bytes.fromhex(digest_hex)
+    return "authtoken:token:" + base64.urlsafe_b64encode(raw).rstrip(
+        b"=").decode()
+
 
 def start(cmd, logfile, env=None, cwd=None, keep=False):
     """Starts cmd in a new session, stdout+stderr appended to logfile.

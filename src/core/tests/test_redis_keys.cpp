@@ -38,11 +38,9 @@ std::string hiredis_format(const std::vector<std::string> &args)
     return out;
 }
 
-std::string hmget_by_hiredis(const authtoken::Sha256Hex &digest)
+std::string hmget_by_hiredis(const std::string &key)
 {
-    std::vector<std::string> args = {
-        "HMGET",
-        "authtoken:token:" + std::string(digest.data(), digest.size())};
+    std::vector<std::string> args = {"HMGET", key};
     for (auto f : authtoken::keys::kTokenRecordFields) {
         args.emplace_back(f);
     }
@@ -58,11 +56,76 @@ void test_lookup_command_bytes_written_out(void **)
         authtoken::token_digest_hex("abc"));
     const std::string expected =
         "*6\r\n$5\r\nHMGET\r\n"
-        "$80\r\nauthtoken:token:"
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\r\n"
+        "$59\r\nauthtoken:token:"
+        "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0\r\n"
         "$3\r\nuid\r\n$4\r\nuser\r\n$6\r\nactive\r\n$7\r\nexpires\r\n";
     assert_int_equal(lookup.resp().size(), expected.size());
     assert_memory_equal(lookup.resp().data(), expected.data(), expected.size());
+
+    // While the schema is not 3 the module also asks the hex name.
+    authtoken::keys::LegacyTokenRecordLookup legacy(
+        authtoken::token_digest_hex("abc"));
+    const std::string hex_expected =
+        "*6\r\n$5\r\nHMGET\r\n"
+        "$80\r\nauthtoken:token:"
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\r\n"
+        "$3\r\nuid\r\n$4\r\nuser\r\n$6\r\nactive\r\n$7\r\nexpires\r\n";
+    assert_int_equal(legacy.resp().size(), hex_expected.size());
+    assert_memory_equal(legacy.resp().data(), hex_expected.data(),
+                        hex_expected.size());
+}
+
+// RFC 4648 section 10's test vectors, in the URL-safe alphabet without
+// padding, plus bytes that use '-' and '_' (62 and 63).
+void test_base64url_rfc4648_vectors(void **)
+{
+    namespace k = authtoken::keys;
+    const std::pair<std::string, std::string> vectors[] = {
+        {"", ""},
+        {"f", "Zg"},
+        {"fo", "Zm8"},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"},
+        {"fooba", "Zm9vYmE"},
+        {"foobar", "Zm9vYmFy"},
+        {"\xfb\xff", "-_8"},
+        {"\xff\xff\xff", "____"},
+    };
+    for (const auto &[in, out] : vectors) {
+        assert_string_equal(k::base64url(in).c_str(), out.c_str());
+    }
+}
+
+// Known digests: the key of the token and its hex digest's decoding back
+// (python3 -c 'base64.urlsafe_b64encode(hashlib.sha256(k).digest())').
+void test_token_record_key_of_known_digests(void **)
+{
+    namespace k = authtoken::keys;
+    const std::pair<const char *, const char *> known[] = {
+        {"", "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"},
+        {"abc", "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"},
+        {"9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+         "XMHpETu6pwQMTg--gOpqp0PjSt04DFlqvl_lhOzog-w"},
+    };
+    for (const auto &[token, b64] : known) {
+        auto digest = authtoken::token_digest_hex(token);
+        std::string hex(digest.data(), digest.size());
+        assert_string_equal(k::token_record_key(hex).c_str(),
+                            ("authtoken:token:" + std::string(b64)).c_str());
+        k::TokenRecordKey key(digest);
+        assert_string_equal(std::string(key.view()).c_str(),
+                            ("authtoken:token:" + std::string(b64)).c_str());
+        authtoken::Sha256Hex back{};
+        assert_true(k::digest_hex_of_base64url(b64, back));
+        assert_memory_equal(back.data(), digest.data(), back.size());
+    }
+    authtoken::Sha256Hex out{};
+    // Not 43 characters, not the alphabet, or stray bits after the 256th.
+    assert_false(k::digest_hex_of_base64url("abc", out));
+    assert_false(k::digest_hex_of_base64url(
+        "47DEQpj8HBSa+/TImW-5JCeuQeRkm5NMpJWZG3hSuFU", out));
+    assert_false(k::digest_hex_of_base64url(
+        "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFV", out));
 }
 
 void test_lookup_command_is_hiredis_formatting_of_hmget(void **)
@@ -70,10 +133,18 @@ void test_lookup_command_is_hiredis_formatting_of_hmget(void **)
     for (const char *key :
          {"", "abc", "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}) {
         auto digest = authtoken::token_digest_hex(key);
+        std::string hex(digest.data(), digest.size());
         authtoken::keys::TokenRecordLookup lookup(digest);
-        std::string expected = hmget_by_hiredis(digest);
+        std::string expected =
+            hmget_by_hiredis(authtoken::keys::token_record_key(hex));
         assert_int_equal(lookup.resp().size(), expected.size());
         assert_memory_equal(lookup.resp().data(), expected.data(),
+                            expected.size());
+        authtoken::keys::LegacyTokenRecordLookup legacy(digest);
+        expected =
+            hmget_by_hiredis(authtoken::keys::legacy_token_record_key(hex));
+        assert_int_equal(legacy.resp().size(), expected.size());
+        assert_memory_equal(legacy.resp().data(), expected.data(),
                             expected.size());
     }
 }
@@ -85,11 +156,14 @@ void test_lookup_commands_differ_only_in_the_digest(void **)
     authtoken::keys::TokenRecordLookup la(a), lb(b);
     std::string sa(la.resp()), sb(lb.resp());
     assert_int_equal(sa.size(), sb.size());
-    std::size_t at = sa.find(std::string(a.data(), a.size()));
+    std::string ka =
+        authtoken::keys::token_record_key(std::string(a.data(), a.size()));
+    std::string kb =
+        authtoken::keys::token_record_key(std::string(b.data(), b.size()));
+    std::size_t at = sa.find(ka);
     assert_true(at != std::string::npos);
-    assert_string_equal(sb.substr(at, b.size()).c_str(),
-                        std::string(b.data(), b.size()).c_str());
-    sa.replace(at, a.size(), std::string(b.data(), b.size()));
+    assert_string_equal(sb.substr(at, kb.size()).c_str(), kb.c_str());
+    sa.replace(at, ka.size(), kb);
     assert_string_equal(sa.c_str(), sb.c_str());
 }
 
@@ -201,6 +275,8 @@ int main()
         cmocka_unit_test(test_lookup_command_is_hiredis_formatting_of_hmget),
         cmocka_unit_test(test_lookup_command_bytes_written_out),
         cmocka_unit_test(test_lookup_commands_differ_only_in_the_digest),
+        cmocka_unit_test(test_base64url_rfc4648_vectors),
+        cmocka_unit_test(test_token_record_key_of_known_digests),
         cmocka_unit_test(test_library_key_table_is_redis_keys_h),
         cmocka_unit_test(test_library_schema_version_is_redis_keys_h),
         cmocka_unit_test(test_library_token_bound_is_redis_keys_h),

@@ -43,14 +43,20 @@ void test_digester_is_reusable_and_deterministic(void **)
     assert_false(a == b);
 }
 
-void test_record_key_is_prefix_and_digest(void **)
+// Schema version 3: the prefix and the base64url of the digest's bytes
+// (python3: base64.urlsafe_b64encode(sha256(b"abc")).rstrip(b"=")).
+void test_record_key_is_prefix_and_base64url_digest(void **)
 {
     auto digest = authtoken::token_digest_hex("abc");
     authtoken::keys::TokenRecordKey key(digest);
-    std::string expected = "authtoken:token:" + hex(digest);
+    std::string expected =
+        "authtoken:token:ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0";
     assert_string_equal(std::string(key.view()).c_str(), expected.c_str());
     assert_string_equal(authtoken::keys::token_record_key(hex(digest)).c_str(),
                         expected.c_str());
+    assert_string_equal(
+        authtoken::keys::legacy_token_record_key(hex(digest)).c_str(),
+        ("authtoken:token:" + hex(digest)).c_str());
 }
 
 void test_hex_round_trip_of_raw_digest(void **)
@@ -87,7 +93,7 @@ int main()
         cmocka_unit_test(test_digest_of_empty_key_is_the_standard_vector),
         cmocka_unit_test(test_digest_of_abc_is_the_standard_vector),
         cmocka_unit_test(test_digester_is_reusable_and_deterministic),
-        cmocka_unit_test(test_record_key_is_prefix_and_digest),
+        cmocka_unit_test(test_record_key_is_prefix_and_base64url_digest),
         cmocka_unit_test(test_hex_round_trip_of_raw_digest),
         cmocka_unit_test(test_hex_parse_rejects_wrong_length_and_non_hex),
     };

@@ -233,10 +233,29 @@ OutboxReplayer::Progress OutboxReplayer::rebuild(RedisConnection &user_store,
             std::vector<std::string> args;
             for (std::size_t i = 0; i < reply_size(found); i++) {
                 std::string key = reply_string(reply_element(found, i));
+                // Version 3's name (base64url) or, in a directory being
+                // migrated, the hex one; anything else is not a record
+                // any writer made, and is left alone.
                 std::string digest = key.substr(keys::kTokenPrefix.size());
-                Reply state =
-                    user_store.command({"HMGET", key, "uid", "user", "active",
-                                        "expires", "renew", "cap"});
+                Sha256Hex hex{};
+                if (keys::digest_hex_of_base64url(digest, hex)) {
+                    digest.assign(hex.data(), hex.size());
+                } else if (digest.size() != hex.size() ||
+                           digest.find_first_not_of("0123456789abcdef") !=
+                               std::string::npos) {
+                    continue;
+                }
+                // The user store's record, under whichever name it has
+                // there: the hex one first, then version 3's, so that a
+                // rename between the two reads (a migration) cannot hide it.
+                Reply state = user_store.command(
+                    {"HMGET", keys::legacy_token_record_key(digest), "uid",
+                     "user", "active", "expires", "renew", "cap"});
+                if (reply_is_nil(reply_element(state.get(), 0))) {
+                    state = user_store.command(
+                        {"HMGET", keys::token_record_key(digest), "uid", "user",
+                         "active", "expires", "renew", "cap"});
+                }
                 bool present = !reply_is_nil(reply_element(state.get(), 0));
                 args.push_back(digest);
                 args.push_back(present ? "1" : "0");

@@ -134,11 +134,32 @@ std::optional<UserRecord> UserStore::find_user_by_uid(std::uint64_t uid)
     return user;
 }
 
+std::string token_record_read_key(RedisConnection &conn,
+                                  std::string_view digest_hex, bool &current)
+{
+    if (!current) {
+        Reply schema = conn.command({"GET", keys::kSchema});
+        std::string version = reply_string(schema.get());
+        if (reply_is_nil(schema.get()) ||
+            version == std::to_string(keys::kSchemaVersion)) {
+            current = true;
+        } else {
+            std::string legacy = keys::legacy_token_record_key(digest_hex);
+            Reply exists = conn.command({"EXISTS", legacy});
+            if (reply_integer(exists.get()) == 1) {
+                return legacy;
+            }
+        }
+    }
+    return keys::token_record_key(digest_hex);
+}
+
 UserStore::TokenLookup
 UserStore::lookup_token(std::string_view digest_hex, std::int64_t now,
                         std::optional<std::int64_t> renewed_expiry)
 {
-    std::string key = keys::token_record_key(digest_hex);
+    std::string key =
+        token_record_read_key(conn_, digest_hex, records_current_);
     std::vector<std::string_view> args = {"HMGET", key};
     args.insert(args.end(), keys::kTokenRecordFields.begin(),
                 keys::kTokenRecordFields.end());
@@ -207,10 +228,22 @@ std::vector<DirectoryTokenFields>
 read_directory_fields(RedisConnection &directory,
                       const std::vector<std::string> &digests_hex)
 {
+    // While the directory is being migrated to schema 3 (redis/SCHEMA.md,
+    // Versioning) a record may still be under its hex name: read that name
+    // first and then the new one, in one pipeline, as the module does, so
+    // that a rename between the two reads cannot hide the record.
+    Reply schema = directory.command({"GET", keys::kSchema});
+    const bool legacy_too =
+        !reply_is_nil(schema.get()) &&
+        reply_string(schema.get()) != std::to_string(keys::kSchemaVersion);
+    const std::size_t per_digest = legacy_too ? 2 : 1;
     std::vector<std::vector<std::string>> reads;
-    reads.reserve(digests_hex.size());
+    reads.reserve(digests_hex.size() * per_digest);
     for (const std::string &digest : digests_hex) {
-        // cppcheck-suppress useStlAlgorithm
+        if (legacy_too) {
+            reads.push_back({"HMGET", keys::legacy_token_record_key(digest),
+                             "uid", "expires", "last_used", "last_addr"});
+        }
         reads.push_back({"HMGET", keys::token_record_key(digest), "uid",
                          "expires", "last_used", "last_addr"});
     }
@@ -218,14 +251,16 @@ read_directory_fields(RedisConnection &directory,
     std::vector<DirectoryTokenFields> fields(digests_hex.size());
     for (std::size_t i = 0; i < replies.size(); i++) {
         const redisReply *r = replies[i].get();
-        if (reply_size(r) < 4 || reply_is_nil(reply_element(r, 0))) {
-            continue; // not (or no longer) in the directory
+        DirectoryTokenFields &f = fields[i / per_digest];
+        if (f.found || reply_size(r) < 4 ||
+            reply_is_nil(reply_element(r, 0))) {
+            continue; // found under the hex name, or not in the directory
         }
-        fields[i].found = true;
-        fields[i].expires = seconds_of(reply_element(r, 1));
-        fields[i].last_used = seconds_of(reply_element(r, 2));
+        f.found = true;
+        f.expires = seconds_of(reply_element(r, 1));
+        f.last_used = seconds_of(reply_element(r, 2));
         if (!reply_is_nil(reply_element(r, 3))) {
-            fields[i].last_addr = reply_string(reply_element(r, 3));
+            f.last_addr = reply_string(reply_element(r, 3));
         }
     }
     return fields;
@@ -250,7 +285,9 @@ void UserStore::read_token_expiry(UserRecord &user)
         return;
     }
     Reply expires = conn_.command(
-        {"HGET", keys::token_record_key(user.token_digest), "expires"});
+        {"HGET",
+         token_record_read_key(conn_, user.token_digest, records_current_),
+         "expires"});
     if (!reply_is_nil(expires.get())) {
         try {
             user.token_expires = std::stoll(reply_string(expires.get()));
@@ -504,9 +541,9 @@ std::vector<TokenInfo> UserStore::list_tokens(const UserRecord &user)
     };
     std::vector<TokenInfo> tokens;
     for (const std::string &digest : digests) {
-        Reply r = conn_.command({"HMGET", keys::token_record_key(digest), "uid",
-                                 "created", "expires", "name", "last_used",
-                                 "last_addr"});
+        Reply r = conn_.command(
+            {"HMGET", token_record_read_key(conn_, digest, records_current_),
+             "uid", "created", "expires", "name", "last_used", "last_addr"});
         if (reply_size(r.get()) < 6 ||
             reply_is_nil(reply_element(r.get(), 0))) {
             continue; // deleted meanwhile
@@ -658,6 +695,17 @@ MigrateBatch UserStore::migrate_batch(std::uint64_t after, std::size_t limit)
         reply_integer(reply_element(r.get(), 0)),
         reply_integer(reply_element(r.get(), 1)),
         static_cast<std::uint64_t>(reply_integer(reply_element(r.get(), 2)))};
+}
+
+MigrateTokensBatch UserStore::migrate_tokens_batch(RedisConnection &conn,
+                                                   const std::string &cursor,
+                                                   std::size_t count)
+{
+    Reply r = scripts_.run(conn, "migrate_tokens", {keys::kSchema},
+                           {cursor, std::to_string(count)});
+    return {reply_string(reply_element(r.get(), 0)),
+            reply_integer(reply_element(r.get(), 1)),
+            reply_integer(reply_element(r.get(), 2))};
 }
 
 } // namespace authtoken

@@ -116,6 +116,24 @@ struct MigrateBatch {
     std::uint64_t last_uid = 0; // the batch's last uid; 0 = none: done
 };
 
+// The name the token record of `digest_hex` has in the Redis behind
+// `conn` now, for a read (redis/SCHEMA.md, Versioning): schema version 3's
+// (keys::token_record_key) unless the database is still of version 1 or 2
+// or being migrated and the record there still has its hex name.
+// `current` caches that the database is of version 3 (or unmarked): a
+// schema never goes back, so it is asked at most until then. Throws
+// RedisError.
+std::string token_record_read_key(RedisConnection &conn,
+                                  std::string_view digest_hex, bool &current);
+
+// One batch of `authtokenctl migrate`'s second step (schema version 2 to
+// 3: token records renamed, redis/authtoken.lua authtoken_migrate_tokens).
+struct MigrateTokensBatch {
+    std::string cursor;      // the SCAN cursor to go on from; "0" = done
+    long long renamed = 0;   // hex names renamed in this batch
+    long long looked_at = 0; // token record keys the SCAN step returned
+};
+
 class NoSuchUser : public std::runtime_error
 {
   public:
@@ -367,6 +385,17 @@ class UserStore
     // Throws ScriptRefused (a schema it does not know), ScriptTimedOut.
     MigrateBatch migrate_batch(std::uint64_t after, std::size_t limit);
 
+    // Keys per migrate_tokens call (a SCAN COUNT: bounded work per call).
+    static constexpr std::size_t kMigrateTokensBatch = 500;
+    // One SCAN step of the rename to schema version 3 in the Redis behind
+    // `conn` (this store's, or the token directory's: the same function),
+    // from `cursor`; the first call marks that database 3-partial, the
+    // one whose cursor comes back "0" marks it 3. Throws ScriptRefused
+    // (schema 1, or one it does not know), ScriptTimedOut.
+    MigrateTokensBatch migrate_tokens_batch(RedisConnection &conn,
+                                            const std::string &cursor,
+                                            std::size_t count);
+
   private:
     struct Candidate {
         std::string key;
@@ -394,6 +423,8 @@ class UserStore
               const std::vector<std::string_view> &args);
 
     RedisConnection &conn_;
+    // token_record_read_key's cache: the database is of version 3.
+    bool records_current_ = false;
     const ScriptLibrary &scripts_;
     const TokenSealer &sealer_;
     std::int64_t token_ttl_ = 0;

@@ -10,6 +10,7 @@ use warnings;
 
 use IO::Select;
 use IO::Socket::INET;
+use MIME::Base64 qw(decode_base64url);
 use Time::HiRes qw(sleep time);
 
 use AuthToken::Cleanup;
@@ -218,7 +219,7 @@ sub keyspace_problems {
             push @p, "$k has no username key" unless $back eq $uid;
             push @p, "$k not in authtoken:users" unless $uids{$uid};
             if (defined $u->{token}) {
-                my $t = $hash{"authtoken:token:$u->{token}"};
+                my $t = $hash{ token_key($u->{token}) };
                 push @p, "$k: its token record is missing" unless $t;
                 push @p, "$k: its token record is not its own"
                     if $t && ($t->{uid} ne $uid || $t->{user} ne $u->{username}
@@ -227,12 +228,15 @@ sub keyspace_problems {
             } elsif ($opt{auto_token}) {
                 push @p, "$k has no token (auto_create_token is on)";
             }
-        } elsif ($k =~ /^authtoken:token:([0-9a-f]{64})\z/) {
+        } elsif ($k =~ /^authtoken:token:([A-Za-z0-9_-]{43})\z/) {
+            my $digest = unpack 'H*', decode_base64url($1);
             my $t = $hash{$k};
             my $u = $hash{"authtoken:user:" . ($t->{uid} // '')};
             push @p, "$k: no such user $t->{uid}" unless $u;
             push @p, "$k: the user's current token is another"
-                if $u && ($u->{token} // '') ne $1;
+                if $u && ($u->{token} // '') ne $digest;
+        } elsif ($k =~ /^authtoken:token:/) {
+            push @p, "$k: not schema version 3's name of a token record";
         }
     }
     for my $uid (keys %uids) {

@@ -12,6 +12,7 @@ use warnings;
 
 use Cwd qw(abs_path);
 use Digest::SHA qw(sha256_hex);
+use MIME::Base64 qw(encode_base64url);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 
@@ -21,7 +22,7 @@ use AuthToken::Process;
 use Exporter 'import';
 our @EXPORT = qw(redis_start redis_stop redis_cmd redis_pause redis_resume
                  redis_kill redis_restart redis_port seed_token seed_user
-                 token_digest free_port redis_pipeline redis_socket
+                 token_digest token_key free_port redis_pipeline redis_socket
                  redis_server_start redis_receive_queue);
 
 my $repo = abs_path(dirname(__FILE__) . '/../../..');
@@ -118,14 +119,27 @@ sub redis_pipeline { redis_calls(redis_client($port), @_) }
 
 sub token_digest { sha256_hex($_[0]) }
 
+# The name of a token record (redis/SCHEMA.md, schema version 3):
+# authtoken:token:<base64url of the SHA-256 of the key, no padding>. Takes
+# the token key, or its digest (64 lowercase hex digits: no DRF key looks
+# like that); token_key($x, 'hex') is the name of schema versions 1 and 2.
+sub token_key {
+    my ($key, $spelling) = @_;
+    my $digest = $key =~ /\A[0-9a-f]{64}\z/ ? $key : token_digest($key);
+    return "authtoken:token:$digest" if ($spelling // '') eq 'hex';
+    return 'authtoken:token:' . encode_base64url(pack 'H*', $digest);
+}
+
 # Writes a token record as the issuer would (redis/SCHEMA.md): keyed by the
-# SHA-256 of the key, never the key itself.
+# SHA-256 of the key, never the key itself, in an unmarked database marked
+# schema version 3 (whose name it uses).
 sub seed_token {
     my ($key, %f) = @_;
     my @fields = (uid => $f{uid} // 1, user => $f{user} // 'alice',
                   active => $f{active} // 1, created => '2026-11-27T00:00:00Z');
     push @fields, expires => $f{expires} if defined $f{expires};
-    redis_cmd('HSET', "authtoken:token:" . token_digest($key), @fields);
+    redis_cmd('SET', 'authtoken:schema', '3', 'NX');
+    redis_cmd('HSET', token_key($key), @fields);
 }
 
 # A user with a token, for tests of the module alone.

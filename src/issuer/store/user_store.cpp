@@ -252,8 +252,7 @@ read_directory_fields(RedisConnection &directory,
     for (std::size_t i = 0; i < replies.size(); i++) {
         const redisReply *r = replies[i].get();
         DirectoryTokenFields &f = fields[i / per_digest];
-        if (f.found || reply_size(r) < 4 ||
-            reply_is_nil(reply_element(r, 0))) {
+        if (f.found || reply_size(r) < 4 || reply_is_nil(reply_element(r, 0))) {
             continue; // found under the hex name, or not in the directory
         }
         f.found = true;

@@ -122,21 +122,12 @@ class Session
         store();
         return *conn_;
     }
-    // The separate token directory's, connected, or nullptr without one.
-    RedisConnection *directory()
+    // The separate token directory's connection, or nullptr without one.
+    // Throws RedisError when it cannot connect.
+    RedisConnection *directory_if_any()
     {
         store();
-        if (!replayer_) {
-            return nullptr;
-        }
-        if (!directory_ || directory_->broken()) {
-            directory_.reset();
-            directory_ = std::make_unique<RedisConnection>(
-                directory_endpoint_,
-                std::chrono::milliseconds(settings_.redis_timeout_ms));
-            scripts_->load(*directory_);
-        }
-        return directory_.get();
+        return replayer_ ? &directory() : nullptr;
     }
     UserStore &store()
     {
@@ -1258,7 +1249,7 @@ int migrate(Session &session, const CommandArgs &)
     if (code != 0) {
         return code;
     }
-    if (RedisConnection *dir = session.directory()) {
+    if (RedisConnection *dir = session.directory_if_any()) {
         code = migrate_token_names(store, *dir, "token directory records");
     }
     return code;

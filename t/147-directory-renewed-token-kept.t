@@ -112,7 +112,13 @@ subtest 'what operators see is the directory\'s expiry and last use' => sub {
     kill 'STOP', directory_pid();
     my ($status, undef, $list) = daemon_request('GET', '/api-admin/users/gina/',
         headers => { Authorization => "Token $root" });
+    my ($code, $out, $err) = ctl('tokens', 'gina', '--json');
     kill 'CONT', directory_pid();
+    is($code, 0, 'directory stopped: `authtokenctl tokens` still lists');
+    is(decode_json($out)->[0]{expires}, iso(redis_cmd('HGET', $key{gina}, 'expires')),
+       'the user store\'s expiry');
+    like($err, qr/warning: the token directory \S+ did not answer .*: the expiry and last use shown are the user store's, without the edges' renewals/,
+         'and says that what it shows misses the edges\' renewals');
     is($status, 200, 'directory stopped: the admin API still answers 200');
     is(decode_json($list)->{token_expires}, redis_cmd('HGET', $key{gina}, 'expires'),
        'with the user store\'s expiry');

@@ -158,7 +158,10 @@ class Session
                                                -> std::optional<std::int64_t> {
                     try {
                         return read_renewed_expiry(directory(), digest);
-                    } catch (const RedisError &) {
+                    } catch (const RedisError &e) {
+                        warn_directory_unread(e, "the user store's expiry "
+                                                 "decides whether a token "
+                                                 "has expired");
                         return std::nullopt;
                     }
                 });
@@ -170,7 +173,11 @@ class Session
                         -> std::optional<std::vector<DirectoryTokenFields>> {
                         try {
                             return read_directory_fields(directory(), digests);
-                        } catch (const RedisError &) {
+                        } catch (const RedisError &e) {
+                            warn_directory_unread(
+                                e, "the expiry and last use shown are the "
+                                   "user store's, without the edges' "
+                                   "renewals");
                             return std::nullopt;
                         }
                     });
@@ -244,6 +251,22 @@ class Session
     }
 
   private:
+    // Says once per command that the directory did not answer a read and
+    // what is shown or decided instead (the command goes on: the user
+    // store has every token, only the edges' renewals and last use are
+    // missing).
+    void warn_directory_unread(const RedisError &e, const char *instead)
+    {
+        if (directory_unread_warned_) {
+            return;
+        }
+        directory_unread_warned_ = true;
+        std::cerr << "authtokenctl: warning: the token directory "
+                  << describe_endpoint(directory_endpoint_)
+                  << " did not answer (" << e.what() << "): " << instead
+                  << "\n";
+    }
+
     // Connects to the directory (again, after a failure) and drains the
     // outbox into it. Throws what either store throws.
     void apply_pending()
@@ -325,6 +348,7 @@ class Session
     std::unique_ptr<UserAdmin> admin_;
     RedisEndpoint directory_endpoint_;
     std::unique_ptr<RedisConnection> directory_;
+    bool directory_unread_warned_ = false;
     std::unique_ptr<OutboxReplayer> replayer_;
     std::uint64_t seq_before_ = 0; // the outbox number before the command
 };

@@ -50,10 +50,12 @@ constexpr const char *kUsage = R"(usage: authtokend [options]
   --socket-mode MODE     for unix: sockets, e.g. 0660 (default): every peer
                          that can connect is trusted as a proxy
   --socket-group GROUP   group of the unix: socket (nginx's user joins it)
-  --redis URL            redis://[user@]host[:port][/db] or
+  --redis URL            redis://[user:@]host[:port][/db] or
                          unix:///path/redis.sock?db=N (the password goes in
                          AUTHTOKEN_REDIS_PASSWORD or the config file's
-                         redis_password: on the command line `ps` shows it)
+                         redis_password: on the command line `ps` shows it;
+                         redis://secret@host is a password, as redis-cli
+                         reads it)
   --secret-file PATH     32-byte secret that seals token keys (mode 0600)
   --create-secret        create the secret file first if it does not exist
                          (refused when Redis already holds tokens)

@@ -525,6 +525,33 @@ IssuerSettings resolve_settings(const std::map<std::string, std::string> &flags,
     return settings;
 }
 
+namespace
+{
+
+// The error for a password both in a URL and in its password setting. A
+// URL whose user information has no colon, "redis://NAME@host", is a
+// password alone, as redis-cli (parseRedisUri) and parse_redis_url read
+// it; an operator who meant NAME as the ACL user (with the password in the
+// setting, where `ps` does not show it) is told how to write that.
+SettingsError password_given_twice(std::string_view what,
+                                   std::string_view url_setting,
+                                   std::string_view password_setting,
+                                   const RedisEndpoint &endpoint)
+{
+    std::string message = std::string("the ") + std::string(what) +
+                          " is given twice: in " + std::string(url_setting) +
+                          " and in " + std::string(password_setting);
+    if (endpoint.username.empty()) {
+        message += " (\"redis://NAME@host\" is a password, as redis-cli "
+                   "reads it: write \"redis://NAME:@host\" for the ACL "
+                   "user NAME whose password is in " +
+                   std::string(password_setting) + ")";
+    }
+    return SettingsError(message);
+}
+
+} // namespace
+
 RedisEndpoint redis_endpoint(const IssuerSettings &settings)
 {
     RedisEndpoint endpoint;
@@ -535,8 +562,8 @@ RedisEndpoint redis_endpoint(const IssuerSettings &settings)
     }
     if (!settings.redis_password.empty()) {
         if (!endpoint.password.empty()) {
-            throw SettingsError("the Redis password is given twice: in the "
-                                "redis URL and in redis_password");
+            throw password_given_twice("Redis password", "the redis URL",
+                                       "redis_password", endpoint);
         }
         endpoint.password = settings.redis_password;
     }
@@ -564,9 +591,8 @@ std::optional<RedisEndpoint> directory_endpoint(const IssuerSettings &settings)
     }
     if (!settings.directory_password.empty()) {
         if (!endpoint.password.empty()) {
-            throw SettingsError("the directory's password is given twice: "
-                                "in directory_url and in "
-                                "directory_password");
+            throw password_given_twice("directory's password", "directory_url",
+                                       "directory_password", endpoint);
         }
         endpoint.password = settings.directory_password;
     }

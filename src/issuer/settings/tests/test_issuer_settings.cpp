@@ -210,6 +210,38 @@ void directory_min_replicas_default_zero_and_bounded(void **)
     }
 }
 
+// "redis://NAME@host" is a password (as redis-cli reads it); an ACL user
+// whose password is in redis_password is "redis://NAME:@host", and the
+// error for the first form with redis_password set says so.
+void redis_url_user_with_password_setting(void **)
+{
+    g_env["AUTHTOKEN_REDIS_PASSWORD"] = "pw";
+    IssuerSettings s = resolve_settings(
+        {{"redis", "redis://authtoken-issuer:@10.0.0.1:6379/0"}}, fake_env,
+        fake_read);
+    RedisEndpoint e = redis_endpoint(s);
+    assert_string_equal(e.username.c_str(), "authtoken-issuer");
+    assert_string_equal(e.password.c_str(), "pw");
+
+    s.redis = "redis://authtoken-issuer@10.0.0.1:6379/0";
+    try {
+        redis_endpoint(s);
+        fail_msg("a password given twice was accepted");
+    } catch (const SettingsError &err) {
+        assert_non_null(std::strstr(err.what(),
+                                    "write \"redis://NAME:@host\" for the "
+                                    "ACL user NAME whose password is in "
+                                    "redis_password"));
+    }
+    s.redis = "redis://user:inurl@10.0.0.1:6379/0";
+    try {
+        redis_endpoint(s);
+        fail_msg("a password given twice was accepted");
+    } catch (const SettingsError &err) {
+        assert_null(std::strstr(err.what(), "NAME:@host")); // a user is named
+    }
+}
+
 void directory_url_default_one_store(void **)
 {
     IssuerSettings s = resolve_settings({}, fake_env, fake_read);
@@ -465,6 +497,7 @@ int main(void)
         cmocka_unit_test_setup(pbkdf2_iterations_floor_and_cap, reset),
         cmocka_unit_test_setup(heartbeat_interval_default_off_and_cap, reset),
         cmocka_unit_test(redis_passwords_are_masked_in_argv),
+        cmocka_unit_test_setup(redis_url_user_with_password_setting, reset),
         cmocka_unit_test_setup(directory_url_default_one_store, reset),
         cmocka_unit_test_setup(directory_min_replicas_default_zero_and_bounded,
                                reset),

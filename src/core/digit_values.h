@@ -1,5 +1,6 @@
-// The value of one digit in the two encodings we parse by hand (hex digests
-// and percent-escapes; Django's base64), shared so there is one of each.
+// The value of one digit in the encodings we parse by hand (hex digests
+// and percent-escapes; Django's base64; the base64url of token record
+// names), shared so there is one of each.
 #pragma once
 
 namespace authtoken
@@ -39,6 +40,19 @@ constexpr int base64_digit_value(char c) noexcept
         return 63;
     }
     return -1;
+}
+
+// 0-63 for the URL and filename safe alphabet (RFC 4648 section 5: '-' and
+// '_' in place of '+' and '/'), -1 for anything else.
+constexpr int base64url_digit_value(char c) noexcept
+{
+    if (c == '-') {
+        return 62;
+    }
+    if (c == '_') {
+        return 63;
+    }
+    return c == '+' || c == '/' ? -1 : base64_digit_value(c);
 }
 
 } // namespace authtoken

@@ -1,5 +1,7 @@
 #include "core/redis_keys.h"
 
+#include "core/digit_values.h"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -101,30 +103,6 @@ constexpr LookupTemplate kLegacyLookupTemplate =
 constexpr char kBase64Url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int hex_value(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-int base64url_value(char c) noexcept
-{
-    for (int i = 0; i < 64; i++) {
-        if (kBase64Url[i] == c) {
-            return i;
-        }
-    }
-    return -1;
-}
-
 // Encodes `n` bytes given by `byte(i)` into `out` (which holds
 // ceil(n * 4 / 3) characters): RFC 4648 section 5 without padding.
 template <typename ByteAt, typename Out>
@@ -163,8 +141,8 @@ bool digest_base64url(const Sha256Hex &digest,
 {
     std::array<unsigned char, 32> raw{};
     for (std::size_t i = 0; i < raw.size(); i++) {
-        int hi = hex_value(digest[2 * i]);
-        int lo = hex_value(digest[2 * i + 1]);
+        int hi = hex_digit_value(digest[2 * i]);
+        int lo = hex_digit_value(digest[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }
@@ -183,7 +161,7 @@ bool digest_hex_of_base64url(std::string_view text, Sha256Hex &out) noexcept
     }
     std::array<unsigned char, 33> raw{};
     for (std::size_t i = 0; i < text.size(); i++) {
-        int v = base64url_value(text[i]);
+        int v = base64url_digit_value(text[i]);
         if (v < 0) {
             return false;
         }

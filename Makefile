@@ -85,7 +85,7 @@ t-test:
 # build are cached in $(NGINX_BUILD); the issuer binaries come from $(BUILD).
 NGINX_BUILD   ?= build-nginx
 NGINX_FLAVOUR ?= palloc-asan
-MATRIX_PROVE  ?= t/0*.t t/5*.t
+MATRIX_PROVE  ?= t/0*.t t/116-schema3-token-key-migration.t t/5*.t
 MATRIX_SANITIZER_DIR := $(abspath $(NGINX_BUILD))/sanitizer-reports
 
 test-nginx-matrix:

@@ -4,7 +4,12 @@
 # (FUNCTION FLUSH, a Redis restarted without persistence) or replaced by
 # another version (another issuer's) loads it again, once, and runs; a
 # replaced version is logged; a function never runs for a caller of
-# another version.
+# another version. At startup, replacing an earlier library once is the
+# upgrade (info); while running, another issuer put its own back (warn).
+# The library of release 6188f14 (schema version 2, t/fixtures), put back
+# while the database is marked 3-partial or 3, is an issuer of an earlier
+# release whose writes nothing reads: authtokend and authtokenctl say so at
+# error, at startup too.
 use strict;
 use warnings;
 
@@ -122,6 +127,73 @@ subtest 'another issuer\'s version in Redis: replaced, and said so' => sub {
     ($code, $out, $err) = ctl('token', 'carol');
     is($code, 0, 'a second run');
     unlike($err, qr/replaced/, 'finds its own version and says nothing');
+};
+
+# The library of release 6188f14, the last of schema version 2, as its
+# issuer loads it.
+sub load_6188f14 {
+    my $old = do { local (@ARGV, $/) = "$repo/t/fixtures/authtoken-6188f14.lua"; <> };
+    $old =~ s/'\@LIBRARY_VERSION\@'/'release-6188f14'/ or die "no version mark in the 6188f14 library";
+    redis_cmd('FUNCTION', 'LOAD', 'REPLACE', $old);
+    is(loaded_version(), 'release-6188f14', "6188f14's library is loaded");
+}
+
+# authtokend's log from here on.
+sub log_mark { length authtokend_log() }
+sub log_since { substr(authtokend_log(), $_[0]) }
+
+my $EARLIER = qr/an issuer of an earlier release is writing to this schema-3 database: its revocations and deactivations are lost; stop it/;
+
+subtest 'an upgrade: the earlier library replaced at startup is said at info, not warned' => sub {
+    authtokend_stop();
+    redis_cmd('SET', 'authtoken:schema', '2');   # before migrate, as the docs order it
+    load_6188f14();
+    my $mark = log_mark();
+    authtokend_start();
+    is(loaded_version(), $version, 'authtokend loaded its own at startup');
+    my $log = log_since($mark);
+    like($log, qr/\[info\] redis: replaced Functions library authtoken release-6188f14 with this issuer's \(an upgrade replaces the earlier library once\)/,
+         'saying so at info') or diag($log);
+    unlike($log, qr/\[(?:warn|error)\] .*Functions library/, 'with no warning or error about it') or diag($log);
+    redis_cmd('SET', 'authtoken:schema', '3');
+};
+
+subtest 'an issuer of the earlier release on a schema-3 database: error, naming the consequence' => sub {
+    is(redis_cmd('GET', 'authtoken:schema'), '3', 'the database is marked 3');
+    load_6188f14();   # as an old authtokend started after migrate does
+    my $mark = log_mark();
+    my ($s, undef, $b) = obtain_direct('alice', 'alice-pw');
+    is("$s $b", qq{200 {"token":"$alice"}}, 'authtokend\'s login succeeds');
+    is(loaded_version(), $version, 'with its own library loaded again');
+    my $log = log_since($mark);
+    like($log, qr/\[error\] redis: $EARLIER \(it loaded Functions library authtoken release-6188f14, which knows no schema version 3, while authtoken:schema is 3;/,
+         'authtokend logs an error that says what is lost') or diag($log);
+    unlike($log, qr/\[warn\]/, 'not the generic warning') or diag($log);
+
+    authtokend_stop();
+    load_6188f14();
+    $mark = log_mark();
+    authtokend_start();
+    like(log_since($mark), qr/\[error\] redis: $EARLIER/, 'at startup too (migrate left this release\'s library)')
+        or diag(log_since($mark));
+
+    redis_cmd('SET', 'authtoken:schema', '3-partial');
+    load_6188f14();
+    my ($code, $out, $err) = ctl('token', 'carol');
+    is($code, 0, 'authtokenctl runs') or diag($err);
+    like($err, qr/^authtokenctl: error: $EARLIER \(.*authtoken:schema is 3-partial;/m,
+         'authtokenctl says it on stderr, at 3-partial too') or diag($err);
+    unlike($err, qr/warning/, 'not the generic warning');
+    redis_cmd('SET', 'authtoken:schema', '3');
+
+    load_other_version();   # another release of schema 3
+    $mark = log_mark();
+    ($s) = obtain_direct('alice', 'alice-pw');
+    is($s, 200, 'a login');
+    my $other = log_since($mark);
+    like($other, qr/\[warn\] redis: replaced Functions library authtoken other-release with this issuer's: an issuer of another version shares this Redis/,
+         'a library that knows schema 3 put back while running: the warning') or diag($other);
+    unlike($other, qr/\[error\]/, 'not the error');
 };
 
 done_testing();

@@ -163,7 +163,7 @@ sub spawn_migrate {
     if ($pid == 0) {
         open STDOUT, '>', $out;
         open STDERR, '>&', \*STDOUT;
-        exec ctl_path(), 'migrate' or die "exec: $!";
+        exec ctl_path(), 'migrate', '--nginx-upgraded' or die "exec: $!";
     }
     return $pid;
 }
@@ -257,7 +257,7 @@ subtest 'migrated records are version 3\'s, compact, and open to the same keys' 
 
 subtest 'a third run changes nothing' => sub {
     my @before = redis_pipeline(map { ['DUMP', "authtoken:user:$_"] } 1 .. $n);
-    my ($code, $out, $err) = ctl('migrate');
+    my ($code, $out, $err) = ctl('migrate', '--nginx-upgraded');
     is($code, 0, 'it succeeds') or diag($err);
     like($out, qr/^Migrated 0 of $n users to schema version 2 in $batches batches \($n already were\)/m,
          'and says every user already was');
@@ -278,7 +278,7 @@ subtest 'Redis stops answering mid-migration: exit 3, and what it says is what R
     if ($pid == 0) {
         open STDOUT, '>', "$dir/paused.out";
         open STDERR, '>', "$dir/paused.err";
-        exec ctl_path(), '--redis-timeout-ms', '300', 'migrate' or die "exec: $!";
+        exec ctl_path(), '--redis-timeout-ms', '300', 'migrate', '--nginx-upgraded' or die "exec: $!";
     }
     my $until = time + 60;
     while (time < $until) {
@@ -303,7 +303,7 @@ subtest 'Redis stops answering mid-migration: exit 3, and what it says is what R
     is(migrated_count(), $now, 'and nothing more is made later');
     is(redis_cmd('GET', 'authtoken:schema'), '1', 'the database is still marked version 1');
     my $out;
-    ($code, $out, $err) = ctl('migrate');
+    ($code, $out, $err) = ctl('migrate', '--nginx-upgraded');
     like($out, qr/^Migrated @{[$n - $now]} of $n users .*\($now already were\)/m,
          'a re-run finishes the job') or diag($err);
     is(migrated_count(), $n, 'every user is migrated then');

@@ -126,11 +126,26 @@ sub spawn_migrate {
     if ($pid == 0) {
         open STDOUT, '>', $out;
         open STDERR, '>&', \*STDOUT;
-        exec ctl_path(), 'migrate' or die "exec: $!";
+        exec ctl_path(), 'migrate', '--nginx-upgraded' or die "exec: $!";
     }
     return $pid;
 }
 sub slurp { open my $fh, '<', $_[0] or return ''; local $/; <$fh> }
+
+subtest 'migrate without --nginx-upgraded does not start the rename' => sub {
+    # An nginx of an earlier release reads hex names only: the rename would
+    # make every uncached token 401 there. Only the operator can say none
+    # is left (on the primary or a replica).
+    my ($code, $out, $err) = ctl('migrate');
+    is($code, 2, 'it exits 2') or diag($out, $err);
+    like($out, qr/^Migrated 0 of \d+ users to schema version 2/m,
+         'after the first step (which needs no word)') or diag($out);
+    like($err, qr/^authtokenctl migrate: the rename of token records to schema version 3's names was not started \(the user store is marked 2\): an nginx whose ngx_http_auth_token_module is of a release before schema version 3 would answer 401 for every token it has not cached, .*When every nginx reading this Redis or its replicas runs ngx_http_auth_token_module of this release or later .*run `authtokenctl migrate --nginx-upgraded`$/m,
+         'saying why and what to do') or diag($err);
+    unlike($out, qr/^Renamed/m, 'nothing is renamed');
+    is(redis_cmd('GET', 'authtoken:schema'), '2', 'the database is still marked 2');
+    is(hex_names(), $n + 2, 'every token record keeps its hex name');
+};
 
 subtest 'killed mid-rename: marked 3-partial, half renamed, verdicts right' => sub {
     my $stop = hammer('killed');
@@ -217,7 +232,7 @@ subtest 'a re-run finishes: schema 3, no hex name left, zero wrong verdicts' => 
     is(verdict($keys[0]), '200', 'a valid token: 200');
     is(verdict($keys[9]), $inactive, "an inactive user's: 401");
     is(verdict($alice), '200', "alice's (written by the issuer at schema 2): 200");
-    my ($code, $out, $err) = ctl('migrate');
+    my ($code, $out, $err) = ctl('migrate', '--nginx-upgraded');
     is($code, 0, 'a third run succeeds') or diag($err);
     like($out, qr/^Renamed 0 token records/m, 'and renames nothing');
 };

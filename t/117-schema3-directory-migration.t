@@ -85,7 +85,7 @@ subtest 'the directory 3-partial: a revocation leaves no name behind' => sub {
 };
 
 subtest 'migrate renames both stores; verdicts stay' => sub {
-    my ($code, $out, $err) = ctl('migrate');
+    my ($code, $out, $err) = ctl('migrate', '--nginx-upgraded');
     is($code, 0, 'migrate succeeds') or diag($err);
     like($out, qr/^Renamed 38 token records to schema version 3's names in \d+ batch(?:es)?; the database is marked version 3\.$/m,
          'the user store: 38 renamed') or diag($out);
@@ -98,6 +98,16 @@ subtest 'migrate renames both stores; verdicts stay' => sub {
     }
     is(edge_once($token{$_}), '200 ok', "$_: 200") for qw(user1 user4 user40);
     is(edge_once($token{$_}), $INVALID, "$_: 401") for qw(user2 user3);
+};
+
+subtest 'migrate without --nginx-upgraded leaves a version-2 directory alone' => sub {
+    to_version_2($directory);
+    my ($code, $out, $err) = ctl('migrate');
+    is($code, 2, 'it exits 2') or diag($out, $err);
+    like($err, qr/the rename of token records to schema version 3's names was not started \(the token directory is marked 2\).*`authtokenctl migrate --nginx-upgraded`$/m,
+         'naming the directory') or diag($err);
+    is(dir_cmd('GET', 'authtoken:schema'), '2', 'the directory is still marked 2');
+    is(hex_names($directory), 38, 'every record keeps its hex name');
 };
 
 subtest 'a rebuild of a version-2 directory renames what it sweeps' => sub {

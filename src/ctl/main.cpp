@@ -69,7 +69,10 @@ commands:
                        (long commands show a progress bar on a terminal)
   users [--json]       list users, their flags and whether they have a token
   import-django FILE   import `manage.py dumpdata auth.user authtoken.token`
-  migrate              bring the records to schema version 3
+  migrate [--nginx-upgraded]
+                       bring the records to schema version 3 (the rename
+                       of token records only with --nginx-upgraded: every
+                       nginx runs this release's module)
   directory init|sync|status
                        the separate token directory (directory_url)
 
@@ -134,10 +137,26 @@ class Session
         if (!store_) {
             sealer_.emplace(load_secret_file(settings_.secret_file));
             scripts_ = std::make_unique<ScriptLibrary>(
-                settings_.scripts_dir, [](const std::string &other) {
+                settings_.scripts_dir, [](const ScriptLibrary::Replaced &r) {
+                    if (r.earlier_release_on_schema_3()) {
+                        std::cerr
+                            << "authtokenctl: error: an issuer of an earlier "
+                               "release is writing to this schema-3 "
+                               "database: its revocations and deactivations "
+                               "are lost; stop it (it loaded Functions "
+                               "library authtoken "
+                            << r.other
+                            << ", which knows no schema version 3, while "
+                               "authtoken:schema is "
+                            << r.schema
+                            << "; stop every authtokend and authtokenctl of "
+                               "the earlier release, docs/operations.md "
+                               "\"Upgrading to schema version 3\")\n";
+                        return;
+                    }
                     std::cerr << "authtokenctl: warning: replaced Functions "
                                  "library authtoken "
-                              << other
+                              << r.other
                               << " in Redis with this one's: an issuer of "
                                  "another version shares this Redis\n";
                 });
@@ -1217,12 +1236,31 @@ int migrate_token_names(UserStore &store, RedisConnection &conn,
     return 0;
 }
 
+// The schema value of the Redis behind `conn` when the rename of token
+// records to version 3's names has not started there ("1" or "2"; the
+// value of a schema this release does not know too, which
+// authtoken_migrate_tokens refuses), else nullopt (an empty database,
+// 3-partial, 3).
+std::optional<std::string> rename_not_started(RedisConnection &conn)
+{
+    Reply schema = conn.command({"GET", keys::kSchema});
+    if (reply_is_nil(schema.get())) {
+        return std::nullopt;
+    }
+    std::string value = reply_string(schema.get());
+    if (value == keys::kSchemaMigrating ||
+        value == std::to_string(keys::kSchemaVersion)) {
+        return std::nullopt;
+    }
+    return value;
+}
+
 // Schema version 1 to 2 (redis/SCHEMA.md), in batches of kMigrateBatch
 // users by uid, each one atomic function call that keeps Redis answering
 // others. A batch rewrites only records still in version 1's form, so a
 // re-run after an interruption (Ctrl-C, kill, a timeout) goes through the
 // batches done before without changing them and finishes the job.
-int migrate(Session &session, const CommandArgs &)
+int migrate(Session &session, const CommandArgs &args)
 {
     UserStore &store = session.store();
     const std::size_t total = store.user_count();
@@ -1268,6 +1306,33 @@ int migrate(Session &session, const CommandArgs &)
               << sum.migrated + sum.already << " users to schema version 2 in "
               << batches << (batches == 1 ? " batch" : " batches") << " ("
               << sum.already << " already were).\n";
+    // The rename makes every token an nginx of an earlier release cannot
+    // find (it reads hex names only, and says so at info): only the
+    // operator knows that none is left, on the primary or a replica.
+    if (!args.has("--nginx-upgraded")) {
+        std::optional<std::string> store_at =
+            rename_not_started(session.connection());
+        std::optional<std::string> directory_at;
+        if (RedisConnection *dir = session.directory_if_any()) {
+            directory_at = rename_not_started(*dir);
+        }
+        if (store_at || directory_at) {
+            std::cerr
+                << "authtokenctl migrate: the rename of token records to "
+                   "schema version 3's names was not started (the "
+                << (store_at ? "user store is marked " + *store_at
+                             : "token directory is marked " + *directory_at)
+                << "): an nginx whose ngx_http_auth_token_module is of a "
+                   "release before schema version 3 would answer 401 for "
+                   "every token it has not cached, and log it only at info. "
+                   "When every nginx reading this Redis or its replicas "
+                   "runs ngx_http_auth_token_module of this release or later "
+                   "(one that reads schema 3-partial; docs/operations.md, "
+                   "\"Upgrading to schema version 3\"), run `authtokenctl "
+                   "migrate --nginx-upgraded`\n";
+            return kExitUsage;
+        }
+    }
     int code =
         migrate_token_names(store, session.connection(), "token records");
     if (code != 0) {
@@ -1419,7 +1484,7 @@ const std::vector<Command> &commands()
          1,
          import_django},
         {"migrate",
-         "migrate",
+         "migrate [--nginx-upgraded]",
          "Brings a database to schema version 3, in two steps. From version\n"
          "1: user records keep their token digest and sealed key as bytes,\n"
          "in Redis's compact encoding (atomic batches of 100 users). Then\n"
@@ -1430,8 +1495,12 @@ const std::vector<Command> &commands()
          "version: upgrade it first) reads both names meanwhile, and it is\n"
          "marked 3 at the end. Verdicts stay right while it runs. Running it\n"
          "again (after an interruption too) finishes the job and changes\n"
-         "nothing twice.",
-         {},
+         "nothing twice. The rename starts only with --nginx-upgraded: the\n"
+         "operator's word that every nginx reading this Redis or its\n"
+         "replicas runs the module of this release or later (an earlier one\n"
+         "answers 401 for every renamed token); without it, exit 2 after\n"
+         "the first step.",
+         {"--nginx-upgraded"},
          {},
          0,
          migrate},

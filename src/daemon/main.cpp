@@ -367,6 +367,39 @@ HttpLimits http_limits(const IssuerSettings &settings)
     return limits;
 }
 
+// What replacing another version of the Functions library means: at
+// startup, the upgrade (an earlier release's library is still loaded
+// after its issuers stopped); while running, another issuer of another
+// version shares this Redis and puts its own back (a rolling upgrade's
+// fight, or a forgotten one); either, when that library is of a release
+// before schema version 3 and the database is marked 3-partial or 3, an
+// issuer whose writes nothing reads.
+void log_replaced_library(const ScriptLibrary::Replaced &r)
+{
+    if (r.earlier_release_on_schema_3()) {
+        log::error("redis: an issuer of an earlier release is writing to "
+                   "this schema-3 database: its revocations and "
+                   "deactivations are lost; stop it (it loaded Functions "
+                   "library authtoken " +
+                   r.other +
+                   ", which knows no schema version 3, while authtoken:schema "
+                   "is " +
+                   r.schema +
+                   "; stop every authtokend and authtokenctl of the earlier "
+                   "release, docs/operations.md \"Upgrading to schema version "
+                   "3\")");
+    } else if (r.at_start) {
+        log::info("redis: replaced Functions library authtoken " + r.other +
+                  " with this issuer's (an upgrade replaces the earlier "
+                  "library once)");
+    } else {
+        log::warn("redis: replaced Functions library authtoken " + r.other +
+                  " with this issuer's: an issuer of another version shares "
+                  "this Redis, and each puts its own back when it meets the "
+                  "other's");
+    }
+}
+
 // Loads the Functions library into Redis at startup (unless Redis has
 // this version already), so a library Redis refuses shows now. Redis being
 // down is not fatal: /healthz says 503 and the first call that finds no
@@ -531,12 +564,7 @@ int run(std::vector<std::string> args)
     std::optional<RedisEndpoint> directory = directory_endpoint(settings);
 
     IssuerMetrics metrics;
-    ScriptLibrary scripts(settings.scripts_dir, [](const std::string &other) {
-        log::warn("redis: replaced Functions library authtoken " + other +
-                  " with this issuer's: an issuer of another version shares "
-                  "this Redis, and each puts its own back when it meets the "
-                  "other's");
-    });
+    ScriptLibrary scripts(settings.scripts_dir, log_replaced_library);
     RedisPool pool(
         endpoint, std::chrono::milliseconds(settings.redis_timeout_ms),
         [&metrics](RedisFailure cause) { metrics.redis_failure(cause); });

@@ -1,5 +1,7 @@
 #include "issuer/store/redis_client.h"
 
+#include "core/redis_keys.h"
+
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
@@ -336,6 +338,13 @@ Reply RedisConnection::command(const std::vector<std::string_view> &args)
     return reply;
 }
 
+bool ScriptLibrary::Replaced::earlier_release_on_schema_3() const
+{
+    return other_before_schema_3 &&
+           (schema == keys::kSchemaMigrating ||
+            schema == std::to_string(keys::kSchemaVersion));
+}
+
 ScriptLibrary::ScriptLibrary(const std::string &dir, ReplacedFn on_replaced)
     : on_replaced_(std::move(on_replaced))
 {
@@ -353,7 +362,8 @@ ScriptLibrary::ScriptLibrary(const std::string &dir, ReplacedFn on_replaced)
     source_ = std::move(text);
 }
 
-ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn) const
+ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn,
+                                          bool at_start) const
 {
     std::string loaded;
     try {
@@ -365,6 +375,25 @@ ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn) const
     } catch (const RedisError &e) {
         if (conn.broken() || !is_function_not_found(e.what())) {
             throw;
+        }
+    }
+    Replaced replaced;
+    replaced.other = loaded;
+    replaced.at_start = at_start;
+    if (!loaded.empty() && on_replaced_) {
+        // Without a version every function answers STALE and runs nothing;
+        // a library without the function, "function not found".
+        try {
+            conn.command({"FCALL", "authtoken_migrate_tokens", "0"});
+        } catch (const RedisError &e) {
+            if (conn.broken()) {
+                throw;
+            }
+            replaced.other_before_schema_3 = is_function_not_found(e.what());
+        }
+        Reply schema = conn.command({"GET", keys::kSchema});
+        if (!reply_is_nil(schema.get())) {
+            replaced.schema = reply_string(schema.get());
         }
     }
     try {
@@ -380,7 +409,7 @@ ScriptLibrary::Loaded ScriptLibrary::load(RedisConnection &conn) const
         return Loaded::loaded;
     }
     if (on_replaced_) {
-        on_replaced_(loaded);
+        on_replaced_(replaced);
     }
     return Loaded::replaced;
 }
@@ -400,7 +429,7 @@ Reply ScriptLibrary::run(RedisConnection &conn, std::string_view name,
             throw;
         }
     }
-    load(conn);
+    load(conn, false);
     return call(conn, name, keys, args);
 }
 

@@ -195,10 +195,28 @@ class ScriptLibrary
     // What load() found: the library already there, none (loaded), or
     // another version (replaced).
     enum class Loaded { current, loaded, replaced };
-    // Called after the library replaced another version: with that
-    // version, so two issuers of different versions sharing one Redis are
-    // seen (each puts its own back when it meets the other's).
-    using ReplacedFn = std::function<void(const std::string &other)>;
+    // What the library replaced, for the caller's log line.
+    struct Replaced {
+        std::string other;  // the version Redis held
+        std::string schema; // authtoken:schema then, "" when there is none
+        // The other library has no authtoken_migrate_tokens: it is of a
+        // release before schema version 3, whose writers know only hex
+        // token record names (nothing reads them at 3-partial and 3).
+        bool other_before_schema_3 = false;
+        // Met by load() at connect or startup (an upgrade replaces the
+        // earlier release's library once), not by a call while running
+        // (another issuer put its own back in the meantime).
+        bool at_start = false;
+        // An issuer of a release before schema version 3 writes to a
+        // database marked 3-partial or 3: what it writes (hex token record
+        // names, its users' token fields) nothing reads, so its
+        // revocations and deactivations are lost (docs/operations.md).
+        bool earlier_release_on_schema_3() const;
+    };
+    // Called after the library replaced another version, so two issuers
+    // of different versions sharing one Redis are seen (each puts its own
+    // back when it meets the other's).
+    using ReplacedFn = std::function<void(const Replaced &)>;
 
     // Reads `dir`/authtoken.lua. Throws std::runtime_error when it cannot
     // be read.
@@ -206,9 +224,14 @@ class ScriptLibrary
 
     // Loads the library unless Redis already has this version: one
     // FCALL_RO, then FUNCTION LOAD REPLACE when it answered another
-    // version or no such function. A library Redis refuses (a syntax
-    // error) shows here, at connect, not on the first request.
-    Loaded load(RedisConnection &conn) const;
+    // version or no such function (before replacing another version: an
+    // FCALL of authtoken_migrate_tokens without a version, which any
+    // library of schema 3 answers STALE without running it, and an
+    // earlier one "function not found"; then GET authtoken:schema, for
+    // on_replaced). A library Redis refuses (a syntax error) shows here,
+    // at connect, not on the first request. `at_start`: false when a call
+    // met another version (run()).
+    Loaded load(RedisConnection &conn, bool at_start = true) const;
 
     // Runs function authtoken_<name>: asks Redis for its TIME, then calls
     // it with this library's version and the deadline TIME + the

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
@@ -280,12 +281,12 @@ std::vector<std::int64_t>
 read_renewed_expiries(RedisConnection &directory,
                       const std::vector<std::string> &digests_hex)
 {
-    std::vector<std::int64_t> expires;
-    expires.reserve(digests_hex.size());
-    for (const DirectoryTokenFields &f :
-         read_directory_fields(directory, digests_hex)) {
-        expires.push_back(f.found ? f.expires : 0);
-    }
+    std::vector<DirectoryTokenFields> fields =
+        read_directory_fields(directory, digests_hex);
+    std::vector<std::int64_t> expires(fields.size());
+    std::transform(
+        fields.begin(), fields.end(), expires.begin(),
+        [](const DirectoryTokenFields &f) { return f.found ? f.expires : 0; });
     return expires;
 }
 

@@ -512,33 +512,48 @@ end)
 --   absolute expiry (Unix seconds; both '0' = never), name, limit (1 to
 --   1000), policy ('refuse' | 'drop_oldest'), renewal ('' = none, else
 --   token_max_ttl in seconds, '0' = no cap; see renewal_of); then
---   optionally the uid and the verified encoded password
+--   optionally the uid and the verified encoded password (both '' = no
+--   check); then optionally, with a separate token directory (redis/
+--   SCHEMA.md, "Two stores"), '' or 'keep' and `digest expires` pairs:
+--   the `expires` the directory holds for tokens whose copy here has
+--   passed (sliding renewal pushes it out there only; see expired()), or
+--   'keep' when the directory did not answer: then no token that renews
+--   (`renew` > 0) is swept as expired, and it counts toward the limit
 -- Returns {1, dropped (tokens deleted: expired, to make room, or
--- replaced)}; REFUSED: no such user | credentials changed | token limit |
--- token limit out of range (not 1 to MAX_TOKENS_PER_USER)
+-- replaced), swept (of those, the expired ones)}; REFUSED: no such user |
+-- credentials changed | token limit | token limit out of range (not 1 to
+-- MAX_TOKENS_PER_USER)
 register('add_token', function(keys, args)
   local uid, user_key = user_of(keys[1])
   local cur = redis.call('HMGET', user_key, 'username', 'is_active',
                          'password')
-  if args[10] then
+  if args[10] and args[10] ~= '' then
     if uid ~= args[10] or cur[3] ~= args[11] or cur[2] ~= '1' then
       refuse('credentials changed')
     end
   end
+  local keep = args[12] == 'keep'
+  local renewed = {}
+  for i = 13, #args - 1, 2 do
+    renewed[args[i]] = args[i + 1]
+  end
   local set = user_tokens_key(uid)
-  local dropped = 0
+  local dropped, swept = 0, 0
   if args[1] == 'replace' then
     dropped = delete_all_tokens(uid, user_key)
   end
   for _, d in ipairs(redis.call('ZRANGE', set, 0, -1)) do
-    if redis.call('EXISTS', record_key(d)) == 0 then
+    local key = record_key(d)
+    if redis.call('EXISTS', key) == 0 then
       redis.call('ZREM', set, d)
-    elseif expired(d) then
+    elseif expired(d, renewed[d]) and not (keep and
+        (tonumber(redis.call('HGET', key, 'renew') or '0') or 0) > 0) then
       redis.call('ZREM', set, d)
       delete_token_record(d)
-      dropped = dropped + 1
+      swept = swept + 1
     end
   end
+  dropped = dropped + swept
   local limit = tonumber(args[7])
   if not limit or limit < 1 or limit > MAX_TOKENS_PER_USER then
     refuse('token limit out of range')
@@ -566,7 +581,7 @@ register('add_token', function(keys, args)
   end
   redis.call('ZADD', set, now_ms(), args[2])
   publish(args[2])
-  return {1, dropped}
+  return {1, dropped, swept}
 end)
 
 -- set_active: flips is_active and, in the same step, the `active` copy in

@@ -171,19 +171,22 @@ class Session
                                       settings_.token_max_ttl);
             if (replayer_) {
                 // A token the edges still renew is not replaced by `token`
-                // or `backfill`; a directory that does not answer leaves
-                // the user store's expiry to decide.
-                store_->set_renewed_expiry([this](std::string_view digest)
-                                               -> std::optional<std::int64_t> {
-                    try {
-                        return read_renewed_expiry(directory(), digest);
-                    } catch (const RedisError &e) {
-                        warn_directory_unread(e, "the user store's expiry "
-                                                 "decides whether a token "
-                                                 "has expired");
-                        return std::nullopt;
-                    }
-                });
+                // or `backfill`, nor swept by `token` in many mode; a
+                // directory that does not answer leaves the user store's
+                // expiry to decide, sweeping no token that renews.
+                store_->set_renewed_expiry(
+                    [this](const std::vector<std::string> &digests)
+                        -> std::optional<std::vector<std::int64_t>> {
+                        try {
+                            return read_renewed_expiries(directory(), digests);
+                        } catch (const RedisError &e) {
+                            warn_directory_unread(
+                                e, "the user store's expiry decides whether "
+                                   "a token has expired, and no token that "
+                                   "renews is swept");
+                            return std::nullopt;
+                        }
+                    });
                 // `tokens` and `users` show the directory's expiry and last
                 // use; a directory that does not answer shows the user
                 // store's (`directory status` says it is down).

@@ -282,14 +282,23 @@ UserStore::RenewedExpiry DirectorySync::renewed_expiry_source()
     if (!directory_) {
         return {};
     }
-    return [this](std::string_view digest_hex) -> std::optional<std::int64_t> {
+    return [this](const std::vector<std::string> &digests)
+               -> std::optional<std::vector<std::int64_t>> {
         try {
-            return renewed_expiry(digest_hex);
+            RedisPool::Lease dir = directory_pool_->lease();
+            return read_renewed_expiries(*dir, digests);
         } catch (const RedisError &e) {
+            std::string which = digests.empty()
+                                    ? std::string()
+                                    : digests.front().substr(0, kTokenIdLength);
+            if (digests.size() > 1) {
+                which += " and " + std::to_string(digests.size() - 1) + " more";
+            }
             log::warn("directory " + describe_endpoint(*directory_) +
-                      ": cannot read the renewed expiry of token " +
-                      std::string(digest_hex.substr(0, kTokenIdLength)) + " (" +
-                      e.what() + "); the user store's decides");
+                      ": cannot read the renewed expiry of token " + which +
+                      " (" + e.what() +
+                      "); the user store's decides, and no token that "
+                      "renews is swept");
             return std::nullopt;
         }
     };

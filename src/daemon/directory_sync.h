@@ -93,11 +93,12 @@ class DirectorySync
     // Throws RedisError when the directory does not answer.
     std::optional<std::int64_t> renewed_expiry(std::string_view digest_hex);
 
-    // renewed_expiry() as UserStore::set_renewed_expiry() takes it, for a
-    // login or any other 'get' of a token: a directory that does not
-    // answer is logged and leaves the user store's expiry to decide (the
-    // login goes on; a token it makes reaches the edges with the outbox).
-    // Empty in one store.
+    // read_renewed_expiries() as UserStore::set_renewed_expiry() takes it,
+    // for a login, any other 'get' of a token and a many-mode sweep of
+    // expired tokens: a directory that does not answer is logged and
+    // leaves the user store's expiry to decide, sweeping no token that
+    // renews (the login goes on; a token it makes reaches the edges with
+    // the outbox). Empty in one store.
     UserStore::RenewedExpiry renewed_expiry_source();
 
     // read_directory_fields() as UserStore::set_directory_fields() takes

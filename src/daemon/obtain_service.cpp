@@ -31,6 +31,25 @@ ObtainAnswer unable_to_log_in()
     return {400, render_drf_non_field_error(drf::kUnableToLogIn), 0};
 }
 
+// What a tokens_per_user = many login did besides making its token, for
+// its log line: expired tokens swept, the oldest dropped at
+// token_limit_per_user, or both.
+std::string many_login_outcome(const IssuedToken &token)
+{
+    std::string what = " (new token";
+    if (token.swept > 0) {
+        what += ", " + std::to_string(token.swept) + " expired token" +
+                (token.swept == 1 ? "" : "s") + " swept";
+    }
+    const int at_limit = token.dropped - token.swept;
+    if (at_limit > 0) {
+        what += at_limit == 1 ? ", the oldest"
+                              : ", the " + std::to_string(at_limit) + " oldest";
+        what += " dropped at the limit";
+    }
+    return what + ")";
+}
+
 } // namespace
 
 template <typename Hash> auto ObtainService::hash(Hash &&hash) const
@@ -194,8 +213,7 @@ ObtainAnswer ObtainService::obtain_or_throw(std::string_view content_type,
     }
     throttle_.finish(*conn, ticket, false);
     log::info("obtain-token for " + who + " from " + client + ": 200" +
-              (many && token.replaced
-                   ? " (new token, the oldest dropped at the limit)"
+              (many             ? many_login_outcome(token)
                : token.replaced ? " (new token, replacing the old one)"
                : token.created  ? " (new token)"
                                 : ""));

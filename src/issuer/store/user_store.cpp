@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
@@ -276,6 +277,19 @@ std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
     return fields[0].expires;
 }
 
+std::vector<std::int64_t>
+read_renewed_expiries(RedisConnection &directory,
+                      const std::vector<std::string> &digests_hex)
+{
+    std::vector<DirectoryTokenFields> fields =
+        read_directory_fields(directory, digests_hex);
+    std::vector<std::int64_t> expires(fields.size());
+    std::transform(
+        fields.begin(), fields.end(), expires.begin(),
+        [](const DirectoryTokenFields &f) { return f.found ? f.expires : 0; });
+    return expires;
+}
+
 // The `expires` of the user's token record (redis/SCHEMA.md); an absent or
 // unreadable one counts as never, as for the module.
 void UserStore::read_token_expiry(UserRecord &user)
@@ -409,7 +423,10 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
         }
         std::optional<std::int64_t> later;
         if (!held.empty()) {
-            later = renewed_expiry_(held);
+            auto there = renewed_expiry_({held});
+            if (there && !there->empty() && there->front() != 0) {
+                later = there->front();
+            }
         }
         if (later) {
             renewed = std::to_string(*later);
@@ -468,10 +485,79 @@ std::string UserStore::reveal_token(const UserRecord &user) const
     return *key;
 }
 
+std::vector<std::string> UserStore::sweep_arguments(std::string_view username,
+                                                    const UserRecord *seen)
+{
+    std::vector<std::string> out;
+    if (!renewed_expiry_) {
+        return out;
+    }
+    std::uint64_t uid = 0;
+    if (seen != nullptr) {
+        uid = seen->uid;
+    } else {
+        Reply r = conn_.command({"GET", keys::username_key(username)});
+        if (reply_is_nil(r.get())) {
+            return out; // add_token refuses: no such user
+        }
+        uid = std::stoull(reply_string(r.get()));
+    }
+    Reply set = conn_.command({"ZRANGE", keys::user_tokens_key(uid), "0",
+                               std::to_string(keys::kMaxTokensPerUser - 1)});
+    std::vector<std::vector<std::string>> reads;
+    std::vector<std::string> digests;
+    for (std::size_t i = 0; i < reply_size(set.get()); i++) {
+        digests.push_back(reply_string(reply_element(set.get(), i)));
+        reads.push_back(
+            {"HMGET",
+             token_record_read_key(conn_, digests.back(), records_current_),
+             "expires", "renew"});
+    }
+    if (reads.empty()) {
+        return out;
+    }
+    // Only a token that renews and whose copy here has passed, or is about
+    // to by the time add_token runs, needs the directory's expiry.
+    std::vector<Reply> records = conn_.pipeline(reads);
+    const std::int64_t soon =
+        static_cast<std::int64_t>(std::time(nullptr)) + kRenewalMargin;
+    std::vector<std::string> passing;
+    std::vector<std::int64_t> own;
+    for (std::size_t i = 0; i < records.size(); i++) {
+        const redisReply *r = records[i].get();
+        if (reply_size(r) < 2) {
+            continue;
+        }
+        std::int64_t expires = seconds_of(reply_element(r, 0));
+        if (expires != 0 && expires <= soon &&
+            seconds_of(reply_element(r, 1)) > 0) {
+            passing.push_back(digests[i]);
+            own.push_back(expires);
+        }
+    }
+    if (passing.empty()) {
+        return out;
+    }
+    std::optional<std::vector<std::int64_t>> there = renewed_expiry_(passing);
+    if (!there) {
+        out.emplace_back("keep");
+        return out;
+    }
+    out.emplace_back("");
+    for (std::size_t i = 0; i < passing.size() && i < there->size(); i++) {
+        if ((*there)[i] > own[i]) {
+            out.push_back(passing[i]);
+            out.push_back(std::to_string((*there)[i]));
+        }
+    }
+    return out;
+}
+
 IssuedToken UserStore::add(std::string_view username, std::string_view name,
                            const TokenPolicy &policy, TokenExpiry expiry,
                            bool replace_all,
-                           const std::vector<std::string_view> &expected)
+                           const std::vector<std::string_view> &expected,
+                           const UserRecord *seen)
 {
     // Shown once, as knox's: no sealed copy is kept.
     Candidate candidate = new_candidate(false);
@@ -491,12 +577,28 @@ IssuedToken UserStore::add(std::string_view username, std::string_view name,
                                                          : "refuse",
         renewal_};
     args.insert(args.end(), expected.begin(), expected.end());
+    // A token the edges still renew is neither swept as expired nor left
+    // out of the limit's count. `args` holds views of these: they live as
+    // long as it.
+    std::vector<std::string> sweep;
+    if (!replace_all) {
+        sweep = sweep_arguments(username, seen);
+    }
+    if (!sweep.empty()) {
+        if (expected.empty()) {
+            args.insert(args.end(), {"", ""});
+        }
+        args.insert(args.end(), sweep.begin(), sweep.end());
+    }
     Reply reply = run("add_token", {keys::username_key(username)}, args);
-    int dropped =
-        reply_size(reply.get()) > 1
-            ? static_cast<int>(reply_integer(reply_element(reply.get(), 1)))
-            : 0;
-    return {candidate.key, true, dropped > 0, dropped};
+    auto count = [&](std::size_t i) {
+        return reply_size(reply.get()) > i ? static_cast<int>(reply_integer(
+                                                 reply_element(reply.get(), i)))
+                                           : 0;
+    };
+    IssuedToken token{candidate.key, true, count(1) > 0, count(1)};
+    token.swept = count(2);
+    return token;
 }
 
 IssuedToken UserStore::add_token(std::string_view username,
@@ -514,7 +616,8 @@ IssuedToken UserStore::add_token_for_login(std::string_view username,
                                            std::string_view verified_password)
 {
     std::string uid = std::to_string(seen.uid);
-    return add(username, name, policy, {}, false, {uid, verified_password});
+    return add(username, name, policy, {}, false, {uid, verified_password},
+               &seen);
 }
 
 std::vector<TokenInfo> UserStore::list_tokens(const UserRecord &user)

@@ -70,6 +70,8 @@ struct IssuedToken {
     // tokens_per_user = many: how many tokens were deleted for it (dropped
     // at the limit, expired ones swept, or every other with replace_all).
     int dropped = 0;
+    // Of those, the expired ones swept (not dropped to make room).
+    int swept = 0;
 };
 
 // tokens_per_user (docs/authtokend.md): DRF's one token per user (the
@@ -206,6 +208,12 @@ read_directory_fields(RedisConnection &directory,
 // lacks, or one without a number. Throws RedisError.
 std::optional<std::int64_t> read_renewed_expiry(RedisConnection &directory,
                                                 std::string_view digest_hex);
+// The directory's `expires` of each of `digests_hex` (in order; 0 for a
+// record it lacks or one without a number), in one round trip. Throws
+// RedisError.
+std::vector<std::int64_t>
+read_renewed_expiries(RedisConnection &directory,
+                      const std::vector<std::string> &digests_hex);
 
 class UserStore
 {
@@ -261,14 +269,20 @@ class UserStore
     }
 
     // With a separate token directory (docs/operations.md, "Two stores"):
-    // reads the `expires` the directory holds for a token digest, where
-    // sliding renewal pushes it without the user store learning it; nullopt
-    // when it holds none or cannot be read (the user store's own expiry
-    // decides then). get_or_create_token() and issue_token_for_login()
-    // judge "expired" with it, as the edges and authenticate_token() do, so
-    // a token the edges still renew is handed back, not replaced.
+    // reads the `expires` the directory holds for token digests (in order,
+    // 0 = it holds none: read_renewed_expiries()), where sliding renewal
+    // pushes it without the user store learning it; nullopt when the
+    // directory cannot be read. get_or_create_token() and
+    // issue_token_for_login() judge "expired" with it, as the edges and
+    // authenticate_token() do, so a token the edges still renew is handed
+    // back, not replaced (a directory that does not answer leaves the user
+    // store's expiry to decide); add_token() and add_token_for_login()
+    // sweep expired tokens with it, so a token the edges still renew is
+    // neither swept nor left out of the limit's count (a directory that
+    // does not answer: no token that renews is swept, all count).
     using RenewedExpiry =
-        std::function<std::optional<std::int64_t>(std::string_view)>;
+        std::function<std::optional<std::vector<std::int64_t>>(
+            const std::vector<std::string> &)>;
     void set_renewed_expiry(RenewedExpiry source)
     {
         renewed_expiry_ = std::move(source);
@@ -404,10 +418,20 @@ class UserStore
         std::string created;
     };
     Candidate new_candidate(bool sealed = true) const;
+    // `seen`: the user record as a login read it (its uid), else nullptr.
     IssuedToken add(std::string_view username, std::string_view name,
                     const TokenPolicy &policy, TokenExpiry expiry,
                     bool replace_all,
-                    const std::vector<std::string_view> &expected);
+                    const std::vector<std::string_view> &expected,
+                    const UserRecord *seen = nullptr);
+    // add_token's sweep arguments (redis/authtoken.lua) with a separate
+    // token directory: the directory's `expires` of the user's tokens
+    // that renew and whose copy here has passed or is about to
+    // (kRenewalMargin), read there in one round trip, or 'keep' when it
+    // does not answer. Empty when there is nothing to ask (one store, no
+    // such token).
+    std::vector<std::string> sweep_arguments(std::string_view username,
+                                             const UserRecord *seen);
     // `seen`: the user record as the caller read it (a login's), else
     // read here when the directory's expiry may matter.
     IssuedToken issue(std::string_view username, const char *mode,

@@ -432,7 +432,9 @@ end)
 --   the uid, the verified encoded password, and the token digest the check
 --   saw ('' = the user had no token; all three '' = no check); then
 --   optionally a digest and the `expires` the separate token directory
---   holds for it (see expired(): a renewed token is not replaced)
+--   holds for it (see expired(): a renewed token is not replaced), or
+--   'keep' when the directory did not answer (a token that renews, within
+--   its cap, is then handed back, not replaced)
 -- Returns {digest, sealed, created (1 = the candidate was stored),
 --   replaced (1 = an old token record was deleted for it)};
 -- REFUSED: no such user; REFUSED: credentials changed
@@ -448,8 +450,19 @@ register('issue_token', function(keys, args)
     end
   end
   local renewed = cur[1] and cur[1] == args[11] and args[12] or nil
-  if args[1] == 'get' and cur[1] and cur[2] and not expired(cur[1], renewed)
-  then
+  local kept = false
+  if renewed == 'keep' then
+    -- The directory did not answer: a token that renews (and whose cap,
+    -- if any, has not passed) may still be renewed at the edges, so it is
+    -- handed back rather than replaced (add_token's 'keep' in many mode).
+    renewed = nil
+    local r = redis.call('HMGET', record_key(cur[1]), 'renew', 'cap')
+    local cap = tonumber(r[2] or '0') or 0
+    kept = (tonumber(r[1] or '0') or 0) > 0
+           and (cap == 0 or cap > tonumber(redis.call('TIME')[1]))
+  end
+  if args[1] == 'get' and cur[1] and cur[2]
+     and (kept or not expired(cur[1], renewed)) then
     return {cur[1], cur[2], 0}
   end
   if cur[1] then

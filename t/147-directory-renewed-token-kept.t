@@ -7,8 +7,9 @@
 # layout does, so the user's other devices are not logged out. What
 # operators see (GET /api-tokens/, `authtokenctl tokens`, `authtokenctl
 # users`, the admin API) is the directory's expiry and last use; with the
-# directory down, the user store's, without an error. `directory sync`
-# counts the entries it applied, not those the directory already had.
+# directory down, the user store's, without an error, and a token that
+# renews is handed back, not replaced. `directory sync` counts the entries
+# it applied, not those the directory already had.
 use strict;
 use warnings;
 
@@ -48,7 +49,7 @@ authtokend_start();
 ctl_ok({ stdin => "root-pw\n" }, 'createuser', 'root', '--superuser', '--password-stdin');
 {
     local $ENV{AUTHTOKEN_AUTO_CREATE_TOKEN} = 'off';
-    ctl_ok({ stdin => "$_-pw\n" }, 'createuser', $_, '--password-stdin') for qw(gina hank ivan);
+    ctl_ok({ stdin => "$_-pw\n" }, 'createuser', $_, '--password-stdin') for qw(gina hank ivan jack kate lena);
 }
 my $root = token_of('root', '-r', '--ttl', '3600s');    # outlives the file
 sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime $_[0]) }
@@ -56,18 +57,23 @@ my %token = (gina => obtain_token('gina', 'gina-pw'), hank => token_of('hank'), 
 my %key = map { $_ => token_key($token{$_}) } keys %token;
 my $first = redis_cmd('HGET', $key{gina}, 'expires');
 
-# Every token used at the edge (as a second device would) until the user
-# store's copy of each has expired, each use renewing it in the directory.
-my $last = $first;
-$last = $_ > $last ? $_ : $last for map { redis_cmd('HGET', $key{$_}, 'expires') } keys %token;
-while (time < $last + 0.5) {
-    is(edge_once($token{$_}, '/r/'), '200 ok', "$_ is accepted while in use") for sort keys %token;
-    sleep 0.5;
+# Every token of @who used at the edge (as a second device would) until
+# the user store's copy of each has expired, each use renewing it in the
+# directory.
+sub use_past_first_expiry {
+    my @who = @_;
+    my $last = 0;
+    $last = $_ > $last ? $_ : $last for map { redis_cmd('HGET', $key{$_}, 'expires') } @who;
+    while (time < $last + 0.5) {
+        is(edge_once($token{$_}, '/r/'), '200 ok', "$_ is accepted while in use") for @who;
+        sleep 0.5;
+    }
+    for my $who (@who) {
+        cmp_ok(redis_cmd('HGET', $key{$who}, 'expires'), '<=', time, "($who: the user store's copy has expired)");
+        cmp_ok(redis_at($dport, 'HGET', $key{$who}, 'expires'), '>', time, "($who: the directory's renewed one has not)");
+    }
 }
-for my $who (sort keys %token) {
-    cmp_ok(redis_cmd('HGET', $key{$who}, 'expires'), '<=', time, "($who: the user store's copy has expired)");
-    cmp_ok(redis_at($dport, 'HGET', $key{$who}, 'expires'), '>', time, "($who: the directory's renewed one has not)");
-}
+use_past_first_expiry(sort keys %token);
 
 subtest 'a DRF-mode login after the first expiry hands back the renewed token' => sub {
     my $again = obtain_token('gina', 'gina-pw');
@@ -136,6 +142,30 @@ subtest 'a token not renewed is replaced by the login as before' => sub {
     sleep 0.1 while time < $until + 0.3;
     isnt(obtain_token('jade', 'jade-pw'), $jade, 'an expired, unused token is replaced');
     like(edge_once($jade), qr/^401/, 'and refused at the edge');
+};
+
+# The directory stopped: no renewed expiry can be read, so a token that
+# renews is handed back (its own users: the stop outlasts the others'
+# renewal of 3 s).
+%token = (%token, jack => obtain_token('jack', 'jack-pw'), kate => token_of('kate'), lena => token_of('lena'));
+$key{$_} = token_key($token{$_}) for qw(jack kate lena);
+use_past_first_expiry(qw(jack kate lena));
+subtest 'directory down: a DRF-mode login, `token` and `backfill` hand back a token that renews' => sub {
+    kill 'STOP', directory_pid();
+    my ($status, undef, $body) = obtain_direct('jack', 'jack-pw');
+    my ($code, $out) = ctl('token', 'kate');
+    my (undef, $filled) = ctl('backfill');
+    kill 'CONT', directory_pid();
+    is("$status $body", qq(200 {"token":"$token{jack}"}), 'the login answers the same key');
+    like($out, qr/^Generated token $token{kate} for user kate$/m, '`authtokenctl token` shows the same key');
+    unlike($filled, qr/Replaced/, '`backfill` replaces no token');
+    ctl_ok('directory', 'sync');
+    for my $who (qw(jack kate lena)) {
+        is(redis_cmd('EXISTS', $key{$who}), 1, "$who still holds the token (user store)");
+        is(redis_at($dport, 'EXISTS', $key{$who}), 1, 'and the token directory keeps it, after a sync');
+    }
+    like(authtokend_log(), qr/cannot read the renewed expiry of token [0-9a-f]+ .*no token that renews is swept or replaced/,
+         'the daemon says what decided');
 };
 
 authtokend_stop();

@@ -173,7 +173,8 @@ class Session
                 // A token the edges still renew is not replaced by `token`
                 // or `backfill`, nor swept by `token` in many mode; a
                 // directory that does not answer leaves the user store's
-                // expiry to decide, sweeping no token that renews.
+                // expiry to decide for tokens that do not renew, and no
+                // token that renews is swept or replaced.
                 store_->set_renewed_expiry(
                     [this](const std::vector<std::string> &digests)
                         -> std::optional<std::vector<std::int64_t>> {
@@ -181,9 +182,9 @@ class Session
                             return read_renewed_expiries(directory(), digests);
                         } catch (const RedisError &e) {
                             warn_directory_unread(
-                                e, "the user store's expiry decides whether "
-                                   "a token has expired, and no token that "
-                                   "renews is swept");
+                                e, "the user store's expiry decides for "
+                                   "tokens that do not renew, and no token "
+                                   "that renews is swept or replaced");
                             return std::nullopt;
                         }
                     });

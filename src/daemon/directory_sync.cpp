@@ -297,8 +297,9 @@ UserStore::RenewedExpiry DirectorySync::renewed_expiry_source()
             log::warn("directory " + describe_endpoint(*directory_) +
                       ": cannot read the renewed expiry of token " + which +
                       " (" + e.what() +
-                      "); the user store's decides, and no token that "
-                      "renews is swept");
+                      "); the user store's decides for tokens that do "
+                      "not renew, and no token that renews is swept or "
+                      "replaced");
             return std::nullopt;
         }
     };

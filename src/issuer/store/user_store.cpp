@@ -421,15 +421,19 @@ IssuedToken UserStore::issue(std::string_view username, const char *mode,
             seen->token_expired(std::time(nullptr) + kRenewalMargin)) {
             held = seen->token_digest;
         }
-        std::optional<std::int64_t> later;
+        // The directory's expiry; "keep" when the directory did not
+        // answer: then a token that renews is handed back, not replaced
+        // (as add_token's sweep keeps it in many mode), since the edges
+        // may still be renewing it.
         if (!held.empty()) {
             auto there = renewed_expiry_({held});
-            if (there && !there->empty() && there->front() != 0) {
-                later = there->front();
+            if (!there) {
+                renewed = "keep";
+            } else if (!there->empty() && there->front() != 0) {
+                renewed = std::to_string(there->front());
             }
         }
-        if (later) {
-            renewed = std::to_string(*later);
+        if (!renewed.empty()) {
             if (expected.empty()) {
                 args.insert(args.end(), {"", "", ""});
             }

@@ -275,8 +275,9 @@ class UserStore
     // directory cannot be read. get_or_create_token() and
     // issue_token_for_login() judge "expired" with it, as the edges and
     // authenticate_token() do, so a token the edges still renew is handed
-    // back, not replaced (a directory that does not answer leaves the user
-    // store's expiry to decide); add_token() and add_token_for_login()
+    // back, not replaced (a directory that does not answer: a token that
+    // renews, within its cap, is handed back; the user store's expiry
+    // decides for the others); add_token() and add_token_for_login()
     // sweep expired tokens with it, so a token the edges still renew is
     // neither swept nor left out of the limit's count (a directory that
     // does not answer: no token that renews is swept, all count).

@@ -1331,7 +1331,8 @@ int migrate(Session &session, const CommandArgs &args)
                    "every token it has not cached, and log it only at info. "
                    "When every nginx reading this Redis or its replicas "
                    "runs ngx_http_auth_token_module of this release or later "
-                   "(one that reads schema 3-partial; docs/operations.md, "
+                   "(restarted: a reload keeps the old module; one that reads "
+                   "schema 3-partial; docs/operations.md, "
                    "\"Upgrading to schema version 3\"), run `authtokenctl "
                    "migrate --nginx-upgraded`\n";
             return kExitUsage;

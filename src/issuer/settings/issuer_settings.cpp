@@ -532,20 +532,34 @@ namespace
 // URL whose user information has no colon, "redis://NAME@host", is a
 // password alone, as redis-cli (parseRedisUri) and parse_redis_url read
 // it; an operator who meant NAME as the ACL user (with the password in the
-// setting, where `ps` does not show it) is told how to write that.
+// setting, where `ps` does not show it) is told how to write that, in the
+// URL's own scheme.
 SettingsError password_given_twice(std::string_view what,
                                    std::string_view url_setting,
                                    std::string_view password_setting,
-                                   const RedisEndpoint &endpoint)
+                                   std::string_view url)
 {
     std::string message = std::string("the ") + std::string(what) +
                           " is given twice: in " + std::string(url_setting) +
                           " and in " + std::string(password_setting);
-    if (endpoint.username.empty()) {
-        message += " (\"redis://NAME@host\" is a password, as redis-cli "
-                   "reads it: write \"redis://NAME:@host\" for the ACL "
-                   "user NAME whose password is in " +
-                   std::string(password_setting) + ")";
+    std::size_t scheme_end = url.find("://");
+    if (scheme_end != std::string_view::npos) {
+        std::string_view scheme = url.substr(0, scheme_end);
+        std::string_view rest = url.substr(scheme_end + 3);
+        std::size_t at = rest.find('@');
+        bool bare =
+            at != std::string_view::npos &&
+            rest.substr(0, at).find_first_of(":/") == std::string_view::npos;
+        if (bare) {
+            std::string s(scheme);
+            message += " (\"" + s +
+                       "://NAME@host\" is a password, as redis-cli reads "
+                       "it: write \"" +
+                       s +
+                       "://NAME:@host\" for the ACL user NAME whose "
+                       "password is in " +
+                       std::string(password_setting) + ")";
+        }
     }
     return SettingsError(message);
 }
@@ -563,7 +577,7 @@ RedisEndpoint redis_endpoint(const IssuerSettings &settings)
     if (!settings.redis_password.empty()) {
         if (!endpoint.password.empty()) {
             throw password_given_twice("Redis password", "the redis URL",
-                                       "redis_password", endpoint);
+                                       "redis_password", settings.redis);
         }
         endpoint.password = settings.redis_password;
     }
@@ -592,7 +606,8 @@ std::optional<RedisEndpoint> directory_endpoint(const IssuerSettings &settings)
     if (!settings.directory_password.empty()) {
         if (!endpoint.password.empty()) {
             throw password_given_twice("directory's password", "directory_url",
-                                       "directory_password", endpoint);
+                                       "directory_password",
+                                       settings.directory_url);
         }
         endpoint.password = settings.directory_password;
     }

@@ -233,12 +233,24 @@ void redis_url_user_with_password_setting(void **)
                                     "ACL user NAME whose password is in "
                                     "redis_password"));
     }
-    s.redis = "redis://user:inurl@10.0.0.1:6379/0";
+    s.redis = "sentinel://authtoken-issuer@10.0.0.1:26379/mymaster";
     try {
         redis_endpoint(s);
         fail_msg("a password given twice was accepted");
     } catch (const SettingsError &err) {
-        assert_null(std::strstr(err.what(), "NAME:@host")); // a user is named
+        assert_non_null(std::strstr(err.what(), "write \"sentinel://NAME:@"));
+    }
+    // A user named, or a password written as one: no hint.
+    for (const char *url : {"redis://user:inurl@10.0.0.1:6379/0",
+                            "redis://:inurl@10.0.0.1:6379/0",
+                            "redis://10.0.0.1:6379/0?password=inurl"}) {
+        s.redis = url;
+        try {
+            redis_endpoint(s);
+            fail_msg("a password given twice was accepted");
+        } catch (const SettingsError &err) {
+            assert_null(std::strstr(err.what(), "NAME:@host"));
+        }
     }
 }
 

@@ -125,6 +125,7 @@ subtest 'what operators see is the directory\'s expiry and last use' => sub {
        'the user store\'s expiry');
     like($err, qr/warning: the token directory \S+ did not answer .*: the expiry and last use shown are the user store's, without the edges' renewals/,
          'and says that what it shows misses the edges\' renewals');
+    unlike($err, qr/did not take the pending changes/, 'and nothing of changes: none were pending');
     is($status, 200, 'directory stopped: the admin API still answers 200');
     is(decode_json($list)->{token_expires}, redis_cmd('HGET', $key{gina}, 'expires'),
        'with the user store\'s expiry');

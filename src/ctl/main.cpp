@@ -245,6 +245,12 @@ class Session
             return code;
         }
         try {
+            // Every entry acknowledged (a read, or a command that changed
+            // nothing): nothing to apply, and nothing to warn of.
+            if (read_outbox_number(*conn_, keys::kOutboxSequence) <=
+                read_outbox_number(*conn_, keys::kOutboxAcked)) {
+                return code;
+            }
             apply_pending();
             return code;
         } catch (const std::exception &e) {

@@ -22,14 +22,7 @@ issuer_setup();    # the user store: the test's Redis
 my $dport = directory_setup();    # the token directory
 
 # /s/ plain; /r/ caches a verdict for 1 s and notes last_used (renewal).
-directory_nginx_start(http => 'auth_token_last_used_interval 1s;', locations => <<'NGINX');
-        location /r/ {
-            auth_token on;
-            auth_token_cache zone=tokens:1m valid=1s;
-            auth_token_last_used on;
-            alias html/;
-        }
-NGINX
+directory_renewing_nginx_start();
 
 # edge_once($token, $where): the edge's verdict, "200 ok" or status and body.
 my $INVALID = q{401 {"detail":"Invalid token."}};

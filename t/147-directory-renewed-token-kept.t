@@ -29,14 +29,7 @@ issuer_setup();    # the user store: the test's Redis
 my $dport = directory_setup();    # the token directory
 
 # /r/ notes uses (and so renews in the directory, authtoken_touch).
-directory_nginx_start(http => 'auth_token_last_used_interval 1s;', locations => <<'NGINX');
-        location /r/ {
-            auth_token on;
-            auth_token_cache zone=tokens:1m valid=1s;
-            auth_token_last_used on;
-            alias html/;
-        }
-NGINX
+directory_renewing_nginx_start();
 
 $ENV{AUTHTOKEN_REDIS_TIMEOUT_MS} = 300;
 $ENV{AUTHTOKEN_TOKEN_TTL} = 3;

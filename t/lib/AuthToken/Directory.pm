@@ -30,7 +30,8 @@ use AuthToken::TestRedis qw(redis_cmd redis_server_start);
 
 use Exporter 'import';
 our @EXPORT = qw(directory_setup directory_start directory_kill directory_port
-                 directory_dir directory_pid directory_nginx_start edge_once
+                 directory_dir directory_pid directory_nginx_start
+                 directory_renewing_nginx_start edge_once
                  edge_after_reconnect outbox_seq pending
                  fork_with_directory_stopped);
 
@@ -86,6 +87,20 @@ $locations
     }
 HTTP
     nginx_html(x => "ok\n");
+}
+
+# directory_nginx_start() with /r/ too: a verdict cached for 1 s, and every
+# use noted (auth_token_last_used, flushed each second), which renews a
+# token made with token_auto_refresh in the directory (authtoken_touch).
+sub directory_renewing_nginx_start {
+    directory_nginx_start(http => 'auth_token_last_used_interval 1s;', locations => <<'NGINX');
+        location /r/ {
+            auth_token on;
+            auth_token_cache zone=tokens:1m valid=1s;
+            auth_token_last_used on;
+            alias html/;
+        }
+NGINX
 }
 
 my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
